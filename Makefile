@@ -1,0 +1,43 @@
+# The README's two commands: `make demo` and `make test`.
+# Both create .venv and install what they need; re-running them when nothing
+# changed skips the install (stamp files inside .venv).
+
+PYTHON ?= python3.11
+VENV   := .venv
+PY     := $(VENV)/bin/python
+PIP    := $(PY) -m pip --disable-pip-version-check
+PIPC   := $(PIP) install -q -c constraints.txt
+CORE   := $(VENV)/.stamp-core
+DEV    := $(VENV)/.stamp-dev
+DEMO_ARGS ?=
+PYTEST_ARGS ?= -n 2
+
+export HF_HUB_OFFLINE := 1
+export TOKENIZERS_PARALLELISM := false
+
+.PHONY: demo test install dev clean
+
+demo: $(CORE)
+	$(VENV)/bin/snsrec demo $(DEMO_ARGS)
+
+# pytest's exit code 5 ("no tests collected") is a failure here, as any non-zero code is.
+test: $(DEV)
+	$(PY) -m pytest $(PYTEST_ARGS)
+
+install: $(CORE)
+dev: $(DEV)
+
+$(PY):
+	$(PYTHON) -m venv $(VENV)
+
+$(CORE): pyproject.toml constraints.txt requirements/carriers.txt | $(PY)
+	$(PIPC) -e .
+	$(PIPC) --no-deps -r requirements/carriers.txt
+	@touch $@
+
+$(DEV): $(CORE)
+	$(PIPC) -e ".[dev]"
+	@touch $@
+
+clean:
+	rm -rf $(VENV) .pytest_cache .hypothesis runs/demo

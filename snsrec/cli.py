@@ -1,0 +1,168 @@
+"""The ``snsrec`` command line. Thin: parse, call the library, print.
+
+Every command catches ``SnsrecError`` (bad input the user can fix), prints it on
+one line and exits with code 2.
+"""
+
+from __future__ import annotations
+
+import sys
+from enum import Enum
+from pathlib import Path
+from typing import Optional
+
+import typer
+
+from snsrec import __version__
+from snsrec.errors import SnsrecError
+from snsrec.progress import set_quiet
+
+app = typer.Typer(
+    name="snsrec",
+    help="snsrec: content understanding, cross-scenario retrieval, ranking, serving and "
+         "offline simulation for a social content platform.",
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+    add_completion=False,
+)
+world_app = typer.Typer(help="The synthetic SNS world: generate notes, users, events, truth.",
+                        no_args_is_help=True)
+data_app = typer.Typer(help="Import external data sets into the canonical tables.",
+                       no_args_is_help=True)
+features_app = typer.Typer(help="Fit and apply the FeatureMap.", no_args_is_help=True)
+bench_app = typer.Typer(help="Benchmarks: write JSON + Markdown results.", no_args_is_help=True)
+app.add_typer(world_app, name="world")
+app.add_typer(data_app, name="data")
+app.add_typer(features_app, name="features")
+app.add_typer(bench_app, name="bench")
+
+
+class Preset(str, Enum):
+    tiny = "tiny"
+    small = "small"
+    medium = "medium"
+    large = "large"
+
+
+def _version(value: bool) -> None:
+    if value:
+        typer.echo(f"snsrec {__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def _root(
+    quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress bars or status lines."),
+    version: Optional[bool] = typer.Option(None, "--version", callback=_version, is_eager=True,
+                                           help="Print the version and exit."),
+) -> None:
+    set_quiet(quiet)
+
+
+@world_app.command("generate")
+def world_generate(
+    preset: Preset = typer.Option(Preset.tiny, help="World size: tiny | small | medium | large."),
+    seed: int = typer.Option(7, help="Random seed; same preset + seed gives identical bytes."),
+    out: Path = typer.Option(Path("worlds/tiny"), help="Output directory (replaced atomically)."),
+    set_: Optional[list[str]] = typer.Option(
+        None, "--set", help="Override a world setting, e.g. --set harm_share=0.05 "
+                            "(see `snsrec world settings`)."),
+) -> None:
+    """Generate a deterministic synthetic world: notes, users, events, queries and truth/."""
+    from snsrec.data.world.generate import generate_world
+
+    info = generate_world(preset.value, seed, out, overrides=set_)
+    rows = ", ".join(f"{k} {v:,}" for k, v in info["rows"].items())
+    typer.echo(f"wrote {out}: {rows}")
+
+
+@world_app.command("settings")
+def world_settings(preset: Preset = typer.Option(Preset.tiny, help="Preset to show.")) -> None:
+    """Print the settings of a preset (every key can be changed with --set)."""
+    from snsrec.config import dump_config
+    from snsrec.data.world.generate import world_config
+
+    typer.echo(dump_config(world_config(preset.value)), nl=False)
+
+
+@data_app.command("import")
+def data_import(
+    source: str = typer.Argument(..., help="movielens | recbole | bars | criteo | libsvm | libffm "
+                                           "| kuairand | tenrec | obd | redmmu | snsbench"),
+    path: Path = typer.Argument(..., help="File or directory the user already has."),
+    out: Path = typer.Option(..., help="Output directory for the canonical Parquet tables."),
+) -> None:
+    """Convert an external data set into the canonical tables (extra columns kept)."""
+    from snsrec.data.sources import import_source
+
+    info = import_source(source, path, out)
+    rows = ", ".join(f"{k} {v:,}" for k, v in info["rows"].items())
+    typer.echo(f"wrote {out}: {rows}")
+
+
+@features_app.command("fit")
+def features_fit(
+    data: Path = typer.Argument(..., help="Directory with canonical tables (a world or import)."),
+    out: Path = typer.Option(..., help="Where to write feature_map.json."),
+    config: Optional[Path] = typer.Option(None, help="Feature YAML (defaults fit the world)."),
+) -> None:
+    """Fit a FeatureMap on the training split and save it as JSON."""
+    from snsrec.data.features import fit_from_dir
+
+    fmap = fit_from_dir(data, config)
+    fmap.save(out)
+    typer.echo(f"wrote {out}: {fmap.describe()}")
+
+
+@bench_app.command("world")
+def bench_world(
+    preset: list[Preset] = typer.Option([Preset.small], help="Preset(s) to time."),
+    seed: int = typer.Option(7, help="Random seed."),
+    out: Path = typer.Option(Path("bench/world"), help="Directory for world.json / world.md."),
+) -> None:
+    """Time world generation: events/s and peak RSS per preset."""
+    from snsrec.bench.world import bench_world as run
+
+    result = run([p.value for p in preset], seed, out)
+    typer.echo(result["markdown"])
+
+
+@app.command("demo")
+def demo(
+    out: Path = typer.Option(Path("runs/demo"), help="Run directory for the report."),
+    preset: Preset = typer.Option(Preset.small, help="World size to run on."),
+    seed: int = typer.Option(7, help="Random seed."),
+    world: Optional[Path] = typer.Option(None, help="Reuse an existing world directory."),
+) -> None:
+    """Generate a world, fit features, train popularity + LR, evaluate, write a report."""
+    from snsrec.demo import run_demo
+
+    summary = run_demo(out, preset=preset.value, seed=seed, world_dir=world)
+    typer.echo(summary["text"])
+
+
+def main(argv: list[str] | None = None) -> None:
+    try:
+        app(args=argv, standalone_mode=False)
+    except SnsrecError as e:
+        print(f"error: {e}", file=sys.stderr)
+        sys.exit(e.exit_code)
+    except typer.Exit as e:
+        sys.exit(e.exit_code)
+    except typer.Abort:
+        print("aborted", file=sys.stderr)
+        sys.exit(130)
+    except KeyboardInterrupt:
+        print("interrupted", file=sys.stderr)
+        sys.exit(130)
+    except Exception as e:  # click usage errors carry their own exit code
+        import click
+
+        if isinstance(e, click.ClickException):
+            e.show()
+            sys.exit(e.exit_code)
+        raise
+
+
+if __name__ == "__main__":
+    main()

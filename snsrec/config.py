@@ -1,0 +1,112 @@
+"""The one config loader: YAML → pydantic models with unknown keys rejected.
+
+Every config class derives from ``StrictModel`` (``extra="forbid"``). A typo in
+a YAML file or a ``--set key=value`` override becomes a one-line ConfigError
+that names the key and suggests the closest valid one.
+"""
+
+from __future__ import annotations
+
+import difflib
+from pathlib import Path
+from typing import Any, TypeVar
+
+import yaml
+from pydantic import BaseModel, ConfigDict, ValidationError
+
+from snsrec.errors import ConfigError
+
+T = TypeVar("T", bound=BaseModel)
+
+
+class StrictModel(BaseModel):
+    model_config = ConfigDict(extra="forbid", protected_namespaces=())
+
+
+def _fields_at(model: type[BaseModel], loc: tuple) -> list[str]:
+    """Valid field names of the (nested) model that owns ``loc``."""
+    current: Any = model
+    for part in loc[:-1]:
+        if isinstance(part, int) or current is None:
+            continue
+        field = getattr(current, "model_fields", {}).get(part)
+        if field is None:
+            return []
+        ann = field.annotation
+        current = ann if isinstance(ann, type) and issubclass(ann, BaseModel) else None
+    return list(getattr(current, "model_fields", {}) or [])
+
+
+def format_validation_error(err: ValidationError, model: type[BaseModel], source: str) -> str:
+    first = err.errors()[0]
+    loc = tuple(first["loc"])
+    key = ".".join(str(p) for p in loc)
+    if first["type"] == "extra_forbidden":
+        valid = _fields_at(model, loc)
+        close = difflib.get_close_matches(str(loc[-1]), valid, n=1, cutoff=0.5)
+        hint = f"did you mean '{close[0]}'?" if close else f"valid keys: {', '.join(valid)}"
+        return f"{source}: unknown key '{key}'; {hint}"
+    if first["type"] == "missing":
+        return f"{source}: missing required key '{key}'; add it"
+    return f"{source}: key '{key}': {first['msg']} (got {first.get('input')!r})"
+
+
+def parse_overrides(overrides: list[str] | None) -> dict[str, Any]:
+    """``["train.lr=0.01", "name=x"]`` → nested dict; values parsed as YAML scalars."""
+    out: dict[str, Any] = {}
+    for item in overrides or []:
+        if "=" not in item:
+            raise ConfigError(f"--set {item!r}: expected key=value, e.g. --set train.lr=0.001")
+        key, _, raw = item.partition("=")
+        try:
+            value = yaml.safe_load(raw)
+        except yaml.YAMLError:
+            value = raw
+        node = out
+        parts = key.strip().split(".")
+        for p in parts[:-1]:
+            node = node.setdefault(p, {})
+        node[parts[-1]] = value
+    return out
+
+
+def deep_merge(base: dict, extra: dict) -> dict:
+    merged = dict(base)
+    for k, v in extra.items():
+        if isinstance(v, dict) and isinstance(merged.get(k), dict):
+            merged[k] = deep_merge(merged[k], v)
+        else:
+            merged[k] = v
+    return merged
+
+
+def validate_config(model: type[T], data: dict, source: str) -> T:
+    try:
+        return model.model_validate(data)
+    except ValidationError as e:
+        raise ConfigError(format_validation_error(e, model, source)) from None
+
+
+def load_config(model: type[T], path: str | Path | None = None,
+                overrides: list[str] | None = None, base: dict | None = None) -> T:
+    """Load ``path`` (YAML) over ``base``, apply ``--set`` overrides, validate into ``model``."""
+    data: dict = dict(base or {})
+    source = "config"
+    if path is not None:
+        path = Path(path)
+        source = str(path)
+        if not path.is_file():
+            raise ConfigError(f"{path}: config file not found; check the path")
+        try:
+            loaded = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+        except yaml.YAMLError as e:
+            raise ConfigError(f"{path}: not valid YAML ({str(e).splitlines()[0]})") from None
+        if not isinstance(loaded, dict):
+            raise ConfigError(f"{path}: expected a mapping of keys at the top level")
+        data = deep_merge(data, loaded)
+    data = deep_merge(data, parse_overrides(overrides))
+    return validate_config(model, data, source)
+
+
+def dump_config(cfg: BaseModel) -> str:
+    return yaml.safe_dump(cfg.model_dump(mode="json"), sort_keys=False, allow_unicode=True)
