@@ -142,26 +142,23 @@ def demo(
 
 
 def main(argv: list[str] | None = None) -> None:
+    """Entry point: usage errors and our own bad-input errors become one line, exit 2."""
     try:
-        app(args=argv, standalone_mode=False)
+        code = app(args=argv, standalone_mode=False)
     except SnsrecError as e:
         print(f"error: {e}", file=sys.stderr)
-        sys.exit(e.exit_code)
-    except typer.Exit as e:
         sys.exit(e.exit_code)
     except typer.Abort:
         print("aborted", file=sys.stderr)
         sys.exit(130)
-    except KeyboardInterrupt:
-        print("interrupted", file=sys.stderr)
-        sys.exit(130)
-    except Exception as e:  # click usage errors carry their own exit code
-        import click
-
-        if isinstance(e, click.ClickException):
-            e.show()
-            sys.exit(e.exit_code)
-        raise
+    except typer.TyperException as e:  # click usage errors: bad option, bad choice
+        message = e.format_message() if hasattr(e, "format_message") else str(e)
+        message = " ".join(message.split())
+        if getattr(e, "ctx", None) is not None and not message.startswith("Missing command"):
+            message += f" (see `{e.ctx.command_path} --help`)"
+        print(f"error: {message}", file=sys.stderr)
+        sys.exit(getattr(e, "exit_code", 2))
+    sys.exit(code if isinstance(code, int) else 0)
 
 
 if __name__ == "__main__":

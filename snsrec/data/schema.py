@@ -80,12 +80,17 @@ QUERIES = pa.schema([
 SCHEMAS: dict[str, pa.Schema] = {"notes": NOTES, "users": USERS, "events": EVENTS,
                                  "queries": QUERIES}
 
+# An events table may carry an extra `split` column ("train" | "valid" | "test") for
+# sources with fixed splits (BARS); otherwise splits are by time (see splits.py).
+# CTR-only sources with no user/item notion (Criteo, libsvm) validate with
+# required=("click",) and leave user_id/note_id null.
 # Columns a source must provide; the others are filled with nulls/defaults by
 # ``conform`` when a source has no such notion (e.g. MovieLens has no cover).
 REQUIRED: dict[str, tuple[str, ...]] = {
     "notes": ("note_id",),
     "users": ("user_id",),
-    "events": ("user_id", "note_id", "ts"),
+    # ts is optional: BARS-style CTR files have none and carry a `split` column instead.
+    "events": ("user_id", "note_id"),
     "queries": ("query_id", "query"),
 }
 
