@@ -1,0 +1,25 @@
+"""Shared fixtures: the tiny synthetic world, generated once per test process."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+TINY_SEED = 7
+
+
+@pytest.fixture(scope="session")
+def tiny_world(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """``snsrec world generate --preset tiny --seed 7`` into a session temp dir (read-only use)."""
+    from snsrec.data.world.generate import generate_world
+    from snsrec.progress import is_quiet, set_quiet
+
+    out = tmp_path_factory.mktemp("tiny_world") / "world"
+    was_quiet = is_quiet()
+    set_quiet(True)
+    try:
+        generate_world("tiny", TINY_SEED, out)
+    finally:
+        set_quiet(was_quiet)
+    return out
