@@ -91,7 +91,7 @@ def load_config(model: type[T], path: str | Path | None = None,
                 overrides: list[str] | None = None, base: dict | None = None) -> T:
     """Load ``path`` (YAML) over ``base``, apply ``--set`` overrides, validate into ``model``."""
     data: dict = dict(base or {})
-    source = "config"
+    source = "--set"
     if path is not None:
         path = Path(path)
         source = str(path)
