@@ -1,0 +1,785 @@
+"""FeatureMap: raw canonical tables → model-ready integer / float arrays.
+
+Fitted on the training split only, saved as JSON, and applied identically to
+any split or to one online request.
+
+Conventions (every model relies on them):
+
+- **Categorical ids.** 0 = padding, 1 = out-of-vocabulary; known values get
+  2, 3, ... ordered by descending training count, then by value, so the same
+  data always gives the same ids. Values seen fewer than ``min_count`` times in
+  train, values never seen in train, and **nulls** all map to 1 (OOV): a null
+  is a real, unknown value, not an empty slot. 0 appears only in the empty
+  slots of multi-valued and sequence fields.
+- **Counts** of a notes/users column are counted per training *event* (a note
+  shown 100 times in train counts 100), so ``min_count`` means "seen in at
+  least this many training rows" whichever table the column lives in.
+- **Numeric.** ``normalize``: (x - mean) / std with train statistics; nulls and
+  NaN become 0 after normalisation (the train mean). ``bucketize``: quantile
+  edges from train; the value becomes a categorical id 2 + bucket, null → 1.
+- **Multi-valued** (hashtags): the first ``max_len`` values of the list, padded
+  with 0 at the front so the last column holds the last value.
+- **Sequences.** For each event, the user's *clicked* notes in the given
+  scenarios (all scenarios when the list is empty) with click ``ts`` strictly
+  before the event's ``ts`` — nothing from the same instant or request, nothing
+  from the future — the most recent ``max_len`` of them, most recent LAST,
+  0-padded at the front, mapped through the ``note_id`` vocabulary. Clicks are
+  looked up in the whole events table, so a valid/test event does see clicks
+  from earlier valid/test events before its own ``ts``: that is what the model
+  would know online, not leakage. Vocabularies still come from train only.
+- **Meta** arrays (keys start with "_", not model inputs): ``_user_id``,
+  ``_note_id``, ``_request_id`` (raw ids, null → -1), ``_scenario`` (int8 index
+  in ``SCENARIOS``, other/null → -1), ``_position`` (int32, null → -1), ``_ts``
+  (int64 seconds, null → 0) and ``_text_<col>`` (raw ids kept for text lookup).
+- **Labels** are float32 with null → 0.
+
+Column references are ``"table.column"`` (events, notes, users) or a derived
+expression (``hour_of_day``, ``day_of_week``, ``note_age_hours``,
+``user_age_days``). Everything is vectorised: values are coded once per note or
+user and gathered per event; histories use searchsorted + one [n, L] gather.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any, Literal
+
+import numpy as np
+import polars as pl
+from pydantic import Field as PField
+from pydantic import ValidationError, field_validator, model_validator
+
+from snsrec.config import StrictModel, load_config
+from snsrec.data.schema import EVENTS, NOTES, SCENARIOS, USERS
+from snsrec.data.splits import split_events
+from snsrec.data.tables import Tables, load_tables
+from snsrec.errors import DataError, SchemaError
+from snsrec.io import read_json, write_json
+from snsrec.progress import Progress
+
+PAD, OOV = 0, 1
+TABLES = ("events", "notes", "users")
+KEYS = {"notes": "note_id", "users": "user_id"}       # how a table joins onto events
+# Derived event-level values and the columns they read.
+EXPRESSIONS: dict[str, tuple[str, ...]] = {
+    "hour_of_day": ("events.ts",),
+    "day_of_week": ("events.ts",),
+    "note_age_hours": ("events.ts", "notes.created_at"),
+    "user_age_days": ("events.ts", "users.signup_at"),
+}
+FORMAT = "snsrec.feature_map"
+VERSION = 1
+_CHUNK = 1 << 16        # rows per history gather block (see histories)
+_BAR_ROWS = 1_000_000   # below this a whole fit/transform takes about a second: no bar
+
+
+def _progress(desc: str, total: int, rows: int) -> Progress | contextlib.nullcontext:
+    return Progress(desc, total=total, unit="field") if rows >= _BAR_ROWS else \
+        contextlib.nullcontext(_NoBar())
+
+
+class _NoBar:
+    def update(self, n: float = 1) -> None:
+        pass
+
+
+# ----------------------------------------------------------------------------- spec
+
+
+def _check_ref(ref: str) -> str:
+    table, _, col = ref.partition(".")
+    if ref in EXPRESSIONS or (table in TABLES and col):
+        return ref
+    raise ValueError(f"'{ref}' is neither table.column (tables: {', '.join(TABLES)}) nor an "
+                     f"expression ({', '.join(EXPRESSIONS)})")
+
+
+class _ColumnSpec(StrictModel):
+    name: str
+    column: str
+
+    @field_validator("column")
+    @classmethod
+    def _column(cls, v: str) -> str:
+        return _check_ref(v)
+
+
+class CategoricalSpec(_ColumnSpec):
+    min_count: int = PField(1, ge=1)
+
+
+class NumericSpec(_ColumnSpec):
+    mode: Literal["normalize", "bucketize"] = "normalize"
+    n_buckets: int = PField(10, ge=2)
+
+
+class MultiSpec(_ColumnSpec):
+    max_len: int = PField(5, ge=1)
+    min_count: int = PField(1, ge=1)
+
+
+class SequenceSpec(StrictModel):
+    name: str
+    scenarios: list[str] = PField(default_factory=list)   # empty: clicks in every scenario
+    max_len: int = PField(20, ge=1)
+    share_vocab_with: str | None = "note_id"              # None: own vocab of clicked notes
+    min_count: int = PField(1, ge=1)                      # only for an own vocab
+
+
+WORLD_CATEGORICAL = [
+    ("user_id", "events.user_id"), ("note_id", "events.note_id"),
+    ("author_id", "notes.author_id"), ("scenario", "events.scenario"),
+    ("position", "events.position"), ("category", "notes.category"),
+    ("subcategory", "notes.subcategory"), ("language", "notes.language"),
+    ("is_ad", "notes.is_ad"), ("gender", "users.gender"), ("age_bucket", "users.age_bucket"),
+    ("city", "users.city"),
+]
+WORLD_NUMERIC = [NumericSpec(name="hour_of_day", column="hour_of_day"),
+                 NumericSpec(name="note_age_hours", column="note_age_hours", mode="bucketize",
+                             n_buckets=16)]
+WORLD_MULTI = [MultiSpec(name="hashtags", column="notes.hashtags", max_len=5)]
+WORLD_SEQUENCES = [SequenceSpec(name=f"hist_{s}", scenarios=[s], max_len=n)
+                   for s, n in (("feed", 50), ("search", 20), ("discover", 20), ("ads", 10))]
+
+
+class FeatureSpec(StrictModel):
+    """The feature YAML. The defaults are the synthetic world's features."""
+
+    categorical: list[CategoricalSpec] = PField(default_factory=lambda: [
+        CategoricalSpec(name=n, column=c) for n, c in WORLD_CATEGORICAL])
+    numeric: list[NumericSpec] = PField(default_factory=lambda: list(WORLD_NUMERIC))
+    multi: list[MultiSpec] = PField(default_factory=lambda: list(WORLD_MULTI))
+    sequences: list[SequenceSpec] = PField(default_factory=lambda: list(WORLD_SEQUENCES))
+    text: list[str] = PField(default_factory=lambda: ["note_id"])
+    labels: list[str] = PField(default_factory=lambda: ["click"])
+
+    @model_validator(mode="after")
+    def _names(self) -> FeatureSpec:
+        names = [f.name for group in (self.categorical, self.numeric, self.multi,
+                                      self.sequences) for f in group] + list(self.labels)
+        dup = sorted({n for n in names if names.count(n) > 1})
+        if dup:
+            raise ValueError(f"feature/label names must be unique; repeated: {dup}")
+        bad = [n for n in names if n.startswith("_")]
+        if bad:
+            raise ValueError(f"names starting with '_' are reserved for meta arrays: {bad}")
+        cat = {c.name for c in self.categorical}
+        for s in self.sequences:
+            if s.share_vocab_with is not None and s.share_vocab_with not in cat:
+                raise ValueError(f"sequence '{s.name}' shares the vocab of "
+                                 f"'{s.share_vocab_with}', which is not a categorical feature")
+        for t in self.text:
+            _check_ref(_full_ref(t))
+        return self
+
+
+def _full_ref(ref: str) -> str:
+    """A bare column name is an events column: "note_id" → "events.note_id"."""
+    return ref if "." in ref or ref in EXPRESSIONS else f"events.{ref}"
+
+
+def _refs(spec: FeatureSpec) -> list[tuple[str, str]]:
+    """(feature name, column reference) for every column the spec reads."""
+    out = [(f.name, f.column) for g in (spec.categorical, spec.numeric, spec.multi) for f in g]
+    for s in spec.sequences:
+        out += [(s.name, f"events.{c}") for c in ("user_id", "note_id", "ts", "click")]
+        if s.scenarios:
+            out.append((s.name, "events.scenario"))
+    out += [(t, _full_ref(t)) for t in spec.text]
+    out += [(lab, f"events.{lab}") for lab in spec.labels]
+    return out
+
+
+def _columns(lf: pl.LazyFrame | None) -> list[str]:
+    return [] if lf is None else lf.collect_schema().names()
+
+
+def check_columns(tables: Tables, spec: FeatureSpec) -> None:
+    """SchemaError naming the first column the spec needs that the data lacks."""
+    for name, ref in _refs(spec):
+        for dep in EXPRESSIONS.get(ref, (ref,)):
+            table, _, col = dep.partition(".")
+            lf = tables.get(table)
+            if lf is None:
+                raise SchemaError(f"{tables.path(table)}: table '{table}' is missing but feature "
+                                  f"'{name}' reads {dep}; add the table or drop the feature")
+            if col not in _columns(lf):
+                raise SchemaError(f"{tables.path(table)}: column '{col}' of the {table} table is "
+                                  f"missing but feature '{name}' reads it; add the column or "
+                                  f"drop the feature from the feature config")
+
+
+# ----------------------------------------------------------------------------- default spec
+
+
+def _nonempty(lf: pl.LazyFrame | None, cols: list[str]) -> set[str]:
+    """Columns of ``lf`` among ``cols`` that hold at least one non-null value."""
+    names = _columns(lf)
+    have = sorted({c for c in cols if c in names}, key=cols.index)
+    if lf is None or not have:
+        return set()
+    row = lf.select([pl.col(c).is_not_null().any() for c in have]).collect().row(0)
+    return {c for c, ok in zip(have, row, strict=True) if ok}
+
+
+def _is_free_text(lf: pl.LazyFrame, col: str) -> bool:
+    mean_len = lf.select(pl.col(col).str.len_chars().mean()).collect().item()
+    return mean_len is not None and mean_len > 32
+
+
+def _extra_features(tables: Tables, taken: set[str]) -> tuple[list, list, list]:
+    """Categorical / numeric / multi features for non-canonical columns of an import."""
+    canonical = {"events": set(EVENTS.names) | {"split"}, "notes": set(NOTES.names),
+                 "users": set(USERS.names)}
+    cat, num, multi = [], [], []
+    for table in TABLES:
+        lf = tables.get(table)
+        if lf is None:
+            continue
+        schema = lf.collect_schema()
+        extras = [c for c in schema.names() if c not in canonical[table]]
+        for col in sorted(_nonempty(lf, extras), key=extras.index):
+            dtype, ref = schema[col], f"{table}.{col}"
+            name = col if col not in taken else f"{table}_{col}"
+            taken.add(name)
+            if dtype.is_float():
+                num.append(NumericSpec(name=name, column=ref))
+            elif isinstance(dtype, pl.List):
+                multi.append(MultiSpec(name=name, column=ref, max_len=10))
+            elif dtype.is_integer() or dtype == pl.Boolean or (
+                    dtype in (pl.String, pl.Categorical) and
+                    (table == "events" or not _is_free_text(lf, col))):
+                cat.append(CategoricalSpec(name=name, column=ref))
+    return cat, num, multi
+
+
+def default_spec(tables: Tables) -> FeatureSpec:
+    """The world's features where their columns exist and hold values, plus import extras."""
+    candidates = {t: [] for t in TABLES}
+    world = FeatureSpec()
+    for _, ref in _refs(world):
+        for dep in EXPRESSIONS.get(ref, (ref,)):
+            table, _, col = dep.partition(".")
+            candidates[table].append(col)
+    present = {f"{t}.{c}" for t in TABLES for c in _nonempty(tables.get(t), candidates[t])}
+
+    def ok(ref: str) -> bool:
+        return all(d in present for d in EXPRESSIONS.get(ref, (ref,)))
+
+    cat = [c for c in world.categorical if ok(c.column)]
+    num = [n for n in world.numeric if ok(n.column)]
+    multi = [m for m in world.multi if ok(m.column)]
+    seqs: list[SequenceSpec] = []
+    if all(ok(f"events.{c}") for c in ("user_id", "note_id", "ts", "click")) and \
+            any(c.name == "note_id" for c in cat):
+        scen: list[str] = []
+        if ok("events.scenario"):
+            scen = tables.events.select(pl.col("scenario").drop_nulls().unique()) \
+                .collect().to_series().to_list()
+        seqs = [s for s in world.sequences if s.scenarios[0] in scen] or \
+               [SequenceSpec(name="hist", scenarios=[], max_len=50)]
+    taken = {f.name for g in (cat, num, multi, seqs) for f in g}
+    labels = [lab for lab in world.labels if ok(f"events.{lab}")]
+    taken |= set(labels)
+    extra_cat, extra_num, extra_multi = _extra_features(tables, taken)
+    text = [t for t in world.text if ok(_full_ref(t))]
+    return FeatureSpec(categorical=cat + extra_cat, numeric=num + extra_num,
+                       multi=multi + extra_multi, sequences=seqs, text=text, labels=labels)
+
+
+# ----------------------------------------------------------------------------- frames
+
+
+def _to_seconds(s: pl.Series) -> pl.Series:
+    if isinstance(s.dtype, pl.Datetime):
+        return s.dt.epoch("s")
+    if s.dtype == pl.Date:
+        return s.cast(pl.Datetime("ms")).dt.epoch("s")
+    return s.cast(pl.Int64, strict=False)
+
+
+def _lookup(sorted_keys: np.ndarray, query: np.ndarray) -> np.ndarray:
+    """Row of each ``query`` key in ``sorted_keys``; -1 when absent."""
+    if len(sorted_keys) == 0:
+        return np.full(len(query), -1, dtype=np.int64)
+    lo, hi = int(sorted_keys[0]), int(sorted_keys[-1])
+    if lo >= 0 and hi < 4 * len(sorted_keys) + 1_000_000:
+        # Dense non-negative ids (the usual case): one O(n) table lookup beats a search.
+        table = np.full(hi + 2, -1, dtype=np.int64)
+        table[sorted_keys[::-1]] = np.arange(len(sorted_keys) - 1, -1, -1)  # first row wins
+        return table[np.where((query >= 0) & (query <= hi), query, hi + 1)]
+    pos = _searchsorted(sorted_keys, query)
+    pos = np.minimum(pos, len(sorted_keys) - 1)
+    return np.where(sorted_keys[pos] == query, pos, -1).astype(np.int64)
+
+
+def _searchsorted(sorted_keys: np.ndarray, query: np.ndarray) -> np.ndarray:
+    """np.searchsorted(side="left") on sorted queries: several times faster on big arrays."""
+    order = np.argsort(query, kind="stable")
+    out = np.empty(len(query), dtype=np.int64)
+    out[order] = np.searchsorted(sorted_keys, query[order])
+    return out
+
+
+def _gather(values: np.ndarray, idx: np.ndarray, fill: float) -> np.ndarray:
+    """``values[idx]`` along the first axis with ``fill`` where idx < 0."""
+    if len(values) == 0:
+        return np.full((len(idx), *values.shape[1:]), fill, dtype=values.dtype)
+    out = values[np.maximum(idx, 0)]
+    out[idx < 0] = fill
+    return out
+
+
+def _ids(s: pl.Series | None, n: int, fill: int, dtype: Any = np.int64) -> np.ndarray:
+    if s is None:
+        return np.full(n, fill, dtype=dtype)
+    return s.cast(pl.Int64, strict=False).fill_null(fill).to_numpy().astype(dtype)
+
+
+@dataclass
+class _Frame:
+    """Events of one split (or request) with the notes / users rows they point to."""
+
+    ev: pl.DataFrame
+    side: dict[str, pl.DataFrame]       # "notes" / "users", sorted by key
+    idx: dict[str, np.ndarray]          # row of each event in side[table], -1 when absent
+
+    @property
+    def n(self) -> int:
+        return self.ev.height
+
+    @classmethod
+    def build(cls, tables: Tables, events: pl.LazyFrame, spec: FeatureSpec) -> _Frame:
+        need: dict[str, set[str]] = {t: set() for t in TABLES}
+        for _, ref in _refs(spec):
+            for dep in EXPRESSIONS.get(ref, (ref,)):
+                table, _, col = dep.partition(".")
+                need[table].add(col)
+        need["events"] |= {"user_id", "note_id", "scenario", "position", "ts", "request_id"}
+        have = _columns(events)
+        ev = events.select([c for c in have if c in need["events"]]).collect()
+        side, idx = {}, {}
+        for table, key in KEYS.items():
+            cols = sorted(need[table] - {key})
+            lf = tables.get(table)
+            if not cols or lf is None or key not in ev.columns:
+                continue
+            df = lf.select([key, *cols]).drop_nulls(key).collect().sort(key)
+            side[table] = df
+            idx[table] = _lookup(df[key].to_numpy(), _ids(ev[key], ev.height, -1))
+        return cls(ev, side, idx)
+
+    def level(self, ref: str) -> tuple[str, pl.Series]:
+        """(table, values at that table's level) for a reference; expressions are events-level."""
+        if ref in EXPRESSIONS:
+            return "events", _EXPRESSION_FNS[ref](self)
+        table, _, col = ref.partition(".")
+        return table, (self.ev if table == "events" else self.side[table])[col]
+
+    def align(self, table: str, values: np.ndarray, fill: float) -> np.ndarray:
+        return values if table == "events" else _gather(values, self.idx[table], fill)
+
+    def weights(self, table: str) -> np.ndarray:
+        """Training rows per level row: 1 per event, impressions per note / user."""
+        if table == "events":
+            return np.ones(self.n, dtype=np.int64)
+        idx = self.idx[table]
+        return np.bincount(idx[idx >= 0], minlength=self.side[table].height)
+
+    def seconds(self, ref: str) -> np.ndarray:
+        """A time column aligned to events as float seconds (NaN for null)."""
+        table, s = self.level(ref)
+        sec = _to_seconds(s).cast(pl.Float64).fill_null(np.nan).to_numpy()
+        return self.align(table, sec, np.nan)
+
+    def numeric(self, ref: str) -> np.ndarray:
+        table, s = self.level(ref)
+        if isinstance(s.dtype, pl.Datetime | pl.Date):
+            s = _to_seconds(s)
+        try:
+            x = s.cast(pl.Float64).fill_null(np.nan).to_numpy()
+        except pl.exceptions.PolarsError:
+            raise SchemaError(f"column {ref} ({s.dtype}) is not numeric; use it as a categorical "
+                              f"feature instead") from None
+        return self.align(table, x, np.nan)
+
+
+def _ts(frame: _Frame) -> np.ndarray:
+    return frame.seconds("events.ts")
+
+
+def _int_or_null(x: np.ndarray) -> pl.Series:
+    return pl.Series(x).fill_nan(None).cast(pl.Int64)
+
+
+_EXPRESSION_FNS: dict[str, Callable[[_Frame], pl.Series]] = {
+    "hour_of_day": lambda f: _int_or_null(np.floor((_ts(f) % 86400) / 3600)),
+    # 1970-01-01 was a Thursday: +3 makes Monday 0.
+    "day_of_week": lambda f: _int_or_null((np.floor(_ts(f) / 86400) + 3) % 7),
+    "note_age_hours": lambda f: pl.Series((_ts(f) - f.seconds("notes.created_at")) / 3600.0),
+    "user_age_days": lambda f: pl.Series((_ts(f) - f.seconds("users.signup_at")) / 86400.0),
+}
+
+
+# ----------------------------------------------------------------------------- vocabularies
+
+
+@dataclass
+class Vocab:
+    kind: str               # "int" | "float" | "bool" | "str": how raw values are compared
+    values: list            # id = 2 + position
+
+    @property
+    def size(self) -> int:
+        return len(self.values) + 2
+
+    @staticmethod
+    def kind_of(dtype: pl.DataType) -> str:
+        if dtype.is_integer():
+            return "int"
+        if dtype.is_float():
+            return "float"
+        return "bool" if dtype == pl.Boolean else "str"
+
+
+_PL_KIND = {"int": pl.Int64, "float": pl.Float64, "bool": pl.Boolean, "str": pl.String}
+
+
+def _cast(s: pl.Series, kind: str) -> pl.Series:
+    s = s.cast(_PL_KIND[kind], strict=False)
+    return s.fill_nan(None) if kind == "float" else s
+
+
+def fit_vocab(values: pl.Series, weights: np.ndarray, min_count: int) -> Vocab:
+    """Ids by descending (weighted) count, then value; nulls and rare values left out."""
+    inner = values.dtype.inner if isinstance(values.dtype, pl.List) else values.dtype
+    kind = Vocab.kind_of(inner)
+    df = pl.DataFrame({"v": values, "w": weights})
+    if isinstance(values.dtype, pl.List):
+        df = df.explode("v")
+    df = df.with_columns(_cast(df["v"], kind).alias("v")).drop_nulls("v")
+    counts = (df.group_by("v").agg(pl.col("w").sum()).filter(pl.col("w") >= min_count)
+              .sort(["w", "v"], descending=[True, False]))
+    return Vocab(kind, counts["v"].to_list())
+
+
+def encode(s: pl.Series, vocab: Vocab) -> np.ndarray:
+    """Raw values → ids (unknown and null → OOV)."""
+    if not vocab.values:
+        return np.full(len(s), OOV, dtype=np.int64)
+    codes = _cast(s, vocab.kind).replace_strict(
+        vocab.values, list(range(2, vocab.size)), default=OOV, return_dtype=pl.Int64)
+    return codes.fill_null(OOV).to_numpy().astype(np.int64, copy=False)
+
+
+def encode_multi(s: pl.Series, vocab: Vocab, max_len: int) -> np.ndarray:
+    """List values → [n, max_len] ids: the first max_len items, 0-padded at the front."""
+    n = len(s)
+    out = np.zeros((n, max_len), dtype=np.int64)
+    head = s.list.head(max_len)
+    lens = head.list.len().fill_null(0).to_numpy().astype(np.int64)
+    total = int(lens.sum())
+    if total == 0:
+        return out
+    flat = head.filter(pl.Series(lens > 0)).explode()
+    rows = np.repeat(np.arange(n), lens)
+    starts = np.cumsum(lens) - lens
+    cols = max_len - lens[rows] + (np.arange(total) - starts[rows])
+    out[rows, cols] = encode(flat, vocab)
+    return out
+
+
+# ----------------------------------------------------------------------------- histories
+
+
+def _clicks(events: pl.LazyFrame, scenarios: list[str]) -> pl.DataFrame:
+    """Clicks (user, ts seconds, note) in ``scenarios``, sorted by user then time."""
+    cond = pl.col("click") == 1
+    if scenarios:
+        cond = cond & pl.col("scenario").is_in(scenarios)
+    order = ["user_id", "ts"] + (["event_id"] if "event_id" in _columns(events) else [])
+    return (events.filter(cond).select(order + ["note_id"])
+            .drop_nulls(["user_id", "ts", "note_id"]).sort(order).collect())
+
+
+def histories(c_user: np.ndarray, c_ts: np.ndarray, c_code: np.ndarray, e_user: np.ndarray,
+              e_ts: np.ndarray, e_ok: np.ndarray, max_len: int) -> np.ndarray:
+    """[n, max_len] ids of each event's user's clicks strictly before its ts, most recent last.
+
+    ``c_*`` are clicks sorted by (user, ts). Each (user, ts) pair becomes one sortable
+    int64 key, so one searchsorted finds where the user's history starts and where it
+    stops before the event; a [rows, L] index matrix then gathers the last L clicks.
+    """
+    n = len(e_user)
+    if len(c_user) == 0 or n == 0:
+        return np.zeros((n, max_len), dtype=np.int64)
+    out = np.empty((n, max_len), dtype=np.int64)
+    users, c_rank = np.unique(c_user, return_inverse=True)
+    tmin = int(c_ts.min())
+    span = int(c_ts.max()) - tmin + 1
+    if (len(users) + 1) * span >= 2**62:      # key would overflow: rank the times instead
+        times = np.unique(np.concatenate([c_ts, e_ts[e_ok]]))
+        c_ts, e_ts = np.searchsorted(times, c_ts), np.searchsorted(times, e_ts)
+        tmin, span = 0, len(times) + 1
+    c_key = c_rank.astype(np.int64) * span + (c_ts - tmin)
+    e_rank = _lookup(users, e_user)
+    e_ok = e_ok & (e_rank >= 0)
+    seg = np.searchsorted(c_rank, np.arange(len(users) + 1))   # first click of each user
+    start = seg[np.maximum(e_rank, 0)]
+    stop = _searchsorted(c_key, np.maximum(e_rank, 0) * span + np.clip(e_ts - tmin, 0, span))
+    stop = np.where(e_ok, stop, start)
+    # Gather in row blocks small enough that the [rows, L] index stays in cache; slots
+    # before the user's first click point at a sentinel 0 appended to the codes. Each
+    # block is gathered into a cached buffer and copied out sequentially: first-touching
+    # the big output inside the random gather was 3x slower.
+    codes = np.append(c_code, PAD)
+    offsets = np.arange(max_len, dtype=np.int64) - max_len
+    rows = min(_CHUNK, n)
+    idx_buf, val_buf = np.empty((rows, max_len), np.int64), np.empty((rows, max_len), np.int64)
+    for lo in range(0, n, _CHUNK):
+        hi = min(lo + _CHUNK, n)
+        idx = np.add(stop[lo:hi, None], offsets[None, :], out=idx_buf[:hi - lo])
+        idx[idx < start[lo:hi, None]] = len(c_code)
+        out[lo:hi] = np.take(codes, idx, out=val_buf[:hi - lo], mode="clip")
+    return out
+
+
+# ----------------------------------------------------------------------------- FeatureMap
+
+
+@dataclass
+class Field:
+    name: str
+    kind: str                       # "categorical" | "numeric" | "multi" | "sequence"
+    vocab_size: int | None = None   # includes 0 = pad and 1 = OOV; None for numeric
+    max_len: int | None = None
+    share_vocab_with: str | None = None
+
+
+class FeatureMap:
+    def __init__(self, spec: FeatureSpec, vocabs: dict[str, Vocab], stats: dict[str, dict]):
+        self.spec, self.vocabs, self.stats = spec, vocabs, stats
+        self.fields = self._fields()
+
+    def _fields(self) -> list[Field]:
+        s = self.spec
+        out = [Field(c.name, "categorical", self.vocabs[c.name].size) for c in s.categorical]
+        for n in s.numeric:
+            if n.mode == "bucketize":
+                out.append(Field(n.name, "categorical", len(self.stats[n.name]["edges"]) + 3))
+            else:
+                out.append(Field(n.name, "numeric"))
+        out += [Field(m.name, "multi", self.vocabs[m.name].size, m.max_len) for m in s.multi]
+        for q in s.sequences:
+            vocab = self.vocabs[q.share_vocab_with or q.name]
+            out.append(Field(q.name, "sequence", vocab.size, q.max_len, q.share_vocab_with))
+        return out
+
+    # -- fit ------------------------------------------------------------------------------
+
+    @classmethod
+    def fit(cls, tables: Tables, spec: FeatureSpec | None = None,
+            train: pl.LazyFrame | None = None) -> FeatureMap:
+        """Fit vocabularies and numeric statistics on the training split only."""
+        spec = spec or default_spec(tables)
+        check_columns(tables, spec)
+        if train is None:
+            train = split_events(tables)["train"]
+        frame = _Frame.build(tables, train.lazy(), spec)
+        if frame.n == 0:
+            raise DataError(f"{tables.root}: the training split is empty; check the split in "
+                            f"world.json / dataset.json")
+        vocabs: dict[str, Vocab] = {}
+        stats: dict[str, dict] = {}
+        n_fields = len(spec.categorical) + len(spec.numeric) + len(spec.multi) + len(spec.sequences)
+        with _progress("fit features", n_fields, frame.n) as bar:
+            for c in [*spec.categorical, *spec.multi]:
+                table, values = frame.level(c.column)
+                vocabs[c.name] = fit_vocab(values, frame.weights(table), c.min_count)
+                bar.update()
+            for m in spec.numeric:
+                stats[m.name] = _fit_numeric(frame.numeric(m.column), m)
+                bar.update()
+            for q in spec.sequences:
+                if q.share_vocab_with is None:
+                    clicks = _clicks(train.lazy(), q.scenarios)
+                    vocabs[q.name] = fit_vocab(clicks["note_id"], np.ones(clicks.height,
+                                                                          np.int64), q.min_count)
+                bar.update()
+        return cls(spec, vocabs, stats)
+
+    # -- transform ------------------------------------------------------------------------
+
+    def transform(self, tables: Tables, events: pl.LazyFrame | pl.DataFrame) -> dict[str, np.ndarray]:
+        """Model arrays for ``events``; histories are looked up in ``tables.events``."""
+        check_columns(tables, self.spec.model_copy(update={"labels": []}))
+        frame = _Frame.build(tables, events.lazy(), self.spec)
+        out: dict[str, np.ndarray] = {}
+        with _progress("features", len(self.fields), frame.n) as bar:
+            for c in self.spec.categorical:
+                table, values = frame.level(c.column)
+                out[c.name] = frame.align(table, encode(values, self.vocabs[c.name]), OOV)
+                bar.update()
+            for m in self.spec.numeric:
+                out[m.name] = _apply_numeric(frame.numeric(m.column), self.stats[m.name])
+                bar.update()
+            for mu in self.spec.multi:
+                table, values = frame.level(mu.column)
+                if not isinstance(values.dtype, pl.List):
+                    raise SchemaError(f"column {mu.column} ({values.dtype}) is not a list; "
+                                      f"use it as a categorical feature instead")
+                codes = encode_multi(values, self.vocabs[mu.name], mu.max_len)
+                out[mu.name] = frame.align(table, codes, PAD)
+                bar.update()
+            for q in self.spec.sequences:
+                out[q.name] = self._history(tables, frame, q)
+                bar.update()
+        out.update(_labels(frame.ev, self.spec.labels))
+        out.update(_meta(frame, self.spec.text))
+        return out
+
+    def _history(self, tables: Tables, frame: _Frame, q: SequenceSpec) -> np.ndarray:
+        clicks = _clicks(tables.events, q.scenarios)
+        codes = encode(clicks["note_id"], self.vocabs[q.share_vocab_with or q.name])
+        ts = frame.ev["ts"]
+        e_ok = ts.is_not_null().to_numpy() & frame.ev["user_id"].is_not_null().to_numpy()
+        return histories(_ids(clicks["user_id"], clicks.height, -1),
+                         _ids(_to_seconds(clicks["ts"]), clicks.height, 0), codes,
+                         _ids(frame.ev["user_id"], frame.n, -1),
+                         _ids(_to_seconds(ts), frame.n, 0), e_ok, q.max_len)
+
+    def transform_request(self, tables: Tables, request: dict) -> dict[str, np.ndarray]:
+        """One online request → the same arrays ``transform`` gives for those rows."""
+        return self.transform(tables, request_frame(request, drop=self.spec.labels))
+
+    # -- persistence ------------------------------------------------------------------------
+
+    def save(self, path: str | Path) -> None:
+        write_json(path, {
+            "format": FORMAT, "version": VERSION,
+            "spec": self.spec.model_dump(mode="json"),
+            "vocabs": {k: {"kind": v.kind, "values": v.values} for k, v in self.vocabs.items()},
+            "stats": self.stats,
+        })
+
+    @classmethod
+    def load(cls, path: str | Path) -> FeatureMap:
+        data = read_json(path)
+        try:
+            if data.get("format") != FORMAT:
+                raise ValueError(f"not a {FORMAT} file")
+            spec = FeatureSpec.model_validate(data["spec"])
+            vocabs = {k: Vocab(str(v["kind"]), list(v["values"])) for k, v in data["vocabs"].items()}
+            if any(v.kind not in _PL_KIND for v in vocabs.values()):
+                raise ValueError("unknown vocabulary kind")
+            fmap = cls(spec, vocabs, dict(data["stats"]))
+            for m in spec.numeric:
+                float(fmap.stats[m.name]["mean"]) if m.mode == "normalize" else \
+                    np.asarray(fmap.stats[m.name]["edges"], dtype=np.float64)
+        except (AttributeError, KeyError, TypeError, ValueError, ValidationError) as e:
+            msg = str(e).splitlines()[0] if str(e) else type(e).__name__
+            raise DataError(f"{path}: not a valid feature map ({msg}); refit it with "
+                            f"`snsrec features fit`") from None
+        return fmap
+
+    def describe(self) -> str:
+        kinds = ("categorical", "numeric", "multi", "sequence")
+        counts = {k: sum(f.kind == k for f in self.fields) for k in kinds}
+        parts = ", ".join(f"{v} {k}" for k, v in counts.items() if v)
+        ids = sum(f.vocab_size for f in self.fields if f.vocab_size and not f.share_vocab_with)
+        return f"{len(self.fields)} fields ({parts}), {ids:,} ids"
+
+
+def _fit_numeric(x: np.ndarray, m: NumericSpec) -> dict:
+    finite = x[np.isfinite(x)]
+    if m.mode == "bucketize":
+        qs = np.linspace(0, 1, m.n_buckets + 1)[1:-1]
+        edges = np.unique(np.quantile(finite, qs)) if len(finite) else np.empty(0)
+        return {"edges": [float(e) for e in edges]}
+    mean = float(finite.mean()) if len(finite) else 0.0
+    std = float(finite.std()) if len(finite) else 1.0
+    return {"mean": mean, "std": std if std > 0 else 1.0}
+
+
+def _apply_numeric(x: np.ndarray, stats: dict) -> np.ndarray:
+    missing = ~np.isfinite(x)
+    if "edges" in stats:
+        edges = np.asarray(stats["edges"], dtype=np.float64)
+        ids = np.searchsorted(edges, np.where(missing, 0.0, x), side="right") + 2
+        return np.where(missing, OOV, ids).astype(np.int64)
+    z = (x - stats["mean"]) / stats["std"]
+    return np.where(missing, 0.0, z).astype(np.float32)
+
+
+def _labels(ev: pl.DataFrame, labels: list[str]) -> dict[str, np.ndarray]:
+    return {lab: ev[lab].cast(pl.Float32).fill_null(0).to_numpy().astype(np.float32, copy=False)
+            for lab in labels if lab in ev.columns}
+
+
+def _meta(frame: _Frame, text: list[str]) -> dict[str, np.ndarray]:
+    ev, n = frame.ev, frame.n
+    get = ev.get_column
+    scen = get("scenario").cast(pl.String).replace_strict(
+        list(SCENARIOS), list(range(len(SCENARIOS))), default=-1, return_dtype=pl.Int8) \
+        if "scenario" in ev.columns else None
+    out = {
+        "_user_id": _ids(get("user_id") if "user_id" in ev.columns else None, n, -1),
+        "_note_id": _ids(get("note_id") if "note_id" in ev.columns else None, n, -1),
+        "_request_id": _ids(get("request_id") if "request_id" in ev.columns else None, n, -1),
+        "_scenario": _ids(scen, n, -1, np.int8),
+        "_position": _ids(get("position") if "position" in ev.columns else None, n, -1, np.int32),
+        "_ts": _ids(_to_seconds(get("ts")) if "ts" in ev.columns else None, n, 0),
+    }
+    for t in text:
+        table, values = frame.level(_full_ref(t))
+        out[f"_text_{t.rpartition('.')[2]}"] = frame.align(table, _ids(values, len(values), -1), -1)
+    return out
+
+
+def _as_datetime(value: Any) -> datetime:
+    if isinstance(value, datetime):
+        return value.replace(tzinfo=None)
+    if isinstance(value, int | float | np.integer | np.floating):
+        return datetime.fromtimestamp(int(value), tz=UTC).replace(tzinfo=None)
+    try:
+        return datetime.fromisoformat(str(value)).replace(tzinfo=None)
+    except ValueError:
+        raise DataError(f"request: ts {value!r} is not a datetime, epoch seconds or ISO "
+                        f"string; send e.g. 2024-01-30T12:00:00") from None
+
+
+def request_frame(request: dict, drop: list[str] | tuple[str, ...] = ()) -> pl.DataFrame:
+    """An events-shaped frame for one request: one row per candidate note."""
+    missing = [k for k in ("user_id", "note_ids", "scenario", "ts") if k not in request]
+    if missing:
+        raise DataError(f"request: missing key(s) {missing}; send user_id, note_ids, scenario, ts")
+    notes = [int(x) for x in request["note_ids"]]
+    n = len(notes)
+    pos = request.get("position")
+    positions = list(range(n)) if pos is None else (
+        [int(p) for p in pos] if isinstance(pos, list | tuple) else [int(pos)] * n)
+    if len(positions) != n:
+        raise DataError(f"request: {len(positions)} positions for {n} note_ids; send one each")
+    given = {"event_id": list(range(n)), "user_id": [int(request["user_id"])] * n,
+             "note_id": notes, "scenario": [str(request["scenario"])] * n,
+             "query": [request.get("query")] * n, "position": positions,
+             "ts": [_as_datetime(request["ts"])] * n,
+             "request_id": [request.get("request_id")] * n}
+    schema = pl.from_arrow(EVENTS.empty_table()).schema
+    cols = {name: pl.Series(name, given.get(name, [None] * n), dtype=dtype)
+            for name, dtype in schema.items() if name not in drop}
+    return pl.DataFrame(cols)
+
+
+def fit_from_dir(root: str | Path, config: str | Path | None = None) -> FeatureMap:
+    """`snsrec features fit`: load the tables, pick the spec, fit on train."""
+    tables = load_tables(root)
+    base = default_spec(tables)
+    spec = base if config is None else load_config(FeatureSpec, config,
+                                                   base=base.model_dump(mode="json"))
+    return FeatureMap.fit(tables, spec)
+
