@@ -22,6 +22,7 @@ demo: $(CORE)
 
 # pytest's exit code 5 ("no tests collected") is a failure here, as any non-zero code is.
 test: $(DEV)
+	$(VENV)/bin/ruff check snsrec tests
 	$(PY) -m pytest $(PYTEST_ARGS)
 
 install: $(CORE)

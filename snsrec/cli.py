@@ -9,7 +9,6 @@ from __future__ import annotations
 import sys
 from enum import Enum
 from pathlib import Path
-from typing import Optional
 
 import typer
 
@@ -53,7 +52,7 @@ def _version(value: bool) -> None:
 @app.callback()
 def _root(
     quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress bars or status lines."),
-    version: Optional[bool] = typer.Option(None, "--version", callback=_version, is_eager=True,
+    version: bool | None = typer.Option(None, "--version", callback=_version, is_eager=True,
                                            help="Print the version and exit."),
 ) -> None:
     set_quiet(quiet)
@@ -64,7 +63,7 @@ def world_generate(
     preset: Preset = typer.Option(Preset.tiny, help="World size: tiny | small | medium | large."),
     seed: int = typer.Option(7, help="Random seed; same preset + seed gives identical bytes."),
     out: Path = typer.Option(Path("worlds/tiny"), help="Output directory (replaced atomically)."),
-    set_: Optional[list[str]] = typer.Option(
+    set_: list[str] | None = typer.Option(
         None, "--set", help="Override a world setting, e.g. --set harm_share=0.05 "
                             "(see `snsrec world settings`)."),
 ) -> None:
@@ -104,7 +103,7 @@ def data_import(
 def features_fit(
     data: Path = typer.Argument(..., help="Directory with canonical tables (a world or import)."),
     out: Path = typer.Option(..., help="Where to write feature_map.json."),
-    config: Optional[Path] = typer.Option(None, help="Feature YAML (defaults fit the world)."),
+    config: Path | None = typer.Option(None, help="Feature YAML (defaults fit the world)."),
 ) -> None:
     """Fit a FeatureMap on the training split and save it as JSON."""
     from snsrec.data.features import fit_from_dir
@@ -132,12 +131,16 @@ def demo(
     out: Path = typer.Option(Path("runs/demo"), help="Run directory for the report."),
     preset: Preset = typer.Option(Preset.small, help="World size to run on."),
     seed: int = typer.Option(7, help="Random seed."),
-    world: Optional[Path] = typer.Option(None, help="Reuse an existing world directory."),
+    world: Path | None = typer.Option(None, help="Reuse an existing world directory."),
+    config: Path | None = typer.Option(None, help="Demo YAML (default configs/demo.yaml)."),
+    set_: list[str] | None = typer.Option(
+        None, "--set", help="Override a demo setting, e.g. --set train.lr=0.005."),
 ) -> None:
     """Generate a world, fit features, train popularity + LR, evaluate, write a report."""
     from snsrec.demo import run_demo
 
-    summary = run_demo(out, preset=preset.value, seed=seed, world_dir=world)
+    summary = run_demo(out, preset=preset.value, seed=seed, world_dir=world, config=config,
+                       overrides=set_)
     typer.echo(summary["text"])
 
 

@@ -85,7 +85,7 @@ def read_json(path: str | Path) -> Any:
 
 
 # Fixed writer settings so the same table gives the same bytes on every run.
-_PARQUET_OPTS = dict(compression="zstd", use_dictionary=True, write_statistics=True)
+_PARQUET_OPTS = {"compression": "zstd", "use_dictionary": True, "write_statistics": True}
 
 
 def write_parquet(path: str | Path, table: pa.Table) -> None:

@@ -2,16 +2,22 @@ import pyarrow as pa
 import pytest
 
 from snsrec.errors import DataError
-from snsrec.io import (ParquetChunkWriter, atomic_dir, atomic_path, read_json, read_parquet,
-                       write_json, write_parquet)
+from snsrec.io import (
+    ParquetChunkWriter,
+    atomic_dir,
+    atomic_path,
+    read_json,
+    read_parquet,
+    write_json,
+    write_parquet,
+)
 
 
 def test_atomic_path_leaves_nothing_on_failure(tmp_path):
     target = tmp_path / "out.txt"
-    with pytest.raises(RuntimeError):
-        with atomic_path(target) as tmp:
-            tmp.write_text("half")
-            raise RuntimeError("boom")
+    with pytest.raises(RuntimeError), atomic_path(target) as tmp:
+        tmp.write_text("half")
+        raise RuntimeError("boom")
     assert list(tmp_path.iterdir()) == []
 
 
@@ -20,15 +26,13 @@ def test_atomic_dir_replaces_only_when_complete(tmp_path):
     with atomic_dir(out) as tmp:
         (tmp / "a").write_text("1")
     assert (out / "a").read_text() == "1"
-    with pytest.raises(RuntimeError):
-        with atomic_dir(out) as tmp:
-            (tmp / "b").write_text("2")
-            raise RuntimeError("boom")
+    with pytest.raises(RuntimeError), atomic_dir(out) as tmp:
+        (tmp / "b").write_text("2")
+        raise RuntimeError("boom")
     assert sorted(p.name for p in out.iterdir()) == ["a"]
     assert [p.name for p in tmp_path.iterdir()] == ["d"]
-    with pytest.raises(DataError, match="already exists"):
-        with atomic_dir(out, overwrite=False):
-            pass
+    with pytest.raises(DataError, match="already exists"), atomic_dir(out, overwrite=False):
+        pass
 
 
 def test_parquet_roundtrip_is_byte_deterministic(tmp_path):
@@ -45,10 +49,9 @@ def test_chunk_writer_atomic(tmp_path):
         w.write(pa.table({"a": [1, 2]}, schema=schema))
         w.write(pa.table({"a": [3]}, schema=schema))
     assert read_parquet(tmp_path / "c.parquet").column("a").to_pylist() == [1, 2, 3]
-    with pytest.raises(ValueError):
-        with ParquetChunkWriter(tmp_path / "d.parquet", schema) as w:
-            w.write(pa.table({"a": [1]}, schema=schema))
-            raise ValueError("stop")
+    with pytest.raises(ValueError), ParquetChunkWriter(tmp_path / "d.parquet", schema) as w:
+        w.write(pa.table({"a": [1]}, schema=schema))
+        raise ValueError("stop")
     assert not (tmp_path / "d.parquet").exists()
     assert not any(p.name.startswith(".d.parquet") for p in tmp_path.iterdir())
 

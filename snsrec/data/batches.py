@@ -9,6 +9,7 @@ trainer can resume mid-epoch exactly from ``state_dict()``.
 
 from __future__ import annotations
 
+import warnings
 from collections.abc import Iterator
 
 import numpy as np
@@ -22,14 +23,23 @@ def _epoch_seed(seed: int, epoch: int) -> int:
     return int(np.random.SeedSequence([seed, epoch]).generate_state(1, np.uint64)[0] >> 1)
 
 
-def _as_tensor(key: str, value: np.ndarray | torch.Tensor) -> torch.Tensor:
+def as_tensor(key: str, value: np.ndarray | torch.Tensor, device: str = "cpu") -> torch.Tensor:
+    """One array as a tensor, sharing memory on CPU (no copy)."""
     if isinstance(value, torch.Tensor):
-        return value
+        return value.to(device)
     arr = np.asarray(value)
     if arr.dtype.kind not in "biuf":
         raise DataError(f"array '{key}' has dtype {arr.dtype}, not numeric; drop it from the "
                         f"arrays given to TensorBatches")
-    return torch.from_numpy(np.ascontiguousarray(arr))
+    with warnings.catch_warnings():
+        # Arrays from Polars are read-only views; the tensors share them and are never written.
+        warnings.filterwarnings("ignore", message="The given NumPy array is not writable")
+        return torch.as_tensor(np.ascontiguousarray(arr), device=device)
+
+
+def to_tensors(arrays: dict[str, np.ndarray], device: str = "cpu") -> dict[str, torch.Tensor]:
+    """Model inputs as tensors; meta keys (starting with ``_``) stay behind."""
+    return {k: as_tensor(k, v, device) for k, v in arrays.items() if not k.startswith("_")}
 
 
 class TensorBatches:
@@ -41,7 +51,7 @@ class TensorBatches:
             raise DataError(f"batch_size must be >= 1, got {batch_size}")
         if not arrays:
             raise DataError("TensorBatches needs at least one array")
-        self.tensors = {k: _as_tensor(k, v) for k, v in arrays.items()}
+        self.tensors = {k: as_tensor(k, v) for k, v in arrays.items()}
         lengths = {k: len(t) for k, t in self.tensors.items()}
         if len(set(lengths.values())) != 1:
             raise DataError(f"arrays differ in length {lengths}; transform them together")

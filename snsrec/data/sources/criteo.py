@@ -27,7 +27,7 @@ EXPECTS = ("a Criteo TSV file (label, I1..I13, C1..C26; no header) or a folder w
            "train.txt / *.txt / *.tsv")
 INTS = [f"I{i}" for i in range(1, 14)]
 CATS = [f"C{i}" for i in range(1, 27)]
-SCHEMA = {"label": pl.Int64, **{c: pl.Float64 for c in INTS}, **{c: pl.String for c in CATS}}
+SCHEMA = {"label": pl.Int64, **dict.fromkeys(INTS, pl.Float64), **dict.fromkeys(CATS, pl.String)}
 
 
 def _files(path: Path) -> list[Path]:

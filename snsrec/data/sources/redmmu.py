@@ -136,7 +136,7 @@ def load(path: Path, out: Path) -> dict[str, Any]:
                                    if c in ev.columns))
     tables["users"] = ev.select(user_cols).unique("user_id").sort("user_id")
     fields = {"files": [str(f.relative_to(base)) if f != base else f.name for f in files],
-              "scenarios": {k: v for k, v in SCENARIO_COLUMNS.items()},
+              "scenarios": dict(SCENARIO_COLUMNS.items()),
               "click": "1 (history lists are engagements; action_set kept)",
               "hist_pos": "index in the user's list", "layout": "see snsrec/data/sources/redmmu.py"}
     split = time_split(ev["ts"]) if "ts" in ev.columns else NO_TIME

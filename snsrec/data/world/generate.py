@@ -381,7 +381,7 @@ def _write_notes(cfg: WorldConfig, seed: int, notes: dict, tax: Taxonomy, td: Pa
                           cjk=notes["language"][i] != 0)
                 nid = i + 1
                 for field, s, e, label, txt in nt.entities:
-                    for k, v in zip(ent_schema.names, (nid, field, s, e, label, txt)):
+                    for k, v in zip(ent_schema.names, (nid, field, s, e, label, txt), strict=False):
                         ent[k].append(v)
                 for q, a in nt.qa:
                     qa["note_id"].append(nid)
@@ -638,7 +638,7 @@ class UserState:
         self.intents.append((u, ts[new], topic, sub, emerging))
 
     def intents_table(self, end_ts: int) -> pa.Table:
-        parts = list(zip(*self.intents)) if self.intents else [[np.zeros(0, np.int64)]] * 5
+        parts = list(zip(*self.intents, strict=False)) if self.intents else [[np.zeros(0, np.int64)]] * 5
         u, st, topic, sub, em = (np.concatenate(p) for p in parts)
         o = np.lexsort((st, u))
         u, st, topic, sub, em = u[o], st[o], topic[o], sub[o], em[o]
@@ -688,7 +688,7 @@ def _search_queries(rng, ctx: Ctx, state: UserState, users: np.ndarray) -> dict[
     keep = rng.random(len(users)) < 0.7
     qs = np.where(keep, state.it_sub[users], ctx.tax.random_subcat(rng, qt)).astype(np.int64)
     text, lang, terms = [], [], []
-    for t, s, lg in zip(qt.tolist(), qs.tolist(), ctx.user_lang[users].tolist()):
+    for t, s, lg in zip(qt.tolist(), qs.tolist(), ctx.user_lang[users].tolist(), strict=False):
         q, key_terms = wtext.make_query(rng, t, s - int(ctx.tax.sub_off[t]),
                                         language=LANGUAGES[lg])
         text.append(q)

@@ -141,7 +141,7 @@ def _scenario_index(scenario: str | np.ndarray, n: int) -> np.ndarray:
     arr = np.asarray(scenario)
     if arr.dtype.kind in "iu":
         return arr.astype(np.int8)
-    lut = {s: i for s, i in SCENARIO_INDEX.items()}
+    lut = dict(SCENARIO_INDEX.items())
     bad = set(np.unique(arr).tolist()) - set(lut)
     if bad:
         raise DataError(f"scenario {sorted(bad)}: unknown; use one of {list(SCENARIOS)}")

@@ -104,8 +104,8 @@ def test_recbole_fixture(tmp_path):
     ev = _read(tmp_path / "out", "events")
     notes = _read(tmp_path / "out", "notes")
     # Dense ids follow the sorted tokens: "Heat" < "Toy Story", "u1" < "u2".
-    assert dict(zip(ev["item_token"], ev["note_id"])) == {"Heat (1995)": 1, "Toy Story (1995)": 2}
-    assert dict(zip(ev["user_token"], ev["user_id"])) == {"u1": 1, "u2": 2}
+    assert dict(zip(ev["item_token"], ev["note_id"], strict=False)) == {"Heat (1995)": 1, "Toy Story (1995)": 2}
+    assert dict(zip(ev["user_token"], ev["user_id"], strict=False)) == {"u1": 1, "u2": 2}
     assert {"rating", "timestamp"} <= set(ev.columns)
     toy = notes.filter(pl.col("note_id") == 2).row(0, named=True)
     assert toy["hashtags"] == ["Animation", "Comedy"] and toy["title"] == "Toy Story"

@@ -1,0 +1,369 @@
+"""`snsrec demo`: world → features → popularity + LR → evaluation → report.
+
+What it measures (the protocols, stated):
+
+- **CTR** on the test day (the world's last day): AUC, gAUC (grouped by user,
+  impression-weighted, single-class users skipped), logloss and calibration,
+  overall and per scenario, for the popularity baseline (smoothed note CTR) and
+  logistic regression trained with the shared trainer (early stopping on the
+  validation day).
+- **Next-click retrieval** on the test day: every feed click is a query (a
+  seeded sample of ``retrieval.max_queries`` when there are more); the clicked
+  note is ranked among ALL notes. Popularity ranks by training clicks; LR
+  scores each (user, note) pair with the query event's user and context
+  features and each candidate's note features (note age measured at the start
+  of the test day). Notes created after the click are left out of its
+  ranking; ties count against the target (pessimistic). HR@K, NDCG@K, MRR.
+
+Everything is written into ``out`` atomically; the world is generated into
+``<out>/../worlds/<preset>-seed<seed>`` and reused when its world.json matches
+preset, seed and version.
+"""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+from typing import Any, Literal
+
+import numpy as np
+import polars as pl
+import torch
+from pydantic import Field as PField
+
+from snsrec import __version__
+from snsrec.config import StrictModel, dump_config, load_config
+from snsrec.data.batches import to_tensors
+from snsrec.data.schema import SCENARIOS
+from snsrec.eval.metrics import hit_rate_at_k, mrr, ndcg_at_k, rank_of_targets
+from snsrec.io import atomic_dir, read_json, write_json, write_text
+from snsrec.progress import Progress, echo
+from snsrec.train.trainer import TrainConfig, Trainer, jsonable, save_run, write_jsonl
+
+# The shipped config; absent in a wheel install, where the defaults below apply.
+DEMO_CONFIG = Path(__file__).resolve().parents[1] / "configs" / "demo.yaml"
+MODELS = ("popularity", "lr")
+
+
+class RetrievalConfig(StrictModel):
+    scenario: Literal["feed", "search", "discover", "ads"] = "feed"
+    ks: list[int] = PField(default_factory=lambda: [10, 50])
+    max_queries: int = PField(2000, ge=1)    # test clicks ranked (seeded sample above this)
+    rows_per_batch: int = PField(1 << 18, ge=1)  # (query, note) pairs per LR forward
+    ties: Literal["pessimistic", "average"] = "pessimistic"
+
+
+class DemoConfig(StrictModel):
+    name: str = "demo"
+    features: Path | None = None             # feature YAML; None = the world's default features
+    popularity: dict[str, Any] = PField(default_factory=lambda: {"half_life_days": 2.0})
+    lr: dict[str, Any] = PField(default_factory=dict)
+    train: TrainConfig = PField(default_factory=lambda: TrainConfig(epochs=4, lr=0.01))
+    retrieval: RetrievalConfig = PField(default_factory=RetrievalConfig)
+
+
+def load_demo_config(path: Path | None = None, overrides: list[str] | None = None) -> DemoConfig:
+    path = path if path is not None else (DEMO_CONFIG if DEMO_CONFIG.is_file() else None)
+    return load_config(DemoConfig, path, overrides)
+
+
+# -- world ----------------------------------------------------------------
+
+def ensure_world(root: Path, preset: str, seed: int) -> Path:
+    """Reuse ``root`` when its world.json is this preset + seed + version, else generate it."""
+    from snsrec.data.world.generate import generate_world, world_config
+
+    meta_path = root / "world.json"
+    if meta_path.is_file():
+        meta = read_json(meta_path)
+        want = (preset, seed, __version__, world_config(preset).model_dump(mode="json"))
+        if (meta.get("preset"), meta.get("seed"), meta.get("snsrec_version"),
+                meta.get("config")) == want:
+            echo(f"reusing world {root}")
+            return root
+
+    echo(f"generating world {preset} (seed {seed}) into {root}")
+    generate_world(preset, seed, root)
+    return root
+
+
+# -- retrieval ------------------------------------------------------------
+
+def item_fields(feature_map: Any) -> list[str]:
+    """Fields that depend on the note: read from the notes table or the event's note id."""
+    from snsrec.data.features import EXPRESSIONS
+
+    spec = feature_map.spec
+    out = []
+    for f in (*spec.categorical, *spec.numeric, *spec.multi):
+        cols = EXPRESSIONS.get(f.column, (f.column,))
+        if any(c.startswith("notes.") or c == "events.note_id" for c in cols):
+            out.append(f.name)
+    return out
+
+
+def candidate_arrays(feature_map: Any, tables: Any, at: Any
+                     ) -> tuple[np.ndarray, np.ndarray, dict[str, np.ndarray]]:
+    """All note ids (sorted), their creation times (s) and FeatureMap arrays at time ``at``."""
+    notes = tables.notes.select("note_id", "created_at").sort("note_id").collect()
+    note_ids = notes["note_id"].to_numpy()
+    # A note without a creation time counts as always available.
+    created = notes["created_at"].dt.epoch("s").fill_null(np.iinfo(np.int64).min).to_numpy()
+    any_user = tables.events.select(pl.col("user_id").first()).collect().item()
+    request = {"user_id": any_user, "note_ids": note_ids.tolist(), "scenario": "feed",
+               "ts": at, "position": 0}
+    return note_ids, created, feature_map.transform_request(tables, request)
+
+
+@torch.no_grad()
+def score_pairs(model: torch.nn.Module, queries: dict[str, torch.Tensor],
+                items: dict[str, torch.Tensor], fields: list[str]) -> torch.Tensor:
+    """Logits ``[q, n]``: every query row paired with every candidate's item fields.
+
+    A model with a ``pair_logits`` shortcut (e.g. LR, which is additive) is asked
+    directly; any other model scores the explicit q*n batch.
+    """
+    if hasattr(model, "pair_logits"):
+        return model.pair_logits(queries, items, fields)
+    q = next(iter(queries.values())).shape[0]
+    n = next(iter(items.values())).shape[0]
+    batch = {k: v.repeat_interleave(n, dim=0) for k, v in queries.items() if k not in fields}
+    for k in fields:
+        batch[k] = items[k].repeat(q, *([1] * (items[k].dim() - 1)))
+    return model(batch)["logit"].reshape(q, n)
+
+
+def retrieval_metrics(ranks: np.ndarray, ks: list[int]) -> dict[str, float]:
+    out: dict[str, float] = {}
+    for k in ks:
+        out[f"hr@{k}"] = hit_rate_at_k(ranks, k)
+        out[f"ndcg@{k}"] = ndcg_at_k(ranks, k)
+    out["mrr"] = mrr(ranks)
+    return out
+
+
+def next_click_eval(models: dict[str, torch.nn.Module], feature_map: Any, tables: Any,
+                    test: dict[str, np.ndarray], test_start: Any, cfg: RetrievalConfig,
+                    seed: int) -> dict[str, Any]:
+    """HR/NDCG@K and MRR of each model ranking the clicked note among all notes."""
+    scen = SCENARIOS.index(cfg.scenario)
+    rows = np.flatnonzero((test["_scenario"] == scen) & (test["click"] > 0))
+    if rows.size > cfg.max_queries:
+        rng = np.random.default_rng(seed)
+        rows = np.sort(rng.choice(rows, cfg.max_queries, replace=False))
+    note_ids, created, cands = candidate_arrays(feature_map, tables, test_start)
+    pos = np.searchsorted(note_ids, test["_note_id"][rows])
+    known = (pos < note_ids.size) & (note_ids[np.minimum(pos, note_ids.size - 1)]
+                                     == test["_note_id"][rows])
+    rows, target = rows[known], pos[known]
+    out: dict[str, Any] = {"queries": int(rows.size), "candidates": int(note_ids.size),
+                           "scenario": cfg.scenario, "ties": cfg.ties}
+    if rows.size == 0:
+        return out
+    fields = item_fields(feature_map)
+    items = to_tensors({k: cands[k] for k in fields})
+    queries = to_tensors({k: v[rows] for k, v in test.items() if k not in feature_map.spec.labels})
+    query_ts = test["_ts"][rows]
+    step = max(1, cfg.rows_per_batch // note_ids.size)
+    for name, model in models.items():
+        model.eval()
+        static = model.item_scores()[torch.as_tensor(cands[model.item_field])].numpy() \
+            if hasattr(model, "item_scores") else None     # one score per note (popularity)
+        ranks = np.empty(rows.size)
+        with Progress(f"rank all notes ({name})", total=rows.size, unit="queries") as bar:
+            for s in range(0, rows.size, step):
+                qb = {k: v[s:s + step] for k, v in queries.items()}
+                scores = (np.tile(static, (len(qb[fields[0]]), 1)) if static is not None
+                          else score_pairs(model, qb, items, fields).double().numpy())
+                # Notes created after the click did not exist yet: out of the ranking.
+                scores[created[None, :] > query_ts[s:s + step, None]] = -np.inf
+                ranks[s:s + step] = rank_of_targets(scores, target[s:s + step], ties=cfg.ties)
+                bar.update(scores.shape[0])
+        out[name] = retrieval_metrics(ranks, cfg.ks)
+    return out
+
+
+# -- report ---------------------------------------------------------------
+
+CTR_COLUMNS = ("auc", "gauc", "logloss", "calibration")
+
+
+def _ctr_section(ctr: dict[str, dict[str, Any]]) -> str:
+    from snsrec.report.markdown import markdown_table, metrics_table
+
+    body = metrics_table(ctr, CTR_COLUMNS, headers={"auc": "AUC", "gauc": "gAUC"})
+    rows = []
+    for scenario in SCENARIOS:
+        per = {m: ctr[m].get("by_scenario", {}).get(scenario) for m in ctr}
+        if not any(per.values()):
+            continue
+        first = next(v for v in per.values() if v)
+        rows.append([scenario, first["n"], first["ctr"],
+                     *(per[m]["auc"] if per[m] else None for m in ctr),
+                     *(per[m]["logloss"] if per[m] else None for m in ctr)])
+    header = ["scenario", "impressions", "CTR", *(f"AUC {m}" for m in ctr),
+              *(f"logloss {m}" for m in ctr)]
+    return body + "\nPer scenario (test day):\n\n" + markdown_table(header, rows)
+
+
+def _retrieval_section(ret: dict[str, Any], ks: list[int]) -> str:
+    from snsrec.report.markdown import metrics_table
+
+    cols = [c for k in ks for c in (f"hr@{k}", f"ndcg@{k}")] + ["mrr"]
+    ranked = {m: ret[m] for m in MODELS if m in ret}
+    headers = {c: c.upper() for c in cols}
+    return (f"{ret['queries']:,} test {ret['scenario']} clicks, each clicked note ranked among "
+            f"all {ret['candidates']:,} notes (ties count against it).\n\n"
+            + metrics_table(ranked, cols, headers=headers))
+
+
+def _summary_text(out: Path, world: dict, metrics: dict, seconds: float) -> str:
+    ks = [k for k in (10, 50) if any(f"hr@{k}" in v for v in metrics["retrieval"].values()
+                                     if isinstance(v, dict))]
+    head = f"{'model':<12}{'AUC':>8}{'gAUC':>8}{'logloss':>9}" + "".join(
+        f"{'HR@' + str(k):>8}{'NDCG@' + str(k):>9}" for k in ks)
+    title = (f"snsrec demo: {world['preset']} world (seed {world['seed']}), "
+             f"{world['events']:,} events, test {world['test_events']:,}")
+    lines = [title, head]
+    for m in MODELS:
+        c, r = metrics["ctr"][m], metrics["retrieval"].get(m, {})
+        cells = [f"{m:<12}", f"{c['auc']:>8.4f}", f"{c['gauc']:>8.4f}", f"{c['logloss']:>9.4f}"]
+        cells += [f"{r.get(f'hr@{k}', float('nan')):>8.4f}{r.get(f'ndcg@{k}', float('nan')):>9.4f}"
+                  for k in ks]
+        lines.append("".join(cells))
+    lines.append(f"report: {out / 'report.md'}  ({seconds:.0f} s)")
+    return "\n".join(lines)
+
+
+def position_summary(events: pl.LazyFrame, last: int = 9) -> dict[str, dict[str, float]]:
+    """Logged CTR at position 0 and at position ``last`` (or the deepest shown) per scenario."""
+    from snsrec.report.figures import ctr_by_position, scenario_order
+
+    table = ctr_by_position(events)
+    out: dict[str, dict[str, float]] = {}
+    for scenario in scenario_order(table["scenario"].unique().to_list()):
+        rows = table.filter(pl.col("scenario") == scenario)
+        deep = rows.filter(pl.col("position") <= last).tail(1)
+        out[scenario] = {"ctr_top": float(rows["ctr"][0]), "position": int(deep["position"][0]),
+                         "ctr_deep": float(deep["ctr"][0])}
+    return out
+
+
+def _position_text(summary: dict[str, dict[str, float]]) -> str:
+    from snsrec.report.markdown import markdown_table
+
+    rows = [[s, v["ctr_top"], v["position"], v["ctr_deep"],
+             v["ctr_top"] / v["ctr_deep"] if v["ctr_deep"] > 0 else None]
+            for s, v in summary.items()]
+    return ("Click-through rate of the logged events by the slot they were shown in "
+            "(all days; the examination bias a ranker must see through).\n\n"
+            + markdown_table(["scenario", "CTR at 0", "deep position", "CTR there",
+                              "ratio"], rows) + "\n")
+
+
+def _write_report(tmp: Path, world: dict, fmap_text: str, metrics: dict, cfg: DemoConfig) -> None:
+    from snsrec.report.markdown import image, markdown_table, write_report
+
+    fit = metrics["train"]
+    sections = {
+        "Data": (f"Synthetic `{world['preset']}` world, seed {world['seed']} (`{world['path']}`): "
+                 f"{world['events']:,} events; train / valid / test = "
+                 f"{world['train_events']:,} / {world['valid_events']:,} / "
+                 f"{world['test_events']:,} (time split: valid from {world['valid_start']}, "
+                 f"test from {world['test_start']}).\n\nFeatures (fitted on train): {fmap_text}."),
+        "CTR on the test day": _ctr_section(metrics["ctr"]),
+        "Next-click retrieval": _retrieval_section(metrics["retrieval"], cfg.retrieval.ks),
+        "Training (LR)": markdown_table(
+            ["best epoch", "epochs run", "valid AUC", "samples/s", "train time (s)"],
+            [[fit["best_epoch"], fit["epochs_run"], fit["valid"]["auc"], fit["samples_per_s"],
+              fit["train_time_s"]]]),
+        "Logged CTR by position": (_position_text(metrics["position"])
+                                   + image("figures/ctr_by_position.png", "CTR by position")),
+        "Timing": markdown_table(["stage", "seconds"],
+                                 [[k, v] for k, v in metrics["timing"].items()], digits=1),
+        "Files": ("`config.yaml` (resolved), `feature_map.json`, `metrics.json`, `log.jsonl` "
+                  "(LR epochs), `models/<name>/` (one run directory per model: "
+                  "`model.safetensors`, ...), `figures/`."),
+    }
+    write_report(tmp, sections, title=f"snsrec demo — {world['preset']} world")
+
+
+# -- the demo -------------------------------------------------------------
+
+def run_demo(out: Path, *, preset: str = "small", seed: int = 7, world_dir: Path | None = None,
+             config: Path | None = None, overrides: list[str] | None = None) -> dict[str, Any]:
+    """Run the whole demo into ``out``; return ``{"text": summary, "metrics": ...}``.
+
+    ``seed`` seeds the world, the trainer and the retrieval sample.
+    """
+    from snsrec.data.batches import TensorBatches
+    from snsrec.data.features import FeatureMap, FeatureSpec, default_spec
+    from snsrec.data.splits import split_events
+    from snsrec.data.tables import load_tables
+    from snsrec.models.registry import build_model, check_params
+    from snsrec.report.figures import ctr_by_position_plot
+    from snsrec.seed import seed_everything
+
+    t_start = time.perf_counter()
+    cfg = load_demo_config(config, overrides)        # bad keys fail before any work
+    cfg = cfg.model_copy(update={"train": cfg.train.model_copy(update={"seed": seed})})
+    for name in MODELS:
+        check_params(name, getattr(cfg, name))
+    out = Path(out)
+    timing: dict[str, float] = {}
+
+    def lap(stage: str, t0: float) -> float:
+        timing[stage] = time.perf_counter() - t0
+        return time.perf_counter()
+
+    t = time.perf_counter()
+    root = Path(world_dir) if world_dir is not None else ensure_world(
+        out.parent / "worlds" / f"{preset}-seed{seed}", preset, seed)
+    tables = load_tables(root)
+    t = lap("world", t)
+
+    spec = default_spec(tables) if cfg.features is None else load_config(
+        FeatureSpec, cfg.features, base=default_spec(tables).model_dump(mode="json"))
+    splits = split_events(tables)
+    fmap = FeatureMap.fit(tables, spec, train=splits["train"])
+    arrays = {name: fmap.transform(tables, frame) for name, frame in splits.items()}
+    t = lap("features", t)
+
+    seed_everything(seed)
+    models = {"popularity": build_model("popularity", fmap, **cfg.popularity).fit(arrays["train"]),
+              "lr": build_model("lr", fmap, **cfg.lr)}
+    trainer = Trainer(cfg.train)
+    inputs = {k: v for k, v in arrays["train"].items() if not k.startswith("_")}
+    batches = TensorBatches(inputs, cfg.train.batch_size, shuffle=True, seed=seed)
+    fit = trainer.fit(models["lr"], batches, arrays["valid"])
+    t = lap("train", t)
+
+    ctr = {name: trainer.evaluate(m, arrays["test"]) for name, m in models.items()}
+    test_start = tables.meta["split"]["test_start"]
+    retrieval = next_click_eval(models, fmap, tables, arrays["test"], test_start,
+                                cfg.retrieval, seed)
+    t = lap("evaluate", t)
+
+    world = {"preset": tables.meta.get("preset", preset), "seed": tables.meta.get("seed", seed),
+             "path": str(root), "events": sum(len(a["click"]) for a in arrays.values()),
+             **{f"{s}_events": len(a["click"]) for s, a in arrays.items()},
+             "valid_start": tables.meta["split"]["valid_start"], "test_start": test_start}
+    train_info = {k: v for k, v in fit.items() if k != "history"}
+    logged = tables.events.select("scenario", "position", "click")
+    metrics: dict[str, Any] = {"world": world, "ctr": ctr, "retrieval": retrieval,
+                               "train": train_info, "position": position_summary(logged),
+                               "timing": timing}
+    with atomic_dir(out) as tmp:
+        write_text(tmp / "config.yaml", dump_config(cfg))
+        fmap.save(tmp / "feature_map.json")
+        write_jsonl(tmp / "log.jsonl", fit["history"])
+        ctr_by_position_plot(logged, tmp / "figures" / "ctr_by_position.png")
+        for name, model in models.items():
+            save_run(tmp / "models" / name, model, fmap, cfg,
+                     {"test": ctr[name], "retrieval": retrieval.get(name, {})},
+                     history=fit["history"] if name == "lr" else None)
+        timing["report"] = time.perf_counter() - t
+        timing["total"] = time.perf_counter() - t_start
+        _write_report(tmp, world, fmap.describe(), metrics, cfg)
+        write_json(tmp / "metrics.json", jsonable(metrics))
+    return {"text": _summary_text(out, world, metrics, timing["total"]), "metrics": metrics}

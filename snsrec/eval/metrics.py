@@ -1,0 +1,202 @@
+"""Evaluation metrics: small pure functions over NumPy arrays.
+
+Conventions (stated, not implied):
+
+- CTR metrics take labels ``y`` in {0, 1} and predicted probabilities ``p``.
+- ``auc`` gives tied scores their average rank (the Mann-Whitney statistic, same
+  as scikit-learn's ``roc_auc_score``). With only one class present AUC is
+  undefined and the function returns ``nan`` rather than raising, so a
+  per-scenario table can show the gap.
+- ``gauc`` is the impression-weighted mean of per-group AUC over the groups that
+  hold both classes; single-class groups are skipped (they carry no ranking
+  information). ``nan`` when no group qualifies.
+- Retrieval metrics take ``ranks``: the 0-based rank of the true item for each
+  query (0 = ranked first). ``rank_of_targets`` computes them from a score
+  matrix; ties with the target are counted *pessimistically* by default (every
+  other item with an equal score is ranked ahead), so a constant scorer cannot
+  look good. ``ties="average"`` gives the expected rank under random
+  tie-breaking instead.
+
+``METRICS`` maps metric names to the CTR functions (``fn(y, p)``) so configs and
+reports can name them, RecBole style.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping, Sequence
+from typing import Literal
+
+import numpy as np
+
+
+def _labels_scores(y: np.ndarray, p: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    y = np.asarray(y).reshape(-1)
+    p = np.asarray(p, dtype=np.float64).reshape(-1)
+    if y.shape != p.shape:
+        raise ValueError(f"labels ({y.shape[0]}) and scores ({p.shape[0]}) differ in length")
+    return y.astype(bool), p
+
+
+def _tie_ranks(sorted_keys: np.ndarray, block_start: np.ndarray) -> np.ndarray:
+    """1-based average ranks of sorted values; ``block_start`` marks where a new group begins.
+
+    Positions restart at 1 in every group and tied values share the mean of
+    their positions.
+    """
+    n = sorted_keys.shape[0]
+    idx = np.arange(n)
+    group_first = np.maximum.accumulate(np.where(block_start, idx, 0))
+    pos = idx - group_first + 1.0
+    tie_start = block_start.copy()
+    tie_start[1:] |= sorted_keys[1:] != sorted_keys[:-1]
+    tie_id = np.cumsum(tie_start) - 1
+    sums = np.bincount(tie_id, weights=pos)
+    counts = np.bincount(tie_id)
+    return (sums / counts)[tie_id]
+
+
+def _grouped_auc(y: np.ndarray, p: np.ndarray, g: np.ndarray
+                 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Per-group AUC (nan for single-class groups), group sizes and group keys."""
+    order = np.lexsort((p, g))
+    gs, ps, ys = g[order], p[order], y[order]
+    start = np.ones(gs.shape[0], dtype=bool)
+    start[1:] = gs[1:] != gs[:-1]
+    ranks = _tie_ranks(ps, start)
+    gid = np.cumsum(start) - 1
+    n = np.bincount(gid).astype(np.float64)
+    n_pos = np.bincount(gid, weights=ys.astype(np.float64))
+    n_neg = n - n_pos
+    rank_sum = np.bincount(gid, weights=ranks * ys)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        aucs = (rank_sum - n_pos * (n_pos + 1) / 2) / (n_pos * n_neg)
+    aucs[(n_pos == 0) | (n_neg == 0)] = np.nan
+    return aucs, n, gs[start]
+
+
+def auc(y: np.ndarray, p: np.ndarray) -> float:
+    """Area under the ROC curve; ties get average rank; ``nan`` if one class only."""
+    y, p = _labels_scores(y, p)
+    if y.size == 0:
+        return float("nan")
+    aucs, _, _ = _grouped_auc(y, p, np.zeros(y.shape[0], dtype=np.int8))
+    return float(aucs[0])
+
+
+def logloss(y: np.ndarray, p: np.ndarray, eps: float = 1e-7) -> float:
+    """Mean binary cross-entropy; ``p`` is clipped to ``[eps, 1 - eps]``."""
+    y, p = _labels_scores(y, p)
+    if y.size == 0:
+        return float("nan")
+    p = np.clip(p, eps, 1.0 - eps)
+    return float(-np.mean(np.where(y, np.log(p), np.log1p(-p))))
+
+
+def gauc(y: np.ndarray, p: np.ndarray, groups: np.ndarray) -> float:
+    """Impression-weighted mean of per-group AUC, skipping single-class groups."""
+    y, p = _labels_scores(y, p)
+    groups = np.asarray(groups).reshape(-1)
+    if groups.shape != y.shape:
+        raise ValueError(f"groups ({groups.shape[0]}) and labels ({y.shape[0]}) differ in length")
+    if y.size == 0:
+        return float("nan")
+    aucs, n, _ = _grouped_auc(y, p, groups)
+    ok = ~np.isnan(aucs)
+    if not ok.any():
+        return float("nan")
+    return float(np.sum(aucs[ok] * n[ok]) / np.sum(n[ok]))
+
+
+def calibration(y: np.ndarray, p: np.ndarray) -> float:
+    """Mean predicted CTR over observed CTR (1.0 = calibrated); ``nan`` if no positives."""
+    y, p = _labels_scores(y, p)
+    observed = y.mean() if y.size else 0.0
+    return float(p.mean() / observed) if observed > 0 else float("nan")
+
+
+def rank_of_targets(scores: np.ndarray, target_idx: np.ndarray,
+                    ties: Literal["pessimistic", "average"] = "pessimistic") -> np.ndarray:
+    """0-based rank of ``scores[i, target_idx[i]]`` within row ``i`` (higher score = better).
+
+    ``scores`` may also be one row ``[n]`` shared by every query.
+
+    ``pessimistic``: every other item with an equal score counts as ranked ahead.
+    ``average``: equal-score items count half (expected rank under random
+    tie-breaking). Returns float64 ranks of shape ``[q]``.
+    """
+    scores = np.asarray(scores)
+    target_idx = np.asarray(target_idx, dtype=np.int64).reshape(-1)
+    weight = 1.0 if ties == "pessimistic" else 0.5
+    if scores.ndim == 1:  # the same scores for every query (e.g. popularity): sort once
+        ordered = np.sort(scores)
+        target = scores[target_idx]
+        above = np.searchsorted(ordered, target, side="right")
+        equal = above - np.searchsorted(ordered, target, side="left") - 1
+        return (scores.shape[0] - above) + weight * equal
+    if scores.ndim != 2 or scores.shape[0] != target_idx.shape[0]:
+        raise ValueError(f"scores {scores.shape} must be [n] or [q, n] with q = "
+                         f"{target_idx.shape[0]}")
+    target = np.take_along_axis(scores, target_idx[:, None], axis=1)
+    higher = (scores > target).sum(axis=1)
+    equal = (scores == target).sum(axis=1) - 1  # the target itself is not a competitor
+    return higher + weight * equal
+
+
+def hit_rate_at_k(ranks: np.ndarray, k: int) -> float:
+    """Share of queries whose true item is in the top ``k``."""
+    ranks = np.asarray(ranks, dtype=np.float64)
+    return float(np.mean(ranks < k)) if ranks.size else float("nan")
+
+
+def ndcg_at_k(ranks: np.ndarray, k: int) -> float:
+    """NDCG@k with one relevant item per query: ``1 / log2(rank + 2)`` inside the top k."""
+    ranks = np.asarray(ranks, dtype=np.float64)
+    if not ranks.size:
+        return float("nan")
+    return float(np.mean(np.where(ranks < k, 1.0 / np.log2(ranks + 2.0), 0.0)))
+
+
+def mrr(ranks: np.ndarray) -> float:
+    """Mean reciprocal rank ``1 / (rank + 1)``."""
+    ranks = np.asarray(ranks, dtype=np.float64)
+    return float(np.mean(1.0 / (ranks + 1.0))) if ranks.size else float("nan")
+
+
+def per_group(metric_fn: Callable[..., float], y: np.ndarray, p: np.ndarray,
+              groups: np.ndarray, names: Sequence[str] | None = None,
+              extra: Mapping[str, np.ndarray] | None = None) -> dict[str, float]:
+    """``metric_fn`` on each group's rows, e.g. per scenario.
+
+    ``groups`` holds integer codes (``names[code]`` labels them) or labels.
+    ``extra`` arrays aligned with ``y`` are sliced the same way and passed as
+    keywords, e.g. ``per_group(gauc, y, p, scen, SCENARIOS, extra={"groups": user})``.
+    Groups are reported in sorted code order; groups with no rows are left out.
+    """
+    y, p = np.asarray(y).reshape(-1), np.asarray(p).reshape(-1)
+    groups = np.asarray(groups).reshape(-1)
+    out: dict[str, float] = {}
+    for code in np.unique(groups):  # a handful of scenarios, not rows
+        mask = groups == code
+        kwargs = {k: np.asarray(v).reshape(-1)[mask] for k, v in (extra or {}).items()}
+        label = names[int(code)] if names is not None else str(code)
+        out[label] = metric_fn(y[mask], p[mask], **kwargs)
+    return out
+
+
+METRICS: dict[str, Callable[[np.ndarray, np.ndarray], float]] = {
+    "auc": auc,
+    "logloss": logloss,
+    "calibration": calibration,
+}
+
+
+def ctr_metrics(y: np.ndarray, p: np.ndarray, users: np.ndarray | None = None,
+                names: Sequence[str] = ("auc", "logloss", "calibration")) -> dict[str, float]:
+    """The named CTR metrics, plus ``gauc`` when ``users`` is given; also ``n`` and ``ctr``."""
+    out = {name: METRICS[name](y, p) for name in names}
+    if users is not None:
+        out["gauc"] = gauc(y, p, users)
+    y = np.asarray(y)
+    out["n"] = int(y.size)
+    out["ctr"] = float(y.mean()) if y.size else float("nan")
+    return out

@@ -1,0 +1,30 @@
+"""Training losses by name: ``LOSSES[config.loss](output, batch) -> scalar``.
+
+A loss reads what it needs from the model output and the batch, so multi-task
+losses (several heads, several labels) fit the same call.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import torch
+import torch.nn.functional as F
+
+from snsrec.errors import ModelError
+
+LossFn = Callable[[dict[str, torch.Tensor], dict[str, torch.Tensor]], torch.Tensor]
+
+
+def bce(output: dict[str, torch.Tensor], batch: dict[str, torch.Tensor],
+        label: str = "click") -> torch.Tensor:
+    """Binary cross-entropy on ``output["logit"]`` against ``batch[label]`` (0/1)."""
+    if "logit" not in output:
+        raise ModelError("loss 'bce' needs the model to return 'logit'; is this a ranking model?")
+    if label not in batch:
+        raise ModelError(f"loss 'bce': the batch has no label '{label}'; check the FeatureMap labels")
+    return F.binary_cross_entropy_with_logits(output["logit"].reshape(-1),
+                                              batch[label].reshape(-1).to(output["logit"].dtype))
+
+
+LOSSES: dict[str, LossFn] = {"bce": bce}

@@ -1,0 +1,118 @@
+"""Metrics against scikit-learn and hand-computed cases (ties, single-class groups)."""
+
+import math
+
+import numpy as np
+import pytest
+from sklearn.metrics import log_loss, roc_auc_score
+
+from snsrec.eval.metrics import (
+    METRICS,
+    auc,
+    calibration,
+    ctr_metrics,
+    gauc,
+    hit_rate_at_k,
+    logloss,
+    mrr,
+    ndcg_at_k,
+    per_group,
+    rank_of_targets,
+)
+
+
+@pytest.mark.parametrize("levels", [None, 3, 10])
+@pytest.mark.parametrize("seed", [0, 1, 2])
+def test_auc_matches_sklearn_with_ties(seed, levels):
+    rng = np.random.default_rng(seed)
+    n = 5000
+    y = rng.random(n) < 0.2
+    p = rng.random(n) * 0.5 + 0.3 * y
+    if levels is not None:  # heavy ties: only a few distinct scores
+        p = np.round(p * levels) / levels
+    assert auc(y, p) == pytest.approx(roc_auc_score(y, p), abs=1e-12)
+
+
+def test_auc_hand_cases():
+    assert auc([0, 0, 1, 1], [0.1, 0.4, 0.35, 0.8]) == pytest.approx(0.75)
+    assert auc([0, 1], [0.5, 0.5]) == pytest.approx(0.5)  # a tie counts half
+    assert auc([1, 0], [0.9, 0.1]) == 1.0
+    assert math.isnan(auc([1, 1, 1], [0.1, 0.2, 0.3]))     # one class: undefined
+    assert math.isnan(auc([], []))
+
+
+def test_logloss_matches_sklearn():
+    rng = np.random.default_rng(3)
+    y = (rng.random(1000) < 0.3).astype(int)
+    p = rng.uniform(0.01, 0.99, 1000)
+    assert logloss(y, p) == pytest.approx(log_loss(y, p), rel=1e-12)
+    assert logloss([1, 0], [1.0, 0.0], eps=1e-7) == pytest.approx(-math.log(1 - 1e-7))
+
+
+def test_gauc_weights_groups_and_skips_single_class():
+    y = np.array([1, 0, 0, 1, 1, 0, 0, 0, 1, 1])
+    p = np.array([.9, .1, .2, .3, .8, .7, .5, .4, .6, .6])
+    g = np.array([0, 0, 0, 1, 1, 1, 2, 2, 3, 3])
+    # group 0: pos .9 vs .1,.2 -> 1.0 (3 rows); group 1: pos .3,.8 vs .7 -> 0.5 (3 rows);
+    # group 2 all negative and group 3 all positive are skipped.
+    assert gauc(y, p, g) == pytest.approx((1.0 * 3 + 0.5 * 3) / 6)
+    rng = np.random.default_rng(5)
+    g = rng.integers(0, 40, 3000)
+    y = rng.random(3000) < 0.3
+    p = np.round(rng.random(3000) + 0.2 * y, 1)
+    want_num = want_den = 0.0
+    for k in np.unique(g):
+        m = g == k
+        if 0 < y[m].sum() < m.sum():
+            want_num += roc_auc_score(y[m], p[m]) * m.sum()
+            want_den += m.sum()
+    assert gauc(y, p, g) == pytest.approx(want_num / want_den, abs=1e-12)
+    assert math.isnan(gauc([1, 0], [0.2, 0.3], [0, 1]))  # no group has both classes
+
+
+def test_calibration():
+    assert calibration([1, 0, 0, 0], [0.5, 0.5, 0.5, 0.5]) == pytest.approx(2.0)
+    assert math.isnan(calibration([0, 0], [0.1, 0.2]))
+
+
+def test_rank_of_targets_ties():
+    scores = np.array([[0.9, 0.5, 0.5, 0.1],
+                       [0.2, 0.2, 0.2, 0.2],
+                       [0.1, 0.2, 0.3, 0.4]])
+    target = np.array([1, 0, 3])
+    np.testing.assert_array_equal(rank_of_targets(scores, target), [2, 3, 0])
+    np.testing.assert_array_equal(rank_of_targets(scores, target, ties="average"), [1.5, 1.5, 0])
+
+
+def test_rank_of_targets_shared_scores_match_the_matrix_form():
+    rng = np.random.default_rng(9)
+    scores = np.round(rng.random(300), 1)          # many ties
+    target = rng.integers(0, 300, 40)
+    for ties in ("pessimistic", "average"):
+        want = rank_of_targets(np.tile(scores, (40, 1)), target, ties=ties)
+        np.testing.assert_array_equal(rank_of_targets(scores, target, ties=ties), want)
+
+
+def test_ranking_metrics_hand_cases():
+    ranks = np.array([0, 1, 4, 20])
+    assert hit_rate_at_k(ranks, 1) == 0.25
+    assert hit_rate_at_k(ranks, 5) == 0.75
+    assert ndcg_at_k(ranks, 5) == pytest.approx((1 + 1 / math.log2(3) + 1 / math.log2(6)) / 4)
+    assert ndcg_at_k(ranks, 1) == pytest.approx(0.25)
+    assert ndcg_at_k(np.array([0]), 10) == 1.0
+    assert mrr(ranks) == pytest.approx((1 + 1 / 2 + 1 / 5 + 1 / 21) / 4)
+
+
+def test_per_group_and_registry():
+    y = np.array([1, 0, 1, 0, 1, 1])
+    p = np.array([.9, .1, .2, .8, .5, .6])
+    codes = np.array([0, 0, 1, 1, 3, 3])
+    out = per_group(auc, y, p, codes, ("feed", "search", "discover", "ads"))
+    assert list(out) == ["feed", "search", "ads"]
+    assert out["feed"] == 1.0 and out["search"] == 0.0 and math.isnan(out["ads"])
+    users = np.array([7, 7, 8, 8, 9, 9])
+    by = per_group(gauc, y, p, codes, None, extra={"groups": users})
+    assert by["0"] == 1.0
+    assert set(METRICS) >= {"auc", "logloss", "calibration"}
+    m = ctr_metrics(y, p, users=users)
+    assert m["n"] == 6 and m["ctr"] == pytest.approx(4 / 6) and "gauc" in m

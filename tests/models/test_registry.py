@@ -1,0 +1,36 @@
+"""The model registry: build by name, helpful errors."""
+
+import pytest
+import torch
+
+from snsrec.errors import ModelError
+from snsrec.models.registry import build_model, list_models, register
+
+
+def test_lists_the_foundation_models():
+    assert {"lr", "popularity"} <= set(list_models())
+
+
+def test_unknown_name_suggests_closest(toy):
+    with pytest.raises(ModelError, match=r"unknown model 'lrr'; did you mean 'lr'\?") as e:
+        build_model("lrr", toy.ToyFeatureMap())
+    assert "\n" not in str(e.value) and "popularity" in str(e.value)
+
+
+def test_unknown_parameter_is_a_model_error(toy):
+    with pytest.raises(ModelError, match=r"unknown parameter 'feilds'; did you mean 'fields'\?"):
+        build_model("lr", toy.ToyFeatureMap(), feilds=["note_id"])
+
+
+def test_build_remembers_name_and_params(toy):
+    model = build_model("lr", toy.ToyFeatureMap(), fields=["note_id", "quality"])
+    assert model.model_name == "lr" and model.model_params == {"fields": ["note_id", "quality"]}
+    out = model({"note_id": torch.tensor([2, 3]), "quality": torch.tensor([0.5, -1.0])})
+    assert out["logit"].shape == (2,)
+
+
+def test_duplicate_registration_is_refused():
+    with pytest.raises(ValueError, match="already registered"):
+        @register("lr")
+        class Other(torch.nn.Module):
+            pass

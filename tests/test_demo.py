@@ -1,0 +1,91 @@
+"""`snsrec demo` end to end on the tiny world, through the CLI."""
+
+import json
+
+import pytest
+
+from snsrec.cli import main
+from snsrec.errors import ConfigError
+
+
+def _cli(argv, capsys):
+    with pytest.raises(SystemExit) as e:
+        main(argv)
+    return e.value.code, capsys.readouterr()
+
+
+def test_demo_end_to_end_on_tiny(tiny_world, tmp_path, capsys):
+    out = tmp_path / "runs" / "demo"
+    try:
+        main(["--quiet", "demo", "--preset", "tiny", "--out", str(out), "--world", str(tiny_world)])
+    except SystemExit as e:
+        assert e.code in (0, None)
+    printed = capsys.readouterr().out
+    assert "popularity" in printed and "lr" in printed and "report.md" in printed
+    report = (out / "report.md").read_text()
+    assert "| lr |" in report and "| popularity |" in report
+    assert "![CTR by position](figures/ctr_by_position.png)" in report
+    assert (out / "figures" / "ctr_by_position.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    metrics = json.loads((out / "metrics.json").read_text())
+    assert {"world", "ctr", "retrieval", "train", "position", "timing"} <= set(metrics)
+    for model in ("popularity", "lr"):
+        assert {"auc", "gauc", "logloss", "calibration", "by_scenario"} <= set(metrics["ctr"][model])
+        assert {"hr@10", "ndcg@10", "hr@50", "ndcg@50", "mrr"} <= set(metrics["retrieval"][model])
+    assert metrics["ctr"]["lr"]["auc"] > 0.5
+    assert metrics["retrieval"]["queries"] > 0
+    for f in ("config.yaml", "feature_map.json", "log.jsonl"):
+        assert (out / f).is_file()
+    for model in ("popularity", "lr"):
+        assert (out / "models" / model / "model.safetensors").is_file()
+    # The saved LR reloads by name and scores like the demo's model.
+    from snsrec.data.splits import split_events
+    from snsrec.data.tables import load_tables
+    from snsrec.train.trainer import Trainer, load_run
+
+    run = load_run(out / "models" / "lr")
+    tables = load_tables(tiny_world)
+    test = run.feature_map.transform(tables, split_events(tables)["test"])
+    assert Trainer().evaluate(run.model, test)["auc"] == pytest.approx(
+        metrics["ctr"]["lr"]["auc"], abs=1e-9)
+
+
+def test_bad_config_key_is_one_line_exit_2(tmp_path, capsys, monkeypatch):
+    import snsrec.demo
+
+    bad = tmp_path / "demo.yaml"
+    bad.write_text("train:\n  epochz: 3\n")
+    monkeypatch.setattr(snsrec.demo, "DEMO_CONFIG", bad)
+    code, cap = _cli(["demo", "--preset", "tiny", "--out", str(tmp_path / "run")], capsys)
+    assert code == 2
+    lines = cap.err.strip().splitlines()
+    assert len(lines) == 1 and "unknown key 'train.epochz'" in lines[0] and "epochs" in lines[0]
+    assert not (tmp_path / "run").exists() and not (tmp_path / "worlds").exists()
+
+
+def test_bad_override_and_model_parameter_fail_before_any_work(tmp_path):
+    from snsrec.demo import run_demo
+    from snsrec.errors import ModelError
+
+    with pytest.raises(ConfigError, match="unknown key 'retrieval.kss'; did you mean 'ks'"):
+        run_demo(tmp_path / "run", preset="tiny", overrides=["retrieval.kss=[5]"])
+    with pytest.raises(ModelError, match="unknown parameter 'half_life'"):
+        run_demo(tmp_path / "run", preset="tiny", overrides=["popularity.half_life=3"])
+    assert not any(tmp_path.iterdir())
+
+
+def test_world_is_reused_only_when_it_matches(tmp_path, monkeypatch):
+    import snsrec.data.world.generate as gen
+    from snsrec import __version__
+    from snsrec.demo import ensure_world
+    from snsrec.io import write_json
+
+    calls = []
+    monkeypatch.setattr(gen, "generate_world", lambda *a, **k: calls.append(a))
+    root = tmp_path / "worlds" / "tiny-seed7"
+    meta = {"preset": "tiny", "seed": 7, "snsrec_version": __version__,
+            "config": gen.world_config("tiny").model_dump(mode="json")}
+    write_json(root / "world.json", meta)
+    assert ensure_world(root, "tiny", 7) == root and calls == []
+    write_json(root / "world.json", {**meta, "seed": 8})
+    ensure_world(root, "tiny", 7)
+    assert calls == [("tiny", 7, root)]
