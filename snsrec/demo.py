@@ -276,7 +276,7 @@ def _write_report(tmp: Path, world: dict, fmap_text: str, metrics: dict, cfg: De
         "Training (LR)": markdown_table(
             ["best epoch", "epochs run", "valid AUC", "samples/s", "train time (s)"],
             [[fit["best_epoch"], fit["epochs_run"], fit["valid"]["auc"], fit["samples_per_s"],
-              fit["train_time_s"]]]),
+              round(fit["train_time_s"], 1)]]),
         "Logged CTR by position": (_position_text(metrics["position"])
                                    + image("figures/ctr_by_position.png", "CTR by position")),
         "Timing": markdown_table(["stage", "seconds"],
