@@ -62,7 +62,8 @@ def _root(
 def world_generate(
     preset: Preset = typer.Option(Preset.tiny, help="World size: tiny | small | medium | large."),
     seed: int = typer.Option(7, help="Random seed; same preset + seed gives identical bytes."),
-    out: Path = typer.Option(Path("worlds/tiny"), help="Output directory (replaced atomically)."),
+    out: Path | None = typer.Option(None, help="Output directory, replaced atomically "
+                                               "[default: worlds/PRESET]."),
     set_: list[str] | None = typer.Option(
         None, "--set", help="Override a world setting, e.g. --set harm_share=0.05 "
                             "(see `snsrec world settings`)."),
@@ -70,6 +71,7 @@ def world_generate(
     """Generate a deterministic synthetic world: notes, users, events, queries and truth/."""
     from snsrec.data.world.generate import generate_world
 
+    out = out if out is not None else Path("worlds") / preset.value
     info = generate_world(preset.value, seed, out, overrides=set_)
     rows = ", ".join(f"{k} {v:,}" for k, v in info["rows"].items())
     typer.echo(f"wrote {out}: {rows}")
