@@ -14,6 +14,8 @@ from typing import TypeVar
 
 T = TypeVar("T")
 _QUIET = False
+PLAIN_EVERY_S = 10.0   # seconds between plain progress lines
+PLAIN_MIN_S = 2.0      # loops shorter than this print no plain line at all
 
 
 def set_quiet(quiet: bool) -> None:
@@ -44,7 +46,7 @@ class Progress:
         self._rich = None
         self._task = None
         self._t0 = time.perf_counter()
-        self._last_print = 0.0
+        self._last_print = self._t0
 
     def __enter__(self) -> Progress:
         if _QUIET:
@@ -75,7 +77,9 @@ class Progress:
         rate = f"{self.done / elapsed:,.0f} {self.unit}/s"
         if self._rich is not None:
             self._rich.update(self._task, advance=n, rate=rate)
-        elif time.perf_counter() - self._last_print > 10 or (self.total and self.done >= self.total):
+        # Plain lines: one every 10 s, and a closing one only for loops that took a while.
+        elif (time.perf_counter() - self._last_print > PLAIN_EVERY_S
+              or (self.total and self.done >= self.total and elapsed > PLAIN_MIN_S)):
             self._last_print = time.perf_counter()
             tot = f"/{self.total:,.0f}" if self.total else ""
             print(f"{self.desc}: {self.done:,.0f}{tot} {self.unit} ({rate})", file=sys.stderr,

@@ -41,7 +41,6 @@ user and gathered per event; histories use searchsorted + one [n, L] gather.
 
 from __future__ import annotations
 
-import contextlib
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -74,18 +73,6 @@ EXPRESSIONS: dict[str, tuple[str, ...]] = {
 FORMAT = "snsrec.feature_map"
 VERSION = 1
 _CHUNK = 1 << 16        # rows per history gather block (see histories)
-_BAR_ROWS = 1_000_000   # below this a whole fit/transform takes about a second: no bar
-
-
-def _progress(desc: str, total: int, rows: int) -> Progress | contextlib.nullcontext:
-    return Progress(desc, total=total, unit="field") if rows >= _BAR_ROWS else \
-        contextlib.nullcontext(_NoBar())
-
-
-class _NoBar:
-    def update(self, n: float = 1) -> None:
-        pass
-
 
 # ----------------------------------------------------------------------------- spec
 
@@ -596,7 +583,7 @@ class FeatureMap:
         vocabs: dict[str, Vocab] = {}
         stats: dict[str, dict] = {}
         n_fields = len(spec.categorical) + len(spec.numeric) + len(spec.multi) + len(spec.sequences)
-        with _progress("fit features", n_fields, frame.n) as bar:
+        with Progress("fit features", total=n_fields, unit="field") as bar:
             for c in [*spec.categorical, *spec.multi]:
                 table, values = frame.level(c.column)
                 vocabs[c.name] = fit_vocab(values, frame.weights(table), c.min_count)
@@ -619,7 +606,7 @@ class FeatureMap:
         check_columns(tables, self.spec.model_copy(update={"labels": []}))
         frame = _Frame.build(tables, events.lazy(), self.spec)
         out: dict[str, np.ndarray] = {}
-        with _progress("features", len(self.fields), frame.n) as bar:
+        with Progress("features", total=len(self.fields), unit="field") as bar:
             for c in self.spec.categorical:
                 table, values = frame.level(c.column)
                 out[c.name] = frame.align(table, encode(values, self.vocabs[c.name]), OOV)
