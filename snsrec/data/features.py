@@ -5,6 +5,9 @@ any split or to one online request.
 
 Conventions (every model relies on them):
 
+- **Ids are int32** (``ID_DTYPE``): half the memory of int64 for the [n, L]
+  histories (the medium world's train split: 4.3 GB instead of 8.7 GB), and
+  ``nn.Embedding`` takes int32 indices as they are.
 - **Categorical ids.** 0 = padding, 1 = out-of-vocabulary; known values get
   2, 3, ... ordered by descending training count, then by value, so the same
   data always gives the same ids. Values seen fewer than ``min_count`` times in
@@ -61,6 +64,7 @@ from snsrec.io import read_json, write_json
 from snsrec.progress import Progress
 
 PAD, OOV = 0, 1
+ID_DTYPE = np.int32   # every categorical / multi / sequence id array
 TABLES = ("events", "notes", "users")
 KEYS = {"notes": "note_id", "users": "user_id"}       # how a table joins onto events
 # Derived event-level values and the columns they read.
@@ -457,16 +461,16 @@ def fit_vocab(values: pl.Series, weights: np.ndarray, min_count: int) -> Vocab:
 def encode(s: pl.Series, vocab: Vocab) -> np.ndarray:
     """Raw values → ids (unknown and null → OOV)."""
     if not vocab.values:
-        return np.full(len(s), OOV, dtype=np.int64)
+        return np.full(len(s), OOV, dtype=ID_DTYPE)
     codes = _cast(s, vocab.kind).replace_strict(
-        vocab.values, list(range(2, vocab.size)), default=OOV, return_dtype=pl.Int64)
-    return codes.fill_null(OOV).to_numpy().astype(np.int64, copy=False)
+        vocab.values, list(range(2, vocab.size)), default=OOV, return_dtype=pl.Int32)
+    return codes.fill_null(OOV).to_numpy().astype(ID_DTYPE, copy=False)
 
 
 def encode_multi(s: pl.Series, vocab: Vocab, max_len: int) -> np.ndarray:
     """List values → [n, max_len] ids: the first max_len items, 0-padded at the front."""
     n = len(s)
-    out = np.zeros((n, max_len), dtype=np.int64)
+    out = np.zeros((n, max_len), dtype=ID_DTYPE)
     head = s.list.head(max_len)
     lens = head.list.len().fill_null(0).to_numpy().astype(np.int64)
     total = int(lens.sum())
@@ -503,8 +507,8 @@ def histories(c_user: np.ndarray, c_ts: np.ndarray, c_code: np.ndarray, e_user: 
     """
     n = len(e_user)
     if len(c_user) == 0 or n == 0:
-        return np.zeros((n, max_len), dtype=np.int64)
-    out = np.empty((n, max_len), dtype=np.int64)
+        return np.zeros((n, max_len), dtype=ID_DTYPE)
+    out = np.empty((n, max_len), dtype=ID_DTYPE)
     users, c_rank = np.unique(c_user, return_inverse=True)
     tmin = int(c_ts.min())
     span = int(c_ts.max()) - tmin + 1
@@ -523,10 +527,10 @@ def histories(c_user: np.ndarray, c_ts: np.ndarray, c_code: np.ndarray, e_user: 
     # before the user's first click point at a sentinel 0 appended to the codes. Each
     # block is gathered into a cached buffer and copied out sequentially: first-touching
     # the big output inside the random gather was 3x slower.
-    codes = np.append(c_code, PAD)
+    codes = np.append(c_code, PAD).astype(ID_DTYPE, copy=False)
     offsets = np.arange(max_len, dtype=np.int64) - max_len
     rows = min(_CHUNK, n)
-    idx_buf, val_buf = np.empty((rows, max_len), np.int64), np.empty((rows, max_len), np.int64)
+    idx_buf, val_buf = np.empty((rows, max_len), np.int64), np.empty((rows, max_len), ID_DTYPE)
     for lo in range(0, n, _CHUNK):
         hi = min(lo + _CHUNK, n)
         idx = np.add(stop[lo:hi, None], offsets[None, :], out=idx_buf[:hi - lo])
@@ -697,7 +701,7 @@ def _apply_numeric(x: np.ndarray, stats: dict) -> np.ndarray:
     if "edges" in stats:
         edges = np.asarray(stats["edges"], dtype=np.float64)
         ids = np.searchsorted(edges, np.where(missing, 0.0, x), side="right") + 2
-        return np.where(missing, OOV, ids).astype(np.int64)
+        return np.where(missing, OOV, ids).astype(ID_DTYPE)
     z = (x - stats["mean"]) / stats["std"]
     return np.where(missing, 0.0, z).astype(np.float32)
 

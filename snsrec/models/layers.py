@@ -1,8 +1,8 @@
 """Building blocks shared by every model: feature embeddings and an MLP.
 
 A model is a few lines over these layers (FuxiCTR style). The batch contract is
-the FeatureMap's: field name → int64 ``[B]`` (categorical, 0 = pad, 1 = OOV),
-float32 ``[B]`` (numeric) or int64 ``[B, L]`` (multi-valued / sequence, 0 = pad).
+the FeatureMap's: field name → int32 ``[B]`` (categorical, 0 = pad, 1 = OOV),
+float32 ``[B]`` (numeric) or int32 ``[B, L]`` (multi-valued / sequence, 0 = pad).
 """
 
 from __future__ import annotations

@@ -8,6 +8,7 @@ from hypothesis import strategies as st
 
 from snsrec.config import load_config, validate_config
 from snsrec.data.features import (
+    ID_DTYPE,
     FeatureMap,
     FeatureSpec,
     SequenceSpec,
@@ -80,7 +81,7 @@ def test_oov_and_padding_are_consistent(make_data, tmp_path_factory, params):
         if f.kind == "numeric":
             assert x.dtype == np.float32 and np.isfinite(x).all()
             continue
-        assert x.dtype == np.int64
+        assert x.dtype == ID_DTYPE
         low = 1 if f.kind == "categorical" else 0     # 0 only in empty multi/sequence slots
         assert x.min() >= low and x.max() < f.vocab_size, f.name
         if x.ndim == 2:   # padding only at the front: once an id appears, no 0 follows
