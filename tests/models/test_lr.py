@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 import torch
 
-from snsrec.data.batches import TensorBatches
+from snsrec.data.batches import TensorBatches, to_tensors
 from snsrec.eval.metrics import auc
 from snsrec.models.layers import MLP, FeatureEmbedding
 from snsrec.models.registry import build_model
@@ -20,7 +20,7 @@ def test_feature_embedding_shapes_pooling_and_sharing(toy):
     emb = FeatureEmbedding(fmap, dim=4)
     assert emb.field_names == ["user_id", "note_id", "hist_note_id", "quality"]
     assert set(emb.tables) == {"user_id", "note_id"}          # the history shares note_id's
-    batch = {k: torch.as_tensor(v) for k, v in _inputs(toy.toy_arrays(8, 0)).items()}
+    batch = to_tensors(toy.toy_arrays(8, 0))
     out = emb(batch)
     assert out.shape == (8, 4, 4)
     # Mean pooling ignores padding: [5, 0, 0, 0, 0] embeds like note 5 alone.
@@ -85,7 +85,7 @@ def test_save_load_round_trip_via_safetensors(tiny_world, tmp_path):
     header = json.loads(weights[8:8 + struct.unpack("<Q", weights[:8])[0]])
     assert header["__metadata__"]["model_name"] == "lr"      # safetensors, not a pickle
     run = load_run(tmp_path / "run")
-    batch = {k: torch.as_tensor(v) for k, v in _inputs(valid).items()}
+    batch = to_tensors(valid)
     torch.testing.assert_close(run.model(batch)["logit"], model(batch)["logit"])
     assert run.config["model"] == {"name": "lr", "params": {"fields": [
         "note_id", "position", "hashtags", "hist_feed", "hour_of_day"]}}
@@ -109,8 +109,8 @@ def test_pair_logits_match_the_explicit_cross_batch(toy):
     with torch.no_grad():
         for p in model.parameters():
             p.normal_()
-    arrays = {k: torch.as_tensor(v) for k, v in _inputs(toy.toy_arrays(7, 3)).items()}
-    items = {k: torch.as_tensor(v) for k, v in _inputs(toy.toy_arrays(5, 4)).items()}
+    arrays = to_tensors(toy.toy_arrays(7, 3))
+    items = to_tensors(toy.toy_arrays(5, 4))
     fields = ["note_id", "quality"]
     fast = model.pair_logits(arrays, items, fields)
     q, n = 7, 5                                   # the explicit q*n batch, by hand
