@@ -172,3 +172,32 @@ def test_presets_and_overrides() -> None:
         world_config("tiny", ["harm_share=2"])
     with pytest.raises(ConfigError):
         generate_world("nope", 1, Path("/nonexistent/never-written"))
+
+
+def test_emerging_intents_lift_search_before_feed(tmp_path: Path) -> None:
+    """Behaviour, not just truth: an emerging intent shows in search at once, in the feed later."""
+    root = tmp_path / "w"
+    generate_world("tiny", 11, root, overrides=["n_users=1500", "n_notes=3000",
+                                                "n_events=150000"])
+    notes = pl.read_parquet(root / "notes.parquet").select("note_id", "category")
+    it = (pl.read_parquet(root / "truth" / "intents.parquet").filter(pl.col("emerging"))
+          .select("user_id", "start_ts", "end_ts", "category"))
+    ev = (pl.read_parquet(root / "events.parquet").join(notes, on="note_id")
+          .join(it, on=["user_id", "category"])
+          .filter((pl.col("ts") >= pl.col("start_ts")) & (pl.col("ts") < pl.col("end_ts")))
+          .with_columns(((pl.col("ts") - pl.col("start_ts")).dt.total_seconds() / 3600)
+                        .alias("hours")))
+    # Impressions of notes on the user's emerging topic while that intent is active.
+    early = ev.filter(pl.col("hours") < 12)
+    late = ev.filter(pl.col("hours") >= 36)
+
+    def ctr(df: pl.DataFrame, scenario: str) -> float:
+        return df.filter(pl.col("scenario") == scenario)["click"].mean()
+
+    assert early.filter(pl.col("scenario") == "feed").height > 50
+    assert late.filter(pl.col("scenario") == "feed").height > 50
+    assert ctr(late, "feed") > 1.3 * ctr(early, "feed")          # feed catches up later
+    assert ctr(early, "search") > 2 * ctr(early, "feed")         # search shows it at once
+    searches = early["scenario"].value_counts(normalize=True)
+    share = dict(zip(searches["scenario"].to_list(), searches["proportion"].to_list(), strict=True))
+    assert share.get("search", 0) > share.get("feed", 0)         # where the new intent is seen
