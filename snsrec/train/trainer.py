@@ -211,12 +211,8 @@ def evaluate_predictions(arrays: dict[str, np.ndarray], p: np.ndarray,
     if "_scenario" in arrays:
         scen = np.asarray(arrays["_scenario"])
         extra = {"users": users} if users is not None else None
-        out["by_scenario"] = per_group(_ctr_metrics_kw, y, p, scen, SCENARIOS, extra=extra)
+        out["by_scenario"] = per_group(ctr_metrics, y, p, scen, SCENARIOS, extra=extra)
     return out
-
-
-def _ctr_metrics_kw(y: np.ndarray, p: np.ndarray, users: np.ndarray | None = None) -> dict:
-    return ctr_metrics(y, p, users=users)
 
 
 # -- run directories ------------------------------------------------------
