@@ -8,6 +8,7 @@ that names the key and suggests the closest valid one.
 from __future__ import annotations
 
 import difflib
+import typing
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -23,22 +24,36 @@ class StrictModel(BaseModel):
     model_config = ConfigDict(extra="forbid", protected_namespaces=())
 
 
+def _model_in(annotation: Any) -> type[BaseModel] | None:
+    """The pydantic model inside an annotation: ``M``, ``list[M]``, ``M | None``, ``dict[str, M]``."""
+    if isinstance(annotation, type) and issubclass(annotation, BaseModel):
+        return annotation
+    for arg in typing.get_args(annotation):
+        found = _model_in(arg)
+        if found is not None:
+            return found
+    return None
+
+
 def _fields_at(model: type[BaseModel], loc: tuple) -> list[str]:
     """Valid field names of the (nested) model that owns ``loc``."""
-    current: Any = model
+    current: type[BaseModel] | None = model
     for part in loc[:-1]:
         if isinstance(part, int) or current is None:
-            continue
-        field = getattr(current, "model_fields", {}).get(part)
-        if field is None:
-            return []
-        ann = field.annotation
-        current = ann if isinstance(ann, type) and issubclass(ann, BaseModel) else None
-    return list(getattr(current, "model_fields", {}) or [])
+            continue  # a list index: stay on the list's item model
+        field = current.model_fields.get(part)
+        current = _model_in(field.annotation) if field is not None else None
+    return list(current.model_fields) if current is not None else []
+
+
+def _first_error(err: ValidationError) -> dict:
+    """An unknown key is usually the cause of a "missing" one (a typo of it): report it first."""
+    errors = err.errors()
+    return next((e for e in errors if e["type"] == "extra_forbidden"), errors[0])
 
 
 def format_validation_error(err: ValidationError, model: type[BaseModel], source: str) -> str:
-    first = err.errors()[0]
+    first = _first_error(err)
     loc = tuple(first["loc"])
     key = ".".join(str(p) for p in loc)
     if first["type"] == "extra_forbidden":
@@ -104,8 +119,18 @@ def load_config(model: type[T], path: str | Path | None = None,
         if not isinstance(loaded, dict):
             raise ConfigError(f"{path}: expected a mapping of keys at the top level")
         data = deep_merge(data, loaded)
-    data = deep_merge(data, parse_overrides(overrides))
-    return validate_config(model, data, source)
+    extra = parse_overrides(overrides)
+    merged = deep_merge(data, extra)
+    try:
+        return model.model_validate(merged)
+    except ValidationError as e:
+        # Blame --set when the failing key came from an override, else the file.
+        loc = [p for p in _first_error(e)["loc"] if not isinstance(p, int)]
+        node: Any = extra
+        for part in loc:
+            node = node.get(part) if isinstance(node, dict) else None
+        raise ConfigError(format_validation_error(e, model, "--set" if node is not None
+                                                  else source)) from None
 
 
 def dump_config(cfg: BaseModel) -> str:

@@ -55,3 +55,42 @@ def test_parse_overrides_requires_equals():
     assert parse_overrides(["a.b=1", "c=x"]) == {"a": {"b": 1}, "c": "x"}
     with pytest.raises(ConfigError, match="key=value"):
         parse_overrides(["novalue"])
+
+
+def test_errors_blame_the_file_or_the_override(tmp_path):
+    p = tmp_path / "c.yaml"
+    p.write_text("optim:\n  lr: 0.01\n")
+    with pytest.raises(ConfigError, match=r"^--set: unknown key 'optim.lrr'"):
+        load_config(Cfg, p, ["optim.lrr=0.1"])
+    p.write_text("optim:\n  lrr: 0.01\n")
+    with pytest.raises(ConfigError, match=r"c.yaml: unknown key 'optim.lrr'"):
+        load_config(Cfg, p, ["epochs=2"])
+
+
+class Need(StrictModel):
+    name: str
+
+
+def test_required_key_may_come_from_an_override(tmp_path):
+    p = tmp_path / "c.yaml"
+    p.write_text("{}\n")
+    assert load_config(Need, p, ["name=x"]).name == "x"
+    with pytest.raises(ConfigError, match="c.yaml: missing required key 'name'"):
+        load_config(Need, p)
+
+
+class Item(StrictModel):
+    column: str
+    min_count: int = 1
+
+
+class WithList(StrictModel):
+    items: list[Item] = []
+    maybe: Item | None = None
+
+
+def test_typos_inside_lists_and_optionals_get_suggestions():
+    with pytest.raises(ConfigError, match=r"'items.0.min_cout'; did you mean 'min_count'"):
+        load_config(WithList, None, base={"items": [{"column": "a", "min_cout": 2}]})
+    with pytest.raises(ConfigError, match=r"'maybe.colum'; did you mean 'column'"):
+        load_config(WithList, None, ["maybe.colum=x"])

@@ -103,11 +103,13 @@ def load(path: Path, out: Path) -> dict[str, Any]:
     folder = folder.parent if folder.is_file() else folder
     if (folder / "ratings.dat").is_file():
         version, (ratings, notes, users) = "ml-1m", _load_1m(folder)
+        rating_file = folder / "ratings.dat"
     elif (folder / "u.data").is_file():
         version, (ratings, notes, users) = "ml-100k", _load_100k(folder)
+        rating_file = folder / "u.data"
     else:
         raise DataError(f"{folder}: no u.data or ratings.dat; `movielens` expects {EXPECTS}")
-    events = _events(ratings, folder)
+    events = _events(ratings, rating_file)
     tables = {"events": events}
     if notes is not None:
         tables["notes"] = notes
