@@ -128,6 +128,79 @@ def bench_world(
     typer.echo(result["markdown"])
 
 
+@app.command("train")
+def train(
+    config: Path = typer.Argument(..., help="Run YAML (see configs/): data, features, model, train."),
+    set_: list[str] | None = typer.Option(
+        None, "--set", help="Override a key, e.g. --set model.params.embedding_dim=32."),
+    out: Path = typer.Option(Path("runs"), help="Parent directory; the run goes to OUT/<name>."),
+    resume: bool = typer.Option(False, "--resume", help="Continue an interrupted run from its "
+                                                        "last checkpoint."),
+) -> None:
+    """Train a model from a run config; writes runs/<name>/ (weights, metrics, report).
+
+    Distributed: torchrun --nproc_per_node 2 -m snsrec.cli train CONFIG
+    """
+    from snsrec.train.pipeline import train_from_config
+
+    summary = train_from_config(config, overrides=set_, runs_root=out, resume=resume)
+    typer.echo(summary["text"])
+
+
+@app.command("evaluate")
+def evaluate(
+    run_dir: Path = typer.Argument(..., help="A run directory written by `snsrec train`."),
+    split: str = typer.Option("test", help="train | valid | test"),
+) -> None:
+    """Evaluate a trained run on a split: AUC, logloss, gAUC, calibration, per scenario."""
+    from snsrec.train.pipeline import evaluate_run
+
+    typer.echo(evaluate_run(run_dir, split)["text"])
+
+
+@app.command("explain")
+def explain(
+    run_dir: Path = typer.Argument(..., help="A run directory of a model with gates (GDCN)."),
+    top: int = typer.Option(20, help="How many feature crosses to list."),
+) -> None:
+    """List the feature crosses a gated model weighs most."""
+    from snsrec.models.explain import explain_run
+
+    typer.echo(explain_run(run_dir, top=top))
+
+
+@bench_app.command("ctr")
+def bench_ctr(
+    data: list[str] = typer.Option(["world:small"], help="world:PRESET | recbole:ml-1m | "
+                                                          "bars:PATH (repeatable)."),
+    models: str = typer.Option("lr,fm,deepfm,dcnv2", help="Comma-separated registered models."),
+    seeds: int = typer.Option(5, help="Seeds per model × data set."),
+    out: Path = typer.Option(Path("bench/ctr"), help="Directory for leaderboard.json / .md."),
+    set_: list[str] | None = typer.Option(None, "--set", help="Override every run's config."),
+) -> None:
+    """The open CTR benchmark: mean ± std of test AUC / logloss per model × data set."""
+    from snsrec.bench.ctr import bench_ctr as run
+
+    result = run(data, [m.strip() for m in models.split(",") if m.strip()], seeds, out,
+                 overrides=set_)
+    typer.echo(result["markdown"])
+
+
+@bench_app.command("throughput")
+def bench_throughput(
+    out: Path = typer.Option(Path("bench/throughput"), help="Directory for JSON / Markdown."),
+    rows: int = typer.Option(1_000_000, help="Rows of the Criteo-shaped table."),
+    seeds: int = typer.Option(3, help="Seeds (AUC is the mean over them)."),
+    peers: str = typer.Option("torch-rechub,deepctr-torch", help="Peer libraries to run."),
+) -> None:
+    """Training / inference samples/s, peak RSS and AUC against peer libraries."""
+    from snsrec.bench.throughput import bench_throughput as run
+
+    result = run(out, rows=rows, seeds=seeds, peers=[p.strip() for p in peers.split(",")
+                                                     if p.strip()])
+    typer.echo(result["markdown"])
+
+
 @app.command("demo")
 def demo(
     out: Path = typer.Option(Path("runs/demo"), help="Run directory for the report."),

@@ -31,13 +31,13 @@ import polars as pl
 import torch
 from pydantic import Field as PField
 
-from snsrec import __version__
 from snsrec.config import StrictModel, dump_config, load_config
 from snsrec.data.batches import to_tensors
+from snsrec.data.datasets import ensure_world
 from snsrec.data.schema import SCENARIOS
 from snsrec.eval.metrics import hit_rate_at_k, mrr, ndcg_at_k, rank_of_targets
-from snsrec.io import atomic_dir, read_json, write_json, write_text
-from snsrec.progress import Progress, echo
+from snsrec.io import atomic_dir, write_json, write_text
+from snsrec.progress import Progress
 from snsrec.train.trainer import TrainConfig, Trainer, jsonable, save_run, write_jsonl
 
 # The shipped config; absent in a wheel install, where the defaults below apply.
@@ -68,24 +68,6 @@ def load_demo_config(path: Path | None = None, overrides: list[str] | None = Non
 
 
 # -- world ----------------------------------------------------------------
-
-def ensure_world(root: Path, preset: str, seed: int) -> Path:
-    """Reuse ``root`` when its world.json is this preset + seed + version, else generate it."""
-    from snsrec.data.world.generate import generate_world, world_config
-
-    meta_path = root / "world.json"
-    if meta_path.is_file():
-        meta = read_json(meta_path)
-        want = (preset, seed, __version__, world_config(preset).model_dump(mode="json"))
-        if (meta.get("preset"), meta.get("seed"), meta.get("snsrec_version"),
-                meta.get("config")) == want:
-            echo(f"reusing world {root}")
-            return root
-
-    echo(f"generating world {preset} (seed {seed}) into {root}")
-    generate_world(preset, seed, root)
-    return root
-
 
 # -- retrieval ------------------------------------------------------------
 

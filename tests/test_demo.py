@@ -71,21 +71,3 @@ def test_bad_override_and_model_parameter_fail_before_any_work(tmp_path):
     with pytest.raises(ModelError, match="unknown parameter 'half_life'"):
         run_demo(tmp_path / "run", preset="tiny", overrides=["popularity.half_life=3"])
     assert not any(tmp_path.iterdir())
-
-
-def test_world_is_reused_only_when_it_matches(tmp_path, monkeypatch):
-    import snsrec.data.world.generate as gen
-    from snsrec import __version__
-    from snsrec.demo import ensure_world
-    from snsrec.io import write_json
-
-    calls = []
-    monkeypatch.setattr(gen, "generate_world", lambda *a, **k: calls.append(a))
-    root = tmp_path / "worlds" / "tiny-seed7"
-    meta = {"preset": "tiny", "seed": 7, "snsrec_version": __version__,
-            "config": gen.world_config("tiny").model_dump(mode="json")}
-    write_json(root / "world.json", meta)
-    assert ensure_world(root, "tiny", 7) == root and calls == []
-    write_json(root / "world.json", {**meta, "seed": 8})
-    ensure_world(root, "tiny", 7)
-    assert calls == [("tiny", 7, root)]
