@@ -144,7 +144,8 @@ def train(
     from snsrec.train.pipeline import train_from_config
 
     summary = train_from_config(config, overrides=set_, runs_root=out, resume=resume)
-    typer.echo(summary["text"])
+    if summary["text"]:   # empty on the non-zero ranks of a torchrun launch
+        typer.echo(summary["text"])
 
 
 @app.command("evaluate")

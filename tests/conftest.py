@@ -23,3 +23,13 @@ def tiny_world(tmp_path_factory: pytest.TempPathFactory) -> Path:
     finally:
         set_quiet(was_quiet)
     return out
+
+
+@pytest.fixture(autouse=True)
+def _not_quiet():
+    """`--quiet` is process-wide state: a CLI test that sets it must not silence the next test."""
+    from snsrec.progress import set_quiet
+
+    set_quiet(False)
+    yield
+    set_quiet(False)

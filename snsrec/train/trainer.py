@@ -1,14 +1,33 @@
 """The one trainer every ranking model goes through.
 
 ``Trainer(TrainConfig).fit(model, train_batches, valid_arrays)`` runs epochs of
-Adam/AdamW on BCE-with-logits, evaluates on the validation arrays after each
+Adam/AdamW on the configured loss, evaluates on the validation arrays after each
 epoch, stops early when the monitored metric has not improved for
 ``early_stop_patience`` epochs and restores the best weights. ``save_run`` /
 ``load_run`` write and read the run directory of DESIGN.md (safetensors only).
 
+- **Optimizer.** Embedding tables and dense weights are separate groups, each
+  with its own learning rate (``embedding_lr``, default ``lr``) and decay
+  (``embedding_l2`` / ``weight_decay``); global-norm gradient clipping.
+- **Schedule.** ``lr × warmup × decay × plateau``: linear warmup over
+  ``warmup_steps`` optimizer steps, then ``cosine`` (to ``lr_min_ratio`` at the
+  last step), ``step`` (× ``lr_gamma`` every ``lr_step_epochs``) or ``plateau``
+  (× ``lr_gamma`` after ``plateau_patience`` epochs without improvement).
+- **Checkpoints.** With a ``checkpoint_dir`` the trainer writes, every
+  ``checkpoint_every`` steps and at each epoch end, everything a resumed run
+  needs to continue *exactly*: weights, best weights, optimizer moments,
+  schedule, batch position (``TensorBatches.state_dict``), RNG states and the
+  history. Tensors go to ``tensors.safetensors``, the rest to ``state.json``;
+  no pickle. The directory is replaced atomically.
+- **DDP.** Under ``torchrun`` the model is wrapped in DistributedDataParallel,
+  each rank trains a disjoint shard of the same epoch permutation with a
+  per-rank batch of ``batch_size / world_size`` (so a step sees as many rows
+  as a single-process step), evaluation is sharded and gathered, and only rank
+  0 writes (see ``snsrec.train.distributed``).
+
 Determinism: ``fit`` seeds everything with ``config.seed``; with the same data,
 the same batch order (``TensorBatches`` seeded) and the same model, two runs on
-CPU give identical metrics.
+CPU give identical metrics, and so does a run interrupted and resumed.
 """
 
 from __future__ import annotations
@@ -16,8 +35,9 @@ from __future__ import annotations
 import json
 import math
 import os
+import random
 import time
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
@@ -26,6 +46,7 @@ import numpy as np
 import torch
 import yaml
 from pydantic import BaseModel
+from pydantic import Field as PField
 from torch import nn
 
 from snsrec.config import StrictModel
@@ -36,28 +57,39 @@ from snsrec.eval.metrics import ctr_metrics, per_group
 from snsrec.io import atomic_dir, read_json, write_json, write_text
 from snsrec.progress import Progress, echo
 from snsrec.seed import seed_everything
+from snsrec.train import distributed
 from snsrec.train.losses import LOSSES
 
 LABEL = "click"
 # Direction of each metric ``monitor`` may name: +1 higher is better.
 MONITOR_SIGN = {"auc": 1.0, "gauc": 1.0, "logloss": -1.0}
+CHECKPOINT_FORMAT = "snsrec.checkpoint"
+CHECKPOINT_VERSION = 1
 
 
 class TrainConfig(StrictModel):
-    epochs: int = 5
-    batch_size: int = 4096
-    eval_batch_size: int = 65536
-    lr: float = 1e-3
+    epochs: int = PField(5, ge=1)
+    batch_size: int = PField(4096, ge=1)
+    eval_batch_size: int = PField(65536, ge=1)
+    lr: float = PField(1e-3, gt=0)          # dense (non-embedding) parameters
+    embedding_lr: float | None = PField(None, gt=0)  # embedding tables; None = lr
     optimizer: Literal["adam", "adamw"] = "adam"
-    weight_decay: float = 0.0       # dense (non-embedding) parameters
-    embedding_l2: float = 0.0       # embedding tables, see ``param_groups``
-    grad_clip: float | None = None  # max global gradient norm; None = off
-    early_stop_patience: int = 2
+    weight_decay: float = PField(0.0, ge=0)  # dense (non-embedding) parameters
+    embedding_l2: float = PField(0.0, ge=0)  # embedding tables, see ``param_groups``
+    grad_clip: float | None = PField(None, gt=0)  # max global gradient norm; None = off
+    schedule: Literal["none", "cosine", "step", "plateau"] = "none"
+    warmup_steps: int = PField(0, ge=0)     # linear warmup, in optimizer steps
+    lr_gamma: float = PField(0.1, gt=0, le=1)   # step / plateau decay factor
+    lr_step_epochs: int = PField(1, ge=1)   # step: decay every this many epochs
+    lr_min_ratio: float = PField(0.0, ge=0, le=1)  # cosine: final lr / lr
+    plateau_patience: int = PField(1, ge=1)  # plateau: epochs without improvement
+    early_stop_patience: int = PField(2, ge=1)
     monitor: Literal["auc", "gauc", "logloss"] = "auc"
     loss: Literal["bce"] = "bce"
     seed: int = 0
     device: str = "cpu"
-    threads: int | None = None      # torch intra-op threads; None = the cores we may use
+    threads: int | None = PField(None, ge=1)  # torch intra-op threads; None = our cores
+    checkpoint_every: int = PField(0, ge=0)  # steps between checkpoints; 0 = epoch ends only
 
 
 def available_cores() -> int:
@@ -79,8 +111,11 @@ def param_groups(model: nn.Module, config: TrainConfig) -> list[dict[str, Any]]:
     for p in model.parameters():
         if p.requires_grad:
             (emb if id(p) in emb_ids else dense).append(p)
-    groups = [{"params": emb, "weight_decay": config.embedding_l2, "name": "embedding"},
-              {"params": dense, "weight_decay": config.weight_decay, "name": "dense"}]
+    emb_lr = config.embedding_lr if config.embedding_lr is not None else config.lr
+    groups = [{"params": emb, "weight_decay": config.embedding_l2, "lr": emb_lr,
+               "name": "embedding"},
+              {"params": dense, "weight_decay": config.weight_decay, "lr": config.lr,
+               "name": "dense"}]
     return [g for g in groups if g["params"]]
 
 
@@ -91,6 +126,61 @@ def make_optimizer(model: nn.Module, config: TrainConfig) -> torch.optim.Optimiz
                          "trainable parameters; fit it directly (e.g. Popularity.fit)")
     cls = torch.optim.AdamW if config.optimizer == "adamw" else torch.optim.Adam
     return cls(groups, lr=config.lr)
+
+
+class LRSchedule:
+    """Sets every group's lr to ``base × warmup(step) × decay(step, epoch) × plateau``.
+
+    A pure function of (step, epoch) plus the plateau bookkeeping, so its whole
+    state is three numbers in the checkpoint's JSON.
+    """
+
+    def __init__(self, optimizer: torch.optim.Optimizer, config: TrainConfig,
+                 steps_per_epoch: int):
+        self.optimizer, self.config = optimizer, config
+        self.base = [g["lr"] for g in optimizer.param_groups]
+        self.total_steps = max(1, config.epochs * steps_per_epoch)
+        self.plateau_factor, self.plateau_best, self.plateau_bad = 1.0, -math.inf, 0
+
+    def factor(self, step: int, epoch: int) -> float:
+        c = self.config
+        f = (step + 1) / c.warmup_steps if step < c.warmup_steps else 1.0
+        if c.schedule == "cosine":
+            span = max(1, self.total_steps - c.warmup_steps)
+            t = min(1.0, max(0, step - c.warmup_steps) / span)
+            f *= c.lr_min_ratio + (1 - c.lr_min_ratio) * 0.5 * (1 + math.cos(math.pi * t))
+        elif c.schedule == "step":
+            f *= c.lr_gamma ** (epoch // c.lr_step_epochs)
+        elif c.schedule == "plateau":
+            f *= self.plateau_factor
+        return f
+
+    def apply(self, step: int, epoch: int) -> None:
+        f = self.factor(step, epoch)
+        for group, base in zip(self.optimizer.param_groups, self.base, strict=True):
+            group["lr"] = base * f
+
+    def end_epoch(self, score: float) -> None:
+        """Plateau bookkeeping with the signed monitored score (higher is better)."""
+        if self.config.schedule != "plateau" or not math.isfinite(score):
+            return
+        if score > self.plateau_best:
+            self.plateau_best, self.plateau_bad = score, 0
+            return
+        self.plateau_bad += 1
+        if self.plateau_bad >= self.config.plateau_patience:
+            self.plateau_factor *= self.config.lr_gamma
+            self.plateau_bad = 0
+
+    def state_dict(self) -> dict[str, Any]:
+        best = self.plateau_best if math.isfinite(self.plateau_best) else None
+        return {"plateau_factor": self.plateau_factor, "plateau_best": best,
+                "plateau_bad": self.plateau_bad}
+
+    def load_state_dict(self, d: dict[str, Any]) -> None:
+        self.plateau_factor = float(d["plateau_factor"])
+        self.plateau_best = -math.inf if d["plateau_best"] is None else float(d["plateau_best"])
+        self.plateau_bad = int(d["plateau_bad"])
 
 
 def init_output_bias(model: nn.Module, train_batches: Any) -> None:
@@ -112,24 +202,186 @@ def _n_rows(arrays: dict[str, np.ndarray]) -> int:
     return len(next(iter(arrays.values()))) if arrays else 0
 
 
+def _state(model: nn.Module) -> dict[str, torch.Tensor]:
+    return {k: v.detach().clone() for k, v in model.state_dict().items()}
+
+
+# -- checkpoints ----------------------------------------------------------
+
+@dataclass
+class FitState:
+    """Everything of a fit in progress besides weights and optimizer moments."""
+
+    step: int = 0                   # optimizer steps taken
+    epoch: int = 0                  # epoch in progress (or the next one, at an epoch end)
+    loss_sum: float = 0.0           # this epoch so far (all ranks)
+    samples: int = 0
+    total_samples: int = 0
+    history: list[dict[str, Any]] = field(default_factory=list)
+    best_score: float = -math.inf
+    best_epoch: int = -1
+    best_valid: dict[str, Any] = field(default_factory=dict)
+    bad_epochs: int = 0
+
+    def to_json(self) -> dict[str, Any]:
+        d = dict(self.__dict__)
+        d["best_score"] = self.best_score if math.isfinite(self.best_score) else None
+        return jsonable(d)
+
+    @classmethod
+    def from_json(cls, d: dict[str, Any]) -> FitState:
+        d = dict(d)
+        d["best_score"] = -math.inf if d.get("best_score") is None else d["best_score"]
+        return cls(**d)
+
+
+def _rng_state() -> tuple[dict[str, Any], torch.Tensor]:
+    """Python / NumPy (legacy) RNG as JSON, torch's CPU generator as a uint8 tensor."""
+    np_state = np.random.get_state()
+    py = random.getstate()
+    return ({"python": [py[0], list(py[1]), py[2]],
+             "numpy": [np_state[0], np_state[1].tolist(), *np_state[2:]]},
+            torch.get_rng_state())
+
+
+def _set_rng_state(d: dict[str, Any], torch_state: torch.Tensor) -> None:
+    py = d["python"]
+    random.setstate((py[0], tuple(py[1]), py[2]))
+    n = d["numpy"]
+    np.random.set_state((n[0], np.asarray(n[1], dtype=np.uint32), *n[2:]))
+    torch.set_rng_state(torch_state)
+
+
+def save_checkpoint(path: Path, model: nn.Module, optimizer: torch.optim.Optimizer,
+                    schedule: LRSchedule, batches: Any, state: FitState,
+                    best_state: dict[str, torch.Tensor] | None,
+                    fingerprint: dict[str, Any]) -> None:
+    """Write the checkpoint directory atomically (a kill leaves the previous one)."""
+    from safetensors.torch import save_file
+
+    opt = optimizer.state_dict()
+    tensors = {f"model.{k}": v for k, v in model.state_dict().items()}
+    tensors.update({f"best.{k}": v for k, v in (best_state or {}).items()})
+    opt_keys: dict[str, dict[str, str]] = {}
+    for pid, entry in opt["state"].items():
+        kinds = opt_keys.setdefault(str(pid), {})
+        for key, value in entry.items():
+            if isinstance(value, torch.Tensor):
+                tensors[f"optim.{pid}.{key}"] = value
+                kinds[key] = "tensor"
+            else:
+                kinds[key] = json.dumps(value)
+    rng, torch_rng = _rng_state()
+    tensors["rng.torch"] = torch_rng
+    meta = {"format": CHECKPOINT_FORMAT, "version": CHECKPOINT_VERSION,
+            "fingerprint": fingerprint, "fit": state.to_json(), "schedule": schedule.state_dict(),
+            "batches": batches.state_dict() if hasattr(batches, "state_dict") else None,
+            "optimizer": {"param_groups": opt["param_groups"], "state": opt_keys},
+            "has_best": best_state is not None, "rng": rng}
+    with atomic_dir(path) as tmp:
+        save_file({k: v.detach().cpu().contiguous() for k, v in tensors.items()},
+                  str(tmp / "tensors.safetensors"))
+        write_json(tmp / "state.json", meta)
+
+
+def checkpoint_dir_of(path: Path) -> Path | None:
+    """The checkpoint to resume from: ``path``, or the copy a kill mid-swap left behind."""
+    for p in (path, path.with_name(f".{path.name}.old")):
+        if (p / "state.json").is_file() and (p / "tensors.safetensors").is_file():
+            return p
+    return None
+
+
+def _fingerprint_diff(saved: dict[str, Any], now: dict[str, Any], prefix: str = "") -> list[str]:
+    keys = sorted(set(saved) | set(now))
+    out: list[str] = []
+    for k in keys:
+        a, b = saved.get(k), now.get(k)
+        if isinstance(a, dict) and isinstance(b, dict):
+            out += _fingerprint_diff(a, b, f"{prefix}{k}.")
+        elif a != b:
+            out.append(f"{prefix}{k}")
+    return out
+
+
+def load_checkpoint(path: Path, model: nn.Module, optimizer: torch.optim.Optimizer,
+                    schedule: LRSchedule, batches: Any, fingerprint: dict[str, Any]
+                    ) -> tuple[FitState, dict[str, torch.Tensor] | None]:
+    """Restore everything ``save_checkpoint`` wrote; a checkpoint of another run is refused."""
+    from safetensors import SafetensorError
+    from safetensors.torch import load_file
+
+    found = checkpoint_dir_of(path)
+    if found is None:
+        raise ModelError(f"{path}: no checkpoint to resume from; train without --resume")
+    meta = read_json(found / "state.json")
+    if meta.get("format") != CHECKPOINT_FORMAT or meta.get("version") != CHECKPOINT_VERSION:
+        raise ModelError(f"{found}: not a {CHECKPOINT_FORMAT} v{CHECKPOINT_VERSION} checkpoint; "
+                         f"train without --resume")
+    diff = _fingerprint_diff(meta.get("fingerprint", {}), jsonable(fingerprint))
+    if diff:
+        raise ModelError(f"{found}: checkpoint is from another run (differs in "
+                         f"{', '.join(diff[:4])}); resume with the config it was written with, "
+                         f"or train without --resume")
+    try:
+        tensors = load_file(str(found / "tensors.safetensors"))
+    except (SafetensorError, OSError) as e:
+        raise ModelError(f"{found}: unreadable checkpoint ({e}); train without --resume"
+                         ) from None
+
+    def part(prefix: str) -> dict[str, torch.Tensor]:
+        return {k[len(prefix):]: v for k, v in tensors.items() if k.startswith(prefix)}
+
+    try:
+        model.load_state_dict(part("model."))
+    except RuntimeError as e:
+        first = str(e).splitlines()[1].strip() if len(str(e).splitlines()) > 1 else str(e)
+        raise ModelError(f"{found}: weights do not fit this model ({first}); the checkpoint "
+                         f"is from another model or feature map; train without --resume"
+                         ) from None
+    opt_state: dict[int, dict[str, Any]] = {}
+    for pid, kinds in meta["optimizer"]["state"].items():
+        opt_state[int(pid)] = {key: tensors[f"optim.{pid}.{key}"] if kind == "tensor"
+                               else json.loads(kind) for key, kind in kinds.items()}
+    optimizer.load_state_dict({"state": opt_state,
+                               "param_groups": meta["optimizer"]["param_groups"]})
+    schedule.load_state_dict(meta["schedule"])
+    if meta.get("batches") is not None and hasattr(batches, "load_state_dict"):
+        batches.load_state_dict(meta["batches"])
+    _set_rng_state(meta["rng"], tensors["rng.torch"])
+    best = part("best.") if meta.get("has_best") else None
+    return FitState.from_json(meta["fit"]), best
+
+
+# -- the trainer ----------------------------------------------------------
+
 class Trainer:
     def __init__(self, config: TrainConfig | None = None):
         self.config = config or TrainConfig()
         self.history: list[dict[str, Any]] = []
-        torch.set_num_threads(self.config.threads or available_cores())
+        d = distributed.info()
+        # Under torchrun the cores are shared by the local ranks.
+        cores = max(1, available_cores() // d.local_world_size)
+        torch.set_num_threads(self.config.threads or cores)
 
     # -- inference --------------------------------------------------------
     @torch.no_grad()
     def predict(self, model: nn.Module, arrays: dict[str, np.ndarray]) -> np.ndarray:
-        """Click probabilities for every row of ``arrays``, in order."""
+        """Click probabilities for every row of ``arrays``, in order.
+
+        Under DDP each rank scores a contiguous block and the blocks are gathered.
+        """
+        model = getattr(model, "module", model)     # DDP → the wrapped model
         model.eval()
-        tensors = to_tensors(arrays, self.config.device)
-        n, bs = _n_rows(arrays), self.config.eval_batch_size
-        out = np.empty(n, dtype=np.float64)
-        for start in range(0, n, bs):
+        n, d = _n_rows(arrays), distributed.info()
+        lo, hi = distributed.shard_bounds(n, d.rank, d.world_size)
+        tensors = to_tensors({k: v[lo:hi] for k, v in arrays.items()}, self.config.device)
+        bs = self.config.eval_batch_size
+        out = np.empty(hi - lo, dtype=np.float64)
+        for start in range(0, hi - lo, bs):
             batch = {k: v[start:start + bs] for k, v in tensors.items()}
             out[start:start + bs] = torch.sigmoid(model(batch)["logit"].double()).cpu().numpy()
-        return out
+        return distributed.gather_rows(out, n)
 
     def evaluate(self, model: nn.Module, arrays: dict[str, np.ndarray]) -> dict[str, Any]:
         """AUC, logloss, calibration, gAUC (by ``_user_id``) and the same per scenario."""
@@ -137,37 +389,70 @@ class Trainer:
 
     # -- training ---------------------------------------------------------
     def fit(self, model: nn.Module, train_batches: Iterable[dict[str, torch.Tensor]],
-            valid_arrays: dict[str, np.ndarray]) -> dict[str, Any]:
+            valid_arrays: dict[str, np.ndarray], *, checkpoint_dir: Path | None = None,
+            resume: bool = False, fingerprint: dict[str, Any] | None = None) -> dict[str, Any]:
+        """Train ``model`` in place; return the best epoch's validation metrics and the history.
+
+        ``checkpoint_dir`` turns checkpoints on; ``resume`` continues from the one
+        there (``fingerprint`` must equal the one it was written with).
+        """
         cfg = self.config
         seed_everything(cfg.seed)
         model.to(cfg.device)
         init_output_bias(model, train_batches)
         optimizer = make_optimizer(model, cfg)
+        net, train_batches = self._parallel(model, train_batches)
+        steps_per_epoch = len(train_batches) if hasattr(train_batches, "__len__") else 0
+        schedule = LRSchedule(optimizer, cfg, steps_per_epoch)
+        fingerprint = fingerprint or {}
+        st, best_state = FitState(), None
+        if resume:
+            if checkpoint_dir is None:
+                raise ModelError("resume needs a checkpoint directory; pass checkpoint_dir")
+            st, best_state = load_checkpoint(checkpoint_dir, model, optimizer, schedule,
+                                             train_batches, fingerprint)
+            echo(f"resuming from {checkpoint_dir} at epoch {st.epoch + 1}, step {st.step}")
+            if not distributed.is_main():
+                st.loss_sum = 0.0   # rank 0 carries the partial epoch's loss of all ranks
+
+        def checkpoint() -> None:
+            if checkpoint_dir is not None and distributed.is_main():
+                save_checkpoint(checkpoint_dir, model, optimizer, schedule, train_batches, st,
+                                best_state, fingerprint)
+
         loss_fn = LOSSES[cfg.loss]
         sign = MONITOR_SIGN[cfg.monitor]
-        best_score, best_epoch, best_state, best_valid = -math.inf, -1, None, {}
-        bad_epochs, total_samples, t_fit = 0, 0, time.perf_counter()
-        self.history = []
+        t_fit = time.perf_counter()
         n_train = getattr(train_batches, "n_rows", None)
-        for epoch in range(cfg.epochs):
-            if hasattr(train_batches, "set_epoch"):
+        stopped = False
+        while st.epoch < cfg.epochs and not stopped:
+            epoch = st.epoch
+            if hasattr(train_batches, "set_epoch") and st.samples == 0:
                 train_batches.set_epoch(epoch)  # reshuffles deterministically per epoch
-            model.train()
-            loss_sum, samples, t0 = 0.0, 0, time.perf_counter()
+            net.train()
+            t0 = time.perf_counter()
             with Progress(f"epoch {epoch + 1}/{cfg.epochs}", total=n_train, unit="samples") as bar:
                 for batch in train_batches:
                     batch = {k: v.to(cfg.device) for k, v in batch.items()
                              if not k.startswith("_")}
-                    loss = loss_fn(model(batch), batch)
+                    schedule.apply(st.step, epoch)
+                    loss = loss_fn(net(batch), batch)
                     optimizer.zero_grad(set_to_none=True)
                     loss.backward()
                     if cfg.grad_clip:
                         nn.utils.clip_grad_norm_(model.parameters(), cfg.grad_clip)
                     optimizer.step()
                     b = int(batch[LABEL].shape[0])
-                    loss_sum += float(loss.detach()) * b
-                    samples += b
+                    st.loss_sum += float(loss.detach()) * b
+                    st.samples += b
+                    st.step += 1
                     bar.update(b)
+                    if cfg.checkpoint_every and st.step % cfg.checkpoint_every == 0:
+                        mid = st.loss_sum, st.samples
+                        st.loss_sum, st.samples = self._global(*mid)
+                        checkpoint()
+                        st.loss_sum, st.samples = mid
+            loss_sum, samples = self._global(st.loss_sum, st.samples)
             if samples == 0:
                 raise ModelError("training split is empty: no batches to train on; "
                                  "check the split dates or the data")
@@ -176,30 +461,55 @@ class Trainer:
                 raise ModelError(f"training diverged (loss {train_loss}) in epoch {epoch + 1}; "
                                  "lower train.lr or set train.grad_clip")
             elapsed = time.perf_counter() - t0
-            total_samples += samples
+            st.total_samples += samples
             valid = self.evaluate(model, valid_arrays)
             line = {"epoch": epoch + 1, "train_loss": train_loss, "samples": samples,
                     "samples_per_s": samples / max(elapsed, 1e-9), "time_s": elapsed,
+                    "lr": optimizer.param_groups[-1]["lr"],
                     **{f"valid_{k}": v for k, v in valid.items() if not isinstance(v, dict)}}
-            self.history.append(line)
+            st.history.append(line)
             score = sign * valid[cfg.monitor]
-            improved = math.isfinite(score) and score > best_score
+            improved = math.isfinite(score) and score > st.best_score
             echo(f"epoch {epoch + 1}: train loss {train_loss:.4f}, valid {cfg.monitor} "
                  f"{valid[cfg.monitor]:.4f}{' (best)' if improved else ''}")
+            schedule.end_epoch(score)
             if improved or best_state is None:
-                best_score = score if math.isfinite(score) else best_score
-                best_epoch, best_valid, bad_epochs = epoch + 1, valid, 0
-                best_state = {k: v.detach().clone() for k, v in model.state_dict().items()}
+                st.best_score = score if math.isfinite(score) else st.best_score
+                st.best_epoch, st.best_valid, st.bad_epochs = epoch + 1, valid, 0
+                best_state = _state(model)
             else:
-                bad_epochs += 1
-                if bad_epochs >= cfg.early_stop_patience:
-                    break
+                st.bad_epochs += 1
+                stopped = st.bad_epochs >= cfg.early_stop_patience
+            st.epoch, st.loss_sum, st.samples = epoch + 1, 0.0, 0
+            if not stopped and st.epoch < cfg.epochs:
+                checkpoint()
         model.load_state_dict(best_state)
+        self.history = st.history
         train_time = time.perf_counter() - t_fit
-        return {"best_epoch": best_epoch, "epochs_run": len(self.history), "valid": best_valid,
-                "stopped_early": len(self.history) < cfg.epochs, "train_time_s": train_time,
-                "samples_per_s": total_samples / max(train_time, 1e-9),
-                "history": self.history}
+        return {"best_epoch": st.best_epoch, "epochs_run": len(st.history),
+                "valid": st.best_valid, "stopped_early": len(st.history) < cfg.epochs,
+                "train_time_s": train_time, "steps": st.step,
+                "samples_per_s": st.total_samples / max(train_time, 1e-9),
+                "history": st.history}
+
+    def _parallel(self, model: nn.Module, batches: Any) -> tuple[nn.Module, Any]:
+        """(the module to call, this rank's batches): DDP + a shard under torchrun."""
+        d = distributed.info()
+        if d.world_size == 1:
+            return model, batches
+        if not hasattr(batches, "shard"):
+            raise ModelError("distributed training needs TensorBatches (they shard per rank)")
+        shard = batches.shard(d.rank, d.world_size)
+        # Same rows per optimizer step as one process: the global batch is batch_size.
+        shard.batch_size = max(1, -(-batches.batch_size // d.world_size))
+        ids = [d.local_rank] if self.config.device.startswith("cuda") else None
+        net = nn.parallel.DistributedDataParallel(model, device_ids=ids)
+        return net, shard
+
+    @staticmethod
+    def _global(loss_sum: float, samples: int) -> tuple[float, int]:
+        total, n = distributed.all_sum([loss_sum, float(samples)])
+        return total, int(n)
 
 
 def evaluate_predictions(arrays: dict[str, np.ndarray], p: np.ndarray,
@@ -253,11 +563,14 @@ def write_jsonl(path: str | Path, rows: list[dict[str, Any]]) -> None:
 
 def save_run(run_dir: str | Path, model: nn.Module, feature_map: Any,
              config: BaseModel | dict[str, Any] | None, metrics: dict[str, Any],
-             history: list[dict[str, Any]] | None = None) -> Path:
+             history: list[dict[str, Any]] | None = None,
+             extra: Callable[[Path], None] | None = None) -> Path:
     """Write a complete run directory atomically (a crash leaves the old one or none).
 
     ``model.safetensors`` carries the model's registry name and parameters in
-    its metadata, so ``load_run`` needs nothing else to rebuild it.
+    its metadata, so ``load_run`` needs nothing else to rebuild it. ``extra``
+    writes more files (a report) into the directory before it is moved into
+    place; ``metrics.json`` is written last, so its presence marks a complete run.
     """
     from safetensors.torch import save_file
 
@@ -275,8 +588,10 @@ def save_run(run_dir: str | Path, model: nn.Module, feature_map: Any,
         state = {k: v.detach().cpu().contiguous() for k, v in model.state_dict().items()}
         save_file(state, str(tmp / "model.safetensors"),
                   metadata={"model_name": name, "model_params": json.dumps(params)})
-        write_json(tmp / "metrics.json", jsonable(metrics))
         write_jsonl(tmp / "log.jsonl", history or [])
+        if extra is not None:
+            extra(tmp)
+        write_json(tmp / "metrics.json", jsonable(metrics))
     return run_dir
 
 

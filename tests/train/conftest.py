@@ -1,11 +1,24 @@
-"""Re-export the ``toy`` fixture of tests/models/conftest.py (importlib mode: load by path)."""
+"""Fixtures by path (importlib mode: sibling modules are not importable by name):
+``toy`` from tests/models/conftest.py and ``runs`` (tests/train/runs.py)."""
 
 import importlib.util
 from pathlib import Path
 
-_spec = importlib.util.spec_from_file_location(
-    "snsrec_tests_models_conftest", Path(__file__).resolve().parents[1] / "models" / "conftest.py")
-_models_conftest = importlib.util.module_from_spec(_spec)
-_spec.loader.exec_module(_models_conftest)
+import pytest
 
-toy = _models_conftest.toy
+HERE = Path(__file__).resolve().parent
+
+
+def _load(name: str, path: Path):
+    spec = importlib.util.spec_from_file_location(name, path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+toy = _load("snsrec_tests_models_conftest", HERE.parent / "models" / "conftest.py").toy
+
+
+@pytest.fixture(scope="session")
+def runs():
+    return _load("snsrec_tests_train_runs", HERE / "runs.py")
