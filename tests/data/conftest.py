@@ -53,6 +53,7 @@ def make_data(root: Path, seed: int = 0, n_users: int = 12, n_notes: int = 30,
     })
     # Timestamps on a coarse grid (10-minute steps) so that distinct requests collide.
     steps = rng.integers(0, DAYS * 24 * 6, n_requests)
+    steps[0] = 0                     # at least one request in the training period
     req_ts = np.array([T0 + dt.timedelta(minutes=10 * int(s)) for s in steps])
     req_user = rng.integers(0, n_users, n_requests)
     req_scen = rng.choice(SCENARIOS, n_requests)
