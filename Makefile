@@ -9,13 +9,14 @@ PIP    := $(PY) -m pip --disable-pip-version-check
 PIPC   := $(PIP) install -q -c constraints.txt
 CORE   := $(VENV)/.stamp-core
 DEV    := $(VENV)/.stamp-dev
+BENCH  := $(VENV)/.stamp-bench
 DEMO_ARGS ?=
 PYTEST_ARGS ?= -n 2
 
 export HF_HUB_OFFLINE := 1
 export TOKENIZERS_PARALLELISM := false
 
-.PHONY: demo test install dev clean
+.PHONY: demo test install dev bench clean
 
 demo: $(CORE)
 	$(VENV)/bin/snsrec demo $(DEMO_ARGS)
@@ -38,6 +39,15 @@ $(CORE): pyproject.toml constraints.txt requirements/carriers.txt | $(PY)
 
 $(DEV): $(CORE)
 	$(PIPC) -e ".[dev]"
+	@touch $@
+
+# Peer libraries (torch-rechub, DeepCTR-Torch) and py-spy for `snsrec bench throughput`.
+# Both peers install cleanly with their declared deps under constraints.txt (torch stays
+# pinned); DeepCTR-Torch's import-time PyPI version check is stubbed out by snsrec.
+bench: $(BENCH)
+
+$(BENCH): $(DEV)
+	$(PIPC) -e ".[dev,bench]"
 	@touch $@
 
 clean:

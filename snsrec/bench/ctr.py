@@ -1,0 +1,430 @@
+"""The open CTR benchmark: ``snsrec bench ctr``.
+
+For every data set × model × seed the run goes through the one trainer
+(``snsrec.train.pipeline.train_run``) into ``OUT/runs/<data>/<model>/seed<k>/``;
+the test AUC / logloss, parameter count and train time of the seeds are then
+summarised as mean ± sample standard deviation (ddof = 1; 0 for one seed) in
+``OUT/leaderboard.json`` and ``OUT/leaderboard.md``, one table per data set
+sorted by mean AUC.
+
+Configs (every hyper-parameter recorded):
+
+- ``configs/bench/ctr/<model>-<data>.yaml`` when it exists, where ``<data>`` is
+  the data set's slug (``world:small`` → ``world_small``, ``recbole:ml-1m`` →
+  ``ml-1m``, ``bars:/x/Frappe_x1`` → ``frappe_x1``);
+- otherwise the documented default ``DEFAULT_TRAIN`` with the model's own
+  default parameters and the data set's feature YAML (``FEATURES``; for a BARS
+  folder every column but the label and the split).
+
+``--set`` overrides apply to every run; ``train.seed`` is then set to the seed.
+A finished run whose resolved config is unchanged is reused (``bench.json`` in
+its run directory), so an interrupted benchmark continues where it stopped.
+
+On MovieLens-1M the best model (by mean AUC) is also run through the peer
+libraries (``snsrec.bench.peers``) on the same arrays with the same embedding
+size, MLP, batch size, learning rate and epochs, and reported beside it.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+import shlex
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import yaml
+
+from snsrec import __version__
+from snsrec.data.datasets import DEFAULT_CACHE, resolve_dataset
+from snsrec.errors import ConfigError, DataError
+from snsrec.io import read_json, write_json, write_text
+from snsrec.progress import echo
+
+REPO_ROOT = Path(__file__).resolve().parents[2]
+CONFIG_DIR = Path("configs/bench/ctr")
+PEER_DATA = ("ml-1m",)         # data sets whose best model is also run through the peers
+# The default run config of a model without its own YAML: the model's own default
+# parameters and the same training settings as the shipped YAMLs (BARS-style: Adam,
+# batch 4096, lr x0.1 on a validation plateau, early stop after 2 epochs without gain).
+DEFAULT_TRAIN: dict[str, Any] = {
+    "epochs": 10, "batch_size": 4096, "lr": 1e-3, "optimizer": "adam", "weight_decay": 0.0,
+    "embedding_l2": 0.0, "grad_clip": None, "schedule": "plateau", "lr_gamma": 0.1,
+    "plateau_patience": 1, "early_stop_patience": 2, "monitor": "auc",
+}
+# Feature YAML per data-set family (files under CONFIG_DIR/features/).
+FEATURES = {"world": "world.yaml", "ml-1m": "movielens.yaml"}
+
+
+# -- data sets and configs ---------------------------------------------------
+
+def data_slug(data: str) -> str:
+    """A file-name-safe name for a data spec: ``world:small`` → ``world_small``."""
+    kind, _, rest = data.partition(":")
+    if kind == "recbole" and rest:
+        name = rest
+    elif kind == "bars" and rest:
+        name = Path(rest).name
+    elif kind == "world" and rest:
+        name = "world_" + rest.replace(":", "_")
+    else:
+        name = Path(data).name
+    return re.sub(r"[^a-z0-9_.-]+", "_", name.lower()).strip("_") or "data"
+
+
+def config_dir() -> Path:
+    """``configs/bench/ctr`` of the working directory, else of the source checkout."""
+    return CONFIG_DIR if CONFIG_DIR.is_dir() else REPO_ROOT / CONFIG_DIR
+
+
+def features_for(data: str, root: Path, out: Path) -> Path | None:
+    """The feature YAML of a data set; for a BARS folder one is derived and written to ``out``."""
+    slug = data_slug(data)
+    family = "world" if data.startswith("world:") else slug
+    if family in FEATURES:
+        return config_dir() / "features" / FEATURES[family]
+    if data.startswith("bars:"):
+        return write_bars_features(root, out / "features" / f"{slug}.yaml")
+    return None  # a data directory: the pipeline's default features
+
+
+def bars_spec(root: Path) -> dict[str, Any]:
+    """Exactly the BARS feature columns (``dataset.json`` fields.features) as the FeatureMap spec.
+
+    The types are ``default_spec``'s (ints / strings → categorical, floats →
+    numeric); the label column, the split and the derived ``user_id`` / ``note_id``
+    / ``*_token`` copies of the user and item columns are not features.
+    """
+    from snsrec.data.features import default_spec
+    from snsrec.data.tables import load_tables
+
+    tables = load_tables(root)
+    wanted = {f"events.{c}" for c in tables.meta.get("fields", {}).get("features", [])}
+    if not wanted:
+        raise DataError(f"{root / 'dataset.json'}: no fields.features list; re-import the BARS "
+                        f"folder with `snsrec data import bars PATH`")
+    spec = default_spec(tables).model_dump(mode="json")
+    groups = {g: [f for f in spec[g] if f["column"] in wanted]
+              for g in ("categorical", "numeric", "multi")}
+    return {**spec, **groups, "sequences": [], "text": []}
+
+
+def write_bars_features(root: Path, path: Path) -> Path:
+    head = f"# Derived by snsrec bench ctr from {root}: every column but the label and split.\n"
+    write_text(path, head + yaml.safe_dump(bars_spec(root), sort_keys=False))
+    return path
+
+
+def default_config(data: str, model: str, features: Path | None, cache: Path) -> dict[str, Any]:
+    return {"data": data, "cache": str(cache),
+            "features": None if features is None else str(features),
+            "model": {"name": model, "params": {}}, "train": dict(DEFAULT_TRAIN)}
+
+
+def config_path(data: str, model: str) -> Path | None:
+    path = config_dir() / f"{model}-{data_slug(data)}.yaml"
+    return path if path.is_file() else None
+
+
+PARAM_PREFIX = "model.params."
+
+
+def overrides_for(model: str, overrides: Sequence[str] | None) -> list[str]:
+    """The ``--set`` overrides that apply to ``model``.
+
+    ``model.params.KEY=...`` goes only to models that have that parameter (``--set
+    model.params.embedding_dim=8`` must not break LR, which has none).
+    """
+    from snsrec.models.registry import get_model_class, model_params
+
+    valid = set(model_params(get_model_class(model)))
+    return [s for s in overrides or [] if not s.startswith(PARAM_PREFIX)
+            or s[len(PARAM_PREFIX):].partition("=")[0].partition(".")[0] in valid]
+
+
+def check_param_overrides(models: Sequence[str], overrides: Sequence[str] | None) -> None:
+    """ConfigError for a ``--set model.params.KEY`` that none of the models accepts (a typo)."""
+    for s in overrides or []:
+        if s.startswith(PARAM_PREFIX) and not any(s in overrides_for(m, [s]) for m in models):
+            key = s.partition("=")[0]
+            raise ConfigError(f"--set {s}: none of the models ({', '.join(models)}) has the "
+                              f"parameter '{key[len(PARAM_PREFIX):]}'; check the key")
+
+
+def resolve_config(data: str, model: str, seed: int, features: Path | None,
+                   overrides: Sequence[str] | None = None,
+                   cache: Path = DEFAULT_CACHE) -> tuple[Any, Path | None]:
+    """The RunConfig of one benchmark run and the YAML it came from (None: the default)."""
+    from snsrec.train.pipeline import check_run_config, load_run_config
+
+    path = config_path(data, model)
+    base = default_config(data, model, features, cache)
+    base["name"] = f"{model}-{data_slug(data)}"
+    sets = [*overrides_for(model, overrides), f"train.seed={seed}"]
+    cfg = load_run_config(path, sets, base)
+    where = path or "the default config"
+    if cfg.model.name != model or cfg.data != data:
+        raise ConfigError(f"{where}: runs model '{cfg.model.name}' on '{cfg.data}' but the bench "
+                          f"asked for '{model}' on '{data}'; fix its model.name / data")
+    check_run_config(cfg)   # unknown model parameters fail before any training
+    update: dict[str, Any] = {"name": f"{model}-{data_slug(data)}-seed{seed}"}
+    if cfg.features is not None and not cfg.features.is_absolute() and not cfg.features.exists() \
+            and (REPO_ROOT / cfg.features).is_file():
+        # The shipped YAMLs name features relative to the checkout; run from anywhere.
+        update["features"] = REPO_ROOT / cfg.features
+    return cfg.model_copy(update=update), path
+
+
+# -- one run -----------------------------------------------------------------
+
+def _dump(cfg: Any) -> dict[str, Any]:
+    return cfg.model_dump(mode="json")
+
+
+def run_one(cfg: Any, run_dir: Path) -> dict[str, Any]:
+    """Train (or reuse) one run; the benchmark's record of it."""
+    from snsrec.train.pipeline import train_run
+
+    stamp = run_dir / "bench.json"
+    resolved = _dump(cfg)
+    if stamp.is_file():
+        old = read_json(stamp)
+        if old.get("config") == resolved and (run_dir / "metrics.json").is_file():
+            echo(f"bench ctr: reusing {run_dir}")
+            return old["record"]
+    metrics = train_run(cfg, run_dir)
+    test = metrics["test"]
+    record = {"auc": float(test["auc"]), "logloss": float(test["logloss"]),
+              "params": int(metrics["params"]), "train_time_s": float(metrics["train_time_s"]),
+              "best_epoch": metrics.get("best_epoch"), "epochs_run": metrics.get("epochs_run")}
+    write_json(stamp, {"config": resolved, "record": record})
+    return record
+
+
+# -- aggregation -------------------------------------------------------------
+
+def mean_std(values: Sequence[float]) -> tuple[float, float]:
+    """Mean and sample standard deviation (ddof = 1; 0.0 for a single value)."""
+    x = np.asarray(values, dtype=np.float64)
+    if x.size == 0:
+        return math.nan, math.nan
+    return float(x.mean()), float(x.std(ddof=1)) if x.size > 1 else 0.0
+
+
+def summarise(runs: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """One row per model (mean ± std over its seeds), sorted by mean AUC, best first."""
+    rows = []
+    for model in dict.fromkeys(r["model"] for r in runs):
+        mine = [r for r in runs if r["model"] == model]
+        auc_m, auc_s = mean_std([r["auc"] for r in mine])
+        ll_m, ll_s = mean_std([r["logloss"] for r in mine])
+        rows.append({"model": model, "auc_mean": auc_m, "auc_std": auc_s,
+                     "logloss_mean": ll_m, "logloss_std": ll_s, "params": mine[0]["params"],
+                     "train_time_s": mean_std([r["train_time_s"] for r in mine])[0],
+                     "seeds": len(mine), "config": mine[0]["config"]})
+    # Ties broken by name so the order never depends on the order models were given in.
+    return sorted(rows, key=lambda r: (-r["auc_mean"], r["model"]))
+
+
+def pm(mean: float, std: float, digits: int = 4) -> str:
+    return "–" if math.isnan(mean) else f"{mean:.{digits}f} ± {std:.{digits}f}"
+
+
+# -- peers -------------------------------------------------------------------
+
+def peer_model(board: list[dict[str, Any]], peer_models: Sequence[str]) -> dict[str, Any] | None:
+    """The best-ranked leaderboard row whose model the peers implement (deepfm, dcnv2)."""
+    return next((r for r in board if r["model"] in peer_models), None)
+
+
+def peer_rows(row: dict[str, Any], runs: list[dict[str, Any]],
+              configs: dict[int, Any]) -> list[dict[str, Any]]:
+    """``row``'s model through each installed peer, one run per seed, on that run's own arrays.
+
+    The peers take categorical fields only (``CtrArrays``), so multi-valued fields
+    (ML-1M's genres) are left out on their side; embedding size, MLP, batch size,
+    learning rate and seed are the snsrec run's, epochs its best epoch.
+    """
+    from snsrec.bench import peers
+    from snsrec.train.pipeline import prepare_data
+
+    out: list[dict[str, Any]] = []
+    for name in peers.PEERS:
+        if not peers.peer_available(name):
+            out.append({"peer": name, "status": "not installed (pip install '.[bench]')"})
+            continue
+        aucs, lls, fields = [], [], []
+        for r in runs:
+            cfg = configs[r["seed"]]
+            prep = prepare_data(cfg)    # cached: the arrays the snsrec run trained on
+            data = peers.ctr_arrays_from_features(prep.arrays["train"], prep.arrays["test"],
+                                                  prep.feature_map)
+            fields = data.fields
+            params = {**_model_defaults(cfg.model.name), **cfg.model.params}
+            echo(f"bench ctr: {row['model']} through {name}, seed {r['seed']}")
+            res = peers.run_peer(name, row["model"], data,
+                                 embedding_dim=int(params["embedding_dim"]),
+                                 mlp=tuple(params["hidden_units"]),
+                                 batch_size=cfg.train.batch_size, lr=cfg.train.lr,
+                                 seed=r["seed"], epochs=int(r.get("best_epoch") or 1))
+            aucs.append(float(res["test_auc"]))
+            lls.append(float(res["test_logloss"]))
+        auc_m, auc_s = mean_std(aucs)
+        ll_m, ll_s = mean_std(lls)
+        out.append({"peer": name, "status": f"ran on {len(fields)} categorical fields",
+                    "fields": fields, "auc_mean": auc_m, "auc_std": auc_s,
+                    "logloss_mean": ll_m, "logloss_std": ll_s, "seeds": len(aucs)})
+    return out
+
+
+def peer_block(board: list[dict[str, Any]], runs: list[dict[str, Any]],
+               configs: dict[tuple[str, int], Any]) -> dict[str, Any]:
+    """The peer comparison of a data set: which model, why, and one row per peer."""
+    from snsrec.bench import peers
+
+    row = peer_model(board, peers.MODELS)
+    if row is None:
+        return {"model": None, "note": f"no benchmarked model is one the peers have "
+                                        f"({', '.join(peers.MODELS)}); add one to --models",
+                "rows": []}
+    note = "best model" if row is board[0] else \
+        f"best model the peers have ({', '.join(peers.MODELS)}); overall best: {board[0]['model']}"
+    mine = [r for r in runs if r["model"] == row["model"]]
+    cfgs = {r["seed"]: configs[(row["model"], r["seed"])] for r in mine}
+    return {"model": row["model"], "note": note, "rows": peer_rows(row, mine, cfgs)}
+
+
+def _model_defaults(name: str) -> dict[str, Any]:
+    import inspect
+
+    from snsrec.models.registry import get_model_class
+
+    sig = inspect.signature(get_model_class(name).__init__)
+    return {p.name: p.default for p in sig.parameters.values()
+            if p.default is not inspect.Parameter.empty}
+
+
+# -- report ------------------------------------------------------------------
+
+def command_line(data: Sequence[str], models: Sequence[str], seeds: int, out: Path,
+                 overrides: Sequence[str] | None) -> str:
+    parts = ["snsrec", "bench", "ctr"]
+    for d in data:
+        parts += ["--data", d]
+    parts += ["--models", ",".join(models), "--seeds", str(seeds), "--out", str(out)]
+    for s in overrides or []:
+        parts += ["--set", s]
+    return shlex.join(parts)
+
+
+def leaderboard_markdown(result: dict[str, Any]) -> str:
+    from snsrec.report.markdown import markdown_table
+
+    parts = ["# CTR benchmark\n", f"Command: `{result['command']}`  (snsrec {result['version']})\n",
+             "AUC and logloss on each data set's test split: mean ± sample std over seeds. "
+             "Train time: mean seconds per run (fit incl. validation).\n"]
+    for block in result["data"].values():
+        parts.append(f"## {block['spec']}\n")
+        rows = [[r["model"], pm(r["auc_mean"], r["auc_std"]),
+                 pm(r["logloss_mean"], r["logloss_std"]), r["params"],
+                 f"{r['train_time_s']:.1f}", r["seeds"], f"`{r['config']}`"]
+                for r in block["leaderboard"]]
+        parts.append(markdown_table(["model", "test AUC", "test logloss", "params",
+                                     "train time (s)", "seeds", "config"], rows))
+        parts.append(f"Features: `{block['features']}`. Runs: `{block['runs_dir']}`.\n")
+        if "peers" in block:
+            parts.append(peer_markdown(block))
+    return "\n".join(parts)
+
+
+def peer_markdown(block: dict[str, Any]) -> str:
+    from snsrec.report.markdown import markdown_table
+
+    peers = block["peers"]
+    if peers["model"] is None:
+        return f"Peer libraries: not run; {peers['note']}.\n"
+    row = next(r for r in block["leaderboard"] if r["model"] == peers["model"])
+    rows = [["snsrec", pm(row["auc_mean"], row["auc_std"]),
+             pm(row["logloss_mean"], row["logloss_std"]), row["seeds"], "all fields"]]
+    rows += [[p["peer"], pm(p.get("auc_mean", math.nan), p.get("auc_std", math.nan)),
+              pm(p.get("logloss_mean", math.nan), p.get("logloss_std", math.nan)),
+              p.get("seeds", 0), p["status"]] for p in peers["rows"]]
+    return (f"`{peers['model']}` ({peers['note']}) on {block['spec']} beside the peer "
+            "libraries, each run through its own training loop on the same train / test rows "
+            "with the same embedding size, MLP, batch size, learning rate and seeds, for "
+            "snsrec's best epoch count (no early stopping on the peers' side):\n\n"
+            + markdown_table(["library", "test AUC", "test logloss", "seeds", "status"], rows))
+
+
+def _jsonable(obj: Any) -> Any:
+    """NaN → None so leaderboard.json stays strict JSON."""
+    from snsrec.train.trainer import jsonable
+
+    return jsonable(obj)
+
+
+# -- the benchmark -----------------------------------------------------------
+
+def _check_models(models: Sequence[str]) -> None:
+    from snsrec.models.registry import get_model_class
+
+    if not models:
+        raise ConfigError("bench ctr: no models given; e.g. --models lr,fm,deepfm")
+    for m in models:
+        get_model_class(m)   # ModelError listing the registered models
+
+
+def bench_ctr(data: list[str], models: list[str], seeds: int, out: Path, *,
+              overrides: list[str] | None = None, cache: Path = DEFAULT_CACHE,
+              peer_data: Sequence[str] = PEER_DATA) -> dict[str, Any]:
+    """Run every data set × model × seed; write ``leaderboard.json`` / ``.md`` into ``out``.
+
+    ``peer_data``: slugs of the data sets whose best peer-supported model is also run
+    through the peer libraries (default: MovieLens-1M).
+    """
+    if seeds < 1:
+        raise ConfigError(f"bench ctr: --seeds {seeds}; give at least 1")
+    if not data:
+        raise ConfigError("bench ctr: no --data given; e.g. --data world:small")
+    _check_models(models)
+    check_param_overrides(models, overrides)
+    out = Path(out)
+    slugs = [data_slug(d) for d in data]
+    if len(set(slugs)) != len(slugs):
+        raise ConfigError(f"bench ctr: data sets {data} share a name ({slugs}); give each once")
+    roots = {d: resolve_dataset(d, cache) for d in data}   # bad data spec fails before training
+    features = {d: features_for(d, roots[d], out) for d in data}
+    # Every config is resolved (and validated) before the first run trains.
+    plan = {(d, m, k): resolve_config(d, m, k, features[d], overrides, cache)
+            for d in data for m in models for k in range(seeds)}
+    result: dict[str, Any] = {"benchmark": "ctr", "version": __version__,
+                              "command": command_line(data, models, seeds, out, overrides),
+                              "seeds": list(range(seeds)), "models": list(models), "data": {}}
+    total, done = len(plan), 0
+    for d, slug in zip(data, slugs, strict=True):
+        runs = []
+        for m in models:
+            for k in range(seeds):
+                cfg, path = plan[(d, m, k)]
+                run_dir = out / "runs" / slug / m / f"seed{k}"
+                done += 1
+                echo(f"bench ctr [{done}/{total}]: {m} on {d}, seed {k}")
+                rec = run_one(cfg, run_dir)
+                runs.append({"data": d, "model": m, "seed": k, **rec, "run_dir": str(run_dir),
+                             "config": str(path) if path else "default"})
+        board = summarise(runs)
+        block = {"spec": d, "path": str(roots[d]),
+                 "features": str(features[d]) if features[d] else "default",
+                 "runs_dir": str(out / "runs" / slug), "leaderboard": board, "runs": runs,
+                 "configs": {m: str(plan[(d, m, 0)][1] or "default") for m in models}}
+        if slug in peer_data:
+            block["peers"] = peer_block(board, runs, {(m, k): plan[(dd, m, k)][0] for (dd, m, k)
+                                                      in plan if dd == d})
+        result["data"][slug] = block
+    md = leaderboard_markdown(result)
+    write_json(out / "leaderboard.json", _jsonable(result))
+    write_text(out / "leaderboard.md", md)
+    return {"markdown": md, "results": result}
+

@@ -1,0 +1,195 @@
+"""`snsrec bench ctr`: leaderboard maths, files, determinism and bad input, on the tiny world."""
+
+from __future__ import annotations
+
+import json
+import math
+from pathlib import Path
+
+import numpy as np
+import pytest
+import yaml
+
+from snsrec.bench.ctr import bench_ctr, data_slug, mean_std, pm, summarise
+from snsrec.cli import main
+from snsrec.progress import set_quiet
+
+MODELS = ["lr", "deepfm"]
+# Small and quick: 1 epoch, a narrow MLP (the peers get the same).
+FAST = ["train.epochs=1", "train.batch_size=2048", "model.params.hidden_units=[32]"]
+
+
+def _cache_with(tiny_world: Path, root: Path) -> Path:
+    """A data cache where ``world:tiny`` resolves to the session's tiny world (no regeneration)."""
+    cache = root / "cache"
+    cache.mkdir(parents=True)
+    (cache / "world-tiny-seed7").symlink_to(tiny_world, target_is_directory=True)
+    return cache
+
+
+@pytest.fixture(scope="module")
+def bench(tiny_world: Path, tmp_path_factory: pytest.TempPathFactory) -> tuple[dict, Path, Path]:
+    root = tmp_path_factory.mktemp("bench_ctr")
+    cache = _cache_with(tiny_world, root)
+    set_quiet(True)
+    try:
+        res = bench_ctr(["world:tiny"], MODELS, 2, root / "a", overrides=FAST, cache=cache,
+                        peer_data=("world_tiny",))
+    finally:
+        set_quiet(False)
+    return res, root, cache
+
+
+def test_mean_std_is_mean_and_sample_std() -> None:
+    m, s = mean_std([0.7, 0.8, 0.9])
+    assert m == pytest.approx(0.8) and s == pytest.approx(0.1)       # ddof = 1
+    assert mean_std([0.75]) == (0.75, 0.0)
+    assert all(math.isnan(v) for v in mean_std([]))
+    assert pm(0.81234, 0.00111) == "0.8123 ± 0.0011"
+
+
+def test_summarise_sorts_by_mean_auc_and_averages_seeds() -> None:
+    runs = [{"model": m, "auc": a, "logloss": ll, "params": p, "train_time_s": t, "config": "c"}
+            for m, a, ll, p, t in [("lr", 0.70, 0.50, 10, 1.0), ("lr", 0.72, 0.48, 10, 3.0),
+                                   ("fm", 0.75, 0.45, 20, 2.0), ("fm", 0.77, 0.47, 20, 2.0)]]
+    board = summarise(runs)
+    assert [r["model"] for r in board] == ["fm", "lr"]
+    lr = board[1]
+    assert lr["auc_mean"] == pytest.approx(0.71) and lr["seeds"] == 2
+    assert lr["auc_std"] == pytest.approx(np.std([0.70, 0.72], ddof=1))
+    assert lr["logloss_mean"] == pytest.approx(0.49) and lr["train_time_s"] == pytest.approx(2.0)
+
+
+def test_data_slug_names_configs() -> None:
+    assert data_slug("world:small") == "world_small"
+    assert data_slug("world:tiny:3") == "world_tiny_3"
+    assert data_slug("recbole:ml-1m") == "ml-1m"
+    assert data_slug("bars:/data/BARS/Frappe_x1") == "frappe_x1"
+
+
+def test_leaderboard_json_and_markdown(bench: tuple[dict, Path, Path]) -> None:
+    res, root, _ = bench
+    out = root / "a"
+    saved = json.loads((out / "leaderboard.json").read_text())
+    md = (out / "leaderboard.md").read_text()
+    assert md == res["markdown"]
+    block = saved["data"]["world_tiny"]
+    assert block["spec"] == "world:tiny" and len(block["runs"]) == len(MODELS) * 2
+    assert sorted(r["model"] for r in block["leaderboard"]) == sorted(MODELS)
+    aucs = [r["auc_mean"] for r in block["leaderboard"]]
+    assert aucs == sorted(aucs, reverse=True)
+    for row in block["leaderboard"]:
+        mine = [r for r in block["runs"] if r["model"] == row["model"]]
+        assert sorted(r["seed"] for r in mine) == [0, 1] and row["seeds"] == 2
+        assert row["auc_mean"] == pytest.approx(np.mean([r["auc"] for r in mine]))
+        assert row["auc_std"] == pytest.approx(np.std([r["auc"] for r in mine], ddof=1))
+        assert row["logloss_mean"] == pytest.approx(np.mean([r["logloss"] for r in mine]))
+        assert row["params"] > 0 and 0.5 < row["auc_mean"] <= 1.0
+        assert f"| {row['model']} | {pm(row['auc_mean'], row['auc_std'])} |" in md
+        for k in (0, 1):
+            assert (out / "runs" / "world_tiny" / row["model"] / f"seed{k}" / "metrics.json"
+                    ).is_file()
+    # Seeds differ: the two seeds of a model do not give the very same run.
+    lr = [r["auc"] for r in block["runs"] if r["model"] == "lr"]
+    assert lr[0] != lr[1]
+    assert "snsrec bench ctr --data world:tiny --models lr,deepfm --seeds 2" in md
+    assert "--set train.epochs=1" in saved["command"]
+    assert block["features"].endswith("features/world.yaml")
+
+
+def test_same_seed_twice_gives_same_auc(bench: tuple[dict, Path, Path]) -> None:
+    res, root, cache = bench
+    set_quiet(True)
+    try:
+        again = bench_ctr(["world:tiny"], MODELS, 1, root / "b", overrides=FAST, cache=cache)
+    finally:
+        set_quiet(False)
+    first = {r["model"]: r for r in res["results"]["data"]["world_tiny"]["runs"]
+             if r["seed"] == 0}
+    for r in again["results"]["data"]["world_tiny"]["runs"]:
+        assert abs(r["auc"] - first[r["model"]]["auc"]) < 1e-6
+        assert abs(r["logloss"] - first[r["model"]]["logloss"]) < 1e-6
+
+
+def test_cli_unknown_model_is_one_line_exit_2(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+                                              capsys: pytest.CaptureFixture) -> None:
+    monkeypatch.chdir(tmp_path)
+    with pytest.raises(SystemExit) as exc:
+        main(["bench", "ctr", "--data", "world:tiny", "--models", "lr,deepfmm", "--seeds", "1",
+              "--out", str(tmp_path / "out")])
+    assert exc.value.code == 2
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1 and "deepfmm" in err and "registered" in err and "lr" in err
+    assert not (tmp_path / "out").exists() and not (tmp_path / "data").exists()
+
+
+@pytest.mark.parametrize("spec", ["nosuch:thing", "world:tiny:seven", "bars:"])
+def test_cli_bad_data_spec_is_one_line_exit_2(spec: str, tmp_path: Path,
+                                              monkeypatch: pytest.MonkeyPatch,
+                                              capsys: pytest.CaptureFixture) -> None:
+    monkeypatch.chdir(tmp_path)
+    with pytest.raises(SystemExit) as exc:
+        main(["bench", "ctr", "--data", spec, "--models", "lr", "--seeds", "1",
+              "--out", str(tmp_path / "out")])
+    assert exc.value.code == 2
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1 and err.startswith("error:") and "data" in err
+    assert not (tmp_path / "out").exists()
+
+
+def test_rerun_into_same_dir_reuses_finished_runs(bench: tuple[dict, Path, Path]) -> None:
+    res, root, cache = bench
+    stamps = sorted((root / "a" / "runs").rglob("bench.json"))
+    before = [p.stat().st_mtime_ns for p in stamps]
+    set_quiet(True)
+    try:
+        again = bench_ctr(["world:tiny"], MODELS, 2, root / "a", overrides=FAST, cache=cache,
+                          peer_data=())
+    finally:
+        set_quiet(False)
+    assert len(stamps) == len(MODELS) * 2
+    assert [p.stat().st_mtime_ns for p in stamps] == before        # nothing retrained
+    assert again["results"]["data"]["world_tiny"]["leaderboard"] == \
+        res["results"]["data"]["world_tiny"]["leaderboard"]
+
+
+def test_peer_rows_beside_the_best_peer_model(bench: tuple[dict, Path, Path]) -> None:
+    block = bench[0]["results"]["data"]["world_tiny"]
+    peers = block["peers"]
+    assert peers["model"] == "deepfm"          # lr is not a model the peers have
+    assert {r["peer"] for r in peers["rows"]} == {"torch-rechub", "deepctr-torch"}
+    for row in peers["rows"]:
+        assert row["seeds"] == 2 and 0.5 < row["auc_mean"] <= 1.0
+        assert "user_id" in row["fields"] and "hashtags" not in row["fields"]   # categorical only
+    assert "| torch-rechub |" in bench[0]["markdown"]
+
+
+def _bars_folder(root: Path) -> Path:
+    """A tiny BARS-style folder: label + categorical ints + one float column per split."""
+    rng = np.random.default_rng(0)
+    folder = root / "Toy_x1"
+    folder.mkdir()
+    for split, n in (("train", 600), ("valid", 200), ("test", 200)):
+        a, b = rng.integers(0, 5, n), rng.integers(0, 4, n)
+        x = rng.normal(size=n)
+        label = (rng.random(n) < 0.2 + 0.12 * a + 0.05 * x.clip(-1, 1)).astype(int)
+        lines = ["label,user,color,score"] + [f"{y},{u},{c},{s:.4f}"
+                                               for y, u, c, s in zip(label, a, b, x, strict=True)]
+        (folder / f"{split}.csv").write_text("\n".join(lines) + "\n")
+    return folder
+
+
+def test_bars_folder_uses_every_column_but_label_and_split(tmp_path: Path) -> None:
+    folder = _bars_folder(tmp_path)
+    set_quiet(True)
+    try:
+        res = bench_ctr([f"bars:{folder}"], ["lr"], 1, tmp_path / "out",
+                        overrides=["train.epochs=1", "train.batch_size=256"],
+                        cache=tmp_path / "cache")
+    finally:
+        set_quiet(False)
+    block = res["results"]["data"]["toy_x1"]
+    spec = yaml.safe_load(Path(block["features"]).read_text())
+    names = {f["name"] for group in ("categorical", "numeric", "multi") for f in spec[group]}
+    assert names == {"user", "color", "score"} and spec["labels"] == ["click"]   # no label leak
+    assert block["leaderboard"][0]["auc_mean"] > 0.55
