@@ -59,6 +59,13 @@ from snsrec.progress import Progress, echo
 from snsrec.seed import seed_everything
 from snsrec.train import distributed
 from snsrec.train.losses import LOSSES
+from snsrec.train.optim import (  # noqa: F401  (make_optimizer, param_groups: public here)
+    clip_grad_norm,
+    make_optimizer,
+    param_groups,
+    restore_sparse_embeddings,
+    set_sparse_embeddings,
+)
 
 LABEL = "click"
 # Direction of each metric ``monitor`` may name: +1 higher is better.
@@ -90,6 +97,9 @@ class TrainConfig(StrictModel):
     device: str = "cpu"
     threads: int | None = PField(None, ge=1)  # torch intra-op threads; None = our cores
     checkpoint_every: int = PField(0, ge=0)  # steps between checkpoints; 0 = epoch ends only
+    # Embedding tables: row-sparse gradients and lazy Adam rows (snsrec.train.optim);
+    # false = dense gradients and dense Adam over whole tables. DDP always uses dense.
+    sparse_embeddings: bool = True
 
 
 def available_cores() -> int:
@@ -97,35 +107,6 @@ def available_cores() -> int:
         return len(os.sched_getaffinity(0))
     except AttributeError:  # not on Linux
         return os.cpu_count() or 1
-
-
-def param_groups(model: nn.Module, config: TrainConfig) -> list[dict[str, Any]]:
-    """Embedding tables and dense weights as separate optimizer groups.
-
-    ``embedding_l2`` is the embeddings' weight decay. With Adam it is the
-    gradient of ``embedding_l2 / 2 * ||W||^2`` (L2 regularisation) at no extra
-    cost per step; with AdamW it is decoupled decay, as for the dense weights.
-    """
-    emb_ids = {id(m.weight) for m in model.modules() if isinstance(m, nn.Embedding)}
-    emb, dense = [], []
-    for p in model.parameters():
-        if p.requires_grad:
-            (emb if id(p) in emb_ids else dense).append(p)
-    emb_lr = config.embedding_lr if config.embedding_lr is not None else config.lr
-    groups = [{"params": emb, "weight_decay": config.embedding_l2, "lr": emb_lr,
-               "name": "embedding"},
-              {"params": dense, "weight_decay": config.weight_decay, "lr": config.lr,
-               "name": "dense"}]
-    return [g for g in groups if g["params"]]
-
-
-def make_optimizer(model: nn.Module, config: TrainConfig) -> torch.optim.Optimizer:
-    groups = param_groups(model, config)
-    if not groups:
-        raise ModelError(f"model '{getattr(model, 'model_name', type(model).__name__)}' has no "
-                         "trainable parameters; fit it directly (e.g. Popularity.fit)")
-    cls = torch.optim.AdamW if config.optimizer == "adamw" else torch.optim.Adam
-    return cls(groups, lr=config.lr)
 
 
 class LRSchedule:
@@ -400,6 +381,8 @@ class Trainer:
         seed_everything(cfg.seed)
         model.to(cfg.device)
         init_output_bias(model, train_batches)
+        sparse = cfg.sparse_embeddings and distributed.info().world_size == 1
+        sparse_flags = set_sparse_embeddings(model, sparse)
         optimizer = make_optimizer(model, cfg)
         net, train_batches = self._parallel(model, train_batches)
         steps_per_epoch = len(train_batches) if hasattr(train_batches, "__len__") else 0
@@ -440,7 +423,7 @@ class Trainer:
                     optimizer.zero_grad(set_to_none=True)
                     loss.backward()
                     if cfg.grad_clip:
-                        nn.utils.clip_grad_norm_(model.parameters(), cfg.grad_clip)
+                        clip_grad_norm(list(model.parameters()), cfg.grad_clip)
                     optimizer.step()
                     b = int(batch[LABEL].shape[0])
                     st.loss_sum += float(loss.detach()) * b
@@ -484,6 +467,7 @@ class Trainer:
             if not stopped and st.epoch < cfg.epochs:
                 checkpoint()
         model.load_state_dict(best_state)
+        restore_sparse_embeddings(model, sparse_flags)
         self.history = st.history
         train_time = time.perf_counter() - t_fit
         return {"best_epoch": st.best_epoch, "epochs_run": len(st.history),
