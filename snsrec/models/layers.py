@@ -396,7 +396,7 @@ class CrossNetV2(nn.Module):
         x = x0
         if self.low_rank is None:
             for layer in self.layers:
-                x = x0 * layer(x) + x
+                x = torch.addcmul(x, x0, layer(x))      # x0 ⊙ (W x + b) + x, one pass
             return x
         for i, gate in enumerate(self.gates):
             v = torch.tanh(torch.einsum("bd,edr->ber", x, self.V[i]))
@@ -456,8 +456,11 @@ class CrossAndDeep(nn.Module):
 
     def forward(self, x0: torch.Tensor) -> torch.Tensor:
         c = self.cross(x0)
-        h = self.mlp(c) if self.structure == "stacked" else torch.cat([c, self.mlp(x0)], dim=-1)
-        return self.head(h).squeeze(-1)
+        if self.structure == "stacked":
+            return self.head(self.mlp(c)).squeeze(-1)
+        # head([c; mlp(x0)]) as two products: no concatenated copy of the activations.
+        w, d = self.head.weight, c.shape[-1]
+        return (F.linear(c, w[:, :d]) + F.linear(self.mlp(x0), w[:, d:])).squeeze(-1)
 
 
 class MultiHeadSelfAttention(nn.Module):
