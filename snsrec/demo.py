@@ -1,12 +1,13 @@
-"""`snsrec demo`: world → features → popularity + LR → evaluation → report.
+"""`snsrec demo`: world → features → popularity, LR and the best ranker → evaluation → report.
 
 What it measures (the protocols, stated):
 
 - **CTR** on the test day (the world's last day): AUC, gAUC (grouped by user,
   impression-weighted, single-class users skipped), logloss and calibration,
-  overall and per scenario, for the popularity baseline (smoothed note CTR) and
-  logistic regression trained with the shared trainer (early stopping on the
-  validation day).
+  overall and per scenario, for the popularity baseline (smoothed note CTR),
+  logistic regression and the ranker (``ranker.name``: by default the model
+  that leads ``snsrec bench ctr`` on the small world), both trained with the
+  shared trainer (early stopping on the validation day).
 - **Next-click retrieval** on the test day: every feed click is a query (a
   seeded sample of ``retrieval.max_queries`` when there are more); the clicked
   note is ranked among ALL notes. Popularity ranks by training clicks; LR
@@ -35,6 +36,7 @@ from snsrec.config import StrictModel, dump_config, load_config
 from snsrec.data.batches import to_tensors
 from snsrec.data.datasets import ensure_world
 from snsrec.data.schema import SCENARIOS
+from snsrec.errors import ConfigError
 from snsrec.eval.metrics import hit_rate_at_k, mrr, ndcg_at_k, rank_of_targets
 from snsrec.io import atomic_dir, write_json, write_text
 from snsrec.progress import Progress
@@ -42,7 +44,7 @@ from snsrec.train.trainer import TrainConfig, Trainer, jsonable, save_run, write
 
 # The shipped config; absent in a wheel install, where the defaults below apply.
 DEMO_CONFIG = Path(__file__).resolve().parents[1] / "configs" / "demo.yaml"
-MODELS = ("popularity", "lr")
+MODELS = ("popularity", "lr")       # the models ranked against all notes (retrieval)
 
 
 class RetrievalConfig(StrictModel):
@@ -53,12 +55,19 @@ class RetrievalConfig(StrictModel):
     ties: Literal["pessimistic", "average"] = "pessimistic"
 
 
+class RankerConfig(StrictModel):
+    name: str = "dcnv2"                      # any registered ranking model
+    params: dict[str, Any] = PField(default_factory=dict)
+    train: TrainConfig = PField(default_factory=lambda: TrainConfig(epochs=3, lr=1e-3))
+
+
 class DemoConfig(StrictModel):
     name: str = "demo"
     features: Path | None = None             # feature YAML; None = the world's default features
     popularity: dict[str, Any] = PField(default_factory=lambda: {"half_life_days": 2.0})
     lr: dict[str, Any] = PField(default_factory=dict)
     train: TrainConfig = PField(default_factory=lambda: TrainConfig(epochs=4, lr=0.01))
+    ranker: RankerConfig = PField(default_factory=RankerConfig)
     retrieval: RetrievalConfig = PField(default_factory=RetrievalConfig)
 
 
@@ -207,11 +216,11 @@ def _summary_text(out: Path, world: dict, metrics: dict, seconds: float) -> str:
     title = (f"snsrec demo: {world['preset']} world (seed {world['seed']}), "
              f"{world['events']:,} events, test {world['test_events']:,}")
     lines = [title, head]
-    for m in MODELS:
+    for m in metrics["ctr"]:
         c, r = metrics["ctr"][m], metrics["retrieval"].get(m, {})
         cells = [f"{m:<12}", f"{c['auc']:>8.4f}", f"{c['gauc']:>8.4f}", f"{c['logloss']:>9.4f}"]
-        cells += [f"{r.get(f'hr@{k}', float('nan')):>8.4f}{r.get(f'ndcg@{k}', float('nan')):>9.4f}"
-                  for k in ks]
+        cells += [f"{r[f'hr@{k}']:>8.4f}{r[f'ndcg@{k}']:>9.4f}" if f"hr@{k}" in r
+                  else f"{'—':>8}{'—':>9}" for k in ks]
         lines.append("".join(cells))
     lines.append(f"report: {out / 'report.md'}  ({seconds:.0f} s)")
     return "\n".join(lines)
@@ -246,7 +255,9 @@ def _position_text(summary: dict[str, dict[str, float]]) -> str:
 def _write_report(tmp: Path, world: dict, fmap_text: str, metrics: dict, cfg: DemoConfig) -> None:
     from snsrec.report.markdown import image, markdown_table, write_report
 
-    fit = metrics["train"]
+    train_rows = [[name, fit["best_epoch"], fit["epochs_run"], fit["valid"]["auc"],
+                   fit["samples_per_s"], round(fit["train_time_s"], 1)]
+                  for name, fit in metrics["train"].items()]
     sections = {
         "Data": (f"Synthetic `{world['preset']}` world, seed {world['seed']} (`{world['path']}`): "
                  f"{world['events']:,} events; train / valid / test = "
@@ -255,10 +266,9 @@ def _write_report(tmp: Path, world: dict, fmap_text: str, metrics: dict, cfg: De
                  f"test from {world['test_start']}).\n\nFeatures (fitted on train): {fmap_text}."),
         "CTR on the test day": _ctr_section(metrics["ctr"]),
         "Next-click retrieval": _retrieval_section(metrics["retrieval"], cfg.retrieval.ks),
-        "Training (LR)": markdown_table(
-            ["best epoch", "epochs run", "valid AUC", "samples/s", "train time (s)"],
-            [[fit["best_epoch"], fit["epochs_run"], fit["valid"]["auc"], fit["samples_per_s"],
-              round(fit["train_time_s"], 1)]]),
+        "Training": markdown_table(
+            ["model", "best epoch", "epochs run", "valid AUC", "samples/s", "train time (s)"],
+            train_rows),
         "Logged CTR by position": (_position_text(metrics["position"])
                                    + image("figures/ctr_by_position.png", "CTR by position")),
         "Timing": markdown_table(["stage", "seconds"],
@@ -291,6 +301,11 @@ def run_demo(out: Path, *, preset: str = "small", seed: int = 7, world_dir: Path
     cfg = cfg.model_copy(update={"train": cfg.train.model_copy(update={"seed": seed})})
     for name in MODELS:
         check_params(name, getattr(cfg, name))
+    check_params(cfg.ranker.name, cfg.ranker.params)
+    if cfg.ranker.name in MODELS:
+        raise ConfigError(f"ranker.name '{cfg.ranker.name}' is already one of the demo's "
+                          f"baselines ({', '.join(MODELS)}); pick a feature-interaction "
+                          f"model, e.g. dcnv2")
     out = Path(out)
     timing: dict[str, float] = {}
 
@@ -317,20 +332,28 @@ def run_demo(out: Path, *, preset: str = "small", seed: int = 7, world_dir: Path
     trainer = Trainer(cfg.train)
     inputs = {k: v for k, v in arrays["train"].items() if not k.startswith("_")}
     batches = TensorBatches(inputs, cfg.train.batch_size, shuffle=True, seed=seed)
-    fit = trainer.fit(models["lr"], batches, arrays["valid"])
-    t = lap("train", t)
+    fits = {"lr": trainer.fit(models["lr"], batches, arrays["valid"])}
+    t = lap("train lr", t)
+    ranker_cfg = cfg.ranker.train.model_copy(update={"seed": seed})
+    ranker = cfg.ranker.name
+    models[ranker] = build_model(ranker, fmap, **cfg.ranker.params)
+    fits[ranker] = Trainer(ranker_cfg).fit(
+        models[ranker], TensorBatches(inputs, ranker_cfg.batch_size, shuffle=True, seed=seed),
+        arrays["valid"])
+    t = lap(f"train {ranker}", t)
 
     ctr = {name: trainer.evaluate(m, arrays["test"]) for name, m in models.items()}
     test_start = tables.meta["split"]["test_start"]
-    retrieval = next_click_eval(models, fmap, tables, arrays["test"], test_start,
-                                cfg.retrieval, seed)
+    retrieval = next_click_eval({m: models[m] for m in MODELS}, fmap, tables, arrays["test"],
+                                test_start, cfg.retrieval, seed)
     t = lap("evaluate", t)
 
     world = {"preset": tables.meta.get("preset", preset), "seed": tables.meta.get("seed", seed),
              "path": str(root), "events": sum(len(a["click"]) for a in arrays.values()),
              **{f"{s}_events": len(a["click"]) for s, a in arrays.items()},
              "valid_start": tables.meta["split"]["valid_start"], "test_start": test_start}
-    train_info = {k: v for k, v in fit.items() if k != "history"}
+    train_info = {name: {k: v for k, v in fit.items() if k != "history"}
+                  for name, fit in fits.items()}
     logged = tables.events.select("scenario", "position", "click")
     metrics: dict[str, Any] = {"world": world, "ctr": ctr, "retrieval": retrieval,
                                "train": train_info, "position": position_summary(logged),
@@ -338,12 +361,12 @@ def run_demo(out: Path, *, preset: str = "small", seed: int = 7, world_dir: Path
     with atomic_dir(out) as tmp:
         write_text(tmp / "config.yaml", dump_config(cfg))
         fmap.save(tmp / "feature_map.json")
-        write_jsonl(tmp / "log.jsonl", fit["history"])
+        write_jsonl(tmp / "log.jsonl", fits["lr"]["history"])
         ctr_by_position_plot(logged, tmp / "figures" / "ctr_by_position.png")
         for name, model in models.items():
             save_run(tmp / "models" / name, model, fmap, cfg,
                      {"test": ctr[name], "retrieval": retrieval.get(name, {})},
-                     history=fit["history"] if name == "lr" else None)
+                     history=fits[name]["history"] if name in fits else None)
         timing["report"] = time.perf_counter() - t
         timing["total"] = time.perf_counter() - t_start
         _write_report(tmp, world, fmap.describe(), metrics, cfg)

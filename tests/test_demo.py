@@ -21,9 +21,13 @@ def test_demo_end_to_end_on_tiny(tiny_world, tmp_path, capsys):
     except SystemExit as e:
         assert e.code in (0, None)
     printed = capsys.readouterr().out
+    from snsrec.demo import load_demo_config
+
+    ranker = load_demo_config().ranker.name
     assert "popularity" in printed and "lr" in printed and "report.md" in printed
+    assert ranker in printed
     report = (out / "report.md").read_text()
-    assert "| lr |" in report and "| popularity |" in report
+    assert "| lr |" in report and "| popularity |" in report and f"| {ranker} |" in report
     assert "![CTR by position](figures/ctr_by_position.png)" in report
     assert (out / "figures" / "ctr_by_position.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     metrics = json.loads((out / "metrics.json").read_text())
@@ -32,10 +36,13 @@ def test_demo_end_to_end_on_tiny(tiny_world, tmp_path, capsys):
         assert {"auc", "gauc", "logloss", "calibration", "by_scenario"} <= set(metrics["ctr"][model])
         assert {"hr@10", "ndcg@10", "hr@50", "ndcg@50", "mrr"} <= set(metrics["retrieval"][model])
     assert metrics["ctr"]["lr"]["auc"] > 0.5
+    # the ranker is trained and scored on CTR like LR; it does not rank all notes
+    assert {"auc", "gauc", "logloss"} <= set(metrics["ctr"][ranker])
+    assert set(metrics["train"]) == {"lr", ranker} and ranker not in metrics["retrieval"]
     assert metrics["retrieval"]["queries"] > 0
     for f in ("config.yaml", "feature_map.json", "log.jsonl"):
         assert (out / f).is_file()
-    for model in ("popularity", "lr"):
+    for model in ("popularity", "lr", ranker):
         assert (out / "models" / model / "model.safetensors").is_file()
     # The saved LR reloads by name and scores like the demo's model.
     from snsrec.data.splits import split_events

@@ -124,3 +124,18 @@ def test_unknown_structure_is_a_model_error():
     with pytest.raises(ModelError, match="structure 'sideways' is unknown; choose one of "
                                          "stacked, parallel"):
         CrossAndDeep(CrossNetV2(4), 4, "sideways", [8], 0.0, "relu", False)
+
+
+def test_sparse_lookup_gradient_is_coalesced_rows_without_padding():
+    from snsrec.models.layers import _Gather, _SparseGather
+
+    w = torch.randn(9, 3, requires_grad=True)
+    rows = torch.tensor([[4, 0, 4], [7, 2, 0]])
+    g = torch.randn(2, 3, 3)
+    (_SparseGather.apply(w, rows) * g).sum().backward()
+    sparse = w.grad
+    w.grad = None
+    (_Gather.apply(w, rows) * g).sum().backward()
+    assert sparse.is_sparse
+    assert sparse.indices()[0].tolist() == [2, 4, 7]          # each row once, no padding row
+    torch.testing.assert_close(sparse.to_dense(), w.grad)
