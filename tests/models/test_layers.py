@@ -137,5 +137,5 @@ def test_sparse_lookup_gradient_is_coalesced_rows_without_padding():
     w.grad = None
     (_Gather.apply(w, rows) * g).sum().backward()
     assert sparse.is_sparse
-    assert sparse.indices()[0].tolist() == [2, 4, 7]          # each row once, no padding row
+    assert sparse._indices()[0].tolist() == [2, 4, 7]         # each row once, no padding row
     torch.testing.assert_close(sparse.to_dense(), w.grad)
