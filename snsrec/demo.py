@@ -56,7 +56,7 @@ class RetrievalConfig(StrictModel):
 
 
 class RankerConfig(StrictModel):
-    name: str = "dcnv2"                      # any registered ranking model
+    name: str = "optinter"                   # any registered ranking model
     params: dict[str, Any] = PField(default_factory=dict)
     train: TrainConfig = PField(default_factory=lambda: TrainConfig(epochs=3, lr=1e-3))
 
@@ -305,7 +305,7 @@ def run_demo(out: Path, *, preset: str = "small", seed: int = 7, world_dir: Path
     if cfg.ranker.name in MODELS:
         raise ConfigError(f"ranker.name '{cfg.ranker.name}' is already one of the demo's "
                           f"baselines ({', '.join(MODELS)}); pick a feature-interaction "
-                          f"model, e.g. dcnv2")
+                          f"model, e.g. optinter")
     out = Path(out)
     timing: dict[str, float] = {}
 
