@@ -59,10 +59,9 @@ from snsrec.progress import Progress, echo
 from snsrec.seed import seed_everything
 from snsrec.train import distributed
 from snsrec.train.losses import LOSSES
-from snsrec.train.optim import (  # noqa: F401  (make_optimizer, param_groups: public here)
+from snsrec.train.optim import (
     clip_grad_norm,
     make_optimizer,
-    param_groups,
     restore_sparse_embeddings,
     set_sparse_embeddings,
 )

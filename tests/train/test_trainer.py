@@ -67,7 +67,7 @@ def test_model_without_parameters_is_refused(toy):
 
 
 def test_embedding_l2_is_the_embedding_groups_decay(toy):
-    from snsrec.train.trainer import param_groups
+    from snsrec.train.optim import param_groups
 
     model = build_model("lr", toy.ToyFeatureMap())
     groups = param_groups(model, TrainConfig(embedding_l2=1e-3, weight_decay=1e-5))
@@ -78,7 +78,7 @@ def test_embedding_l2_is_the_embedding_groups_decay(toy):
 
 
 def test_embedding_and_dense_groups_have_their_own_lr(toy):
-    from snsrec.train.trainer import make_optimizer
+    from snsrec.train.optim import make_optimizer
 
     model = build_model("lr", toy.ToyFeatureMap())
     opt = make_optimizer(model, TrainConfig(lr=1e-3, embedding_lr=5e-2))
@@ -94,7 +94,8 @@ def test_embedding_and_dense_groups_have_their_own_lr(toy):
                 math.sin(math.pi / 8) ** 2]),
 ])
 def test_schedule_warmup_then_decay(toy, schedule, expect):
-    from snsrec.train.trainer import LRSchedule, make_optimizer
+    from snsrec.train.optim import make_optimizer
+    from snsrec.train.trainer import LRSchedule
 
     cfg = TrainConfig(lr=1.0, epochs=4, schedule=schedule, warmup_steps=4, lr_gamma=0.5)
     opt = make_optimizer(build_model("lr", toy.ToyFeatureMap()), cfg)
@@ -103,7 +104,8 @@ def test_schedule_warmup_then_decay(toy, schedule, expect):
 
 
 def test_plateau_decays_after_patience_and_round_trips(toy):
-    from snsrec.train.trainer import LRSchedule, make_optimizer
+    from snsrec.train.optim import make_optimizer
+    from snsrec.train.trainer import LRSchedule
 
     cfg = TrainConfig(lr=1.0, schedule="plateau", plateau_patience=2, lr_gamma=0.1)
     opt = make_optimizer(build_model("lr", toy.ToyFeatureMap()), cfg)
