@@ -193,12 +193,17 @@ def bench_throughput(
     rows: int = typer.Option(1_000_000, help="Rows of the Criteo-shaped table."),
     seeds: int = typer.Option(3, help="Seeds (AUC is the mean over them)."),
     peers: str = typer.Option("torch-rechub,deepctr-torch", help="Peer libraries to run."),
+    precisions: str = typer.Option(
+        "fp32,bf16", help="snsrec's own rows: fp32 ('snsrec') and/or bf16 ('snsrec-bf16', "
+        "train.precision=bf16). Peers run in fp32."),
 ) -> None:
     """Training / inference samples/s, peak RSS and AUC against peer libraries."""
     from snsrec.bench.throughput import bench_throughput as run
 
-    result = run(out, rows=rows, seeds=seeds, peers=[p.strip() for p in peers.split(",")
-                                                     if p.strip()])
+    def names(csv: str) -> list[str]:
+        return [p.strip() for p in csv.split(",") if p.strip()]
+
+    result = run(out, rows=rows, seeds=seeds, peers=names(peers), precisions=names(precisions))
     typer.echo(result["markdown"])
 
 

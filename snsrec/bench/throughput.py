@@ -73,6 +73,8 @@ from snsrec.io import write_json, write_text
 from snsrec.progress import Progress, echo
 
 SNSREC = "snsrec"
+SNSREC_BF16 = "snsrec-bf16"     # the same model and trainer with train.precision = bf16
+PRECISION = {SNSREC: "fp32", SNSREC_BF16: "bf16"}
 EMBEDDING_DIM = 16
 MLP_UNITS = (400, 400, 400)
 BATCH_SIZE = 4096
@@ -220,7 +222,8 @@ def snsrec_params(model: str, embedding_dim: int, mlp: Sequence[int]) -> dict[st
 
 def run_snsrec(model: str, data: CtrArrays, *, embedding_dim: int = EMBEDDING_DIM,
                mlp: Sequence[int] = MLP_UNITS, batch_size: int = BATCH_SIZE,
-               epochs: int = EPOCHS, lr: float = LR, seed: int = 0) -> dict[str, Any]:
+               epochs: int = EPOCHS, lr: float = LR, seed: int = 0,
+               precision: str = "fp32") -> dict[str, Any]:
     """snsrec's DeepFM / DCNv2 through ``build_model`` + ``Trainer``; the same row as run_peer."""
     from snsrec.data.batches import TensorBatches
     from snsrec.models.registry import build_model
@@ -234,7 +237,7 @@ def run_snsrec(model: str, data: CtrArrays, *, embedding_dim: int = EMBEDDING_DI
 
     net = build_model(model, ArrayFeatureMap.of(data), **snsrec_params(model, embedding_dim, mlp))
     cfg = TrainConfig(epochs=epochs, batch_size=batch_size, eval_batch_size=batch_size, lr=lr,
-                      seed=seed, early_stop_patience=epochs)
+                      seed=seed, early_stop_patience=epochs, precision=precision)
     trainer = Trainer(cfg)
     batches = TensorBatches(arrays(data.train), batch_size, shuffle=True, seed=seed)
     # fit validates after each epoch; a small slice keeps that out of the way (not timed).
@@ -244,7 +247,8 @@ def run_snsrec(model: str, data: CtrArrays, *, embedding_dim: int = EMBEDDING_DI
     t0 = time.perf_counter()
     p = trainer.predict(net, test)
     infer_s = time.perf_counter() - t0
-    return result(SNSREC, model, data, train_s, infer_s, p, n_params(net))
+    library = next(lib for lib, prec in PRECISION.items() if prec == precision)
+    return result(library, model, data, train_s, infer_s, p, n_params(net))
 
 
 # -- roofline ------------------------------------------------------------------
@@ -268,8 +272,8 @@ def flops_per_sample(shapes: Sequence[tuple[int, int]]) -> dict[str, float]:
 
 
 def matmul_gflops(shapes: Sequence[tuple[int, int]], batch: int = BATCH_SIZE,
-                  min_seconds: float = 1.0) -> float:
-    """fp32 ``torch.mm`` GFLOP/s over a training step's products at these layer shapes.
+                  min_seconds: float = 1.0, dtype: torch.dtype = torch.float32) -> float:
+    """``torch.mm`` GFLOP/s (fp32 or bf16) over a training step's products at these shapes.
 
     Per layer ``k → n``: forward ``[B,k]·[k,n]``, input gradient ``[B,n]·[n,k]``
     and weight gradient ``[k,B]·[B,n]``; layers with n = 1 are skipped (they
@@ -280,7 +284,8 @@ def matmul_gflops(shapes: Sequence[tuple[int, int]], batch: int = BATCH_SIZE,
     for k, n in shapes:
         if n == 1:
             continue
-        x, w, g = (torch.randn(*s, generator=gen) for s in ((batch, k), (k, n), (batch, n)))
+        x, w, g = (torch.randn(*s, generator=gen).to(dtype)
+                   for s in ((batch, k), (k, n), (batch, n)))
         ops += [(x, w), (g, w.t()), (x.t(), g)]
     flop = sum(2.0 * a.shape[0] * a.shape[1] * b.shape[1] for a, b in ops)
     for a, b in ops:            # warm-up: thread pool, packing buffers
@@ -301,8 +306,8 @@ def matmul_gflops(shapes: Sequence[tuple[int, int]], batch: int = BATCH_SIZE,
 def run_library(library: str, model: str, data: CtrArrays, seed: int) -> dict[str, Any]:
     kw = {"embedding_dim": EMBEDDING_DIM, "mlp": MLP_UNITS, "batch_size": BATCH_SIZE,
           "epochs": EPOCHS, "lr": LR, "seed": seed}
-    if library == SNSREC:
-        return run_snsrec(model, data, **kw)
+    if library in PRECISION:
+        return run_snsrec(model, data, **kw, precision=PRECISION[library])
     return run_peer(library, model, data, **kw)
 
 
@@ -314,9 +319,12 @@ def _child(library: str, model: str, data_dir: str, seed: str, out: str) -> None
     set_quiet(True)
     data = CtrArrays.load(data_dir)
     torch.set_num_threads(available_cores())
-    gflops = matmul_gflops(linear_shapes(model, len(data.fields)), min_seconds=MATMUL_SECONDS)
+    precision = PRECISION.get(library, "fp32")
+    dtype = torch.bfloat16 if precision == "bf16" else torch.float32
+    gflops = matmul_gflops(linear_shapes(model, len(data.fields)), min_seconds=MATMUL_SECONDS,
+                           dtype=dtype)
     res = run_library(library, model, data, int(seed))
-    write_json(out, {**res, "matmul_gflops": gflops})
+    write_json(out, {**res, "matmul_gflops": gflops, "precision": precision})
 
 
 def run_child(library: str, model: str, data_dir: Path, seed: int, workdir: Path) -> dict:
@@ -339,13 +347,16 @@ def _mean(xs: Sequence[float]) -> float:
     return float(np.mean(xs)) if xs else math.nan
 
 
-def roofline(runs: list[dict], data: str, model: str, n_fields: int) -> dict[str, Any]:
-    """FLOP per sample of (data, model) and the matmul GFLOP/s its children measured."""
+def roofline(runs: list[dict], data: str, model: str, n_fields: int,
+             precision: str = "fp32") -> dict[str, Any]:
+    """FLOP per sample of (data, model) and the ``precision`` matmul GFLOP/s its children measured."""
     shapes = linear_shapes(model, n_fields)
     fl = flops_per_sample(shapes)
-    g = [r["matmul_gflops"] for r in runs if (r["data"], r["model"]) == (data, model)]
+    g = [r["matmul_gflops"] for r in runs if (r["data"], r["model"]) == (data, model)
+         and r.get("precision", "fp32") == precision]
     mean = _mean(g)
-    return {"shapes": shapes, "flops_train": fl["train"], "flops_infer": fl["infer"],
+    return {"shapes": shapes, "precision": precision,
+            "flops_train": fl["train"], "flops_infer": fl["infer"],
             "gflops": mean, "gflops_min": min(g, default=math.nan),
             "gflops_max": max(g, default=math.nan),
             "train": mean * 1e9 / fl["train"], "infer": mean * 1e9 / fl["infer"]}
@@ -368,18 +379,19 @@ def summarise(runs: list[dict], data: str, model: str, library: str,
     return row
 
 
-def verdict(rows: list[dict], data: str, model: str) -> dict[str, Any] | None:
-    """snsrec against the faster peer of one (data, model): ratios and whether targets are met."""
+def verdict(rows: list[dict], data: str, model: str,
+            library: str = SNSREC) -> dict[str, Any] | None:
+    """snsrec (``library``: a PRECISION key) against the faster peer of one (data, model)."""
     ours = next((r for r in rows if (r["data"], r["model"], r["library"]) ==
-                 (data, model, SNSREC)), None)
+                 (data, model, library)), None)
     peers = [r for r in rows if (r["data"], r["model"]) == (data, model)
-             and r["library"] != SNSREC]
+             and r["library"] not in PRECISION]
     if ours is None or not peers:
         return None
     train_peer = max(peers, key=lambda r: r["train_samples_per_s"])
     infer_peer = max(peers, key=lambda r: r["infer_samples_per_s"])
     best_auc = max(r["test_auc"] for r in peers)
-    out = {"data": data, "model": model,
+    out = {"data": data, "model": model, "library": library,
            "train_ratio": ours["train_samples_per_s"] / train_peer["train_samples_per_s"],
            "train_vs": train_peer["library"],
            "infer_ratio": ours["infer_samples_per_s"] / infer_peer["infer_samples_per_s"],
@@ -413,22 +425,27 @@ def _markdown(result_: dict[str, Any]) -> str:
             f"{r['infer_roofline_share']:.0%} |")
     if result_["verdicts"]:
         lines += ["", f"Target: snsrec ≥ {TARGET_RATIO}× the faster peer in training and "
-                  f"inference, test AUC ≥ the best peer's − {AUC_TOLERANCE}.", "",
-                  "| data | model | train × | infer × | AUC Δ | target |",
-                  "|---|---|---:|---:|---:|---|"]
+                  f"inference, test AUC ≥ the best peer's − {AUC_TOLERANCE}. Peers run in "
+                  f"fp32; `{SNSREC_BF16}` is snsrec with `train.precision: bf16` (matmuls "
+                  "in bfloat16 under autocast; weights, optimizer and logits in float32).", "",
+                  "| data | model | snsrec | train × | infer × | AUC Δ | target |",
+                  "|---|---|---|---:|---:|---:|---|"]
         for v in result_["verdicts"]:
-            lines.append(f"| {v['data']} | {v['model']} | {v['train_ratio']:.2f} "
+            lines.append(f"| {v['data']} | {v['model']} | {v['library']} | {v['train_ratio']:.2f} "
                          f"(vs {v['train_vs']}) | {v['infer_ratio']:.2f} (vs {v['infer_vs']}) | "
                          f"{v['auc_delta']:+.4f} | {'met' if v['meets_target'] else 'MISSED'} |")
-    lines += ["", "Roofline: fp32 torch.mm at each model's layer shapes (forward + both "
-              "backward products, batch 4096), timed in every child just before it trains; "
+    lines += ["", "Roofline: torch.mm at each model's layer shapes (forward + both "
+              "backward products, batch 4096) in the run's precision (fp32 for the peers and "
+              "`snsrec`, bf16 for `snsrec-bf16`), timed in every child just before it trains; "
               "FLOP per sample = 6·Σ k·n training, 2·Σ k·n inference over its dense layers. "
               "A run's share = its samples/s ÷ (its GFLOP/s ÷ FLOP per sample).", "",
-              "| data | model | FLOP/sample train | matmul GFLOP/s mean (min–max) | "
-              "bound train samples/s | bound infer samples/s |", "|---|---|---:|---:|---:|---:|"]
+              "| data | model | precision | FLOP/sample train | matmul GFLOP/s mean (min–max) | "
+              "bound train samples/s | bound infer samples/s |",
+              "|---|---|---|---:|---:|---:|---:|"]
     for key, b in rf.items():
-        data, model = key.split("/")
-        lines.append(f"| {data} | {model} | {b['flops_train'] / 1e6:.2f} M | {b['gflops']:.0f} "
+        data, model, precision = key.split("/")
+        lines.append(f"| {data} | {model} | {precision} | {b['flops_train'] / 1e6:.2f} M | "
+                     f"{b['gflops']:.0f} "
                      f"({b['gflops_min']:.0f}–{b['gflops_max']:.0f}) | {b['train']:,.0f} | "
                      f"{b['infer']:,.0f} |")
     return "\n".join(lines) + "\n"
@@ -437,8 +454,13 @@ def _markdown(result_: dict[str, Any]) -> str:
 def bench_throughput(out: Path, *, rows: int = 1_000_000, seeds: int = 3,
                      peers: list[str] | None = None, models: Sequence[str] = MODELS,
                      world: str = "world:small", movielens: str | None = "recbole:ml-1m",
-                     cache: Path = Path("data")) -> dict[str, Any]:
-    """Run every library × model × data set × seed; write ``throughput.json`` + ``.md``."""
+                     cache: Path = Path("data"),
+                     precisions: Sequence[str] = ("fp32", "bf16")) -> dict[str, Any]:
+    """Run every library × model × data set × seed; write ``throughput.json`` + ``.md``.
+
+    ``precisions``: snsrec's own rows, ``fp32`` (library "snsrec") and / or
+    ``bf16`` ("snsrec-bf16", ``train.precision: bf16``); peers run in fp32.
+    """
     from snsrec.train.trainer import available_cores
 
     peers = list(peers) if peers is not None else ["torch-rechub", "deepctr-torch"]
@@ -447,10 +469,15 @@ def bench_throughput(out: Path, *, rows: int = 1_000_000, seeds: int = 3,
         if m not in MODELS:
             raise ConfigError(f"bench throughput: unknown model '{m}'; choose from "
                               f"{', '.join(MODELS)}")
+    ours = [lib for lib, prec in PRECISION.items() if prec in precisions]
+    unknown = sorted(set(precisions) - set(PRECISION.values()))
+    if unknown or not ours:
+        raise ConfigError(f"bench throughput: precision(s) {unknown or list(precisions)} "
+                          f"unknown; choose from {', '.join(PRECISION.values())}")
     if rows < 100 or seeds < 1:
         raise ConfigError(f"bench throughput: rows ({rows}) must be >= 100 and seeds ({seeds}) "
                           f">= 1")
-    libraries = [SNSREC, *peers]
+    libraries = [*ours, *peers]
     sources = [("world", world)] + ([("ml-1m", movielens)] if movielens else [])
     t_start = time.perf_counter()
     runs, infos = [], []
@@ -471,11 +498,14 @@ def bench_throughput(out: Path, *, rows: int = 1_000_000, seeds: int = 3,
                             r = run_child(lib, model, data_dir, seed, work)
                             runs.append({**r, "data": name, "seed": seed})
                             bar.update()
-    bounds = {f"{d['name']}/{m}": roofline(runs, d["name"], m, d["fields"])
-              for d in infos for m in models}
-    rows_out = [summarise(runs, d["name"], m, lib, bounds[f"{d['name']}/{m}"])
+    used = sorted({PRECISION.get(lib, "fp32") for lib in libraries})
+    bounds = {f"{d['name']}/{m}/{p}": roofline(runs, d["name"], m, d["fields"], p)
+              for d in infos for m in models for p in used}
+    rows_out = [summarise(runs, d["name"], m, lib,
+                          bounds[f"{d['name']}/{m}/{PRECISION.get(lib, 'fp32')}"])
                 for d in infos for m in models for lib in libraries]
-    verdicts = [v for d in infos for m in models if (v := verdict(rows_out, d["name"], m))]
+    verdicts = [v for d in infos for m in models for lib in ours
+                if (v := verdict(rows_out, d["name"], m, lib))]
     res: dict[str, Any] = {
         "benchmark": "throughput", "seeds": seeds, "rows": rows, "libraries": libraries,
         "config": {"embedding_dim": EMBEDDING_DIM, "mlp": list(MLP_UNITS), "batch_norm": True,

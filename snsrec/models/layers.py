@@ -276,6 +276,20 @@ class FeatureEmbedding(nn.Module):
         return out.index_select(1, self.perm) if self._permute else out
 
 
+class LogitLinear(nn.Linear):
+    """A Linear that computes in float32 even under bf16 autocast (``train.precision``).
+
+    For the layers that produce a logit: bf16 keeps 8 bits of mantissa, so a
+    bf16 logit is rounded to ~0.4 % of its size, which ties predictions and
+    costs AUC; the layer itself is a matrix–vector product, cheap in float32.
+    Same parameters (and state-dict keys) as ``nn.Linear``.
+    """
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        with torch.autocast(x.device.type, enabled=False):
+            return F.linear(x.float(), self.weight, self.bias)
+
+
 _ACTIVATIONS = {"relu": nn.ReLU, "gelu": nn.GELU, "silu": nn.SiLU, "tanh": nn.Tanh,
                 "sigmoid": nn.Sigmoid, "prelu": nn.PReLU, "leaky_relu": nn.LeakyReLU}
 
@@ -316,7 +330,7 @@ class MLP(nn.Module):
                 layers.append(nn.Dropout(dropout))
             dim = h
         if out_dim is not None:
-            layers.append(nn.Linear(dim, out_dim))
+            layers.append((LogitLinear if out_dim == 1 else nn.Linear)(dim, out_dim))
             dim = out_dim
         self.out_dim = dim
         self.has_output = out_dim is not None
@@ -478,15 +492,16 @@ class CrossAndDeep(nn.Module):
         self.mlp = MLP(cross.out_dim if structure == "stacked" else in_dim, hidden_units,
                        dropout, activation, batch_norm)
         head_in = self.mlp.out_dim + (cross.out_dim if structure == "parallel" else 0)
-        self.head = nn.Linear(head_in, 1, bias=False)
+        self.head = LogitLinear(head_in, 1, bias=False)
 
     def forward(self, x0: torch.Tensor) -> torch.Tensor:
         c = self.cross(x0)
         if self.structure == "stacked":
             return self.head(self.mlp(c)).squeeze(-1)
         # head([c; mlp(x0)]) as two products: no concatenated copy of the activations.
-        w, d = self.head.weight, c.shape[-1]
-        return (F.linear(c, w[:, :d]) + F.linear(self.mlp(x0), w[:, d:])).squeeze(-1)
+        w, d, h = self.head.weight, c.shape[-1], self.mlp(x0)
+        with torch.autocast(c.device.type, enabled=False):      # a logit: float32 (LogitLinear)
+            return (F.linear(c.float(), w[:, :d]) + F.linear(h.float(), w[:, d:])).squeeze(-1)
 
 
 class MultiHeadSelfAttention(nn.Module):

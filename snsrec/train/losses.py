@@ -23,8 +23,8 @@ def bce(output: dict[str, torch.Tensor], batch: dict[str, torch.Tensor],
         raise ModelError("loss 'bce' needs the model to return 'logit'; is this a ranking model?")
     if label not in batch:
         raise ModelError(f"loss 'bce': the batch has no label '{label}'; check the FeatureMap labels")
-    return F.binary_cross_entropy_with_logits(output["logit"].reshape(-1),
-                                              batch[label].reshape(-1).to(output["logit"].dtype))
+    logit = output["logit"].reshape(-1).float()
+    return F.binary_cross_entropy_with_logits(logit, batch[label].reshape(-1).to(logit.dtype))
 
 
 LOSSES: dict[str, LossFn] = {"bce": bce}

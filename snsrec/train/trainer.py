@@ -99,6 +99,14 @@ class TrainConfig(StrictModel):
     # Embedding tables: row-sparse gradients and lazy Adam rows (snsrec.train.optim);
     # false = dense gradients and dense Adam over whole tables. DDP always uses dense.
     sparse_embeddings: bool = True
+    # Matmuls in bfloat16 under torch.autocast (weights, optimizer and logits stay
+    # float32): on CPUs with AMX / AVX512-BF16 a linear layer runs ~4× faster.
+    precision: Literal["fp32", "bf16"] = "fp32"
+
+    def autocast(self) -> torch.autocast:
+        """The forward-pass context for ``precision`` (a no-op for fp32)."""
+        return torch.autocast(torch.device(self.device).type, dtype=torch.bfloat16,
+                              enabled=self.precision == "bf16")
 
 
 def available_cores() -> int:
@@ -360,7 +368,9 @@ class Trainer:
         out = np.empty(hi - lo, dtype=np.float64)
         for start in range(0, hi - lo, bs):
             batch = {k: v[start:start + bs] for k, v in tensors.items()}
-            out[start:start + bs] = torch.sigmoid(model(batch)["logit"].double()).cpu().numpy()
+            with self.config.autocast():
+                logit = model(batch)["logit"]
+            out[start:start + bs] = torch.sigmoid(logit.double()).cpu().numpy()
         return distributed.gather_rows(out, n)
 
     def evaluate(self, model: nn.Module, arrays: dict[str, np.ndarray]) -> dict[str, Any]:
@@ -418,7 +428,9 @@ class Trainer:
                     batch = {k: v.to(cfg.device) for k, v in batch.items()
                              if not k.startswith("_")}
                     schedule.apply(st.step, epoch)
-                    loss = loss_fn(net(batch), batch)
+                    with cfg.autocast():
+                        output = net(batch)
+                    loss = loss_fn(output, batch)
                     optimizer.zero_grad(set_to_none=True)
                     loss.backward()
                     if cfg.grad_clip:

@@ -42,12 +42,12 @@ def test_bench_throughput_runs_every_library_and_writes_json_and_markdown(
     saved = json.loads((out / "throughput.json").read_text())
     md = (out / "throughput.md").read_text()
     assert md == res["markdown"]
-    assert saved["libraries"] == ["snsrec", *PEERS]
+    assert saved["libraries"] == ["snsrec", "snsrec-bf16", *PEERS]
     (data,) = saved["data"]
     assert data["name"] == "world" and data["fields"] == 39 and data["rows"] == 3000
     assert data["train_rows"] + data["test_rows"] == 3000 and data["test_rows"] > 0
     rows = {r["library"]: r for r in saved["results"]}
-    assert set(rows) == {"snsrec", *PEERS}
+    assert set(rows) == {"snsrec", "snsrec-bf16", *PEERS}
     for lib, r in rows.items():
         assert 0.0 <= r["test_auc"] <= 1.0, lib
         assert math.isfinite(r["test_logloss"]) and r["params"] > 0, lib
@@ -56,10 +56,14 @@ def test_bench_throughput_runs_every_library_and_writes_json_and_markdown(
         assert f"| world | deepfm | {lib} |" in md
     # Each library trained its own model: different sizes, different predictions.
     assert len({r["params"] for r in rows.values()}) == 3
-    assert len({round(r["test_logloss"], 9) for r in rows.values()}) == 3
-    (v,) = saved["verdicts"]
-    assert v["train_vs"] in PEERS and v["train_ratio"] > 0 and isinstance(v["meets_target"], bool)
-    assert saved["roofline"]["world/deepfm"]["gflops"] > 0
+    assert rows["snsrec"]["params"] == rows["snsrec-bf16"]["params"]
+    assert len({round(r["test_logloss"], 9) for r in rows.values()}) == 4
+    assert [v["library"] for v in saved["verdicts"]] == ["snsrec", "snsrec-bf16"]
+    for v in saved["verdicts"]:
+        assert v["train_vs"] in PEERS and v["train_ratio"] > 0
+        assert isinstance(v["meets_target"], bool)
+    assert saved["roofline"]["world/deepfm/fp32"]["gflops"] > 0
+    assert saved["roofline"]["world/deepfm/bf16"]["gflops"] > 0
     assert "Roofline" in md and "train ×" in md
 
 
@@ -127,6 +131,8 @@ def test_flops_per_sample_matches_the_issue_figure() -> None:
 def test_bad_peer_or_model_fails_before_any_work(tmp_path: Path) -> None:
     with pytest.raises(ConfigError, match="unknown peer 'deepctr'.*deepctr-torch"):
         bench_throughput(tmp_path / "b", rows=1000, seeds=1, peers=["deepctr"])
+    with pytest.raises(ConfigError, match=r"precision\(s\) \['fp16'\] unknown"):
+        bench_throughput(tmp_path / "b", rows=1000, seeds=1, peers=[], precisions=["fp16"])
     with pytest.raises(ConfigError, match="unknown model 'xdeepfm'"):
         bench_throughput(tmp_path / "b", rows=1000, seeds=1, peers=[], models=["xdeepfm"])
     assert not (tmp_path / "b").exists()

@@ -57,6 +57,21 @@ def test_shapes_and_gradients(toy, name, params):
 
 
 @pytest.mark.parametrize(("name", "params"), _cases())
+def test_logit_stays_float32_under_bf16_autocast(toy, name, params):
+    # train.precision=bf16 runs the forward under autocast; the logit layer stays float32,
+    # so predictions are not rounded to bf16's 8-bit mantissa (ties would cost AUC).
+    torch.manual_seed(0)
+    model = build_model(name, toy.cross_feature_map(), **small(name, params)).eval()
+    batch = to_tensors(toy.cross_arrays(64, 3))
+    with torch.no_grad():
+        exact = model(batch)["logit"]
+        with torch.autocast("cpu", dtype=torch.bfloat16):
+            mixed = model(batch)["logit"]
+    assert mixed.dtype == torch.float32
+    torch.testing.assert_close(mixed, exact, rtol=0.05, atol=0.05)
+
+
+@pytest.mark.parametrize(("name", "params"), _cases())
 def test_save_load_round_trip(toy, tmp_path, name, params):
     fmap = toy.cross_feature_map()
     torch.manual_seed(1)
@@ -89,13 +104,13 @@ def small(name, params):
     return {**out, **params}
 
 
-def _fit_auc(toy, name, params, seed=0):
+def _fit_auc(toy, name, params, seed=0, precision="fp32"):
     fmap = toy.cross_feature_map()
     train, valid = toy.cross_arrays(4000, 10 + seed), toy.cross_arrays(1500, 20 + seed)
     torch.manual_seed(seed)
     model = build_model(name, fmap, **small(name, params))
     trainer = Trainer(TrainConfig(epochs=6, batch_size=256, lr=1e-2, early_stop_patience=2,
-                                  seed=seed))
+                                  seed=seed, precision=precision))
     trainer.fit(model, TensorBatches(_inputs(train), 256, shuffle=True, seed=seed), valid)
     return auc(valid["click"], trainer.predict(model, valid))
 
@@ -114,3 +129,10 @@ def test_learns_a_two_field_interaction(toy, lr_auc, name, params):
     score = _fit_auc(toy, name, params)
     assert np.isfinite(score)
     assert score > 0.8 and score > lr_auc + 0.15, f"{name} {params}: AUC {score:.3f}"
+
+
+@pytest.mark.parametrize("name", ["deepfm", "dcnv2"])
+def test_bf16_training_learns_the_interaction_too(toy, lr_auc, name):
+    fp32 = _fit_auc(toy, name, {})
+    bf16 = _fit_auc(toy, name, {}, precision="bf16")
+    assert bf16 > lr_auc + 0.15 and bf16 > fp32 - 0.02, f"{name}: bf16 {bf16:.3f}, fp32 {fp32:.3f}"

@@ -125,3 +125,10 @@ def test_grad_clip_bounds_the_update(toy):
     # Adam normalises the step size, so clipping shows in the loss only through the
     # direction; both must still train without diverging.
     assert math.isfinite(fit["history"][0]["train_loss"]) and fit["history"] != free["history"]
+
+
+def test_precision_is_fp32_or_bf16():
+    assert TrainConfig().precision == "fp32"
+    assert TrainConfig(precision="bf16").autocast().fast_dtype == torch.bfloat16
+    with pytest.raises(ValueError, match="precision"):
+        TrainConfig(precision="fp16")

@@ -15,6 +15,7 @@ from snsrec.models.layers import (
     MLP,
     FeatureEmbedding,
     FieldLinear,
+    LogitLinear,
     MultiHeadSelfAttention,
     RankingModel,
 )
@@ -45,7 +46,7 @@ class AutoInt(RankingModel):
             MultiHeadSelfAttention(d, attention_dim, num_heads, residual, scale_attention,
                                    dropout=attention_dropout) for d in dims[:-1]))
         n_fields = self.embedding.num_fields
-        self.attention_head = nn.Linear(n_fields * dims[-1], 1, bias=False)
+        self.attention_head = LogitLinear(n_fields * dims[-1], 1, bias=False)
         self.linear = FieldLinear(feature_map, fields) if use_wide else None
         self.mlp = MLP(n_fields * embedding_dim, hidden_units, dropout, activation, batch_norm,
                        out_dim=1) if hidden_units else None

@@ -19,7 +19,7 @@ import torch
 from torch import nn
 
 from snsrec.errors import ModelError
-from snsrec.models.layers import MLP, FeatureEmbedding, RankingModel
+from snsrec.models.layers import MLP, FeatureEmbedding, LogitLinear, RankingModel
 from snsrec.models.registry import register
 
 
@@ -65,15 +65,16 @@ class BilinearFusion(nn.Module):
             raise ModelError(f"finalmlp: num_heads={num_heads} must divide both streams' output "
                              f"sizes ({d1}, {d2}); change num_heads or the last hidden sizes")
         self.heads = num_heads
-        self.w1 = nn.Linear(d1, 1, bias=False)
-        self.w2 = nn.Linear(d2, 1, bias=False)
+        self.w1 = LogitLinear(d1, 1, bias=False)
+        self.w2 = LogitLinear(d2, 1, bias=False)
         self.w3 = nn.Parameter(torch.empty(num_heads, d1 // num_heads, d2 // num_heads))
         nn.init.xavier_normal_(self.w3)
 
     def forward(self, o1: torch.Tensor, o2: torch.Tensor) -> torch.Tensor:
         b, h = o1.shape[0], self.heads
-        h1, h2 = o1.view(b, h, -1), o2.view(b, h, -1)
-        bilinear = torch.einsum("bhi,hij,bhj->b", h1, self.w3, h2)
+        with torch.autocast(o1.device.type, enabled=False):      # a logit: float32 (LogitLinear)
+            h1, h2 = o1.float().view(b, h, -1), o2.float().view(b, h, -1)
+            bilinear = torch.einsum("bhi,hij,bhj->b", h1, self.w3, h2)
         return self.w1(o1).squeeze(-1) + self.w2(o2).squeeze(-1) + bilinear
 
 
