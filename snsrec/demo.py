@@ -336,9 +336,10 @@ def run_demo(out: Path, *, preset: str = "small", seed: int = 7, world_dir: Path
     t = lap("train lr", t)
     ranker_cfg = cfg.ranker.train.model_copy(update={"seed": seed})
     ranker = cfg.ranker.name
-    models[ranker] = build_model(ranker, fmap, **cfg.ranker.params)
-    fits[ranker] = Trainer(ranker_cfg).fit(
-        models[ranker], TensorBatches(inputs, ranker_cfg.batch_size, shuffle=True, seed=seed),
+    # fit_phases: a model that trains in phases (OptInter: search, then re-train) runs them all.
+    models[ranker], fits[ranker] = Trainer(ranker_cfg).fit_phases(
+        build_model(ranker, fmap, **cfg.ranker.params),
+        lambda: TensorBatches(inputs, ranker_cfg.batch_size, shuffle=True, seed=seed),
         arrays["valid"])
     t = lap(f"train {ranker}", t)
 

@@ -218,7 +218,8 @@ def _check_resume(run_dir: Path) -> None:
     if is_complete(run_dir):
         raise ModelError(f"{run_dir}: this run is already complete (metrics.json); nothing to "
                          f"resume; train without --resume to run it again")
-    if checkpoint_dir_of(run_dir / "checkpoint") is None:
+    phases = [run_dir / "checkpoint", *sorted(run_dir.glob("checkpoint-*"))]   # fit_phases
+    if all(checkpoint_dir_of(p) is None for p in phases):
         raise ModelError(f"{run_dir / 'checkpoint'}: no checkpoint to resume from; train "
                          f"without --resume")
 
@@ -226,7 +227,7 @@ def _check_resume(run_dir: Path) -> None:
 def _start_fresh(run_dir: Path) -> None:
     """A new run over an old directory: it is incomplete from now on, its checkpoint gone."""
     (run_dir / "metrics.json").unlink(missing_ok=True)
-    for p in (run_dir / "checkpoint", run_dir / ".checkpoint.old"):
+    for p in [*run_dir.glob("checkpoint*"), *run_dir.glob(".checkpoint*.old")]:
         shutil.rmtree(p, ignore_errors=True)
 
 
@@ -246,14 +247,15 @@ def train_run(cfg: RunConfig, run_dir: Path, *, resume: bool = False) -> dict[st
         data = prepare_data(cfg)
         seed_everything(tcfg.seed)
         model = build_model(cfg.model.name, data.feature_map, **cfg.model.params)
-        batches = TensorBatches(model_inputs(data.arrays["train"]), tcfg.batch_size,
-                                shuffle=True, seed=tcfg.seed)
         if not resume and distributed.is_main():
             _start_fresh(run_dir)
         trainer = Trainer(tcfg)
-        fit = trainer.fit(model, batches, data.arrays["valid"],
-                          checkpoint_dir=run_dir / "checkpoint", resume=resume,
-                          fingerprint=fingerprint(cfg, data.feature_map))
+        model, fit = trainer.fit_phases(
+            model, lambda: TensorBatches(model_inputs(data.arrays["train"]), tcfg.batch_size,
+                                         shuffle=True, seed=tcfg.seed),
+            data.arrays["valid"], checkpoint_dir=run_dir / "checkpoint", resume=resume,
+            fingerprint=fingerprint(cfg, data.feature_map))
+        history = fit["history"]
         test = trainer.evaluate(model, data.arrays["test"])
         metrics = {
             "name": cfg.name, "model": cfg.model.name, "data": cfg.data,
@@ -261,12 +263,13 @@ def train_run(cfg: RunConfig, run_dir: Path, *, resume: bool = False) -> dict[st
             "valid": fit["valid"], "test": test,
             "rows": {s: len(a["click"]) if "click" in a else 0 for s, a in data.arrays.items()},
             **{k: fit[k] for k in ("best_epoch", "epochs_run", "stopped_early", "steps",
-                                   "train_time_s", "samples_per_s")},
+                                   "train_time_s", "samples_per_s") if k in fit},
+            **({"phases": fit["phases"]} if "phases" in fit else {}),
             "world_size": distributed.info().world_size, "resumed": resume,
         }
         if distributed.is_main():
-            save_run(run_dir, model, data.feature_map, cfg, metrics, history=fit["history"],
-                     extra=lambda tmp: write_run_report(tmp, cfg, data, metrics, fit["history"]))
+            save_run(run_dir, model, data.feature_map, cfg, metrics, history=history,
+                     extra=lambda tmp: write_run_report(tmp, cfg, data, metrics, history))
         distributed.barrier()
         return metrics
     finally:

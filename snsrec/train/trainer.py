@@ -487,6 +487,52 @@ class Trainer:
                 "samples_per_s": st.total_samples / max(train_time, 1e-9),
                 "history": st.history}
 
+    def fit_phases(self, model: nn.Module, make_batches: Callable[[], Any],
+                   valid_arrays: dict[str, np.ndarray], *, checkpoint_dir: Path | None = None,
+                   resume: bool = False, fingerprint: dict[str, Any] | None = None
+                   ) -> tuple[nn.Module, dict[str, Any]]:
+        """``fit`` ``model``, then every model its ``next_phase()`` returns; (last model, fit).
+
+        A model that trains in phases (OptInter: search an architecture, then
+        re-train it from scratch) names its successor with ``next_phase()``
+        (None when done) and may describe itself with ``phase_info()``. Each
+        phase starts from the same seed on fresh batches (``make_batches()``)
+        and checkpoints to its own directory (``checkpoint_dir``, then
+        ``checkpoint_dir-1``, ...). With several phases the returned fit adds
+        ``phases`` (one summary each), the history of every phase (each line
+        with its ``phase``, from 1) and the summed ``train_time_s``.
+        """
+        phases: list[dict[str, Any]] = []
+        history: list[dict[str, Any]] = []
+        while True:
+            ckpt = checkpoint_dir
+            if ckpt is not None and phases:
+                ckpt = ckpt.with_name(f"{ckpt.name}-{len(phases)}")
+            if phases:
+                seed_everything(self.config.seed)
+            # Resuming: phases that finished re-run from their last checkpoint (the same
+            # arithmetic, so the same result); a phase not yet started starts fresh.
+            started = ckpt is not None and checkpoint_dir_of(ckpt) is not None
+            fit = self.fit(model, make_batches(), valid_arrays, checkpoint_dir=ckpt,
+                           resume=resume and started,
+                           fingerprint={**(fingerprint or {}), "phase": len(phases),
+                                        "model_params": getattr(model, "model_params", {})})
+            info = getattr(model, "phase_info", None)
+            phases.append({**{k: fit[k] for k in ("best_epoch", "epochs_run", "train_time_s",
+                                                  "valid")},
+                           **(info() if callable(info) else {})})
+            history += [{**h, "phase": len(phases)} for h in fit["history"]]
+            following = getattr(model, "next_phase", None)
+            successor = following() if callable(following) else None
+            if successor is None:
+                break
+            model = successor
+        if len(phases) > 1:
+            fit = {**fit, "phases": phases, "history": history,
+                   "train_time_s": sum(p["train_time_s"] for p in phases)}
+        self.history = fit["history"]
+        return model, fit
+
     def _parallel(self, model: nn.Module, batches: Any) -> tuple[nn.Module, Any]:
         """(the module to call, this rank's batches): DDP + a shard under torchrun."""
         d = distributed.info()

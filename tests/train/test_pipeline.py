@@ -56,3 +56,31 @@ def test_same_seed_same_metrics_and_schedule_lowers_lr(tiny_world, tmp_path, run
 def test_shipped_configs_validate(path):
     cfg = load_run_config(path)
     assert cfg.name == path.stem
+
+
+def test_optinter_run_searches_then_retrains_the_searched_architecture(tiny_world, tmp_path,
+                                                                       runs):
+    from snsrec.models.ranking.optinter import CHOICES
+    from snsrec.train.pipeline import train_run
+    from snsrec.train.trainer import load_run
+
+    params = {"embedding_dim": 4, "hidden_units": [16]}
+    cfg = load_run_config(runs.write_config(tmp_path, tiny_world, model="optinter",
+                                            params=params))
+    m = train_run(cfg, tmp_path / "two")
+    search, retrain = m["phases"]
+    assert search["phase"] == "search" and retrain["phase"] == "retrain"
+    run = load_run(tmp_path / "two")
+    arch = run.model.model_params["architecture"]
+    assert not run.model.searching
+    assert {c: list(arch.values()).count(c) for c in CHOICES} == search["architecture"]
+    assert m["train_time_s"] == pytest.approx(search["train_time_s"] + retrain["train_time_s"])
+    assert m["valid"] == retrain["valid"]
+    log = [json.loads(x) for x in (tmp_path / "two" / "log.jsonl").read_text().splitlines()]
+    assert [h["phase"] for h in log] == [1] * search["epochs_run"] + [2] * retrain["epochs_run"]
+    assert not list((tmp_path / "two").glob("checkpoint*"))
+
+    once = train_run(cfg.model_copy(update={"model": cfg.model.model_copy(
+        update={"params": {**params, "retrain": False}})}), tmp_path / "one")
+    assert "phases" not in once and load_run(tmp_path / "one").model.searching
+    assert once["valid"] == search["valid"]        # the same search, stopped there

@@ -17,7 +17,9 @@ Gumbel-softmax-weighted mix of the three methods, and the architecture logits
 train jointly with the weights (``search_architecture``). **Re-train**: build a
 new model with ``architecture={"a|b": choice}`` (``OptInter.finalise()`` does
 it) and train from scratch. The architecture is a constructor parameter, so the
-run directory's saved params rebuild the re-trained model.
+run directory's saved params rebuild the re-trained model. ``snsrec train``
+runs both phases in one run (``next_phase``; ``retrain: false`` keeps the
+search phase's model) and records the searched architecture in metrics.json.
 """
 
 from __future__ import annotations
@@ -94,6 +96,8 @@ class OptInter(RankingModel):
             "factorise" | "naive"}`` for every field pair (re-train phase).
         memorise_buckets: 16384, the most cross-product rows one pair may own.
         temperature: 1.0, the Gumbel-softmax temperature of the search.
+        retrain: True, after a search the trainer re-trains the searched
+            architecture from scratch (``next_phase``); False stops at the search.
         hidden_units / dropout / batch_norm / activation: 400-400-400, 0, False, relu.
     """
 
@@ -101,11 +105,12 @@ class OptInter(RankingModel):
                  fields: Sequence[str] | None = None,
                  architecture: dict[str, str] | None = None, memorise_buckets: int = 16384,
                  temperature: float = 1.0, hidden_units: Sequence[int] = (400, 400, 400),
-                 dropout: float = 0.0, batch_norm: bool = False, activation: str = "relu"):
+                 dropout: float = 0.0, batch_norm: bool = False, activation: str = "relu",
+                 retrain: bool = True):
         super().__init__()
         if temperature <= 0 or memorise_buckets < 1:
             raise ModelError("optinter: temperature must be > 0 and memorise_buckets >= 1")
-        self.feature_map, self.temperature = feature_map, temperature
+        self.feature_map, self.temperature, self.retrain = feature_map, temperature, retrain
         self.embedding = FeatureEmbedding(feature_map, embedding_dim, fields=fields)
         fs = self.embedding.fields
         self.pairs = [(i, j) for i in range(len(fs)) for j in range(i + 1, len(fs))]
@@ -191,6 +196,17 @@ class OptInter(RankingModel):
         """A fresh, untrained model with the searched architecture fixed (re-train it)."""
         params = {**getattr(self, "model_params", {}), "architecture": self.choices()}
         return build_model("optinter", self.feature_map, **params)  # type: ignore[return-value]
+
+    def next_phase(self) -> OptInter | None:
+        """The model the trainer fits after this one: the re-train, after a search."""
+        return self.finalise() if self.searching and self.retrain else None
+
+    def phase_info(self) -> dict[str, Any]:
+        """For metrics.json: the phase and, after a search, how many pairs chose what."""
+        if not self.searching:
+            return {"phase": "retrain"}
+        picked = list(self.choices().values())
+        return {"phase": "search", "architecture": {c: picked.count(c) for c in CHOICES}}
 
 
 def search_architecture(feature_map: Any, train_batches: Iterable[dict[str, torch.Tensor]],
