@@ -183,18 +183,52 @@ def _dump(cfg: Any) -> dict[str, Any]:
     return cfg.model_dump(mode="json")
 
 
+def _same_config(cfg: Any, old: Any, resolved: dict[str, Any]) -> bool:
+    """Whether a finished run's recorded config is ``cfg``'s.
+
+    The old record is re-read through ``cfg``'s config class, so a setting
+    added to snsrec after that run (absent from its record) counts as its
+    default — the behaviour the run had. Settings of how fast a run goes
+    (``RUNTIME_KEYS``: threads, device, ...) do not count.
+    """
+    from pydantic import ValidationError
+
+    from snsrec.train.pipeline import RUNTIME_KEYS
+
+    def what(c: dict[str, Any]) -> dict[str, Any]:
+        train = {k: v for k, v in c.get("train", {}).items() if k not in RUNTIME_KEYS}
+        return {**c, "train": train}
+
+    if old == resolved:
+        return True
+    try:
+        return what(_dump(type(cfg).model_validate(old))) == what(resolved)
+    except ValidationError:
+        return False
+
+
 def run_one(cfg: Any, run_dir: Path) -> dict[str, Any]:
     """Train (or reuse) one run; the benchmark's record of it."""
     from snsrec.train.pipeline import train_run
+    from snsrec.train.trainer import checkpoint_dir_of
 
     stamp = run_dir / "bench.json"
     resolved = _dump(cfg)
     if stamp.is_file():
         old = read_json(stamp)
-        if old.get("config") == resolved and (run_dir / "metrics.json").is_file():
+        if _same_config(cfg, old.get("config"), resolved) and (run_dir / "metrics.json").is_file():
             echo(f"bench ctr: reusing {run_dir}")
             return old["record"]
-    metrics = train_run(cfg, run_dir)
+    # A run interrupted earlier (the benchmark killed) resumes from its last checkpoint.
+    pending = run_dir / "bench.pending.json"
+    resume = pending.is_file() and _same_config(cfg, read_json(pending), resolved) \
+        and any(checkpoint_dir_of(p) is not None for p in run_dir.glob("checkpoint*"))
+    if resume:
+        echo(f"bench ctr: resuming {run_dir} from its checkpoint")
+    else:
+        run_dir.mkdir(parents=True, exist_ok=True)
+        write_json(pending, resolved)
+    metrics = train_run(cfg, run_dir, resume=resume)       # replaces run_dir (pending gone)
     test = metrics["test"]
     record = {"auc": float(test["auc"]), "logloss": float(test["logloss"]),
               "params": int(metrics["params"]), "train_time_s": float(metrics["train_time_s"]),
@@ -405,8 +439,10 @@ def bench_ctr(data: list[str], models: list[str], seeds: int, out: Path, *,
     total, done = len(plan), 0
     for d, slug in zip(data, slugs, strict=True):
         runs = []
-        for m in models:
-            for k in range(seeds):
+        # Seed-major: an interrupted benchmark leaves whole seeds of every model, and a
+        # re-run into the same directory reuses them (run_one).
+        for k in range(seeds):
+            for m in models:
                 cfg, path = plan[(d, m, k)]
                 run_dir = out / "runs" / slug / m / f"seed{k}"
                 done += 1

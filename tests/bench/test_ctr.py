@@ -193,3 +193,54 @@ def test_bars_folder_uses_every_column_but_label_and_split(tmp_path: Path) -> No
     names = {f["name"] for group in ("categorical", "numeric", "multi") for f in spec[group]}
     assert names == {"user", "color", "score"} and spec["labels"] == ["click"]   # no label leak
     assert block["leaderboard"][0]["auc_mean"] > 0.55
+
+
+def test_a_run_recorded_before_a_new_default_setting_is_still_reused() -> None:
+    from snsrec.bench.ctr import _same_config
+    from snsrec.train.pipeline import RunConfig
+
+    cfg = RunConfig.model_validate({"name": "r", "data": "world:tiny",
+                                    "model": {"name": "lr"}})
+    now = cfg.model_dump(mode="json")
+    older = json.loads(json.dumps(now))
+    del older["train"]["precision"]           # a record written before the setting existed
+    assert _same_config(cfg, now, now) and _same_config(cfg, older, now)
+    older["train"]["threads"] = 1             # how fast, not what: still the same run
+    assert _same_config(cfg, older, now)
+    older["train"]["lr"] = 0.5                # a different setting is a different run
+    assert not _same_config(cfg, older, now)
+    assert not _same_config(cfg, {"train": {"no_such_key": 1}}, now)
+    assert not _same_config(cfg, None, now)
+
+
+def test_an_interrupted_run_resumes_from_its_checkpoint(bench: tuple[dict, Path, Path],
+                                                        monkeypatch: pytest.MonkeyPatch) -> None:
+    from snsrec.train.trainer import Trainer
+
+    _, root, cache = bench
+    two = ["train.epochs=2", "train.batch_size=2048", "train.early_stop_patience=2"]
+    evaluate = Trainer.evaluate
+    calls = []
+
+    def stop_in_epoch_two(self, model, arrays):      # the benchmark killed after epoch 1
+        calls.append(1)
+        if len(calls) == 2:
+            raise KeyboardInterrupt
+        return evaluate(self, model, arrays)
+
+    set_quiet(True)
+    try:
+        monkeypatch.setattr(Trainer, "evaluate", stop_in_epoch_two)
+        with pytest.raises(KeyboardInterrupt):
+            bench_ctr(["world:tiny"], ["lr"], 1, root / "cut", overrides=two, cache=cache)
+        run_dir = root / "cut" / "runs" / "world_tiny" / "lr" / "seed0"
+        assert (run_dir / "bench.pending.json").is_file() and (run_dir / "checkpoint").is_dir()
+        monkeypatch.setattr(Trainer, "evaluate", evaluate)
+        resumed = bench_ctr(["world:tiny"], ["lr"], 1, root / "cut", overrides=two, cache=cache)
+        whole = bench_ctr(["world:tiny"], ["lr"], 1, root / "whole", overrides=two, cache=cache)
+    finally:
+        set_quiet(False)
+    metrics = json.loads((run_dir / "metrics.json").read_text())
+    assert metrics["resumed"] is True and not (run_dir / "bench.pending.json").exists()
+    (a,), (b,) = (r["results"]["data"]["world_tiny"]["runs"] for r in (resumed, whole))
+    assert a["auc"] == pytest.approx(b["auc"], abs=1e-6) and a["epochs_run"] == 2
