@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import pytest
+
+# Models come from wheels and local folders; a test must never reach for a model hub.
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
 TINY_SEED = 7
 
