@@ -509,20 +509,7 @@ def histories(c_user: np.ndarray, c_ts: np.ndarray, c_code: np.ndarray, e_user: 
     if len(c_user) == 0 or n == 0:
         return np.zeros((n, max_len), dtype=ID_DTYPE)
     out = np.empty((n, max_len), dtype=ID_DTYPE)
-    users, c_rank = np.unique(c_user, return_inverse=True)
-    tmin = int(c_ts.min())
-    span = int(c_ts.max()) - tmin + 1
-    if (len(users) + 1) * span >= 2**62:      # key would overflow: rank the times instead
-        times = np.unique(np.concatenate([c_ts, e_ts[e_ok]]))
-        c_ts, e_ts = np.searchsorted(times, c_ts), np.searchsorted(times, e_ts)
-        tmin, span = 0, len(times) + 1
-    c_key = c_rank.astype(np.int64) * span + (c_ts - tmin)
-    e_rank = _lookup(users, e_user)
-    e_ok = e_ok & (e_rank >= 0)
-    seg = np.searchsorted(c_rank, np.arange(len(users) + 1))   # first click of each user
-    start = seg[np.maximum(e_rank, 0)]
-    stop = _searchsorted(c_key, np.maximum(e_rank, 0) * span + np.clip(e_ts - tmin, 0, span))
-    stop = np.where(e_ok, stop, start)
+    start, stop, _ = history_bounds(c_user, c_ts, e_user, e_ts, e_ok)
     # Gather in row blocks small enough that the [rows, L] index stays in cache; slots
     # before the user's first click point at a sentinel 0 appended to the codes. Each
     # block is gathered into a cached buffer and copied out sequentially: first-touching
@@ -537,6 +524,37 @@ def histories(c_user: np.ndarray, c_ts: np.ndarray, c_code: np.ndarray, e_user: 
         idx[idx < start[lo:hi, None]] = len(c_code)
         out[lo:hi] = np.take(codes, idx, out=val_buf[:hi - lo], mode="clip")
     return out
+
+
+def history_bounds(c_user: np.ndarray, c_ts: np.ndarray, e_user: np.ndarray,
+                   e_ts: np.ndarray, e_ok: np.ndarray | None = None
+                   ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(start, stop, end) rows of each query's user in clicks ``c`` sorted by (user, ts).
+
+    ``c[start:stop]`` are the user's clicks strictly before ``e_ts`` (the history),
+    ``c[stop:end]`` the ones at or after it (what comes next). All three are equal
+    for an unknown user or a row with ``e_ok`` False.
+    """
+    e_ok = np.ones(len(e_user), dtype=bool) if e_ok is None else e_ok
+    if len(c_user) == 0:
+        zero = np.zeros(len(e_user), dtype=np.int64)
+        return zero, zero, zero
+    users, c_rank = np.unique(c_user, return_inverse=True)
+    tmin = int(c_ts.min())
+    span = int(c_ts.max()) - tmin + 1
+    if (len(users) + 1) * span >= 2**62:      # key would overflow: rank the times instead
+        times = np.unique(np.concatenate([c_ts, e_ts[e_ok]]))
+        c_ts, e_ts = np.searchsorted(times, c_ts), np.searchsorted(times, e_ts)
+        tmin, span = 0, len(times) + 1
+    c_key = c_rank.astype(np.int64) * span + (c_ts - tmin)
+    e_rank = _lookup(users, e_user)
+    e_ok = e_ok & (e_rank >= 0)
+    seg = np.searchsorted(c_rank, np.arange(len(users) + 1))   # first click of each user
+    start = seg[np.maximum(e_rank, 0)]
+    stop = _searchsorted(c_key, np.maximum(e_rank, 0) * span + np.clip(e_ts - tmin, 0, span))
+    end = np.where(e_ok, seg[np.maximum(e_rank, 0) + 1], start)
+    stop = np.where(e_ok, stop, start)
+    return start, stop, end
 
 
 # ----------------------------------------------------------------------------- FeatureMap
