@@ -37,7 +37,7 @@ from snsrec.data.batches import to_tensors
 from snsrec.data.datasets import ensure_world
 from snsrec.data.schema import SCENARIOS
 from snsrec.errors import ConfigError
-from snsrec.eval.metrics import hit_rate_at_k, mrr, ndcg_at_k, rank_of_targets
+from snsrec.eval.metrics import rank_of_targets, retrieval_metrics
 from snsrec.io import atomic_dir, write_json, write_text
 from snsrec.progress import Progress
 from snsrec.train.trainer import TrainConfig, Trainer, jsonable, save_run, write_jsonl
@@ -122,15 +122,6 @@ def score_pairs(model: torch.nn.Module, queries: dict[str, torch.Tensor],
     for k in fields:
         batch[k] = items[k].repeat(q, *([1] * (items[k].dim() - 1)))
     return model(batch)["logit"].reshape(q, n)
-
-
-def retrieval_metrics(ranks: np.ndarray, ks: list[int]) -> dict[str, float]:
-    out: dict[str, float] = {}
-    for k in ks:
-        out[f"hr@{k}"] = hit_rate_at_k(ranks, k)
-        out[f"ndcg@{k}"] = ndcg_at_k(ranks, k)
-    out["mrr"] = mrr(ranks)
-    return out
 
 
 def next_click_eval(models: dict[str, torch.nn.Module], feature_map: Any, tables: Any,

@@ -189,3 +189,48 @@ def next_items(log: BehaviourLog, users: np.ndarray, times: np.ndarray, window: 
     if until is not None:
         ok &= sub.ts[idx] < np.broadcast_to(np.asarray(until, np.int64), (len(users),))[:, None]
     return np.where(ok, sub.item[idx], -1)
+
+
+def note_text(title: str | None, body: str | None, hashtags: Sequence[str] | None) -> str:
+    """A note as its item tower reads it: "title / body / #tag #tag"."""
+    tags = " ".join(f"#{t}" for t in (hashtags or []))
+    return " / ".join(p for p in (title or "", body or "", tags) if p)
+
+
+@dataclass
+class Corpus:
+    """What a retrieval model ranks and reads: notes (texts, creation times) and query texts.
+
+    ``log_q`` is each note's log share of the training clicks (add-one smoothed),
+    the logQ correction of in-batch negatives. Rows line up with a
+    ``BehaviourLog``'s items (``note_ids`` sorted, ``queries`` as in the log).
+    """
+
+    note_ids: np.ndarray
+    texts: list[str]
+    created: np.ndarray          # int64 epoch seconds
+    queries: list[str]
+    log_q: np.ndarray            # float32
+
+    def __len__(self) -> int:
+        return len(self.note_ids)
+
+    @classmethod
+    def from_tables(cls, tables: Any, log: BehaviourLog, train_end: int) -> Corpus:
+        notes = (tables.notes.select("note_id", "title", "body", "hashtags",
+                                     _seconds(pl.col("created_at")).alias("created"))
+                 .collect())
+        pos = np.searchsorted(log.note_ids, notes["note_id"].to_numpy())
+        if len(notes) != len(log.note_ids) or not (log.note_ids[pos] == notes["note_id"]
+                                                   .to_numpy()).all():
+            raise DataError(f"{tables.root}: the notes table and the behaviour log's corpus "
+                            "differ; build both from the same tables")
+        order = np.argsort(pos)
+        texts = [note_text(t, b, h) for t, b, h in zip(
+            notes["title"].to_list(), notes["body"].to_list(), notes["hashtags"].to_list(),
+            strict=True)]
+        clicked = (log.kind == NOTE) & (log.ts < train_end)
+        counts = np.bincount(log.item[clicked], minlength=len(log.note_ids)) + 1.0
+        return cls(log.note_ids, [texts[i] for i in order],
+                   notes["created"].to_numpy().astype(np.int64)[order], list(log.queries),
+                   np.log(counts / counts.sum()).astype(np.float32))

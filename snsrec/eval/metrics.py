@@ -162,6 +162,16 @@ def mrr(ranks: np.ndarray) -> float:
     return float(np.mean(1.0 / (ranks + 1.0))) if ranks.size else float("nan")
 
 
+def retrieval_metrics(ranks: np.ndarray, ks: Sequence[int]) -> dict[str, float]:
+    """HR@k and NDCG@k for every k, and MRR, of 0-based target ranks."""
+    out: dict[str, float] = {}
+    for k in ks:
+        out[f"hr@{k}"] = hit_rate_at_k(ranks, k)
+        out[f"ndcg@{k}"] = ndcg_at_k(ranks, k)
+    out["mrr"] = mrr(ranks)
+    return out
+
+
 def per_group(metric_fn: Callable[..., float], y: np.ndarray, p: np.ndarray,
               groups: np.ndarray, names: Sequence[str] | None = None,
               extra: Mapping[str, np.ndarray] | None = None) -> dict[str, float]:

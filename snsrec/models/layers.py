@@ -504,6 +504,24 @@ class CrossAndDeep(nn.Module):
             return (F.linear(c.float(), w[:, :d]) + F.linear(h.float(), w[:, d:])).squeeze(-1)
 
 
+class ProjectionHead(nn.Module):
+    """RED-Rec's head: Linear to ``out_dim`` → GELU → residual → LayerNorm → unit length."""
+
+    def __init__(self, in_dim: int, out_dim: int = 64):
+        super().__init__()
+        self.proj, self.ff = nn.Linear(in_dim, out_dim), nn.Linear(out_dim, out_dim)
+        self.norm = nn.LayerNorm(out_dim)
+        # Zero biases: text vectors are small (a mean of n-gram rows, a sentence
+        # embedding of norm ~1 over hundreds of dims), and PyTorch's default bias
+        # would dominate them, starting every item at nearly the same unit vector.
+        nn.init.zeros_(self.proj.bias)
+        nn.init.zeros_(self.ff.bias)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        h = self.proj(x)
+        return F.normalize(self.norm(h + F.gelu(self.ff(h))), dim=-1)
+
+
 class MultiHeadSelfAttention(nn.Module):
     """AutoInt's interacting layer over field embeddings ``[B, F, in_dim]``.
 

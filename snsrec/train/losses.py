@@ -27,4 +27,14 @@ def bce(output: dict[str, torch.Tensor], batch: dict[str, torch.Tensor],
     return F.binary_cross_entropy_with_logits(logit, batch[label].reshape(-1).to(logit.dtype))
 
 
-LOSSES: dict[str, LossFn] = {"bce": bce}
+def _window_nce(output: dict[str, torch.Tensor], batch: dict[str, torch.Tensor]) -> torch.Tensor:
+    from snsrec.train.window_nce import window_nce
+
+    for key in ("user_emb", "pos_emb", "pos_mask", "neg_emb", "scale"):
+        if key not in output:
+            raise ModelError(f"loss 'window_nce' needs the model to return '{key}'; is this a "
+                             "retrieval model (redrec)?")
+    return window_nce(output, batch)
+
+
+LOSSES: dict[str, LossFn] = {"bce": bce, "window_nce": _window_nce}

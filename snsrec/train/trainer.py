@@ -36,6 +36,7 @@ import json
 import math
 import os
 import random
+import re
 import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
@@ -45,7 +46,7 @@ from typing import Any, Literal
 import numpy as np
 import torch
 import yaml
-from pydantic import BaseModel
+from pydantic import BaseModel, field_validator
 from pydantic import Field as PField
 from torch import nn
 
@@ -67,8 +68,14 @@ from snsrec.train.optim import (
 )
 
 LABEL = "click"
-# Direction of each metric ``monitor`` may name: +1 higher is better.
-MONITOR_SIGN = {"auc": 1.0, "gauc": 1.0, "logloss": -1.0}
+# Direction of each metric ``monitor`` may name: +1 higher is better. Retrieval
+# metrics (hr@K, ndcg@K, recall@K, mrr) are higher-is-better too.
+MONITOR_SIGN = {"auc": 1.0, "gauc": 1.0, "logloss": -1.0, "mrr": 1.0}
+_RANKING_METRIC = re.compile(r"^(hr|ndcg|recall)@[1-9][0-9]*$")
+
+
+def monitor_sign(name: str) -> float:
+    return MONITOR_SIGN.get(name, 1.0)
 CHECKPOINT_FORMAT = "snsrec.checkpoint"
 CHECKPOINT_VERSION = 1
 
@@ -90,8 +97,8 @@ class TrainConfig(StrictModel):
     lr_min_ratio: float = PField(0.0, ge=0, le=1)  # cosine: final lr / lr
     plateau_patience: int = PField(1, ge=1)  # plateau: epochs without improvement
     early_stop_patience: int = PField(2, ge=1)
-    monitor: Literal["auc", "gauc", "logloss"] = "auc"
-    loss: Literal["bce"] = "bce"
+    monitor: str = "auc"        # auc | gauc | logloss; retrieval: hr@K | ndcg@K | recall@K | mrr
+    loss: Literal["bce", "window_nce"] = "bce"
     seed: int = 0
     device: str = "cpu"
     threads: int | None = PField(None, ge=1)  # torch intra-op threads; None = our cores
@@ -102,6 +109,14 @@ class TrainConfig(StrictModel):
     # Matmuls in bfloat16 under torch.autocast (weights, optimizer and logits stay
     # float32): on CPUs with AMX / AVX512-BF16 a linear layer runs ~4× faster.
     precision: Literal["fp32", "bf16"] = "fp32"
+
+    @field_validator("monitor")
+    @classmethod
+    def _known_metric(cls, v: str) -> str:
+        if v not in MONITOR_SIGN and not _RANKING_METRIC.match(v):
+            raise ValueError(f"'{v}' is not a metric; use auc, gauc, logloss, hr@K, ndcg@K, "
+                             "recall@K or mrr")
+        return v
 
     def autocast(self) -> torch.autocast:
         """The forward-pass context for ``precision`` (a no-op for fp32)."""
@@ -344,8 +359,13 @@ def load_checkpoint(path: Path, model: nn.Module, optimizer: torch.optim.Optimiz
 # -- the trainer ----------------------------------------------------------
 
 class Trainer:
-    def __init__(self, config: TrainConfig | None = None):
+    """``evaluator(model, arrays) -> metrics`` replaces the CTR evaluation (retrieval
+    models pass theirs); ``config.monitor`` names one of its metrics."""
+
+    def __init__(self, config: TrainConfig | None = None,
+                 evaluator: Callable[[nn.Module, Any], dict[str, Any]] | None = None):
         self.config = config or TrainConfig()
+        self.evaluator = evaluator
         self.history: list[dict[str, Any]] = []
         d = distributed.info()
         # Under torchrun the cores are shared by the local ranks.
@@ -374,7 +394,10 @@ class Trainer:
         return distributed.gather_rows(out, n)
 
     def evaluate(self, model: nn.Module, arrays: dict[str, np.ndarray]) -> dict[str, Any]:
-        """AUC, logloss, calibration, gAUC (by ``_user_id``) and the same per scenario."""
+        """AUC, logloss, calibration, gAUC (by ``_user_id``) and the same per scenario
+        (or the ``evaluator``'s metrics)."""
+        if self.evaluator is not None:
+            return self.evaluator(getattr(model, "module", model), arrays)
         return evaluate_predictions(arrays, self.predict(model, arrays))
 
     # -- training ---------------------------------------------------------
@@ -413,7 +436,7 @@ class Trainer:
                                 best_state, fingerprint)
 
         loss_fn = LOSSES[cfg.loss]
-        sign = MONITOR_SIGN[cfg.monitor]
+        sign = monitor_sign(cfg.monitor)
         t_fit = time.perf_counter()
         n_train = getattr(train_batches, "n_rows", None)
         stopped = False
@@ -436,7 +459,7 @@ class Trainer:
                     if cfg.grad_clip:
                         clip_grad_norm(list(model.parameters()), cfg.grad_clip)
                     optimizer.step()
-                    b = int(batch[LABEL].shape[0])
+                    b = int(next(iter(batch.values())).shape[0])
                     st.loss_sum += float(loss.detach()) * b
                     st.samples += b
                     st.step += 1
@@ -462,6 +485,9 @@ class Trainer:
                     "lr": optimizer.param_groups[-1]["lr"],
                     **{f"valid_{k}": v for k, v in valid.items() if not isinstance(v, dict)}}
             st.history.append(line)
+            if cfg.monitor not in valid:
+                raise ModelError(f"train.monitor '{cfg.monitor}' is not among the validation "
+                                 f"metrics ({', '.join(sorted(valid))}); pick one of them")
             score = sign * valid[cfg.monitor]
             improved = math.isfinite(score) and score > st.best_score
             echo(f"epoch {epoch + 1}: train loss {train_loss:.4f}, valid {cfg.monitor} "

@@ -1,0 +1,66 @@
+"""Evaluation protocols, stated: how a retriever is scored, not just with what metric.
+
+``full_corpus`` — every query row ranks its target note among **all** notes of
+the corpus (no sampled negatives) by the model's score; a note created after
+the query's time did not exist yet and is left out of its ranking; ties count
+against the target (pessimistic). HR@k, NDCG@k (one relevant item) and MRR.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+import numpy as np
+import torch
+from torch import nn
+
+from snsrec.data.batches import to_tensors
+from snsrec.errors import DataError
+from snsrec.eval.metrics import rank_of_targets, retrieval_metrics
+from snsrec.progress import Progress
+
+KS = (10, 50, 100, 1000)
+
+
+@torch.no_grad()
+def corpus_vectors(model: nn.Module, n_items: int, batch_size: int = 4096) -> torch.Tensor:
+    """``[n_items, dim]`` item vectors of every corpus row, in chunks."""
+    model.eval()
+    parts = [model.item_vectors(torch.arange(s, min(s + batch_size, n_items)))
+             for s in range(0, n_items, batch_size)]
+    return torch.cat(parts) if parts else torch.zeros(0, getattr(model, "dim", 0))
+
+
+@torch.no_grad()
+def full_corpus(model: nn.Module, arrays: dict[str, np.ndarray], *, ks: Sequence[int] = KS,
+                created: np.ndarray | None = None, batch_size: int = 512,
+                items: torch.Tensor | None = None) -> dict[str, Any]:
+    """Ranks of ``arrays["target"]`` (corpus rows) among all notes; metrics of them.
+
+    ``arrays``: the model's user-tower inputs per row, ``target`` and ``_ts``
+    (query time, seconds, needed with ``created``: per-note creation times).
+    ``items``: precomputed ``corpus_vectors`` (computed when None).
+    """
+    if "target" not in arrays:
+        raise DataError("full-corpus evaluation needs a 'target' array (the corpus row to find)")
+    model.eval()
+    items = corpus_vectors(model, model.n_items) if items is None else items
+    target = np.asarray(arrays["target"], dtype=np.int64)
+    n = len(target)
+    if n and (target.min() < 0 or target.max() >= len(items)):
+        raise DataError(f"full-corpus evaluation: target rows outside the corpus "
+                        f"[0, {len(items)})")
+    inputs = to_tensors({k: v for k, v in arrays.items()
+                         if not k.startswith("_") and k != "target"})
+    ranks = np.empty(n, dtype=np.float64)
+    with Progress("rank the corpus", total=n, unit="queries") as bar:
+        for s in range(0, n, batch_size):
+            batch = {k: v[s:s + batch_size] for k, v in inputs.items()}
+            scores = model.score(model.user_vectors(batch), items).double().numpy()
+            if created is not None:
+                scores[np.asarray(created)[None, :] > arrays["_ts"][s:s + batch_size, None]] = \
+                    -np.inf
+            ranks[s:s + batch_size] = rank_of_targets(scores, target[s:s + batch_size])
+            bar.update(len(scores))
+    return {**retrieval_metrics(ranks, ks), "queries": n, "candidates": int(len(items))}

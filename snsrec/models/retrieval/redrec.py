@@ -1,0 +1,157 @@
+"""RED-Rec: an LLM-enhanced, hierarchical, cross-scenario two-tower retriever.
+
+**Item tower.** A note's text ("title / body / #tags") goes through a text
+backbone (``snsrec.text.encoders``: hashed n-grams, frozen MiniLM or a causal
+LM with ``[EMB]``) and RED-Rec's projection head to one unit vector of
+``dim`` (64). ``item_encoder: id`` swaps the text for a learned row per note
+(the ID ablation; it cannot score notes it never saw). The corpus texts are
+prepared once (``backbone.prepare``) and kept as non-persistent buffers, so a
+batch only indexes them. Search queries go through the same backbone and head.
+
+**User tower.** The user's behaviour from every scenario, merged in time
+order (``snsrec.data.sequences.histories``): each token is its item's (or
+query's) vector projected to the tower ``width``, plus embeddings of its
+scenario, its recency bucket and its kind (note / query) — scenario-aware
+dense mixing. ``num_interests`` (K = 3) learnable query tokens, each plus the
+embedding of the *target* scenario (the querying policy: one model serves
+feed, search and ads), are appended; a transformer encoder reads the whole
+sequence and the query tokens' outputs, projected to ``dim`` and normalised,
+are the K interest vectors. Score(user, note) = max_k cos(q_k, note).
+
+**Training** (``loss: window_nce``, ``snsrec.train.window_nce``): in training
+mode ``forward`` also returns the next-W positives' vectors, their log
+popularity and ``negatives`` uniformly sampled notes.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from snsrec.data.schema import SCENARIOS
+from snsrec.data.sequences import NOTE, QUERY
+from snsrec.errors import ModelError
+from snsrec.models.layers import ProjectionHead
+from snsrec.models.registry import register
+from snsrec.text.encoders import TextConfig, build_text_backbone
+
+
+class TextTower(nn.Module):
+    """Rows of prepared texts → unit vectors (backbone + head), each distinct row encoded once."""
+
+    def __init__(self, backbone: nn.Module, head: nn.Module):
+        super().__init__()
+        self.backbone, self.head = backbone, head
+
+    def encode(self, prepared: dict[str, torch.Tensor], rows: torch.Tensor) -> torch.Tensor:
+        flat = rows.reshape(-1)
+        uniq, inverse = torch.unique(flat, return_inverse=True)
+        vec = self.head(self.backbone({k: v[uniq] for k, v in prepared.items()}))
+        return vec[inverse].view(*rows.shape, vec.shape[-1])
+
+
+@register("redrec")
+class RedRec(nn.Module):
+    """RED-Rec over a ``snsrec.data.sequences.Corpus`` (the retrieval "feature map").
+
+    dim 64; item_encoder "text" | "id"; text: a ``TextConfig`` dict (backbone
+    hash / minilm / causal-lm); width 128, layers 2, heads 4, dropout 0.1 of
+    the user tower; num_interests 3; recency_buckets 24; negatives 400
+    uniform negatives per step; temperature 0.07 (initial; learnable).
+    """
+
+    def __init__(self, corpus: Any, dim: int = 64, item_encoder: str = "text",
+                 text: dict[str, Any] | None = None, width: int = 128, layers: int = 2,
+                 heads: int = 4, dropout: float = 0.1, num_interests: int = 3,
+                 recency_buckets: int = 24, negatives: int = 400, temperature: float = 0.07):
+        super().__init__()
+        if item_encoder not in ("text", "id"):
+            raise ModelError(f"redrec: item_encoder '{item_encoder}'; use 'text' or 'id'")
+        if num_interests < 1 or negatives < 0 or temperature <= 0:
+            raise ModelError("redrec: num_interests >= 1, negatives >= 0, temperature > 0")
+        self.n_items, self.dim, self.item_encoder = len(corpus), dim, item_encoder
+        self.negatives, self.num_interests = negatives, num_interests
+        self.register_buffer("log_q", torch.as_tensor(corpus.log_q, dtype=torch.float32),
+                             persistent=False)
+        backbone = build_text_backbone(TextConfig.model_validate(text or {}))
+        self.text = TextTower(backbone, ProjectionHead(backbone.dim, dim))
+        # Prepared once; rebuilt from the corpus when the model is built again (not saved).
+        self._notes = self._buffers_of("note", backbone.prepare(corpus.texts)) \
+            if item_encoder == "text" else []
+        self._queries = self._buffers_of("query", backbone.prepare(corpus.queries or [""]))
+        self.ids = nn.Embedding(self.n_items, dim) if item_encoder == "id" else None
+        if self.ids is not None:
+            nn.init.normal_(self.ids.weight, std=dim ** -0.5)
+        self.token_proj = nn.Linear(dim, width)
+        self.scenario_emb = nn.Embedding(len(SCENARIOS) + 1, width, padding_idx=0)
+        self.recency_emb = nn.Embedding(recency_buckets, width, padding_idx=0)
+        self.kind_emb = nn.Embedding(3, width, padding_idx=0)
+        self.interest_tokens = nn.Parameter(torch.randn(num_interests, width) * 0.02)
+        self.target_emb = nn.Embedding(len(SCENARIOS), width)
+        layer = nn.TransformerEncoderLayer(width, heads, 4 * width, dropout, batch_first=True,
+                                           norm_first=True, activation="gelu")
+        self.encoder = nn.TransformerEncoder(layer, layers, enable_nested_tensor=False)
+        self.out = nn.Sequential(nn.LayerNorm(width), nn.Linear(width, dim))
+        self.log_scale = nn.Parameter(torch.tensor(math.log(1.0 / temperature)))
+
+    def _buffers_of(self, prefix: str, prepared: dict[str, torch.Tensor]) -> list[str]:
+        names = []
+        for key, value in prepared.items():
+            self.register_buffer(f"_{prefix}_{key}", value, persistent=False)
+            names.append(key)
+        return names
+
+    def _prepared(self, prefix: str, keys: list[str]) -> dict[str, torch.Tensor]:
+        return {k: getattr(self, f"_{prefix}_{k}") for k in keys}
+
+    # -- towers -----------------------------------------------------------------------
+    def item_vectors(self, rows: torch.Tensor) -> torch.Tensor:
+        """``[..., dim]`` unit vectors of corpus rows."""
+        if self.ids is not None:
+            return F.normalize(self.ids(rows), dim=-1)
+        return self.text.encode(self._prepared("note", self._notes), rows)
+
+    def query_vectors(self, rows: torch.Tensor) -> torch.Tensor:
+        return self.text.encode(self._prepared("query", self._queries), rows)
+
+    def user_vectors(self, batch: dict[str, torch.Tensor]) -> torch.Tensor:
+        """``[B, K, dim]`` unit interest vectors for the target scenario of each row."""
+        kind, item = batch["hist_kind"].long(), batch["hist_item"].long()
+        vec = torch.zeros(*item.shape, self.dim, device=item.device)
+        for k, encode in ((NOTE, self.item_vectors), (QUERY, self.query_vectors)):
+            sel = kind == k
+            if bool(sel.any()):
+                vec[sel] = encode(item[sel]).to(vec.dtype)
+        tokens = self.token_proj(vec) + self.scenario_emb(batch["hist_scenario"].long()) \
+            + self.recency_emb(batch["hist_recency"].long()) + self.kind_emb(kind)
+        b = tokens.shape[0]
+        queries = self.interest_tokens[None] + \
+            self.target_emb(batch["target_scenario"].long())[:, None, :]
+        x = torch.cat([tokens, queries.expand(b, -1, -1)], dim=1)
+        pad = torch.cat([kind == 0, kind.new_zeros(b, self.num_interests, dtype=torch.bool)],
+                        dim=1)
+        h = self.encoder(x, src_key_padding_mask=pad)[:, -self.num_interests:]
+        return F.normalize(self.out(h), dim=-1)
+
+    # -- the registry contract --------------------------------------------------------
+    def forward(self, batch: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+        out = {"user_emb": self.user_vectors(batch)}
+        if self.training and "targets" in batch:
+            targets = batch["targets"].long()
+            mask = targets >= 0
+            rows = targets.clamp(min=0)
+            neg_rows = torch.randint(0, self.n_items, (self.negatives,), device=rows.device)
+            vec = self.item_vectors(torch.cat([rows.reshape(-1), neg_rows]))
+            out.update(pos_emb=vec[:rows.numel()].view(*rows.shape, -1), pos_mask=mask,
+                       pos_rows=rows, pos_log_q=self.log_q[rows], neg_rows=neg_rows,
+                       neg_emb=vec[rows.numel():], scale=self.log_scale.exp().clamp(max=100.0))
+        return out
+
+    @torch.no_grad()
+    def score(self, user_emb: torch.Tensor, item_emb: torch.Tensor) -> torch.Tensor:
+        """``[B, N]``: max over the K interests of the cosine with each item."""
+        return torch.einsum("bkd,nd->bkn", user_emb, item_emb).amax(dim=1)
