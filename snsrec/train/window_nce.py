@@ -9,11 +9,13 @@ linear_sum_assignment`` on negative cosine), so each interest vector is
 trained on one coherent group of what the user did next. Each positive then
 gets an InfoNCE term against
 
-- the other positives of the batch (in-batch negatives), with the logQ
-  correction ``− log q(item)`` (Yi et al. 2019) on them and on the positive,
-  since in-batch items are drawn by popularity;
-- ``neg_emb``: items drawn uniformly from the corpus (their log q is the same
-  constant for all, so it cancels and is left out);
+- the other positives of the batch (in-batch negatives), drawn by
+  popularity: their logits and the positive's get the logQ correction
+  ``− log(P · q(item))`` (Yi et al. 2019), the log of the item's expected
+  count among the batch's P positives, ``q`` its share of training clicks
+  (``pos_log_q``);
+- ``neg_emb``: items drawn uniformly from the corpus, corrected by the log of
+  their expected count ``N / n_items`` (``neg_log_q``);
 
 with a false-negative mask: a negative that is the positive's own item, or
 whose cosine with the positive exceeds ``fn_threshold`` (0.98), is dropped.
@@ -22,6 +24,8 @@ The logits are scaled by the model's learnable inverse temperature
 """
 
 from __future__ import annotations
+
+import math
 
 import numpy as np
 import torch
@@ -65,6 +69,7 @@ def window_nce(output: dict[str, torch.Tensor], batch: dict[str, torch.Tensor],
     sel = mask.reshape(-1)
     q, p = q.reshape(-1, q.shape[-1])[sel], pos.reshape(-1, pos.shape[-1])[sel]  # [P, d]
     rows, log_q = pos_rows.reshape(-1)[sel], output["pos_log_q"].reshape(-1)[sel]
+    log_q = log_q + math.log(len(rows))            # expected count among the P positives
     pos_logit = scale * (q * p).sum(-1) - log_q                                   # [P]
     inbatch = scale * q @ p.T - log_q[None, :]                                    # [P, P]
     with torch.no_grad():
@@ -72,7 +77,7 @@ def window_nce(output: dict[str, torch.Tensor], batch: dict[str, torch.Tensor],
     inbatch = inbatch.masked_fill(same, NEG_INF)
     parts = [pos_logit[:, None], inbatch]
     if neg.shape[0]:
-        uniform = scale * q @ neg.T                                               # [P, N]
+        uniform = scale * q @ neg.T - output["neg_log_q"]                         # [P, N]
         with torch.no_grad():
             fake = (output["neg_rows"][None, :] == rows[:, None]) | (p @ neg.T > fn_threshold)
         parts.append(uniform.masked_fill(fake, NEG_INF))

@@ -92,6 +92,12 @@ class RedRec(nn.Module):
         self.kind_emb = nn.Embedding(3, width, padding_idx=0)
         self.interest_tokens = nn.Parameter(torch.randn(num_interests, width) * 0.02)
         self.target_emb = nn.Embedding(len(SCENARIOS), width)
+        # Small tags (as GPT / BERT position embeddings): at N(0, 1) they would drown the
+        # item vectors (unit length, ~1/sqrt(dim) per coordinate) the tower has to read.
+        for emb in (self.scenario_emb, self.recency_emb, self.kind_emb, self.target_emb):
+            nn.init.normal_(emb.weight, std=0.02)
+            if emb.padding_idx is not None:
+                nn.init.zeros_(emb.weight[emb.padding_idx])
         layer = nn.TransformerEncoderLayer(width, heads, 4 * width, dropout, batch_first=True,
                                            norm_first=True, activation="gelu")
         self.encoder = nn.TransformerEncoder(layer, layers, enable_nested_tensor=False)
@@ -148,7 +154,8 @@ class RedRec(nn.Module):
             vec = self.item_vectors(torch.cat([rows.reshape(-1), neg_rows]))
             out.update(pos_emb=vec[:rows.numel()].view(*rows.shape, -1), pos_mask=mask,
                        pos_rows=rows, pos_log_q=self.log_q[rows], neg_rows=neg_rows,
-                       neg_emb=vec[rows.numel():], scale=self.log_scale.exp().clamp(max=100.0))
+                       neg_emb=vec[rows.numel():], scale=self.log_scale.exp().clamp(max=100.0),
+                       neg_log_q=torch.tensor(math.log(max(self.negatives, 1) / self.n_items)))
         return out
 
     @torch.no_grad()
