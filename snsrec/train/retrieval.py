@@ -1,0 +1,143 @@
+"""Retrieval samples and the RED-Rec run: behaviour log → cut-offs → trainer → full-corpus metrics.
+
+Training samples (``training_samples``): a cut-off at each click a user made
+before the training end (in the ``target_scenarios``), at most
+``cutoffs_per_user`` per user (seeded); the history is everything strictly
+before the click, the target scenario is the click's, the targets are that
+click and the next ones in the same scenario, up to ``window``, all before
+the training end. Nothing after a cut-off enters its history; nothing after
+the training end enters any sample.
+
+Evaluation samples (``eval_samples``): one row per user who has a qualifying
+behaviour in ``[start, end)`` — feed next click, search click, ads conversion
+— the history is everything before ``start``, the target is the first such
+behaviour's note, and its time is the query time (notes created later are
+out of its ranking). ``cold`` marks targets created after ``cold_after``
+(notes no training sample could have seen).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+from pydantic import Field as PField
+
+from snsrec.config import StrictModel
+from snsrec.data.schema import SCENARIOS
+from snsrec.data.sequences import (
+    NOTE,
+    BehaviourLog,
+    Corpus,
+    SequenceConfig,
+    histories,
+    next_items,
+)
+from snsrec.errors import DataError
+
+# Each evaluation target: the scenario of the behaviour and whether it must be a conversion.
+TARGETS = {"feed": ("feed", False), "search": ("search", False), "ads": ("ads", True)}
+
+
+class RetrievalDataConfig(StrictModel):
+    sequence: SequenceConfig = PField(default_factory=SequenceConfig)
+    window: int = PField(10, ge=1)                 # next-W targets per training sample
+    cutoffs_per_user: int = PField(20, ge=1)
+    target_scenarios: list[str] = PField(default_factory=lambda: list(SCENARIOS))
+    max_eval_users: int | None = PField(None, ge=1)   # None = every qualifying user
+
+
+def _history_arrays(log: BehaviourLog, users: np.ndarray, times: np.ndarray,
+                    seq: SequenceConfig) -> dict[str, np.ndarray]:
+    h = histories(log, users, times, seq)
+    return {"hist_item": h["hist_item"].astype(np.int64), "hist_kind": h["hist_kind"],
+            "hist_scenario": h["hist_scenario"], "hist_recency": h["hist_recency"]}
+
+
+def training_samples(log: BehaviourLog, train_end: int, config: RetrievalDataConfig,
+                     seed: int = 0) -> dict[str, np.ndarray]:
+    """History, target scenario and next-W targets for the sampled training cut-offs."""
+    scen_ids = [SCENARIOS.index(s) for s in config.target_scenarios]
+    cand = np.flatnonzero((log.kind == NOTE) & (log.ts < train_end)
+                          & np.isin(log.scenario, scen_ids))
+    rng = np.random.default_rng(seed)
+    cand = cand[rng.permutation(len(cand))]
+    # At most cutoffs_per_user per user: rank each candidate within its user (random order).
+    order = np.argsort(log.user[cand], kind="stable")
+    users_sorted = log.user[cand][order]
+    first = np.searchsorted(users_sorted, users_sorted, side="left")
+    keep = order[(np.arange(len(order)) - first) < config.cutoffs_per_user]
+    cand = np.sort(cand[keep])
+    users, times, scen = log.user[cand], log.ts[cand], log.scenario[cand]
+    out = _history_arrays(log, users, times, config.sequence)
+    targets = np.full((len(cand), config.window), -1, np.int64)
+    for s in np.unique(scen):
+        rows = scen == s
+        targets[rows] = next_items(log, users[rows], times[rows], config.window,
+                                   scenarios=[SCENARIOS[s]], until=train_end)
+    has_history = (out["hist_kind"] != 0).any(axis=1)
+    sel = has_history & (targets[:, 0] >= 0)
+    out = {k: v[sel] for k, v in out.items()}
+    out.update(target_scenario=scen[sel].astype(np.int8), targets=targets[sel],
+               _user=users[sel], _ts=times[sel])
+    if not len(out["targets"]):
+        raise DataError("no training samples: no user has a click with an earlier behaviour "
+                        "before the training end; check the split or target_scenarios")
+    return out
+
+
+def eval_samples(log: BehaviourLog, corpus: Corpus, start: int, end: int, target: str,
+                 config: RetrievalDataConfig, cold_after: int | None = None,
+                 seed: int = 0) -> dict[str, np.ndarray]:
+    """One row per user with a ``target`` behaviour in ``[start, end)`` (see the module doc)."""
+    if target not in TARGETS:
+        raise DataError(f"retrieval target '{target}': use one of {', '.join(TARGETS)}")
+    scen, convert = TARGETS[target]
+    users = np.unique(log.user[log.ts < end])
+    first = next_items(log, users, np.full(len(users), start), 1, scenarios=[scen],
+                       until=end, convert_only=convert)[:, 0]
+    # The time of that first behaviour: the first matching row at or after start.
+    keep = first >= 0
+    users, first = users[keep], first[keep]
+    if config.max_eval_users is not None and len(users) > config.max_eval_users:
+        pick = np.sort(np.random.default_rng(seed).choice(len(users), config.max_eval_users,
+                                                          replace=False))
+        users, first = users[pick], first[pick]
+    times = _first_time(log, users, start, end, scen, convert)
+    out = _history_arrays(log, users, np.full(len(users), start), config.sequence)
+    out.update(target_scenario=np.full(len(users), SCENARIOS.index(scen), np.int8),
+               target=first, _ts=times, _user=users)
+    if cold_after is not None:
+        out["_cold"] = corpus.created[first] >= cold_after
+    return out
+
+
+def _first_time(log: BehaviourLog, users: np.ndarray, start: int, end: int, scen: str,
+                convert: bool) -> np.ndarray:
+    keep = (log.kind == NOTE) & (log.scenario == SCENARIOS.index(scen)) & \
+        (log.ts >= start) & (log.ts < end)
+    if convert:
+        keep &= log.convert
+    u, t = log.user[keep], log.ts[keep]          # sorted by (user, ts): first row per user
+    pos = np.searchsorted(u, users)
+    return t[np.minimum(pos, max(len(t) - 1, 0))] if len(t) else np.zeros(len(users), np.int64)
+
+
+def split_cold(arrays: dict[str, np.ndarray]) -> dict[str, dict[str, np.ndarray]]:
+    """``{"all": arrays, "cold": rows whose target is a cold note, "warm": the rest}``."""
+    out = {"all": arrays}
+    if "_cold" in arrays:
+        for name, mask in (("cold", arrays["_cold"]), ("warm", ~arrays["_cold"])):
+            out[name] = {k: v[mask] for k, v in arrays.items()}
+    return out
+
+
+def describe(samples: dict[str, np.ndarray]) -> dict[str, Any]:
+    """Sizes for a report: rows, mean history length, mean targets per row."""
+    n = len(next(iter(samples.values())))
+    out: dict[str, Any] = {"rows": n}
+    if "hist_kind" in samples and n:
+        out["mean_history"] = float((samples["hist_kind"] != 0).sum(1).mean())
+    if "targets" in samples and n:
+        out["mean_targets"] = float((samples["targets"] >= 0).sum(1).mean())
+    return out
