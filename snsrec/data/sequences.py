@@ -22,6 +22,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -234,3 +235,33 @@ class Corpus:
         return cls(log.note_ids, [texts[i] for i in order],
                    notes["created"].to_numpy().astype(np.int64)[order], list(log.queries),
                    np.log(counts / counts.sum()).astype(np.float32))
+
+    # -- persistence (a retrieval run's "feature map") --------------------------------
+    FILE = "corpus.parquet"
+
+    def save(self, path: str | Path) -> None:
+        """Notes to ``path`` (Parquet), query texts beside it (``*_queries.parquet``)."""
+        import pyarrow as pa
+
+        from snsrec.io import write_parquet
+
+        path = Path(path)
+        write_parquet(path, pa.table({"note_id": self.note_ids, "text": self.texts,
+                                      "created": self.created, "log_q": self.log_q}))
+        write_parquet(_queries_path(path), pa.table({"query": pa.array(self.queries,
+                                                                       pa.string())}))
+
+    @classmethod
+    def load(cls, path: str | Path) -> Corpus:
+        from snsrec.io import read_parquet
+
+        path = Path(path)
+        notes = read_parquet(path).to_pydict()
+        queries = read_parquet(_queries_path(path)).column("query").to_pylist()
+        return cls(np.asarray(notes["note_id"], np.int64), list(notes["text"]),
+                   np.asarray(notes["created"], np.int64), [str(q) for q in queries],
+                   np.asarray(notes["log_q"], np.float32))
+
+
+def _queries_path(path: Path) -> Path:
+    return path.with_name(f"{path.stem}_queries.parquet")

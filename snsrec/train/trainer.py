@@ -651,7 +651,8 @@ def save_run(run_dir: str | Path, model: nn.Module, feature_map: Any,
     with atomic_dir(run_dir) as tmp:
         write_text(tmp / "config.yaml", yaml.safe_dump(resolved, sort_keys=False,
                                                        allow_unicode=True))
-        feature_map.save(tmp / "feature_map.json")
+        # The FeatureMap (feature_map.json), or a retrieval Corpus (corpus.parquet).
+        feature_map.save(tmp / getattr(feature_map, "FILE", "feature_map.json"))
         state = {k: v.detach().cpu().contiguous() for k, v in model.state_dict().items()}
         save_file(state, str(tmp / "model.safetensors"),
                   metadata={"model_name": name, "model_params": json.dumps(params)})
@@ -668,6 +669,7 @@ def load_run(run_dir: str | Path) -> Run:
     from safetensors.torch import load_file
 
     from snsrec.data.features import FeatureMap
+    from snsrec.data.sequences import Corpus
     from snsrec.models.registry import build_model
 
     run_dir = Path(run_dir)
@@ -682,7 +684,10 @@ def load_run(run_dir: str | Path) -> Run:
         raise ModelError(f"{weights}: unreadable safetensors file ({e}); re-run training") from None
     if "model_name" not in meta:
         raise ModelError(f"{weights}: no model name in its metadata; save it with save_run")
-    feature_map = FeatureMap.load(run_dir / "feature_map.json")
+    if (run_dir / Corpus.FILE).is_file():                   # a retrieval run
+        feature_map: Any = Corpus.load(run_dir / Corpus.FILE)
+    else:
+        feature_map = FeatureMap.load(run_dir / "feature_map.json")
     model = build_model(meta["model_name"], feature_map, **json.loads(meta.get("model_params")
                                                                       or "{}"))
     try:

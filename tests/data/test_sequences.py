@@ -97,7 +97,7 @@ def test_matches_a_brute_force_reference(raw, cuts):
         want = []
         for scen, n in cfg.blocks.items():
             block = [j for j in mine if SCENARIOS[log.scenario[j]] == scen]
-            want += block[len(block) - n:] if n else []
+            want += block[max(0, len(block) - n):] if n else []
         want.sort(key=lambda j: log.ts[j])     # stable: block order breaks ties
         real = h["hist_kind"][r] != PAD
         assert sorted(h["hist_ts"][r][real].tolist()) == h["hist_ts"][r][real].tolist()

@@ -123,3 +123,24 @@ def test_learns_each_users_topic_through_the_trainer():
     # its 8 notes first.
     assert after["hr@10"] > 0.8 and after["hr@10"] > before["hr@10"] + 0.5, (before, after)
     assert fit["valid"]["hr@10"] == pytest.approx(after["hr@10"])     # best epoch restored
+
+
+def test_save_load_round_trip_rebuilds_the_text_tower_from_the_corpus(tmp_path):
+    from snsrec.train.trainer import load_run, save_run
+
+    torch.manual_seed(0)
+    model = small()
+    with torch.no_grad():
+        for p in model.parameters():
+            p.add_(0.01 * torch.randn_like(p))
+    model.eval()
+    save_run(tmp_path / "run", model, corpus(), {"note": "redrec"}, {"hr@10": 0.1})
+    assert (tmp_path / "run" / "corpus.parquet").is_file()
+    assert not (tmp_path / "run" / "feature_map.json").exists()
+    run = load_run(tmp_path / "run")
+    assert run.feature_map.texts == corpus().texts and run.feature_map.queries == corpus().queries
+    batch = to_tensors({k: v for k, v in users(6, 3).items() if not k.startswith("_")})
+    with torch.no_grad():
+        torch.testing.assert_close(run.model(batch)["user_emb"], model(batch)["user_emb"])
+        rows = torch.arange(len(corpus()))
+        torch.testing.assert_close(run.model.item_vectors(rows), model.item_vectors(rows))
