@@ -38,6 +38,7 @@ from snsrec.config import StrictModel, load_config, validate_config
 from snsrec.errors import ConfigError, DataError, ModelError
 from snsrec.progress import echo
 from snsrec.train import distributed
+from snsrec.train.retrieval import RetrievalDataConfig, is_retrieval_model
 from snsrec.train.trainer import TrainConfig, Trainer, save_run
 
 SPLITS = ("train", "valid", "test")
@@ -59,6 +60,8 @@ class RunConfig(StrictModel):
     nonfinite: Literal["error", "fill"] = "error"   # NaN/inf in numeric feature columns
     model: ModelConfig
     train: TrainConfig = PField(default_factory=TrainConfig)
+    # Retrieval models (redrec): behaviour sequences, windows and cut-offs.
+    retrieval: RetrievalDataConfig = PField(default_factory=RetrievalDataConfig)
 
     @field_validator("name")
     @classmethod
@@ -239,6 +242,10 @@ def train_run(cfg: RunConfig, run_dir: Path, *, resume: bool = False) -> dict[st
 
     check_run_config(cfg)
     run_dir = Path(run_dir)
+    if is_retrieval_model(cfg.model.name):
+        from snsrec.train.retrieval import train_retrieval_run
+
+        return train_retrieval_run(cfg, run_dir, resume=resume)
     if resume:
         _check_resume(run_dir)
     created = distributed.setup(cfg.train.device)
@@ -283,7 +290,8 @@ def train_from_config(config: Path, *, overrides: list[str] | None = None,
     cfg = load_run_config(config, overrides)
     run_dir = Path(runs_root) / cfg.name
     metrics = train_run(cfg, run_dir, resume=resume)
-    text = summary_text(cfg, metrics, run_dir) if distributed.launch_rank() == 0 else ""
+    text = metrics.pop("text", None) or \
+        (summary_text(cfg, metrics, run_dir) if distributed.launch_rank() == 0 else "")
     return {"text": text, "run_dir": run_dir, "metrics": metrics}
 
 
@@ -304,6 +312,11 @@ def evaluate_run(run_dir: Path, split: str = "test") -> dict[str, Any]:
     run = load_run(run_dir)
     cfg = validate_config(RunConfig, run.config, str(run_dir / "config.yaml"))
     from snsrec.data.datasets import resolve_dataset
+
+    if is_retrieval_model(cfg.model.name):
+        from snsrec.train.retrieval import evaluate_retrieval_run
+
+        return evaluate_retrieval_run(run, cfg, run_dir, split)
 
     tables = load_tables(resolve_dataset(cfg.data, cfg.cache))
     frame = split_events(tables)[split]

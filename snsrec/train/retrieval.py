@@ -141,3 +141,149 @@ def describe(samples: dict[str, np.ndarray]) -> dict[str, Any]:
     if "targets" in samples and n:
         out["mean_targets"] = float((samples["targets"] >= 0).sum(1).mean())
     return out
+
+
+# -- the run ---------------------------------------------------------------------------
+
+def is_retrieval_model(name: str) -> bool:
+    from snsrec.models.registry import get_model_class
+
+    return hasattr(get_model_class(name), "user_vectors")
+
+
+def _split_times(tables: Any) -> tuple[int, int]:
+    import datetime as dt
+
+    split = tables.meta.get("split", {})
+    if "valid_start" not in split or "test_start" not in split:
+        raise DataError(f"{tables.root}: no split (valid_start, test_start) in its metadata; "
+                        "a retrieval run needs the time split")
+
+    def sec(s: str) -> int:
+        t = dt.datetime.fromisoformat(s)
+        return int((t if t.tzinfo else t.replace(tzinfo=dt.UTC)).timestamp())
+
+    return sec(split["valid_start"]), sec(split["test_start"])
+
+
+def evaluate_targets(model: Any, log: BehaviourLog, corpus: Corpus, start: int, end: int,
+                     config: RetrievalDataConfig, cold_after: int, ks: Any,
+                     seed: int = 0) -> dict[str, Any]:
+    """Full-corpus metrics per target (feed / search / ads), each for all, warm and cold notes."""
+    from snsrec.eval.protocols import corpus_vectors, full_corpus
+
+    items = corpus_vectors(model, len(corpus))
+    out: dict[str, Any] = {}
+    for target in TARGETS:
+        rows = eval_samples(log, corpus, start, end, target, config, cold_after, seed)
+        out[target] = {name: full_corpus(model, part, ks=ks, created=corpus.created,
+                                         items=items)
+                       for name, part in split_cold(rows).items() if len(part["target"])}
+    return out
+
+
+def train_retrieval_run(cfg: Any, run_dir: Any, *, resume: bool = False) -> dict[str, Any]:
+    """``snsrec train`` for a retrieval model: samples, the shared trainer, per-target metrics."""
+    from pathlib import Path
+
+    from snsrec.data.batches import TensorBatches
+    from snsrec.data.datasets import resolve_dataset
+    from snsrec.data.tables import load_tables
+    from snsrec.errors import ConfigError
+    from snsrec.eval.protocols import full_corpus
+    from snsrec.io import write_text
+    from snsrec.models.registry import build_model
+    from snsrec.seed import seed_everything
+    from snsrec.train.pipeline import _check_resume, _start_fresh
+    from snsrec.train.trainer import Trainer, save_run
+
+    run_dir = Path(run_dir)
+    tcfg, rcfg = cfg.train, cfg.retrieval
+    if tcfg.monitor in ("auc", "gauc", "logloss"):
+        raise ConfigError(f"train.monitor '{tcfg.monitor}' is a CTR metric; a retrieval run "
+                          "monitors hr@K, ndcg@K or mrr (e.g. train.monitor=hr@100)")
+    if tcfg.loss != "window_nce":
+        raise ConfigError(f"train.loss '{tcfg.loss}': retrieval model '{cfg.model.name}' trains "
+                          "with loss window_nce")
+    if resume:
+        _check_resume(run_dir)
+    tables = load_tables(resolve_dataset(cfg.data, cfg.cache))
+    valid_start, test_start = _split_times(tables)
+    log = BehaviourLog.from_tables(tables)
+    corpus = Corpus.from_tables(tables, log, valid_start)
+    train = training_samples(log, valid_start, rcfg, seed=tcfg.seed)
+    valid = eval_samples(log, corpus, valid_start, test_start, "feed", rcfg, seed=tcfg.seed)
+    if not len(valid["target"]):
+        raise DataError(f"{tables.root}: no feed click in the validation period; nothing to "
+                        "validate the retrieval run on")
+    seed_everything(tcfg.seed)
+    model = build_model(cfg.model.name, corpus, **cfg.model.params)
+    if not resume:
+        _start_fresh(run_dir)
+    ks = (10, 50, 100, 1000)
+    trainer = Trainer(tcfg, evaluator=lambda m, a: full_corpus(m, a, ks=ks,
+                                                               created=corpus.created))
+    inputs = {k: v for k, v in train.items() if not k.startswith("_")}
+    model, fit = trainer.fit_phases(
+        model, lambda: TensorBatches(inputs, tcfg.batch_size, shuffle=True, seed=tcfg.seed),
+        valid, checkpoint_dir=run_dir / "checkpoint", resume=resume,
+        fingerprint={"config": cfg.model_dump(mode="json", exclude={"train": {"device", "threads",
+                                                                              "eval_batch_size",
+                                                                              "checkpoint_every"}})})
+    end = int(log.ts.max()) + 1
+    test = evaluate_targets(model, log, corpus, test_start, end, rcfg, valid_start, ks,
+                            tcfg.seed)
+    metrics = {"name": cfg.name, "model": cfg.model.name, "data": cfg.data,
+               "params": int(sum(p.numel() for p in model.parameters())),
+               "valid": fit["valid"], "test": test,
+               "rows": {"train": describe(train), "valid": describe(valid)},
+               **{k: fit[k] for k in ("best_epoch", "epochs_run", "stopped_early", "steps",
+                                      "train_time_s", "samples_per_s")},
+               "resumed": resume}
+    text = summary(cfg, metrics, run_dir)
+    save_run(run_dir, model, corpus, cfg, metrics, history=fit["history"],
+             extra=lambda tmp: write_text(tmp / "report.md", f"# snsrec run {cfg.name}\n\n```\n"
+                                                              f"{text}\n```\n"))
+    return {**metrics, "text": text}
+
+
+def summary(cfg: Any, metrics: dict[str, Any], run_dir: Any) -> str:
+    cols = ["hr@10", "hr@100", "ndcg@10", "ndcg@100", "mrr"]
+    lines = [f"run {cfg.name}: {cfg.model.name} ({metrics['params']:,} parameters) on "
+             f"{cfg.data}, best epoch {metrics['best_epoch']}/{metrics['epochs_run']}",
+             f"{'target':<16}{'queries':>9}" + "".join(f"{c:>10}" for c in cols)]
+    rows = [("valid feed", metrics["valid"])]
+    for target, parts in metrics["test"].items():
+        rows += [(f"test {target}" + ("" if part == "all" else f" {part}"), m)
+                 for part, m in parts.items()]
+    for name, m in rows:
+        lines.append(f"{name:<16}{m.get('queries', 0):>9}" +
+                     "".join(f"{m.get(c, float('nan')):>10.4f}" for c in cols))
+    lines.append(f"trained in {metrics['train_time_s']:.1f} s → {run_dir}")
+    return "\n".join(lines)
+
+
+def evaluate_retrieval_run(run: Any, cfg: Any, run_dir: Any, split: str) -> dict[str, Any]:
+    """`snsrec evaluate` of a retrieval run: per-target metrics on the valid or test period."""
+    from snsrec.data.datasets import resolve_dataset
+    from snsrec.data.tables import load_tables
+    from snsrec.errors import ConfigError
+
+    if split == "train":
+        raise ConfigError("--split train: a retrieval run is evaluated on the valid or test "
+                          "period (its cut-off is the period's start)")
+    tables = load_tables(resolve_dataset(cfg.data, cfg.cache))
+    valid_start, test_start = _split_times(tables)
+    log = BehaviourLog.from_tables(tables)
+    start, end = (valid_start, test_start) if split == "valid" else \
+        (test_start, int(log.ts.max()) + 1)
+    metrics = evaluate_targets(run.model, log, run.feature_map, start, end, cfg.retrieval,
+                               valid_start, (10, 50, 100, 1000), cfg.train.seed)
+    cols = ["hr@10", "hr@100", "ndcg@10", "mrr"]
+    lines = [f"{run_dir} ({cfg.model.name} on {cfg.data}), {split} period",
+             f"{'target':<16}{'queries':>9}" + "".join(f"{c:>10}" for c in cols)]
+    for target, parts in metrics.items():
+        for part, m in parts.items():
+            name = target if part == "all" else f"{target} {part}"
+            lines.append(f"{name:<16}{m['queries']:>9}" + "".join(f"{m[c]:>10.4f}" for c in cols))
+    return {"text": "\n".join(lines), "metrics": metrics}

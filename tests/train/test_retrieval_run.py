@@ -1,0 +1,49 @@
+"""`snsrec train` / `snsrec evaluate` of a RED-Rec run on the tiny world, through the CLI."""
+
+import json
+
+REDREC = {"dim": 16, "width": 32, "layers": 1, "heads": 2, "negatives": 50,
+          "text": {"backbone": "hash", "buckets": 1 << 14, "dim": 16}}
+
+
+def _config(runs, tmp_path, tiny_world, **train):
+    import yaml
+
+    path = runs.write_config(tmp_path, tiny_world, name="redrec_run", model="redrec",
+                             params=REDREC, **{"epochs": 1, "batch_size": 256, "lr": 0.003,
+                                               "loss": "window_nce", "monitor": "hr@100",
+                                               **train})
+    cfg = yaml.safe_load(path.read_text())
+    cfg["retrieval"] = {"window": 4, "cutoffs_per_user": 5,
+                        "sequence": {"blocks": {"feed": 16, "search": 8, "discover": 8,
+                                                "ads": 8}}}
+    path.write_text(yaml.safe_dump(cfg))
+    return path
+
+
+def test_train_then_evaluate_a_redrec_run(tiny_world, tmp_path, capsys, runs):
+    cfg = _config(runs, tmp_path, tiny_world)
+    code, out, err = runs.cli(["train", str(cfg), "--out", str(tmp_path / "runs")], capsys)
+    assert code == 0, err
+    run_dir = tmp_path / "runs" / "redrec_run"
+    for f in ("config.yaml", "corpus.parquet", "corpus_queries.parquet", "model.safetensors",
+              "metrics.json", "log.jsonl", "report.md"):
+        assert (run_dir / f).is_file(), f
+    m = json.loads((run_dir / "metrics.json").read_text())
+    assert set(m["test"]) == {"feed", "search", "ads"} and "hr@100" in m["valid"]
+    assert "test feed" in out and "hr@100" in out
+    code, out, err = runs.cli(["evaluate", str(run_dir), "--split", "test"], capsys)
+    assert code == 0, err
+    from snsrec.train.pipeline import evaluate_run
+
+    again = evaluate_run(run_dir, "test")["metrics"]
+    for target, parts in m["test"].items():
+        for part, metrics in parts.items():
+            assert again[target][part]["hr@100"] == metrics["hr@100"], (target, part)
+
+
+def test_a_ctr_monitor_on_a_retrieval_run_is_one_line(tiny_world, tmp_path, capsys, runs):
+    cfg = _config(runs, tmp_path, tiny_world, monitor="auc")
+    code, _, err = runs.cli(["train", str(cfg), "--out", str(tmp_path / "runs")], capsys)
+    assert code == 2 and "train.monitor 'auc'" in err and err.count("\n") == 1
+    assert not (tmp_path / "runs" / "redrec_run").exists()
