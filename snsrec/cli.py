@@ -34,6 +34,9 @@ app.add_typer(world_app, name="world")
 app.add_typer(data_app, name="data")
 app.add_typer(features_app, name="features")
 app.add_typer(bench_app, name="bench")
+index_app = typer.Typer(help="ANN indexes (FAISS) over a retrieval run's item vectors.",
+                        no_args_is_help=True)
+app.add_typer(index_app, name="index")
 
 
 class Preset(str, Enum):
@@ -157,6 +160,18 @@ def evaluate(
     from snsrec.train.pipeline import evaluate_run
 
     typer.echo(evaluate_run(run_dir, split)["text"])
+
+
+@index_app.command("build")
+def index_build(
+    run_dir: Path = typer.Argument(..., help="A retrieval run directory (e.g. RED-Rec)."),
+    kind: str = typer.Option("hnsw", help="flat (exact) | hnsw | ivfpq"),
+    out: Path | None = typer.Option(None, help="Index directory (default RUN_DIR/index-KIND)."),
+) -> None:
+    """Encode every note of the run's corpus with its item tower and index the vectors."""
+    from snsrec.index.build import build_run_index
+
+    typer.echo(build_run_index(run_dir, kind, out)["text"])
 
 
 @app.command("explain")

@@ -41,6 +41,25 @@ def test_train_then_evaluate_a_redrec_run(tiny_world, tmp_path, capsys, runs):
         for part, metrics in parts.items():
             assert again[target][part]["hr@100"] == metrics["hr@100"], (target, part)
 
+    # The run's notes into an exact index: its top 100 are the full-corpus ranking's.
+    code, out, err = runs.cli(["index", "build", str(run_dir), "--kind", "flat"], capsys)
+    assert code == 0 and "indexed" in out, err
+    import numpy as np
+    import torch
+
+    from snsrec.eval.protocols import corpus_vectors
+    from snsrec.index.ann import AnnIndex
+    from snsrec.train.trainer import load_run
+
+    index = AnnIndex.load(run_dir / "index-flat")
+    run = load_run(run_dir)
+    items = corpus_vectors(run.model, len(run.feature_map)).numpy()
+    assert len(index) == len(items)
+    _, ids = index.search(items[:3], 1)
+    np.testing.assert_array_equal(ids[:, 0], run.feature_map.note_ids[:3])
+    with torch.no_grad():
+        assert torch.isfinite(torch.from_numpy(items)).all()
+
 
 def test_a_ctr_monitor_on_a_retrieval_run_is_one_line(tiny_world, tmp_path, capsys, runs):
     cfg = _config(runs, tmp_path, tiny_world, monitor="auc")

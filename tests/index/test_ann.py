@@ -1,0 +1,90 @@
+"""The FAISS index: build / add / remove / save / load, recall against exact search,
+multi-interest look-up, and clear errors."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from snsrec.errors import ModelError
+from snsrec.index.ann import KINDS, AnnIndex, merge_interests
+
+
+def unit(n: int, d: int, seed: int) -> np.ndarray:
+    x = np.random.default_rng(seed).normal(size=(n, d)).astype(np.float32)
+    return x / np.linalg.norm(x, axis=1, keepdims=True)
+
+
+ITEMS, IDS = unit(3000, 32, 0), np.arange(3000, dtype=np.int64) * 7 + 5   # ids are the caller's
+QUERIES = unit(50, 32, 1)
+
+
+def exact(q: np.ndarray, k: int, mask: np.ndarray | None = None) -> np.ndarray:
+    s = q @ ITEMS.T
+    if mask is not None:
+        s[:, ~mask] = -np.inf
+    return IDS[np.argsort(-s, axis=1)[:, :k]]
+
+
+def recall(got: np.ndarray, want: np.ndarray) -> float:
+    return float(np.mean([len(set(g) & set(w)) / len(w) for g, w in zip(got, want,
+                                                                        strict=True)]))
+
+
+@pytest.mark.parametrize("kind", KINDS)
+def test_recall_against_exact_search(kind):
+    index = AnnIndex(32, kind, pq_m=8, nlist=32, nprobe=32).build(IDS, ITEMS)
+    assert len(index) == 3000
+    scores, ids = index.search(QUERIES, 20)
+    assert ids.shape == (50, 20) and (np.diff(scores, axis=1) <= 1e-5).all()
+    want = {"flat": 1.0, "hnsw": 0.95, "ivfpq": 0.5}[kind]
+    assert recall(ids, exact(QUERIES, 20)) >= want
+
+
+@pytest.mark.parametrize("kind", KINDS)
+def test_remove_add_and_round_trip(kind, tmp_path):
+    index = AnnIndex(32, kind, pq_m=8, nlist=32, nprobe=32).build(IDS, ITEMS)
+    top = index.search(QUERIES[:1], 5)[1][0]
+    assert index.remove(top[:2]) == 2 and len(index) == 2998
+    assert index.remove(np.array([-99])) == 0
+    after = index.search(QUERIES[:1], 5)[1][0]
+    assert not set(top[:2]) & set(after.tolist())
+    new = unit(1, 32, 9)
+    index.add(np.array([10**9]), new)
+    assert index.search(new, 1)[1][0, 0] == 10**9
+    index.save(tmp_path / "ix")
+    back = AnnIndex.load(tmp_path / "ix")
+    assert back.kind == kind and len(back) == len(index)
+    np.testing.assert_array_equal(back.search(QUERIES, 10)[1], index.search(QUERIES, 10)[1])
+
+
+def test_multi_interest_search_merges_close_queries_and_unites_by_best_score():
+    index = AnnIndex(32, "flat").build(IDS, ITEMS)
+    a, b = QUERIES[0], QUERIES[1]
+    near_a = a + 0.001 * unit(1, 32, 5)[0]
+    near_a /= np.linalg.norm(near_a)
+    assert merge_interests(np.stack([a, near_a, b])) == [0, 2]
+    assert merge_interests(np.stack([a, near_a, b]), threshold=1.0) == [0, 1, 2]
+    scores, ids = index.search_interests(np.stack([a, near_a, b]), 10)
+    both = np.concatenate([exact(a[None], 10)[0], exact(b[None], 10)[0]])
+    s = np.concatenate([a[None] @ ITEMS.T, b[None] @ ITEMS.T]).max(0)
+    want = IDS[np.argsort(-s)[:10]]
+    assert ids.tolist() == want.tolist() and set(ids) <= set(both)
+    assert (np.diff(scores) <= 0).all() and len(set(ids.tolist())) == 10
+
+
+def test_errors_name_the_problem(tmp_path):
+    with pytest.raises(ModelError, match="kind 'annoy'"):
+        AnnIndex(32, "annoy")
+    index = AnnIndex(32, "hnsw").build(IDS[:100], ITEMS[:100])
+    with pytest.raises(ModelError, match=r"\(3, 16\).*32-d"):
+        index.search(unit(3, 16, 2), 5)
+    index.remove(IDS[:1])
+    with pytest.raises(ModelError, match="cannot be added back"):
+        index.add(IDS[:1], ITEMS[:1])
+    with pytest.raises(ModelError, match="ivfpq: 100 training vectors"):
+        AnnIndex(32, "ivfpq", pq_m=8, nlist=256).build(IDS[:100], ITEMS[:100])
+    with pytest.raises(ModelError, match="not an index directory"):
+        AnnIndex.load(tmp_path)
+    empty = AnnIndex(32, "flat")
+    assert empty.search(QUERIES[:2], 3)[1].tolist() == [[-1, -1, -1]] * 2
