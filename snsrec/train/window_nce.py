@@ -59,8 +59,9 @@ def assign_interests(user_emb: torch.Tensor, pos_emb: torch.Tensor, pos_mask: to
 def window_nce(output: dict[str, torch.Tensor], batch: dict[str, torch.Tensor],
                fn_threshold: float = 0.98) -> torch.Tensor:
     """The mean InfoNCE over every real positive of the batch (see the module docstring)."""
-    user, pos, mask = output["user_emb"], output["pos_emb"], output["pos_mask"]
-    pos_rows, neg = output["pos_rows"], output["neg_emb"]
+    # float32 throughout (under bf16 autocast the towers may hand over bf16 vectors).
+    user, pos, mask = output["user_emb"].float(), output["pos_emb"].float(), output["pos_mask"]
+    pos_rows, neg = output["pos_rows"], output["neg_emb"].float()
     scale = output["scale"]
     if not bool(mask.any()):
         return (user.sum() + pos.sum()) * 0.0          # nothing to learn from; keeps the graph

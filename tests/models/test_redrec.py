@@ -144,3 +144,15 @@ def test_save_load_round_trip_rebuilds_the_text_tower_from_the_corpus(tmp_path):
         torch.testing.assert_close(run.model(batch)["user_emb"], model(batch)["user_emb"])
         rows = torch.arange(len(corpus()))
         torch.testing.assert_close(run.model.item_vectors(rows), model.item_vectors(rows))
+
+
+def test_bf16_autocast_keeps_interest_vectors_and_loss_in_float32():
+    torch.manual_seed(0)
+    model = small()
+    batch = to_tensors({k: v for k, v in users(8, 4).items() if not k.startswith("_")})
+    with torch.autocast("cpu", dtype=torch.bfloat16):
+        out = model(batch)
+    assert out["user_emb"].dtype == torch.float32
+    loss = window_nce(out, batch)
+    assert loss.dtype == torch.float32 and torch.isfinite(loss)
+    loss.backward()

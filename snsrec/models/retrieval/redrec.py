@@ -35,7 +35,7 @@ from torch import nn
 from snsrec.data.schema import SCENARIOS
 from snsrec.data.sequences import NOTE, QUERY
 from snsrec.errors import ModelError
-from snsrec.models.layers import ProjectionHead
+from snsrec.models.layers import LogitLinear, ProjectionHead
 from snsrec.models.registry import register
 from snsrec.text.encoders import TextConfig, build_text_backbone
 
@@ -50,7 +50,7 @@ class TextTower(nn.Module):
     def encode(self, prepared: dict[str, torch.Tensor], rows: torch.Tensor) -> torch.Tensor:
         flat = rows.reshape(-1)
         uniq, inverse = torch.unique(flat, return_inverse=True)
-        vec = self.head(self.backbone({k: v[uniq] for k, v in prepared.items()}))
+        vec = self.head(self.backbone({k: v[uniq] for k, v in prepared.items()})).float()
         return vec[inverse].view(*rows.shape, vec.shape[-1])
 
 
@@ -101,7 +101,9 @@ class RedRec(nn.Module):
         layer = nn.TransformerEncoderLayer(width, heads, 4 * width, dropout, batch_first=True,
                                            norm_first=True, activation="gelu")
         self.encoder = nn.TransformerEncoder(layer, layers, enable_nested_tensor=False)
-        self.out = nn.Sequential(nn.LayerNorm(width), nn.Linear(width, dim))
+        # float32 even under bf16 autocast (train.precision): the interest vectors' cosines
+        # rank the whole corpus, and bf16's 8-bit mantissa would tie them.
+        self.out = nn.Sequential(nn.LayerNorm(width), LogitLinear(width, dim))
         self.log_scale = nn.Parameter(torch.tensor(math.log(1.0 / temperature)))
 
     def _buffers_of(self, prefix: str, prepared: dict[str, torch.Tensor]) -> list[str]:
