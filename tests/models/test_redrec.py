@@ -47,10 +47,10 @@ def users(n: int, seed: int) -> dict[str, np.ndarray]:
             "target": notes[:, T], "_ts": np.ones(n, np.int64)}
 
 
-def small(**kw):
-    return build_model("redrec", corpus(), **{"dim": 16, "text": HASH, "width": 32,
-                                              "layers": 1, "heads": 2, "negatives": 20,
-                                              "dropout": 0.0, **kw})
+def small(name="redrec", **kw):
+    extra = {"heads": 2, "dropout": 0.0} if name == "redrec" else {}
+    return build_model(name, corpus(), **{"dim": 16, "text": HASH, "width": 32, "layers": 1,
+                                          "negatives": 20, **extra, **kw})
 
 
 def test_towers_shapes_and_unit_vectors():
@@ -65,6 +65,9 @@ def test_towers_shapes_and_unit_vectors():
     assert set(model(batch)) == {"user_emb"}                 # no targets at inference
     items = model.item_vectors(torch.arange(len(corpus())))
     assert model.score(model(batch)["user_emb"], items).shape == (5, len(corpus()))
+    # The mean-pool baseline: one interest vector from the same tokens.
+    dssm = small("dssm")
+    assert dssm(batch)["user_emb"].shape == (5, 1, 16)
     # The id ablation has a row per note instead of the text tower.
     ids = small(item_encoder="id")
     assert ids.ids.weight.shape == (len(corpus()), 16)
@@ -107,9 +110,10 @@ def test_window_nce_masks_false_negatives_and_rewards_alignment():
     assert window_nce(_out(aligned, pos, rows, neg, torch.arange(10, 15)), {}) < base
 
 
-def test_learns_each_users_topic_through_the_trainer():
+@pytest.mark.parametrize("name", ["redrec", "dssm"])
+def test_learns_each_users_topic_through_the_trainer(name):
     torch.manual_seed(0)
-    model = small()
+    model = small(name)
     train, valid = users(400, 1), users(120, 2)
     inputs = {k: v for k, v in train.items() if not k.startswith("_") and k != "target"}
     ks = (1, 10, 50)

@@ -98,13 +98,16 @@ class RedRec(nn.Module):
             nn.init.normal_(emb.weight, std=0.02)
             if emb.padding_idx is not None:
                 nn.init.zeros_(emb.weight[emb.padding_idx])
-        layer = nn.TransformerEncoderLayer(width, heads, 4 * width, dropout, batch_first=True,
-                                           norm_first=True, activation="gelu")
-        self.encoder = nn.TransformerEncoder(layer, layers, enable_nested_tensor=False)
+        self._user_tower(width, layers, heads, dropout)
         # float32 even under bf16 autocast (train.precision): the interest vectors' cosines
         # rank the whole corpus, and bf16's 8-bit mantissa would tie them.
         self.out = nn.Sequential(nn.LayerNorm(width), LogitLinear(width, dim))
         self.log_scale = nn.Parameter(torch.tensor(math.log(1.0 / temperature)))
+
+    def _user_tower(self, width: int, layers: int, heads: int, dropout: float) -> None:
+        layer = nn.TransformerEncoderLayer(width, heads, 4 * width, dropout, batch_first=True,
+                                           norm_first=True, activation="gelu")
+        self.encoder = nn.TransformerEncoder(layer, layers, enable_nested_tensor=False)
 
     def _buffers_of(self, prefix: str, prepared: dict[str, torch.Tensor]) -> list[str]:
         names = []
@@ -126,8 +129,8 @@ class RedRec(nn.Module):
     def query_vectors(self, rows: torch.Tensor) -> torch.Tensor:
         return self.text.encode(self._prepared("query", self._queries), rows)
 
-    def user_vectors(self, batch: dict[str, torch.Tensor]) -> torch.Tensor:
-        """``[B, K, dim]`` unit interest vectors for the target scenario of each row."""
+    def tokens(self, batch: dict[str, torch.Tensor]) -> tuple[torch.Tensor, torch.Tensor]:
+        """``[B, T, width]`` history tokens and their ``[B, T]`` padding mask (True = pad)."""
         # Histories are padded in front: drop the columns that are padding in every row
         # (exact; most users' histories are far shorter than the blocks allow).
         real = batch["hist_kind"] != 0
@@ -142,12 +145,16 @@ class RedRec(nn.Module):
                 vec[sel] = encode(item[sel]).to(vec.dtype)
         tokens = self.token_proj(vec) + self.scenario_emb(batch["hist_scenario"].long()) \
             + self.recency_emb(batch["hist_recency"].long()) + self.kind_emb(kind)
+        return tokens, kind == 0
+
+    def user_vectors(self, batch: dict[str, torch.Tensor]) -> torch.Tensor:
+        """``[B, K, dim]`` unit interest vectors for the target scenario of each row."""
+        tokens, pad = self.tokens(batch)
         b = tokens.shape[0]
         queries = self.interest_tokens[None] + \
             self.target_emb(batch["target_scenario"].long())[:, None, :]
         x = torch.cat([tokens, queries.expand(b, -1, -1)], dim=1)
-        pad = torch.cat([kind == 0, kind.new_zeros(b, self.num_interests, dtype=torch.bool)],
-                        dim=1)
+        pad = torch.cat([pad, pad.new_zeros(b, self.num_interests)], dim=1)
         h = self.encoder(x, src_key_padding_mask=pad)[:, -self.num_interests:]
         return F.normalize(self.out(h), dim=-1)
 
