@@ -45,22 +45,26 @@ def full_corpus(model: nn.Module, arrays: dict[str, np.ndarray], *, ks: Sequence
     if "target" not in arrays:
         raise DataError("full-corpus evaluation needs a 'target' array (the corpus row to find)")
     model.eval()
-    items = corpus_vectors(model, model.n_items) if items is None else items
+    direct = hasattr(model, "score_batch")        # itemcf / toppop score the corpus directly
+    if items is None and not direct:
+        items = corpus_vectors(model, model.n_items)
+    n_items = model.n_items
     target = np.asarray(arrays["target"], dtype=np.int64)
     n = len(target)
-    if n and (target.min() < 0 or target.max() >= len(items)):
+    if n and (target.min() < 0 or target.max() >= n_items):
         raise DataError(f"full-corpus evaluation: target rows outside the corpus "
-                        f"[0, {len(items)})")
+                        f"[0, {n_items})")
     inputs = to_tensors({k: v for k, v in arrays.items()
                          if not k.startswith("_") and k != "target"})
     ranks = np.empty(n, dtype=np.float64)
     with Progress("rank the corpus", total=n, unit="queries") as bar:
         for s in range(0, n, batch_size):
             batch = {k: v[s:s + batch_size] for k, v in inputs.items()}
-            scores = model.score(model.user_vectors(batch), items).double().numpy()
+            scores = (model.score_batch(batch) if direct else
+                      model.score(model.user_vectors(batch), items)).double().numpy()
             if created is not None:
                 scores[np.asarray(created)[None, :] > arrays["_ts"][s:s + batch_size, None]] = \
                     -np.inf
             ranks[s:s + batch_size] = rank_of_targets(scores, target[s:s + batch_size])
             bar.update(len(scores))
-    return {**retrieval_metrics(ranks, ks), "queries": n, "candidates": int(len(items))}
+    return {**retrieval_metrics(ranks, ks), "queries": n, "candidates": int(n_items)}

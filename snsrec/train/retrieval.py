@@ -18,6 +18,7 @@ out of its ranking). ``cold`` marks targets created after ``cold_after``
 
 from __future__ import annotations
 
+import time
 from typing import Any
 
 import numpy as np
@@ -148,7 +149,8 @@ def describe(samples: dict[str, np.ndarray]) -> dict[str, Any]:
 def is_retrieval_model(name: str) -> bool:
     from snsrec.models.registry import get_model_class
 
-    return hasattr(get_model_class(name), "user_vectors")
+    cls = get_model_class(name)
+    return hasattr(cls, "user_vectors") or hasattr(cls, "score_batch")
 
 
 def _split_times(tables: Any) -> tuple[int, int]:
@@ -172,7 +174,7 @@ def evaluate_targets(model: Any, log: BehaviourLog, corpus: Corpus, start: int, 
     """Full-corpus metrics per target (feed / search / ads), each for all, warm and cold notes."""
     from snsrec.eval.protocols import corpus_vectors, full_corpus
 
-    items = corpus_vectors(model, len(corpus))
+    items = None if hasattr(model, "score_batch") else corpus_vectors(model, len(corpus))
     out: dict[str, Any] = {}
     for target in TARGETS:
         rows = eval_samples(log, corpus, start, end, target, config, cold_after, seed)
@@ -186,7 +188,6 @@ def train_retrieval_run(cfg: Any, run_dir: Any, *, resume: bool = False) -> dict
     """``snsrec train`` for a retrieval model: samples, the shared trainer, per-target metrics."""
     from pathlib import Path
 
-    from snsrec.data.batches import TensorBatches
     from snsrec.data.datasets import resolve_dataset
     from snsrec.data.tables import load_tables
     from snsrec.errors import ConfigError
@@ -199,10 +200,11 @@ def train_retrieval_run(cfg: Any, run_dir: Any, *, resume: bool = False) -> dict
 
     run_dir = Path(run_dir)
     tcfg, rcfg = cfg.train, cfg.retrieval
-    if tcfg.monitor in ("auc", "gauc", "logloss"):
+    fitted = is_fitted_model(cfg.model.name)    # itemcf / toppop: counted, not trained
+    if not fitted and tcfg.monitor in ("auc", "gauc", "logloss"):
         raise ConfigError(f"train.monitor '{tcfg.monitor}' is a CTR metric; a retrieval run "
                           "monitors hr@K, ndcg@K or mrr (e.g. train.monitor=hr@100)")
-    if tcfg.loss != "window_nce":
+    if not fitted and tcfg.loss != "window_nce":
         raise ConfigError(f"train.loss '{tcfg.loss}': retrieval model '{cfg.model.name}' trains "
                           "with loss window_nce")
     if resume:
@@ -224,12 +226,14 @@ def train_retrieval_run(cfg: Any, run_dir: Any, *, resume: bool = False) -> dict
     trainer = Trainer(tcfg, evaluator=lambda m, a: full_corpus(m, a, ks=ks,
                                                                created=corpus.created))
     inputs = {k: v for k, v in train.items() if not k.startswith("_")}
-    model, fit = trainer.fit_phases(
-        model, lambda: TensorBatches(inputs, tcfg.batch_size, shuffle=True, seed=tcfg.seed),
-        valid, checkpoint_dir=run_dir / "checkpoint", resume=resume,
-        fingerprint={"config": cfg.model_dump(mode="json", exclude={"train": {"device", "threads",
-                                                                              "eval_batch_size",
-                                                                              "checkpoint_every"}})})
+    if fitted:
+        t0 = time.perf_counter()
+        model.fit_log(log, valid_start)
+        fit = {"valid": trainer.evaluate(model, valid), "best_epoch": 0, "epochs_run": 0,
+               "stopped_early": False, "steps": 0, "train_time_s": time.perf_counter() - t0,
+               "samples_per_s": 0.0, "history": []}
+    else:
+        model, fit = _fit(trainer, model, inputs, valid, run_dir, resume, cfg)
     end = int(log.ts.max()) + 1
     test = evaluate_targets(model, log, corpus, test_start, end, rcfg, valid_start, ks,
                             tcfg.seed)
@@ -245,6 +249,26 @@ def train_retrieval_run(cfg: Any, run_dir: Any, *, resume: bool = False) -> dict
              extra=lambda tmp: write_text(tmp / "report.md", f"# snsrec run {cfg.name}\n\n```\n"
                                                               f"{text}\n```\n"))
     return {**metrics, "text": text}
+
+
+def is_fitted_model(name: str) -> bool:
+    """A retrieval model counted from the log (``fit_log``) rather than trained."""
+    from snsrec.models.registry import get_model_class
+
+    return hasattr(get_model_class(name), "fit_log")
+
+
+def _fit(trainer: Any, model: Any, inputs: dict[str, np.ndarray], valid: dict[str, np.ndarray],
+         run_dir: Any, resume: bool, cfg: Any) -> tuple[Any, dict[str, Any]]:
+    from snsrec.data.batches import TensorBatches
+    from snsrec.train.pipeline import RUNTIME_KEYS
+
+    tcfg = cfg.train
+    return trainer.fit_phases(
+        model, lambda: TensorBatches(inputs, tcfg.batch_size, shuffle=True, seed=tcfg.seed),
+        valid, checkpoint_dir=run_dir / "checkpoint", resume=resume,
+        fingerprint={"config": cfg.model_dump(mode="json",
+                                              exclude={"train": set(RUNTIME_KEYS)})})
 
 
 def summary(cfg: Any, metrics: dict[str, Any], run_dir: Any) -> str:

@@ -694,9 +694,9 @@ def load_run(run_dir: str | Path) -> Run:
         model.load_state_dict(state)
     except RuntimeError as e:
         first = str(e).splitlines()[1].strip() if len(str(e).splitlines()) > 1 else str(e)
+        source = Corpus.FILE if isinstance(feature_map, Corpus) else "feature_map.json"
         raise ModelError(f"{weights}: weights do not fit model '{meta['model_name']}' on "
-                         f"{run_dir / 'feature_map.json'} ({first}); was the run dir mixed?"
-                         ) from None
+                         f"{run_dir / source} ({first}); was the run dir mixed?") from None
     model.eval()
     config = yaml.safe_load((run_dir / "config.yaml").read_text(encoding="utf-8")) \
         if (run_dir / "config.yaml").is_file() else {}

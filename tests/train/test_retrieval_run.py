@@ -66,3 +66,18 @@ def test_a_ctr_monitor_on_a_retrieval_run_is_one_line(tiny_world, tmp_path, caps
     code, _, err = runs.cli(["train", str(cfg), "--out", str(tmp_path / "runs")], capsys)
     assert code == 2 and "train.monitor 'auc'" in err and err.count("\n") == 1
     assert not (tmp_path / "runs" / "redrec_run").exists()
+
+
+def test_counted_baselines_run_through_the_same_command(tiny_world, tmp_path, capsys, runs):
+    import yaml
+
+    for name, params in (("itemcf", {"neighbours": 50}), ("toppop", {})):
+        path = _config(runs, tmp_path, tiny_world)
+        cfg = yaml.safe_load(path.read_text())
+        cfg["name"], cfg["model"] = name, {"name": name, "params": params}
+        path.write_text(yaml.safe_dump(cfg))
+        code, out, err = runs.cli(["train", str(path), "--out", str(tmp_path / "runs")], capsys)
+        assert code == 0, err
+        m = json.loads((tmp_path / "runs" / name / "metrics.json").read_text())
+        assert m["epochs_run"] == 0 and set(m["test"]) == {"feed", "search", "ads"}
+        assert 0.0 <= m["test"]["feed"]["all"]["hr@100"] <= 1.0
