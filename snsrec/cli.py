@@ -162,6 +162,25 @@ def evaluate(
     typer.echo(evaluate_run(run_dir, split)["text"])
 
 
+encode_app = typer.Typer(help="Embed texts with a text backbone or a run's item tower.",
+                         no_args_is_help=True)
+app.add_typer(encode_app, name="encode")
+
+
+@encode_app.command("notes")
+def encode_notes(
+    source: Path = typer.Argument(..., help="A retrieval run directory (its item tower) or a "
+                                  "text-backbone YAML (backbone: hash | minilm | causal-lm)."),
+    notes: Path = typer.Option(..., help="Parquet note table: note_id + title / body / hashtags."),
+    out: Path = typer.Option(..., help="Output: .parquet (note_id, vector) or .npy (+ .ids.npy)."),
+    batch_size: int = typer.Option(256, help="Notes per encoder batch."),
+) -> None:
+    """Embed every note of a table, in batches, resumable after an interruption."""
+    from snsrec.text.encode import encode_notes as run
+
+    typer.echo(run(source, notes, out, batch_size=batch_size)["text"])
+
+
 @index_app.command("build")
 def index_build(
     run_dir: Path = typer.Argument(..., help="A retrieval run directory (e.g. RED-Rec)."),
