@@ -407,14 +407,25 @@ class Trainer:
         """Train ``model`` in place; return the best epoch's validation metrics and the history.
 
         ``checkpoint_dir`` turns checkpoints on; ``resume`` continues from the one
-        there (``fingerprint`` must equal the one it was written with).
+        there (``fingerprint`` must equal the one it was written with). The
+        embeddings' sparse-gradient flags are the model's own again afterwards,
+        also when training fails.
         """
+        sparse = self.config.sparse_embeddings and distributed.info().world_size == 1
+        sparse_flags = set_sparse_embeddings(model, sparse)
+        try:
+            return self._fit(model, train_batches, valid_arrays, checkpoint_dir, resume,
+                             fingerprint)
+        finally:
+            restore_sparse_embeddings(model, sparse_flags)
+
+    def _fit(self, model: nn.Module, train_batches: Any, valid_arrays: dict[str, np.ndarray],
+             checkpoint_dir: Path | None, resume: bool, fingerprint: dict[str, Any] | None
+             ) -> dict[str, Any]:
         cfg = self.config
         seed_everything(cfg.seed)
         model.to(cfg.device)
         init_output_bias(model, train_batches)
-        sparse = cfg.sparse_embeddings and distributed.info().world_size == 1
-        sparse_flags = set_sparse_embeddings(model, sparse)
         optimizer = make_optimizer(model, cfg)
         net, train_batches = self._parallel(model, train_batches)
         steps_per_epoch = len(train_batches) if hasattr(train_batches, "__len__") else 0
@@ -504,7 +515,6 @@ class Trainer:
             if not stopped and st.epoch < cfg.epochs:
                 checkpoint()
         model.load_state_dict(best_state)
-        restore_sparse_embeddings(model, sparse_flags)
         self.history = st.history
         train_time = time.perf_counter() - t_fit
         return {"best_epoch": st.best_epoch, "epochs_run": len(st.history),

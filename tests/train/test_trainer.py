@@ -132,3 +132,17 @@ def test_precision_is_fp32_or_bf16():
     assert TrainConfig(precision="bf16").autocast().fast_dtype == torch.bfloat16
     with pytest.raises(ValueError, match="precision"):
         TrainConfig(precision="fp16")
+
+
+def test_a_failed_fit_leaves_the_embeddings_dense_again(toy):
+    from snsrec.train.optim import embedding_modules
+
+    model = build_model("lr", toy.ToyFeatureMap(), fields=["note_id", "quality"])
+    assert not any(m.sparse for m in embedding_modules(model))
+    train = toy.toy_arrays(500, 1)
+    valid = toy.toy_arrays(200, 2)
+    del valid["click"]                                  # evaluation fails after epoch 1
+    with pytest.raises(KeyError):
+        Trainer(TrainConfig(epochs=1, batch_size=128)).fit(
+            model, TensorBatches(_inputs(train), 128), valid)
+    assert not any(m.sparse for m in embedding_modules(model))
