@@ -131,6 +131,23 @@ def bench_world(
     typer.echo(result["markdown"])
 
 
+@bench_app.command("index")
+def bench_index(
+    items: int = typer.Option(1_000_000, help="Item vectors to index."),
+    dim: int = typer.Option(64, help="Vector size (RED-Rec: 64)."),
+    users: int = typer.Option(200, help="Users to time (K interest vectors each)."),
+    interests: int = typer.Option(3, help="Interest vectors per user."),
+    kinds: str = typer.Option("flat,hnsw,ivfpq", help="Index kinds (flat is the reference)."),
+    out: Path = typer.Option(Path("bench/index"), help="Directory for index.json / index.md."),
+) -> None:
+    """Build time, size, per-user latency and recall@100 of each FAISS index kind."""
+    from snsrec.bench.index import bench_index as run
+
+    result = run(out, items=items, dim=dim, users=users, interests=interests,
+                 kinds=[x.strip() for x in kinds.split(",") if x.strip()])
+    typer.echo(result["markdown"])
+
+
 @app.command("train")
 def train(
     config: Path = typer.Argument(..., help="Run YAML (see configs/): data, features, model, train."),

@@ -41,6 +41,27 @@ def _faiss() -> Any:
     return faiss
 
 
+SMALL_BATCH = 64        # queries below which one OpenMP thread answers faster
+
+
+def _few_threads_search(index: Any, q: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
+    """``index.search``; a handful of queries (one user's interests) on one thread.
+
+    Measured (`snsrec bench index`, 20k items, 2 cores busy with other work): one
+    user's three HNSW look-ups took 22 ms with FAISS's two OpenMP threads and
+    0.7 ms with one — the threads' start and barrier cost dwarfs the search.
+    """
+    faiss = _faiss()
+    threads = faiss.omp_get_max_threads()
+    if len(q) >= SMALL_BATCH or threads == 1:
+        return index.search(q, k)
+    faiss.omp_set_num_threads(1)
+    try:
+        return index.search(q, k)
+    finally:
+        faiss.omp_set_num_threads(threads)
+
+
 def merge_interests(interests: np.ndarray, threshold: float = 0.98) -> list[int]:
     """Rows of ``interests`` to search: each dropped when its cosine with a kept earlier one
     exceeds ``threshold`` (RED-Rec merges interest vectors closer than 0.98)."""
@@ -142,7 +163,7 @@ class AnnIndex:
         if self._index is None or len(self) == 0:
             return np.full((len(q), k), -np.inf, np.float32), np.full((len(q), k), -1, np.int64)
         fetch = min(int(self._index.ntotal), k + len(self.removed))
-        scores, ids = self._index.search(q, fetch)
+        scores, ids = _few_threads_search(self._index, q, fetch)
         if self.removed:
             gone = np.isin(ids, np.fromiter(self.removed, np.int64))
             scores = np.where(gone, -np.inf, scores)
