@@ -181,6 +181,10 @@ def evaluate_targets(model: Any, log: BehaviourLog, corpus: Corpus, start: int, 
         out[target] = {name: full_corpus(model, part, ks=ks, created=corpus.created,
                                          items=items)
                        for name, part in split_cold(rows).items() if len(part["target"])}
+        if "all" in out[target]:
+            # Users with no behaviour before the cut-off: the model sees only the target
+            # scenario (its query tokens), a popularity-like fallback; counted, not hidden.
+            out[target]["all"]["cold_users"] = int((~(rows["hist_kind"] != 0).any(1)).sum())
     return out
 
 

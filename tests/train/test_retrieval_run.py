@@ -31,6 +31,7 @@ def test_train_then_evaluate_a_redrec_run(tiny_world, tmp_path, capsys, runs):
         assert (run_dir / f).is_file(), f
     m = json.loads((run_dir / "metrics.json").read_text())
     assert set(m["test"]) == {"feed", "search", "ads"} and "hr@100" in m["valid"]
+    assert 0 <= m["test"]["feed"]["all"]["cold_users"] <= m["test"]["feed"]["all"]["queries"]
     assert "test feed" in out and "hr@100" in out
     code, out, err = runs.cli(["evaluate", str(run_dir), "--split", "test"], capsys)
     assert code == 0, err
