@@ -37,6 +37,7 @@ from snsrec.errors import DataError
 
 PAD, NOTE, QUERY = 0, 1, 2            # token kinds (0 = padding)
 PAD_TS = np.iinfo(np.int64).min       # padding sorts before every real time
+ALWAYS = np.iinfo(np.int64).min       # creation time of a note that has always existed
 
 
 class SequenceConfig(StrictModel):
@@ -218,8 +219,10 @@ class Corpus:
 
     @classmethod
     def from_tables(cls, tables: Any, log: BehaviourLog, train_end: int) -> Corpus:
+        # A note without a creation time (e.g. a MovieLens movie) has always existed.
         notes = (tables.notes.select("note_id", "title", "body", "hashtags",
-                                     _seconds(pl.col("created_at")).alias("created"))
+                                     _seconds(pl.col("created_at")).fill_null(ALWAYS)
+                                     .alias("created"))
                  .collect())
         pos = np.searchsorted(log.note_ids, notes["note_id"].to_numpy())
         if len(notes) != len(log.note_ids) or not (log.note_ids[pos] == notes["note_id"]

@@ -127,3 +127,24 @@ def test_from_tables_on_the_tiny_world(tiny_world):
     assert set(log.note_ids[log.item[notes]].tolist()) == set(clicks["note_id"].to_list())
     assert {log.queries[i] for i in log.item[~notes]} == \
         set(ev.filter(pl.col("scenario") == "search")["query"].unique().to_list())
+
+
+def test_corpus_texts_log_q_and_notes_without_a_creation_time():
+    import datetime as dt
+    from types import SimpleNamespace
+
+    from snsrec.data.sequences import ALWAYS, Corpus, note_text
+
+    notes = pl.LazyFrame({"note_id": [5, 3], "title": ["Cafe", None], "body": ["latte", "x"],
+                          "hashtags": [["coffee"], None],
+                          "created_at": [dt.datetime(2024, 6, 1), None]})
+    log = make_log([(1, 10, "feed", NOTE, 0, False), (1, 20, "feed", NOTE, 0, False),
+                    (2, 99, "feed", NOTE, 1, False)])
+    log.note_ids = np.array([3, 5], dtype=np.int64)
+    corpus = Corpus.from_tables(SimpleNamespace(notes=notes, root="t"), log, train_end=50)
+    assert corpus.texts == ["x", "Cafe / latte / #coffee"] == \
+        [note_text(None, "x", None), note_text("Cafe", "latte", ["coffee"])]
+    assert corpus.created.tolist() == [ALWAYS, int(dt.datetime(2024, 6, 1, tzinfo=dt.UTC)
+                                                   .timestamp())]
+    # log q: add-one smoothed shares of the clicks before the end (note row 0 twice).
+    assert np.exp(corpus.log_q).tolist() == pytest.approx([3 / 4, 1 / 4])
