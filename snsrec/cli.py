@@ -131,6 +131,25 @@ def bench_world(
     typer.echo(result["markdown"])
 
 
+@bench_app.command("retrieval")
+def bench_retrieval(
+    data: list[str] = typer.Option(["world:small"], help="Data set(s): world:small, "
+                                   "recbole:ml-1m, ..."),
+    models: str = typer.Option("toppop,itemcf,dssm,redrec,redrec_feed,redrec_id",
+                               help="Variants (configs/bench/retrieval/<variant>.yaml)."),
+    seeds: int = typer.Option(3, help="Seeds per variant (mean ± std)."),
+    out: Path = typer.Option(Path("bench/retrieval"), help="Directory for the leaderboard."),
+    set_: list[str] | None = typer.Option(None, "--set", help="Override for every run, e.g. "
+                                          "--set train.epochs=1."),
+) -> None:
+    """Full-corpus retrieval leaderboards per target (feed, search, ads) and cold-start."""
+    from snsrec.bench.retrieval import bench_retrieval as run
+
+    result = run(data, [m.strip() for m in models.split(",") if m.strip()], seeds, out,
+                 overrides=set_)
+    typer.echo(result["markdown"])
+
+
 @bench_app.command("index")
 def bench_index(
     items: int = typer.Option(1_000_000, help="Item vectors to index."),

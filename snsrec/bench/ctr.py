@@ -30,7 +30,7 @@ from __future__ import annotations
 import math
 import re
 import shlex
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -207,8 +207,17 @@ def _same_config(cfg: Any, old: Any, resolved: dict[str, Any]) -> bool:
         return False
 
 
-def run_one(cfg: Any, run_dir: Path) -> dict[str, Any]:
-    """Train (or reuse) one run; the benchmark's record of it."""
+def ctr_record(metrics: dict[str, Any]) -> dict[str, Any]:
+    """What the CTR leaderboard keeps of a run's metrics.json."""
+    test = metrics["test"]
+    return {"auc": float(test["auc"]), "logloss": float(test["logloss"]),
+            "params": int(metrics["params"]), "train_time_s": float(metrics["train_time_s"]),
+            "best_epoch": metrics.get("best_epoch"), "epochs_run": metrics.get("epochs_run")}
+
+
+def run_one(cfg: Any, run_dir: Path,
+            record: Callable[[dict[str, Any]], dict[str, Any]] = ctr_record) -> dict[str, Any]:
+    """Train (or reuse) one run; the benchmark's ``record`` of its metrics."""
     from snsrec.train.pipeline import train_run
     from snsrec.train.trainer import checkpoint_dir_of
 
@@ -229,12 +238,9 @@ def run_one(cfg: Any, run_dir: Path) -> dict[str, Any]:
         run_dir.mkdir(parents=True, exist_ok=True)
         write_json(pending, resolved)
     metrics = train_run(cfg, run_dir, resume=resume)       # replaces run_dir (pending gone)
-    test = metrics["test"]
-    record = {"auc": float(test["auc"]), "logloss": float(test["logloss"]),
-              "params": int(metrics["params"]), "train_time_s": float(metrics["train_time_s"]),
-              "best_epoch": metrics.get("best_epoch"), "epochs_run": metrics.get("epochs_run")}
-    write_json(stamp, {"config": resolved, "record": record})
-    return record
+    rec = record(metrics)
+    write_json(stamp, {"config": resolved, "record": rec})
+    return rec
 
 
 # -- aggregation -------------------------------------------------------------
