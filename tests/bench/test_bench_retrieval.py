@@ -61,3 +61,14 @@ def test_a_trained_variant_and_bad_variants(tiny_world, tmp_path):
     with pytest.raises(ConfigError, match="no config .*'nosuch'.*redrec"):
         bench_retrieval(["world:tiny"], ["nosuch"], 1, tmp_path / "x", cache=cache)
     assert not (tmp_path / "x").exists()
+
+
+@pytest.mark.parametrize("variant", ["toppop", "itemcf", "dssm", "redrec", "redrec_feed",
+                                     "redrec_id"])
+def test_every_shipped_variant_resolves(variant, tmp_path):
+    from snsrec.bench.retrieval import VARIANTS, resolve
+
+    assert variant in VARIANTS
+    cfg = resolve(variant, "world:small", 3, None, tmp_path)
+    assert cfg.train.seed == 3 and cfg.data == "world:small"
+    assert cfg.name == f"{variant}-world_small-seed3"
