@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-from pathlib import Path
 
 import pytest
 
@@ -14,15 +13,8 @@ from snsrec.progress import set_quiet
 FAST = ["train.epochs=1", "retrieval.cutoffs_per_user=3", "model.params.negatives=50"]
 
 
-def _cache(tiny_world: Path, root: Path) -> Path:
-    cache = root / "cache"
-    cache.mkdir(parents=True)
-    (cache / "world-tiny-seed7").symlink_to(tiny_world, target_is_directory=True)
-    return cache
-
-
-def test_leaderboards_per_target_and_reuse(tiny_world, tmp_path):
-    cache = _cache(tiny_world, tmp_path)
+def test_leaderboards_per_target_and_reuse(tiny_cache, tmp_path):
+    cache = tiny_cache(tmp_path)
     set_quiet(True)
     try:
         res = bench_retrieval(["world:tiny"], ["toppop", "itemcf"], 2, tmp_path / "b",
@@ -47,8 +39,8 @@ def test_leaderboards_per_target_and_reuse(tiny_world, tmp_path):
     assert "### feed" in res["markdown"] and again["markdown"] == res["markdown"]
 
 
-def test_a_trained_variant_and_bad_variants(tiny_world, tmp_path):
-    cache = _cache(tiny_world, tmp_path)
+def test_a_trained_variant_and_bad_variants(tiny_cache, tmp_path):
+    cache = tiny_cache(tmp_path)
     set_quiet(True)
     try:
         res = bench_retrieval(["world:tiny"], ["dssm"], 1, tmp_path / "d", overrides=FAST,

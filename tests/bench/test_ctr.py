@@ -19,18 +19,10 @@ MODELS = ["lr", "deepfm"]
 FAST = ["train.epochs=1", "train.batch_size=2048", "model.params.hidden_units=[32]"]
 
 
-def _cache_with(tiny_world: Path, root: Path) -> Path:
-    """A data cache where ``world:tiny`` resolves to the session's tiny world (no regeneration)."""
-    cache = root / "cache"
-    cache.mkdir(parents=True)
-    (cache / "world-tiny-seed7").symlink_to(tiny_world, target_is_directory=True)
-    return cache
-
-
 @pytest.fixture(scope="module")
-def bench(tiny_world: Path, tmp_path_factory: pytest.TempPathFactory) -> tuple[dict, Path, Path]:
+def bench(tiny_cache, tmp_path_factory: pytest.TempPathFactory) -> tuple[dict, Path, Path]:
     root = tmp_path_factory.mktemp("bench_ctr")
-    cache = _cache_with(tiny_world, root)
+    cache = tiny_cache(root)
     set_quiet(True)
     try:
         res = bench_ctr(["world:tiny"], MODELS, 2, root / "a", overrides=FAST, cache=cache,
