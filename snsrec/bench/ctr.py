@@ -226,14 +226,14 @@ def run_one(cfg: Any, run_dir: Path,
     if stamp.is_file():
         old = read_json(stamp)
         if _same_config(cfg, old.get("config"), resolved) and (run_dir / "metrics.json").is_file():
-            echo(f"bench ctr: reusing {run_dir}")
+            echo(f"bench: reusing {run_dir}")
             return old["record"]
     # A run interrupted earlier (the benchmark killed) resumes from its last checkpoint.
     pending = run_dir / "bench.pending.json"
     resume = pending.is_file() and _same_config(cfg, read_json(pending), resolved) \
         and any(checkpoint_dir_of(p) is not None for p in run_dir.glob("checkpoint*"))
     if resume:
-        echo(f"bench ctr: resuming {run_dir} from its checkpoint")
+        echo(f"bench: resuming {run_dir} from its checkpoint")
     else:
         run_dir.mkdir(parents=True, exist_ok=True)
         write_json(pending, resolved)

@@ -175,6 +175,13 @@ def next_items(log: BehaviourLog, users: np.ndarray, times: np.ndarray, window: 
     Only clicks in ``scenarios`` (default all), before ``until`` (per row or one
     time) and, with ``convert_only``, ads conversions; -1 pads a short window.
     """
+    return next_clicks(log, users, times, window, scenarios, until, convert_only)[0]
+
+
+def next_clicks(log: BehaviourLog, users: np.ndarray, times: np.ndarray, window: int,
+                scenarios: Sequence[str] | None = None, until: np.ndarray | int | None = None,
+                convert_only: bool = False) -> tuple[np.ndarray, np.ndarray]:
+    """``next_items`` and the clicks' times (``[n, window]`` each; -1 pads both)."""
     keep = log.kind == NOTE
     if scenarios is not None:
         keep &= np.isin(log.scenario, [SCENARIOS.index(s) for s in scenarios])
@@ -182,15 +189,16 @@ def next_items(log: BehaviourLog, users: np.ndarray, times: np.ndarray, window: 
         keep &= log.convert
     sub = log.select(keep)
     users, times = np.asarray(users, np.int64), np.asarray(times, np.int64)
+    if len(sub) == 0:
+        empty = np.full((len(users), window), -1, np.int64)
+        return empty, empty.copy()
     _, stop, end = history_bounds(sub.user, sub.ts, users, times)
     idx = stop[:, None] + np.arange(window)[None, :]
     ok = idx < end[:, None]
-    idx = np.clip(idx, 0, max(len(sub) - 1, 0))
-    if len(sub) == 0:
-        return np.full((len(users), window), -1, np.int64)
+    idx = np.clip(idx, 0, len(sub) - 1)
     if until is not None:
         ok &= sub.ts[idx] < np.broadcast_to(np.asarray(until, np.int64), (len(users),))[:, None]
-    return np.where(ok, sub.item[idx], -1)
+    return np.where(ok, sub.item[idx], -1), np.where(ok, sub.ts[idx], -1)
 
 
 def note_text(title: str | None, body: str | None, hashtags: Sequence[str] | None) -> str:

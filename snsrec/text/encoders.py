@@ -33,6 +33,7 @@ import hashlib
 import importlib.util
 import re
 import zlib
+from abc import ABC, abstractmethod
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any, Literal
@@ -72,17 +73,19 @@ def text_hash(text: str) -> bytes:
     return hashlib.sha1(text.encode("utf-8")).digest()
 
 
-class TextBackbone(nn.Module):
+class TextBackbone(nn.Module, ABC):
     """Base of the backbones: ``prepare`` once, ``forward`` per batch, ``encode`` for both."""
 
     name: str = ""
     dim: int = 0
 
+    @abstractmethod
     def prepare(self, texts: Sequence[str]) -> dict[str, torch.Tensor]:
-        raise NotImplementedError
+        """One row of tensors per text (the per-text work, done once)."""
 
+    @abstractmethod
     def forward(self, rows: dict[str, torch.Tensor]) -> torch.Tensor:
-        raise NotImplementedError
+        """``[B, dim]`` vectors for a slice of ``prepare``'s output."""
 
     @property
     def trainable(self) -> bool:

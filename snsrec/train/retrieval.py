@@ -32,9 +32,11 @@ from snsrec.data.sequences import (
     Corpus,
     SequenceConfig,
     histories,
+    next_clicks,
     next_items,
 )
 from snsrec.errors import DataError
+from snsrec.eval.protocols import KS
 
 # Each evaluation target: the scenario of the behaviour and whether it must be a conversion.
 TARGETS = {"feed": ("feed", False), "search": ("search", False), "ads": ("ads", True)}
@@ -95,33 +97,20 @@ def eval_samples(log: BehaviourLog, corpus: Corpus, start: int, end: int, target
         raise DataError(f"retrieval target '{target}': use one of {', '.join(TARGETS)}")
     scen, convert = TARGETS[target]
     users = np.unique(log.user[log.ts < end])
-    first = next_items(log, users, np.full(len(users), start), 1, scenarios=[scen],
-                       until=end, convert_only=convert)[:, 0]
-    # The time of that first behaviour: the first matching row at or after start.
-    keep = first >= 0
-    users, first = users[keep], first[keep]
+    first, times = next_clicks(log, users, np.full(len(users), start), 1, scenarios=[scen],
+                               until=end, convert_only=convert)
+    keep = first[:, 0] >= 0
+    users, first, times = users[keep], first[keep, 0], times[keep, 0]
     if config.max_eval_users is not None and len(users) > config.max_eval_users:
         pick = np.sort(np.random.default_rng(seed).choice(len(users), config.max_eval_users,
                                                           replace=False))
-        users, first = users[pick], first[pick]
-    times = _first_time(log, users, start, end, scen, convert)
+        users, first, times = users[pick], first[pick], times[pick]
     out = _history_arrays(log, users, np.full(len(users), start), config.sequence)
     out.update(target_scenario=np.full(len(users), SCENARIOS.index(scen), np.int8),
                target=first, _ts=times, _user=users)
     if cold_after is not None:
         out["_cold"] = corpus.created[first] >= cold_after
     return out
-
-
-def _first_time(log: BehaviourLog, users: np.ndarray, start: int, end: int, scen: str,
-                convert: bool) -> np.ndarray:
-    keep = (log.kind == NOTE) & (log.scenario == SCENARIOS.index(scen)) & \
-        (log.ts >= start) & (log.ts < end)
-    if convert:
-        keep &= log.convert
-    u, t = log.user[keep], log.ts[keep]          # sorted by (user, ts): first row per user
-    pos = np.searchsorted(u, users)
-    return t[np.minimum(pos, max(len(t) - 1, 0))] if len(t) else np.zeros(len(users), np.int64)
 
 
 def split_cold(arrays: dict[str, np.ndarray]) -> dict[str, dict[str, np.ndarray]]:
@@ -226,9 +215,7 @@ def train_retrieval_run(cfg: Any, run_dir: Any, *, resume: bool = False) -> dict
     model = build_model(cfg.model.name, corpus, **cfg.model.params)
     if not resume:
         _start_fresh(run_dir)
-    ks = (10, 50, 100, 1000)
-    trainer = Trainer(tcfg, evaluator=lambda m, a: full_corpus(m, a, ks=ks,
-                                                               created=corpus.created))
+    trainer = Trainer(tcfg, evaluator=lambda m, a: full_corpus(m, a, created=corpus.created))
     inputs = {k: v for k, v in train.items() if not k.startswith("_")}
     if fitted:
         t0 = time.perf_counter()
@@ -239,7 +226,7 @@ def train_retrieval_run(cfg: Any, run_dir: Any, *, resume: bool = False) -> dict
     else:
         model, fit = _fit(trainer, model, inputs, valid, run_dir, resume, cfg)
     end = int(log.ts.max()) + 1
-    test = evaluate_targets(model, log, corpus, test_start, end, rcfg, valid_start, ks,
+    test = evaluate_targets(model, log, corpus, test_start, end, rcfg, valid_start, KS,
                             tcfg.seed)
     metrics = {"name": cfg.name, "model": cfg.model.name, "data": cfg.data,
                "params": int(sum(p.numel() for p in model.parameters())),
@@ -275,20 +262,27 @@ def _fit(trainer: Any, model: Any, inputs: dict[str, np.ndarray], valid: dict[st
                                               exclude={"train": set(RUNTIME_KEYS)})})
 
 
+def targets_table(rows: list[tuple[str, dict[str, Any]]], cols: list[str]) -> list[str]:
+    """Text lines: a header and one line per (name, metrics) — queries and ``cols``."""
+    lines = [f"{'target':<16}{'queries':>9}" + "".join(f"{c:>10}" for c in cols)]
+    lines += [f"{name:<16}{m.get('queries', 0):>9}" +
+              "".join(f"{m.get(c, float('nan')):>10.4f}" for c in cols) for name, m in rows]
+    return lines
+
+
+def target_rows(test: dict[str, Any], prefix: str = "") -> list[tuple[str, dict[str, Any]]]:
+    """``evaluate_targets`` output as (name, metrics) rows: "feed", "feed cold", ..."""
+    return [(f"{prefix}{target}" + ("" if part == "all" else f" {part}"), m)
+            for target, parts in test.items() for part, m in parts.items()]
+
+
 def summary(cfg: Any, metrics: dict[str, Any], run_dir: Any) -> str:
-    cols = ["hr@10", "hr@100", "ndcg@10", "ndcg@100", "mrr"]
-    lines = [f"run {cfg.name}: {cfg.model.name} ({metrics['params']:,} parameters) on "
-             f"{cfg.data}, best epoch {metrics['best_epoch']}/{metrics['epochs_run']}",
-             f"{'target':<16}{'queries':>9}" + "".join(f"{c:>10}" for c in cols)]
-    rows = [("valid feed", metrics["valid"])]
-    for target, parts in metrics["test"].items():
-        rows += [(f"test {target}" + ("" if part == "all" else f" {part}"), m)
-                 for part, m in parts.items()]
-    for name, m in rows:
-        lines.append(f"{name:<16}{m.get('queries', 0):>9}" +
-                     "".join(f"{m.get(c, float('nan')):>10.4f}" for c in cols))
-    lines.append(f"trained in {metrics['train_time_s']:.1f} s → {run_dir}")
-    return "\n".join(lines)
+    head = (f"run {cfg.name}: {cfg.model.name} ({metrics['params']:,} parameters) on "
+            f"{cfg.data}, best epoch {metrics['best_epoch']}/{metrics['epochs_run']}")
+    rows = [("valid feed", metrics["valid"]), *target_rows(metrics["test"], "test ")]
+    return "\n".join([head, *targets_table(rows, ["hr@10", "hr@100", "ndcg@10", "ndcg@100",
+                                                   "mrr"]),
+                      f"trained in {metrics['train_time_s']:.1f} s → {run_dir}"])
 
 
 def evaluate_retrieval_run(run: Any, cfg: Any, run_dir: Any, split: str) -> dict[str, Any]:
@@ -306,12 +300,7 @@ def evaluate_retrieval_run(run: Any, cfg: Any, run_dir: Any, split: str) -> dict
     start, end = (valid_start, test_start) if split == "valid" else \
         (test_start, int(log.ts.max()) + 1)
     metrics = evaluate_targets(run.model, log, run.feature_map, start, end, cfg.retrieval,
-                               valid_start, (10, 50, 100, 1000), cfg.train.seed)
-    cols = ["hr@10", "hr@100", "ndcg@10", "mrr"]
+                               valid_start, KS, cfg.train.seed)
     lines = [f"{run_dir} ({cfg.model.name} on {cfg.data}), {split} period",
-             f"{'target':<16}{'queries':>9}" + "".join(f"{c:>10}" for c in cols)]
-    for target, parts in metrics.items():
-        for part, m in parts.items():
-            name = target if part == "all" else f"{target} {part}"
-            lines.append(f"{name:<16}{m['queries']:>9}" + "".join(f"{m[c]:>10.4f}" for c in cols))
+             *targets_table(target_rows(metrics), ["hr@10", "hr@100", "ndcg@10", "mrr"])]
     return {"text": "\n".join(lines), "metrics": metrics}
