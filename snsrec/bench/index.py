@@ -13,7 +13,6 @@ with p99 ≤ 5 ms per user on this machine.
 
 from __future__ import annotations
 
-import resource
 import time
 from collections.abc import Sequence
 from pathlib import Path
@@ -21,6 +20,7 @@ from typing import Any
 
 import numpy as np
 
+from snsrec.bench.peers import peak_rss_gb
 from snsrec.errors import ConfigError
 from snsrec.index.ann import KINDS, AnnIndex
 from snsrec.io import write_json, write_text
@@ -36,10 +36,6 @@ def mixture(n: int, dim: int, centres: np.ndarray, spread: float, rng: np.random
     x = x.astype(np.float32)
     x /= np.linalg.norm(x, axis=1, keepdims=True)
     return x
-
-
-def _peak_rss_gb() -> float:
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024 ** 2
 
 
 def bench_index(out: Path, *, items: int = 1_000_000, dim: int = 64, users: int = 200,
@@ -80,7 +76,7 @@ def bench_index(out: Path, *, items: int = 1_000_000, dim: int = 64, users: int 
         recall = float(np.mean([len(set(f.tolist()) & set(e.tolist())) / max(len(e), 1)
                                 for f, e in zip(found, exact, strict=True)]))
         row = {"kind": kind, "build_s": build_s, "index_mb": size / 1024 ** 2,
-               "peak_rss_gb": _peak_rss_gb(), "p50_ms": float(np.percentile(lat, 50) * 1e3),
+               "peak_rss_gb": peak_rss_gb(), "p50_ms": float(np.percentile(lat, 50) * 1e3),
                "p99_ms": float(np.percentile(lat, 99) * 1e3), f"recall@{k}": recall,
                "params": index.params}
         if kind in kinds:
