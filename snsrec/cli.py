@@ -135,18 +135,21 @@ def bench_world(
 def bench_retrieval(
     data: list[str] = typer.Option(["world:small"], help="Data set(s): world:small, "
                                    "recbole:ml-1m, ..."),
-    models: str = typer.Option("toppop,itemcf,dssm,redrec,redrec_feed,redrec_id",
+    models: str = typer.Option("toppop,itemcf,dssm,sasrec,redrec,redrec_feed,redrec_id",
                                help="Variants (configs/bench/retrieval/<variant>.yaml)."),
     seeds: int = typer.Option(3, help="Seeds per variant (mean ± std)."),
     out: Path = typer.Option(Path("bench/retrieval"), help="Directory for the leaderboard."),
     set_: list[str] | None = typer.Option(None, "--set", help="Override for every run, e.g. "
                                           "--set train.epochs=1."),
+    peers: str = typer.Option("recbole", help="Peer libraries: recbole (RecBole's SASRec "
+                              "beside sasrec; the bench extra) or none."),
 ) -> None:
     """Full-corpus retrieval leaderboards per target (feed, search, ads) and cold-start."""
     from snsrec.bench.retrieval import bench_retrieval as run
 
     result = run(data, [m.strip() for m in models.split(",") if m.strip()], seeds, out,
-                 overrides=set_)
+                 overrides=set_,
+                 peers=[p.strip() for p in peers.split(",") if p.strip() not in ("", "none")])
     typer.echo(result["markdown"])
 
 

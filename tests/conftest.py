@@ -9,6 +9,11 @@ import pytest
 
 # Models come from wheels and local folders; a test must never reach for a model hub.
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
+# pytest-xdist workers share the cores: each takes its share of torch threads (the trainer's
+# default follows OMP_NUM_THREADS), not all of them, which would oversubscribe the machine.
+if os.environ.get("PYTEST_XDIST_WORKER_COUNT"):
+    _share = len(os.sched_getaffinity(0)) // int(os.environ["PYTEST_XDIST_WORKER_COUNT"])
+    os.environ.setdefault("OMP_NUM_THREADS", str(max(1, _share)))
 
 TINY_SEED = 7
 

@@ -216,8 +216,13 @@ def ctr_record(metrics: dict[str, Any]) -> dict[str, Any]:
 
 
 def run_one(cfg: Any, run_dir: Path,
-            record: Callable[[dict[str, Any]], dict[str, Any]] = ctr_record) -> dict[str, Any]:
-    """Train (or reuse) one run; the benchmark's ``record`` of its metrics."""
+            record: Callable[[dict[str, Any]], dict[str, Any]] = ctr_record,
+            train: Callable[..., dict[str, Any]] | None = None) -> dict[str, Any]:
+    """Train (or reuse) one run; the benchmark's ``record`` of its metrics.
+
+    ``train(cfg, run_dir, resume=...)`` is ``snsrec train``'s by default (a peer library's
+    run passes its own; it resumes only if it leaves a checkpoint in ``run_dir``).
+    """
     from snsrec.train.pipeline import train_run
     from snsrec.train.trainer import checkpoint_dir_of
 
@@ -237,7 +242,8 @@ def run_one(cfg: Any, run_dir: Path,
     else:
         run_dir.mkdir(parents=True, exist_ok=True)
         write_json(pending, resolved)
-    metrics = train_run(cfg, run_dir, resume=resume)       # replaces run_dir (pending gone)
+    metrics = (train or train_run)(cfg, run_dir, resume=resume)   # replaces run_dir
+    pending.unlink(missing_ok=True)
     rec = record(metrics)
     write_json(stamp, {"config": resolved, "record": rec})
     return rec

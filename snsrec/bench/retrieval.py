@@ -30,7 +30,9 @@ from snsrec.io import write_json, write_text
 from snsrec.progress import echo
 
 CONFIG_DIR = Path("configs/bench/retrieval")
-VARIANTS = ("toppop", "itemcf", "dssm", "redrec", "redrec_feed", "redrec_id")
+VARIANTS = ("toppop", "itemcf", "dssm", "sasrec", "redrec", "redrec_feed", "redrec_id")
+PEERS = ("recbole",)
+PEER_VARIANT = "recbole_sasrec"     # RecBole's SASRec, trained with the sasrec variant's config
 METRICS = ("hr@10", "hr@100", "ndcg@10", "mrr")
 PARTS = ("all", "cold")
 
@@ -59,10 +61,17 @@ def resolve(variant: str, data: str, seed: int, overrides: Sequence[str] | None,
 
 
 def retrieval_record(metrics: dict[str, Any]) -> dict[str, Any]:
+    """What the leaderboard keeps of a run: test metrics, size, and training speed in next-item
+    targets per second (targets of an epoch × epochs / training wall time, validation
+    included) — the unit both SASRec libraries share."""
     keep = {t: {p: {m: parts[p].get(m) for m in (*METRICS, "queries")} for p in parts}
             for t, parts in metrics["test"].items()}
-    return {"test": keep, "params": int(metrics["params"]),
-            "train_time_s": float(metrics["train_time_s"])}
+    train = metrics.get("rows", {}).get("train", {})
+    targets = train.get("rows", 0) * train.get("mean_targets", 1.0)
+    epochs, seconds = metrics.get("epochs_run", 0), float(metrics["train_time_s"])
+    return {"test": keep, "params": int(metrics["params"]), "train_time_s": seconds,
+            "epochs_run": epochs,
+            "targets_per_s": targets * epochs / seconds if seconds > 0 and epochs else None}
 
 
 def leaderboard(runs: list[dict[str, Any]]) -> dict[str, Any]:
@@ -93,10 +102,21 @@ def leaderboard(runs: list[dict[str, Any]]) -> dict[str, Any]:
 
 
 def bench_retrieval(data: list[str], variants: list[str], seeds: int, out: Path, *,
-                    overrides: list[str] | None = None,
+                    overrides: list[str] | None = None, peers: Sequence[str] = PEERS,
                     cache: Path = DEFAULT_CACHE) -> dict[str, Any]:
+    """Every variant × seed on every data set (see the module doc). ``peers``: "recbole"
+    also trains RecBole's SASRec with the sasrec variant's config (when sasrec is run)."""
+    from snsrec.bench import recbole_sasrec
+
     if seeds < 1 or not data or not variants:
         raise ConfigError("bench retrieval: give --data, --models and --seeds >= 1")
+    bad = [p for p in peers if p not in PEERS]
+    if bad:
+        raise ConfigError(f"bench retrieval: unknown peer {', '.join(bad)}; peers: "
+                          f"{', '.join(PEERS)} (or --peers none)")
+    peer = "recbole" in peers and "sasrec" in variants
+    if peer:
+        recbole_sasrec.import_recbole()      # not installed: say so before any training
     out = Path(out)
     plan = {(d, v, k): resolve(v, d, k, overrides, cache)
             for d in data for v in variants for k in range(seeds)}
@@ -105,17 +125,22 @@ def bench_retrieval(data: list[str], variants: list[str], seeds: int, out: Path,
                                   ["snsrec", "bench", "retrieval",
                                    *[x for d in data for x in ("--data", d)], "--models",
                                    ",".join(variants), "--seeds", str(seeds), "--out",
-                                   str(out), *[x for s in overrides or [] for x in ("--set", s)]]),
+                                   str(out), "--peers", ",".join(peers) or "none",
+                                   *[x for s in overrides or [] for x in ("--set", s)]]),
                               "data": {}}
-    total, done = len(plan), 0
+    total, done = len(plan) + (len(data) * seeds if peer else 0), 0
     for d in data:
         runs = []
         for k in range(seeds):
-            for v in variants:
+            jobs = [(v, plan[(d, v, k)], None) for v in variants]
+            if peer:
+                jobs.append((PEER_VARIANT, plan[(d, "sasrec", k)],
+                             recbole_sasrec.run_recbole_sasrec))
+            for v, cfg, train in jobs:
                 done += 1
                 echo(f"bench retrieval [{done}/{total}]: {v} on {d}, seed {k}")
-                rec = run_one(plan[(d, v, k)], out / "runs" / data_slug(d) / v / f"seed{k}",
-                              record=retrieval_record)
+                rec = run_one(cfg, out / "runs" / data_slug(d) / v / f"seed{k}",
+                              record=retrieval_record, train=train)
                 runs.append({"variant": v, "seed": k, **rec})
         result["data"][data_slug(d)] = {"spec": d, "leaderboard": leaderboard(runs),
                                         "runs": runs}
@@ -142,7 +167,36 @@ def markdown(result: dict[str, Any]) -> str:
                 ["model", "queries", *METRICS, "seeds"],
                 [[r["variant"], r["queries"], *[pm(*r[m]) for m in METRICS], r["seeds"]]
                  for r in rows]))
+        speed = sasrec_speed(block["runs"])
+        if speed:
+            parts.append("### SASRec: snsrec and RecBole on the same split\n")
+            parts.append("Training speed in next-item targets per second (each epoch's "
+                         "targets × epochs / training wall time, validation included); "
+                         "feed NDCG@10 as above.\n")
+            parts.append(markdown_table(
+                ["library", "feed ndcg@10", "train time (s)", "epochs", "targets/s", "seeds"],
+                [[r["variant"], pm(*r["ndcg@10"]), f"{r['train_time_s']:.0f}",
+                  f"{r['epochs']:.1f}", f"{r['targets_per_s']:,.0f}", r["seeds"]]
+                 for r in speed]))
     return "\n".join(parts)
+
+
+def sasrec_speed(runs: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Per SASRec library (ours, RecBole's): feed NDCG@10 (mean, std), mean train time,
+    epochs and targets/s — only when both ran."""
+    rows = []
+    for v in ("sasrec", PEER_VARIANT):
+        got = [r for r in runs if r["variant"] == v and r.get("targets_per_s")
+               and "all" in r["test"].get("feed", {})]
+        if not got:
+            return []
+        x = np.array([g["test"]["feed"]["all"]["ndcg@10"] for g in got], dtype=float)
+        rows.append({"variant": v, "seeds": len(got),
+                     "ndcg@10": (float(x.mean()), float(x.std(ddof=1)) if len(x) > 1 else 0.0),
+                     **{k: float(np.mean([g[key] for g in got])) for k, key in
+                        (("train_time_s", "train_time_s"), ("epochs", "epochs_run"),
+                         ("targets_per_s", "targets_per_s"))}})
+    return rows
 
 
 def _finite(obj: Any) -> Any:

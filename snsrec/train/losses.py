@@ -37,4 +37,14 @@ def _window_nce(output: dict[str, torch.Tensor], batch: dict[str, torch.Tensor])
     return window_nce(output, batch)
 
 
-LOSSES: dict[str, LossFn] = {"bce": bce, "window_nce": _window_nce}
+def next_item_ce(output: dict[str, torch.Tensor], batch: dict[str, torch.Tensor]) -> torch.Tensor:
+    """Softmax cross-entropy of ``output["logits"]`` ([M, N]: every real position of every
+    sequence against the whole corpus) with the next items ``output["labels"]`` ([M])."""
+    for key in ("logits", "labels"):
+        if key not in output:
+            raise ModelError(f"loss 'next_item_ce' needs the model to return '{key}'; is this "
+                             "a sequential model (sasrec)?")
+    return F.cross_entropy(output["logits"].float(), output["labels"])
+
+
+LOSSES: dict[str, LossFn] = {"bce": bce, "window_nce": _window_nce, "next_item_ce": next_item_ce}

@@ -89,6 +89,41 @@ def training_samples(log: BehaviourLog, train_end: int, config: RetrievalDataCon
     return out
 
 
+def sequence_samples(log: BehaviourLog, train_end: int, config: RetrievalDataConfig,
+                     max_len: int) -> dict[str, np.ndarray]:
+    """Each user's note clicks before the training end as next-item sequences (SASRec).
+
+    A user's clicks in the ``target_scenarios``, oldest first, are cut from the
+    newest backwards into chunks of ``max_len + 1`` that overlap by one click,
+    so every click but the user's first is a target exactly once: ``seq``
+    (corpus row + 1 of the first ``len - 1`` clicks, 0 pads at the end) and
+    ``next`` (the corpus row of the click after each, -1 pads). A user with
+    a single click gives no sequence.
+    """
+    scen_ids = [SCENARIOS.index(s) for s in config.target_scenarios]
+    sel = np.flatnonzero((log.kind == NOTE) & (log.ts < train_end)
+                         & np.isin(log.scenario, scen_ids))
+    users, items = log.user[sel], log.item[sel]         # sorted by (user, time)
+    starts = np.flatnonzero(np.r_[True, users[1:] != users[:-1]]) if len(users) else \
+        np.zeros(0, np.int64)
+    ends = np.r_[starts[1:], len(users)].astype(np.int64)
+    chunks = np.maximum(np.ceil((ends - starts - 1) / max_len), 0).astype(np.int64)
+    user_of = np.repeat(np.arange(len(starts)), chunks)
+    j = np.arange(int(chunks.sum())) - np.repeat(np.cumsum(chunks) - chunks, chunks)
+    stop = ends[user_of] - j * max_len
+    begin = np.maximum(starts[user_of], stop - max_len - 1)
+    idx = begin[:, None] + np.arange(max_len + 1)[None, :]
+    real = idx < stop[:, None]
+    got = items[np.minimum(idx, max(len(items) - 1, 0))] if len(items) else idx
+    seq = np.where(real[:, 1:], got[:, :-1] + 1, 0)
+    nxt = np.where(real[:, 1:], got[:, 1:], -1)
+    if not len(seq):
+        raise DataError("no training sequences: no user has two clicks before the training "
+                        "end; check the split or target_scenarios")
+    return {"seq": seq.astype(np.int64), "next": nxt.astype(np.int64),
+            "_user": users[starts[user_of]] if len(user_of) else users[:0]}
+
+
 def eval_samples(log: BehaviourLog, corpus: Corpus, start: int, end: int, target: str,
                  config: RetrievalDataConfig, cold_after: int | None = None,
                  seed: int = 0) -> dict[str, np.ndarray]:
@@ -128,8 +163,9 @@ def describe(samples: dict[str, np.ndarray]) -> dict[str, Any]:
     out: dict[str, Any] = {"rows": n}
     if "hist_kind" in samples and n:
         out["mean_history"] = float((samples["hist_kind"] != 0).sum(1).mean())
-    if "targets" in samples and n:
-        out["mean_targets"] = float((samples["targets"] >= 0).sum(1).mean())
+    for key in ("targets", "next"):
+        if key in samples and n:
+            out["mean_targets"] = float((samples[key] >= 0).sum(1).mean())
     return out
 
 
@@ -197,22 +233,24 @@ def train_retrieval_run(cfg: Any, run_dir: Any, *, resume: bool = False) -> dict
     if not fitted and tcfg.monitor in ("auc", "gauc", "logloss"):
         raise ConfigError(f"train.monitor '{tcfg.monitor}' is a CTR metric; a retrieval run "
                           "monitors hr@K, ndcg@K or mrr (e.g. train.monitor=hr@100)")
-    if not fitted and tcfg.loss != "window_nce":
+    loss = model_loss(cfg.model.name)
+    if not fitted and tcfg.loss != loss:
         raise ConfigError(f"train.loss '{tcfg.loss}': retrieval model '{cfg.model.name}' trains "
-                          "with loss window_nce")
+                          f"with loss {loss} (train.loss={loss})")
     if resume:
         _check_resume(run_dir)
     tables = load_tables(resolve_dataset(cfg.data, cfg.cache))
     valid_start, test_start = _split_times(tables)
     log = BehaviourLog.from_tables(tables)
     corpus = Corpus.from_tables(tables, log, valid_start)
-    train = training_samples(log, valid_start, rcfg, seed=tcfg.seed)
     valid = eval_samples(log, corpus, valid_start, test_start, "feed", rcfg, seed=tcfg.seed)
     if not len(valid["target"]):
         raise DataError(f"{tables.root}: no feed click in the validation period; nothing to "
                         "validate the retrieval run on")
     seed_everything(tcfg.seed)
     model = build_model(cfg.model.name, corpus, **cfg.model.params)
+    train = sequence_samples(log, valid_start, rcfg, model.max_len) \
+        if loss == "next_item_ce" else training_samples(log, valid_start, rcfg, seed=tcfg.seed)
     if not resume:
         _start_fresh(run_dir)
     trainer = Trainer(tcfg, evaluator=lambda m, a: full_corpus(m, a, created=corpus.created))
@@ -240,6 +278,13 @@ def train_retrieval_run(cfg: Any, run_dir: Any, *, resume: bool = False) -> dict
              extra=lambda tmp: write_text(tmp / "report.md", f"# snsrec run {cfg.name}\n\n```\n"
                                                               f"{text}\n```\n"))
     return {**metrics, "text": text}
+
+
+def model_loss(name: str) -> str:
+    """The loss a retrieval model trains with (its class's ``loss``; window NCE by default)."""
+    from snsrec.models.registry import get_model_class
+
+    return getattr(get_model_class(name), "loss", "window_nce")
 
 
 def is_fitted_model(name: str) -> bool:

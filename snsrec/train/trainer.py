@@ -98,10 +98,10 @@ class TrainConfig(StrictModel):
     plateau_patience: int = PField(1, ge=1)  # plateau: epochs without improvement
     early_stop_patience: int = PField(2, ge=1)
     monitor: str = "auc"        # auc | gauc | logloss; retrieval: hr@K | ndcg@K | recall@K | mrr
-    loss: Literal["bce", "window_nce"] = "bce"
+    loss: Literal["bce", "window_nce", "next_item_ce"] = "bce"
     seed: int = 0
     device: str = "cpu"
-    threads: int | None = PField(None, ge=1)  # torch intra-op threads; None = our cores
+    threads: int | None = PField(None, ge=1)  # torch threads; None: default_threads()
     checkpoint_every: int = PField(0, ge=0)  # steps between checkpoints; 0 = epoch ends only
     # Embedding tables: row-sparse gradients and lazy Adam rows (snsrec.train.optim);
     # false = dense gradients and dense Adam over whole tables. DDP always uses dense.
@@ -358,6 +358,16 @@ def load_checkpoint(path: Path, model: nn.Module, optimizer: torch.optim.Optimiz
 
 # -- the trainer ----------------------------------------------------------
 
+def default_threads() -> int:
+    """Torch threads when ``train.threads`` is unset: ``OMP_NUM_THREADS`` when the user (or
+    a test runner with several workers) set it, else this rank's share of the cores (under
+    torchrun the local ranks share them)."""
+    env = os.environ.get("OMP_NUM_THREADS", "")
+    if env.isdigit() and int(env) >= 1:
+        return int(env)
+    return max(1, available_cores() // distributed.info().local_world_size)
+
+
 class Trainer:
     """``evaluator(model, arrays) -> metrics`` replaces the CTR evaluation (retrieval
     models pass theirs); ``config.monitor`` names one of its metrics."""
@@ -367,10 +377,7 @@ class Trainer:
         self.config = config or TrainConfig()
         self.evaluator = evaluator
         self.history: list[dict[str, Any]] = []
-        d = distributed.info()
-        # Under torchrun the cores are shared by the local ranks.
-        cores = max(1, available_cores() // d.local_world_size)
-        torch.set_num_threads(self.config.threads or cores)
+        torch.set_num_threads(self.config.threads or default_threads())
 
     # -- inference --------------------------------------------------------
     @torch.no_grad()

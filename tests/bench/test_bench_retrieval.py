@@ -55,8 +55,8 @@ def test_a_trained_variant_and_bad_variants(tiny_cache, tmp_path):
     assert not (tmp_path / "x").exists()
 
 
-@pytest.mark.parametrize("variant", ["toppop", "itemcf", "dssm", "redrec", "redrec_feed",
-                                     "redrec_id"])
+@pytest.mark.parametrize("variant", ["toppop", "itemcf", "dssm", "sasrec", "redrec",
+                                     "redrec_feed", "redrec_id"])
 def test_every_shipped_variant_resolves(variant, tmp_path):
     from snsrec.bench.retrieval import VARIANTS, resolve
 
@@ -64,3 +64,36 @@ def test_every_shipped_variant_resolves(variant, tmp_path):
     cfg = resolve(variant, "world:small", 3, None, tmp_path)
     assert cfg.train.seed == 3 and cfg.data == "world:small"
     assert cfg.name == f"{variant}-world_small-seed3"
+
+
+def test_sasrec_beside_recboles_on_the_same_split(tiny_cache, tmp_path):
+    """RecBole's SASRec trains with the sasrec variant's settings on the same clicks and is
+    scored by the same full-corpus protocol; the speed table compares the two."""
+    cache = tiny_cache(tmp_path)
+    fast = ["train.epochs=2", "model.params.max_len=10", "model.params.dim=16",
+            "model.params.inner=32", "train.batch_size=128"]
+    set_quiet(True)
+    try:
+        res = bench_retrieval(["world:tiny"], ["sasrec"], 1, tmp_path / "s", overrides=fast,
+                              cache=cache)
+    finally:
+        set_quiet(False)
+    block = res["results"]["data"]["world_tiny"]
+    assert {r["variant"] for r in block["runs"]} == {"sasrec", "recbole_sasrec"}
+    peer = json.loads((tmp_path / "s" / "runs" / "world_tiny" / "recbole_sasrec" / "seed0" /
+                       "metrics.json").read_text())
+    ours = json.loads((tmp_path / "s" / "runs" / "world_tiny" / "sasrec" / "seed0" /
+                       "metrics.json").read_text())
+    # The same test queries, every note of the corpus a candidate, two epochs each.
+    for target in ("feed", "search", "ads"):
+        assert peer["test"][target]["all"]["queries"] == ours["test"][target]["all"]["queries"]
+    assert peer["test"]["feed"]["all"]["candidates"] == ours["test"]["feed"]["all"]["candidates"]
+    assert peer["epochs_run"] == 2 and peer["library"].startswith("recbole 1.2")
+    # Both trained on every click but each user's first (RecBole: one row per target).
+    assert peer["rows"]["train"]["rows"] == pytest.approx(
+        ours["rows"]["train"]["rows"] * ours["rows"]["train"]["mean_targets"])
+    assert "SASRec: snsrec and RecBole" in res["markdown"] and "targets/s" in res["markdown"]
+    assert not list((tmp_path / "s").rglob("bench.pending.json"))
+    with pytest.raises(ConfigError, match="unknown peer nosuch"):
+        bench_retrieval(["world:tiny"], ["sasrec"], 1, tmp_path / "x", peers=["nosuch"],
+                        cache=cache)

@@ -82,3 +82,25 @@ def test_counted_baselines_run_through_the_same_command(tiny_world, tmp_path, ca
         m = json.loads((tmp_path / "runs" / name / "metrics.json").read_text())
         assert m["epochs_run"] == 0 and set(m["test"]) == {"feed", "search", "ads"}
         assert 0.0 <= m["test"]["feed"]["all"]["hr@100"] <= 1.0
+
+
+def test_sasrec_trains_on_next_item_sequences_through_the_same_command(tiny_world, tmp_path,
+                                                                        capsys, runs):
+    import yaml
+
+    path = _config(runs, tmp_path, tiny_world, loss="next_item_ce")
+    cfg = yaml.safe_load(path.read_text())
+    cfg["name"], cfg["model"] = "sasrec", {"name": "sasrec", "params": {
+        "dim": 16, "max_len": 12, "heads": 2, "inner": 32, "dropout": 0.2}}
+    path.write_text(yaml.safe_dump(cfg))
+    code, out, err = runs.cli(["train", str(path), "--out", str(tmp_path / "runs")], capsys)
+    assert code == 0, err
+    m = json.loads((tmp_path / "runs" / "sasrec" / "metrics.json").read_text())
+    assert m["steps"] > 0 and m["rows"]["train"]["mean_targets"] > 1
+    assert set(m["test"]) == {"feed", "search", "ads"}
+    assert 0.0 <= m["test"]["feed"]["all"]["hr@100"] <= 1.0
+    # The window-NCE loss is not SASRec's: one line naming the loss it trains with.
+    cfg["train"]["loss"] = "window_nce"
+    path.write_text(yaml.safe_dump(cfg))
+    code, _, err = runs.cli(["train", str(path), "--out", str(tmp_path / "runs2")], capsys)
+    assert code == 2 and "train.loss=next_item_ce" in err and err.count("\n") == 1
