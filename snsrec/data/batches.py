@@ -5,6 +5,13 @@ once, and a batch is a contiguous slice (in order) or one index gather per
 tensor (shuffled). Shuffling uses a permutation drawn per epoch from a
 ``torch.Generator`` seeded by (seed, epoch), so a run is reproducible and a
 trainer can resume mid-epoch exactly from ``state_dict()``.
+
+With ``lengths`` (e.g. each row's real history length) a shuffled epoch is
+*bucketed*: the permutation is cut into runs of ``bucket`` batches, each run
+sorted by length and cut into batches, and the batches of the epoch shuffled —
+so a batch holds rows of similar length and a model that trims the padding
+common to its rows (RED-Rec's user tower) does little padded work, while
+every row is still seen once per epoch in a seeded order.
 """
 
 from __future__ import annotations
@@ -46,16 +53,26 @@ class TensorBatches:
     """Iterate ``dict[str, Tensor]`` batches over equal-length arrays."""
 
     def __init__(self, arrays: dict[str, np.ndarray | torch.Tensor], batch_size: int, *,
-                 shuffle: bool = False, seed: int = 0, drop_last: bool = False):
+                 shuffle: bool = False, seed: int = 0, drop_last: bool = False,
+                 lengths: np.ndarray | None = None, bucket: int = 50):
         if batch_size < 1:
             raise DataError(f"batch_size must be >= 1, got {batch_size}")
         if not arrays:
             raise DataError("TensorBatches needs at least one array")
         self.tensors = {k: as_tensor(k, v) for k, v in arrays.items()}
-        lengths = {k: len(t) for k, t in self.tensors.items()}
-        if len(set(lengths.values())) != 1:
-            raise DataError(f"arrays differ in length {lengths}; transform them together")
-        self.total_rows = next(iter(lengths.values()))
+        sizes = {k: len(t) for k, t in self.tensors.items()}
+        if len(set(sizes.values())) != 1:
+            raise DataError(f"arrays differ in length {sizes}; transform them together")
+        self.total_rows = next(iter(sizes.values()))
+        self.lengths = None
+        if lengths is not None:
+            self.lengths = torch.as_tensor(np.asarray(lengths), dtype=torch.long)
+            if self.lengths.shape != (self.total_rows,):
+                raise DataError(f"lengths has shape {tuple(self.lengths.shape)}; give one "
+                                f"length per row ({self.total_rows})")
+        if bucket < 1:
+            raise DataError(f"bucket must be >= 1 batches, got {bucket}")
+        self.bucket = bucket
         self.batch_size, self.shuffle, self.seed, self.drop_last = batch_size, shuffle, seed, \
             drop_last
         self.rank, self.world_size = 0, 1
@@ -80,8 +97,23 @@ class TensorBatches:
         if self.shuffle:
             gen = torch.Generator().manual_seed(_epoch_seed(self.seed, self.epoch))
             # One global permutation shared by every rank, then a disjoint block each.
-            return torch.randperm(self.total_rows, generator=gen)[lo:lo + n]
+            rows = torch.randperm(self.total_rows, generator=gen)[lo:lo + n]
+            return rows if self.lengths is None else self._bucketed(rows, gen)
         return None if self.world_size == 1 else torch.arange(lo, lo + n)
+
+    def _bucketed(self, rows: torch.Tensor, gen: torch.Generator) -> torch.Tensor:
+        """``rows`` regrouped into batches of similar length, the batches in random order."""
+        b, run = self.batch_size, self.batch_size * self.bucket
+        parts = []
+        for s in range(0, len(rows), run):
+            chunk = rows[s:s + run]
+            parts.append(chunk[torch.argsort(self.lengths[chunk], stable=True)])
+        rows = torch.cat(parts)
+        full = len(rows) // b
+        # Whole batches shuffled; a last partial batch (if any) stays last.
+        order = torch.randperm(full, generator=gen)
+        head = rows[:full * b].view(full, b)[order].reshape(-1)
+        return torch.cat([head, rows[full * b:]])
 
     def __iter__(self) -> Iterator[dict[str, torch.Tensor]]:
         rows, n, b = self._rows(), self.n_rows, self.batch_size

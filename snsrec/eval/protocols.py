@@ -54,17 +54,22 @@ def full_corpus(model: nn.Module, arrays: dict[str, np.ndarray], *, ks: Sequence
     if n and (target.min() < 0 or target.max() >= n_items):
         raise DataError(f"full-corpus evaluation: target rows outside the corpus "
                         f"[0, {n_items})")
-    inputs = to_tensors({k: v for k, v in arrays.items()
+    # Queries in order of history length: a batch's rows then share most of their padding,
+    # which the user towers trim. Each rank goes back to its row.
+    order = np.argsort((np.asarray(arrays["hist_kind"]) != 0).sum(1), kind="stable") \
+        if "hist_kind" in arrays else np.arange(n)
+    inputs = to_tensors({k: np.asarray(v)[order] for k, v in arrays.items()
                          if not k.startswith("_") and k != "target"})
+    ts = np.asarray(arrays["_ts"])[order] if created is not None else None
     ranks = np.empty(n, dtype=np.float64)
     with Progress("rank the corpus", total=n, unit="queries") as bar:
         for s in range(0, n, batch_size):
+            rows = order[s:s + batch_size]
             batch = {k: v[s:s + batch_size] for k, v in inputs.items()}
             scores = (model.score_batch(batch) if direct else
                       model.score(model.user_vectors(batch), items)).double().numpy()
-            if created is not None:
-                scores[np.asarray(created)[None, :] > arrays["_ts"][s:s + batch_size, None]] = \
-                    -np.inf
-            ranks[s:s + batch_size] = rank_of_targets(scores, target[s:s + batch_size])
+            if ts is not None:
+                scores[np.asarray(created)[None, :] > ts[s:s + batch_size, None]] = -np.inf
+            ranks[rows] = rank_of_targets(scores, target[rows])
             bar.update(len(scores))
     return {**retrieval_metrics(ranks, ks), "queries": n, "candidates": int(n_items)}

@@ -48,6 +48,9 @@ class RetrievalDataConfig(StrictModel):
     cutoffs_per_user: int = PField(20, ge=1)
     target_scenarios: list[str] = PField(default_factory=lambda: list(SCENARIOS))
     max_eval_users: int | None = PField(None, ge=1)   # None = every qualifying user
+    # Training batches of similar history length, from runs of `bucket` batches (0: plain
+    # shuffle); the user tower trims the padding its batch's rows share.
+    bucket: int = PField(50, ge=0)
 
 
 def _history_arrays(log: BehaviourLog, users: np.ndarray, times: np.ndarray,
@@ -299,9 +302,14 @@ def _fit(trainer: Any, model: Any, inputs: dict[str, np.ndarray], valid: dict[st
     from snsrec.data.batches import TensorBatches
     from snsrec.train.pipeline import RUNTIME_KEYS
 
-    tcfg = cfg.train
+    tcfg, bucket = cfg.train, cfg.retrieval.bucket
+    lengths = None
+    if bucket:
+        real = inputs["next"] >= 0 if "next" in inputs else inputs["hist_kind"] != 0
+        lengths = real.sum(1)
     return trainer.fit_phases(
-        model, lambda: TensorBatches(inputs, tcfg.batch_size, shuffle=True, seed=tcfg.seed),
+        model, lambda: TensorBatches(inputs, tcfg.batch_size, shuffle=True, seed=tcfg.seed,
+                                     lengths=lengths, bucket=max(bucket, 1)),
         valid, checkpoint_dir=run_dir / "checkpoint", resume=resume,
         fingerprint={"config": cfg.model_dump(mode="json",
                                               exclude={"train": set(RUNTIME_KEYS)})})

@@ -81,3 +81,32 @@ def test_accepts_tensors_and_transform_output_dtypes():
               "_position": np.arange(5, dtype=np.int32)}
     (batch,) = list(TensorBatches(arrays, 8))
     assert batch["_scenario"].dtype == torch.int8 and batch["t"].tolist() == [0, 1, 2, 3, 4]
+
+
+def test_bucketed_batches_group_similar_lengths_and_still_cover_every_row():
+    n, b = 400, 10
+    rng = np.random.default_rng(0)
+    lengths = rng.integers(1, 200, n)
+    arrays = {"x": np.arange(n, dtype=np.int64)}
+    plain = TensorBatches(arrays, b, shuffle=True, seed=4)
+    tb = TensorBatches(arrays, b, shuffle=True, seed=4, lengths=lengths, bucket=8)
+    e0, e1 = _rows(tb), _rows(tb)
+    for epoch in (e0, e1):
+        assert sorted(x for batch in epoch for x in batch) == list(range(n))
+
+    def spread(epoch):          # mean (longest - shortest) length within a batch
+        return np.mean([np.ptp(lengths[batch]) for batch in epoch])
+
+    assert spread(e0) < spread(_rows(plain)) / 4 and e0 != e1
+    # Short and long batches are interleaved, not sorted over the epoch.
+    means = [lengths[batch].mean() for batch in e0]
+    assert means != sorted(means)
+    # Seeded, and resumable mid-epoch like the plain shuffle.
+    again = TensorBatches(arrays, b, shuffle=True, seed=4, lengths=lengths, bucket=8)
+    it = iter(again)
+    first = [next(it)["x"].tolist() for _ in range(3)]
+    resumed = TensorBatches(arrays, b, shuffle=True, seed=4, lengths=lengths, bucket=8)
+    resumed.load_state_dict(again.state_dict())
+    assert first + _rows(resumed) == e0
+    with pytest.raises(DataError, match="one length per row"):
+        TensorBatches(arrays, b, lengths=lengths[:5])
