@@ -152,8 +152,13 @@ class HashBackbone(TextBackbone):
         return {"ids": torch.from_numpy(ids)}
 
     def forward(self, rows: dict[str, torch.Tensor]) -> torch.Tensor:
-        # An all-padding row (empty text) pools to zeros.
-        return self.bag(rows["ids"])
+        # Only the real n-grams go to the bag (flat ids + offsets): the padded [n, width]
+        # rows are mostly padding, which the bag would still walk forward and backward.
+        # An all-padding row (empty text) is an empty bag and pools to zeros.
+        ids = rows["ids"]
+        real = ids != 0
+        counts = real.sum(1)
+        return self.bag(ids[real], torch.cumsum(counts, 0) - counts)
 
 
 # -- frozen sentence encoder with a disk cache ------------------------------------------

@@ -35,8 +35,8 @@ class MeanPoolTwoTower(RedRec):
     def _user_tower(self, width: int, layers: int, heads: int, dropout: float) -> None:
         self.mlp = MLP(width, [width] * layers, activation="gelu")
 
-    def user_vectors(self, batch: dict[str, torch.Tensor]) -> torch.Tensor:
-        tokens, pad = self.tokens(batch)
+    def interests(self, tokens: torch.Tensor, pad: torch.Tensor,
+                  batch: dict[str, torch.Tensor]) -> torch.Tensor:
         keep = (~pad).unsqueeze(-1).to(tokens.dtype)
         mean = (tokens * keep).sum(1) / keep.sum(1).clamp(min=1.0)
         h = self.mlp(mean + self.target_emb(batch["target_scenario"].long()))

@@ -129,8 +129,11 @@ class RedRec(nn.Module):
     def query_vectors(self, rows: torch.Tensor) -> torch.Tensor:
         return self.text.encode(self._prepared("query", self._queries), rows)
 
-    def tokens(self, batch: dict[str, torch.Tensor]) -> tuple[torch.Tensor, torch.Tensor]:
-        """``[B, T, width]`` history tokens and their ``[B, T]`` padding mask (True = pad)."""
+    def tokens(self, batch: dict[str, torch.Tensor], extra: torch.Tensor | None = None
+               ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor | None]:
+        """``[B, T, width]`` history tokens, their ``[B, T]`` padding mask (True = pad) and
+        the vectors of the ``extra`` corpus rows (None without), encoded in the same pass
+        as the history's notes: one text-tower call per step, each distinct note once."""
         # Histories are padded in front: drop the columns that are padding in every row
         # (exact; most users' histories are far shorter than the blocks allow).
         real = batch["hist_kind"] != 0
@@ -139,17 +142,30 @@ class RedRec(nn.Module):
                              ("hist_kind", "hist_item", "hist_scenario", "hist_recency")}}
         kind, item = batch["hist_kind"].long(), batch["hist_item"].long()
         vec = torch.zeros(*item.shape, self.dim, device=item.device)
-        for k, encode in ((NOTE, self.item_vectors), (QUERY, self.query_vectors)):
-            sel = kind == k
-            if bool(sel.any()):
-                vec[sel] = encode(item[sel]).to(vec.dtype)
+        notes, queries = kind == NOTE, kind == QUERY
+        rows = item[notes]
+        if extra is not None:
+            rows = torch.cat([rows, extra.reshape(-1)])
+        extra_vec = None
+        if rows.numel():
+            got = self.item_vectors(rows)
+            vec[notes] = got[:int(notes.sum())].to(vec.dtype)
+            if extra is not None:
+                extra_vec = got[int(notes.sum()):].view(*extra.shape, -1)
+        if bool(queries.any()):
+            vec[queries] = self.query_vectors(item[queries]).to(vec.dtype)
         tokens = self.token_proj(vec) + self.scenario_emb(batch["hist_scenario"].long()) \
             + self.recency_emb(batch["hist_recency"].long()) + self.kind_emb(kind)
-        return tokens, kind == 0
+        return tokens, kind == 0, extra_vec
 
     def user_vectors(self, batch: dict[str, torch.Tensor]) -> torch.Tensor:
         """``[B, K, dim]`` unit interest vectors for the target scenario of each row."""
-        tokens, pad = self.tokens(batch)
+        tokens, pad, _ = self.tokens(batch)
+        return self.interests(tokens, pad, batch)
+
+    def interests(self, tokens: torch.Tensor, pad: torch.Tensor,
+                  batch: dict[str, torch.Tensor]) -> torch.Tensor:
+        """The user tower over the history tokens: ``[B, K, dim]`` unit vectors."""
         b = tokens.shape[0]
         queries = self.interest_tokens[None] + \
             self.target_emb(batch["target_scenario"].long())[:, None, :]
@@ -160,18 +176,18 @@ class RedRec(nn.Module):
 
     # -- the registry contract --------------------------------------------------------
     def forward(self, batch: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
-        out = {"user_emb": self.user_vectors(batch)}
-        if self.training and "targets" in batch:
-            targets = batch["targets"].long()
-            mask = targets >= 0
-            rows = targets.clamp(min=0)
-            neg_rows = torch.randint(0, self.n_items, (self.negatives,), device=rows.device)
-            vec = self.item_vectors(torch.cat([rows.reshape(-1), neg_rows]))
-            out.update(pos_emb=vec[:rows.numel()].view(*rows.shape, -1), pos_mask=mask,
-                       pos_rows=rows, pos_log_q=self.log_q[rows], neg_rows=neg_rows,
-                       neg_emb=vec[rows.numel():], scale=self.log_scale.exp().clamp(max=100.0),
-                       neg_log_q=torch.tensor(math.log(max(self.negatives, 1) / self.n_items)))
-        return out
+        if not (self.training and "targets" in batch):
+            return {"user_emb": self.user_vectors(batch)}
+        targets = batch["targets"].long()
+        mask = targets >= 0
+        rows = targets.clamp(min=0)
+        neg_rows = torch.randint(0, self.n_items, (self.negatives,), device=rows.device)
+        tokens, pad, vec = self.tokens(batch, torch.cat([rows.reshape(-1), neg_rows]))
+        return {"user_emb": self.interests(tokens, pad, batch),
+                "pos_emb": vec[:rows.numel()].view(*rows.shape, -1), "pos_mask": mask,
+                "pos_rows": rows, "pos_log_q": self.log_q[rows], "neg_rows": neg_rows,
+                "neg_emb": vec[rows.numel():], "scale": self.log_scale.exp().clamp(max=100.0),
+                "neg_log_q": torch.tensor(math.log(max(self.negatives, 1) / self.n_items))}
 
     @torch.no_grad()
     def score(self, user_emb: torch.Tensor, item_emb: torch.Tensor) -> torch.Tensor:
