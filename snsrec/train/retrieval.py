@@ -12,8 +12,11 @@ Evaluation samples (``eval_samples``): one row per user who has a qualifying
 behaviour in ``[start, end)`` — feed next click, search click, ads conversion
 — the history is everything before ``start``, the target is the first such
 behaviour's note, and its time is the query time (notes created later are
-out of its ranking). ``cold`` marks targets created after ``cold_after``
-(notes no training sample could have seen).
+out of its ranking). ``_cold`` marks targets created after ``cold_after``
+(notes no training sample could have seen). With ``only_cold`` the target is
+instead each user's first qualifying behaviour on such a cold note — the
+cold-start query set (a user's first behaviour in the period is rarely on a
+note that new, so the first-target rows alone hold few cold targets).
 """
 
 from __future__ import annotations
@@ -129,14 +132,18 @@ def sequence_samples(log: BehaviourLog, train_end: int, config: RetrievalDataCon
 
 def eval_samples(log: BehaviourLog, corpus: Corpus, start: int, end: int, target: str,
                  config: RetrievalDataConfig, cold_after: int | None = None,
-                 seed: int = 0) -> dict[str, np.ndarray]:
+                 seed: int = 0, only_cold: bool = False) -> dict[str, np.ndarray]:
     """One row per user with a ``target`` behaviour in ``[start, end)`` (see the module doc)."""
     if target not in TARGETS:
         raise DataError(f"retrieval target '{target}': use one of {', '.join(TARGETS)}")
+    if only_cold and cold_after is None:
+        raise DataError("cold-start samples need cold_after (the training cut-off)")
     scen, convert = TARGETS[target]
     users = np.unique(log.user[log.ts < end])
-    first, times = next_clicks(log, users, np.full(len(users), start), 1, scenarios=[scen],
-                               until=end, convert_only=convert)
+    targets = log.select((log.kind != NOTE) | (corpus.created[log.item] >= cold_after)) \
+        if only_cold else log
+    first, times = next_clicks(targets, users, np.full(len(users), start), 1,
+                               scenarios=[scen], until=end, convert_only=convert)
     keep = first[:, 0] >= 0
     users, first, times = users[keep], first[keep, 0], times[keep, 0]
     if config.max_eval_users is not None and len(users) > config.max_eval_users:
@@ -151,13 +158,6 @@ def eval_samples(log: BehaviourLog, corpus: Corpus, start: int, end: int, target
     return out
 
 
-def split_cold(arrays: dict[str, np.ndarray]) -> dict[str, dict[str, np.ndarray]]:
-    """``{"all": arrays, "cold": rows whose target is a cold note, "warm": the rest}``."""
-    out = {"all": arrays}
-    if "_cold" in arrays:
-        for name, mask in (("cold", arrays["_cold"]), ("warm", ~arrays["_cold"])):
-            out[name] = {k: v[mask] for k, v in arrays.items()}
-    return out
 
 
 def describe(samples: dict[str, np.ndarray]) -> dict[str, Any]:
@@ -199,16 +199,21 @@ def _split_times(tables: Any) -> tuple[int, int]:
 def evaluate_targets(model: Any, log: BehaviourLog, corpus: Corpus, start: int, end: int,
                      config: RetrievalDataConfig, cold_after: int, ks: Any,
                      seed: int = 0) -> dict[str, Any]:
-    """Full-corpus metrics per target (feed / search / ads), each for all, warm and cold notes."""
+    """Full-corpus metrics per target (feed / search / ads): the first-target rows ("all"),
+    those whose target is a warm note ("warm") and the cold-start rows ("cold": each user's
+    first target on a note created after ``cold_after``)."""
     from snsrec.eval.protocols import corpus_vectors, full_corpus
 
     items = None if hasattr(model, "score_batch") else corpus_vectors(model, len(corpus))
     out: dict[str, Any] = {}
     for target in TARGETS:
         rows = eval_samples(log, corpus, start, end, target, config, cold_after, seed)
+        parts = {"all": rows, "warm": {k: v[~rows["_cold"]] for k, v in rows.items()},
+                 "cold": eval_samples(log, corpus, start, end, target, config, cold_after,
+                                      seed, only_cold=True)}
         out[target] = {name: full_corpus(model, part, ks=ks, created=corpus.created,
                                          items=items)
-                       for name, part in split_cold(rows).items() if len(part["target"])}
+                       for name, part in parts.items() if len(part["target"])}
         if "all" in out[target]:
             # Users with no behaviour before the cut-off: the model sees only the target
             # scenario (its query tokens), a popularity-like fallback; counted, not hidden.

@@ -14,7 +14,7 @@ from snsrec.data.sequences import NOTE, PAD, BehaviourLog, Corpus, SequenceConfi
 from snsrec.errors import DataError
 from snsrec.eval.protocols import full_corpus
 from snsrec.models.registry import build_model
-from snsrec.train.retrieval import RetrievalDataConfig, eval_samples, split_cold, training_samples
+from snsrec.train.retrieval import TARGETS, RetrievalDataConfig, eval_samples, training_samples
 from snsrec.train.trainer import TrainConfig, Trainer
 
 
@@ -74,8 +74,22 @@ def test_eval_samples_first_target_after_the_start(world):
             continue
         assert (ev["_ts"] >= test_start).all() and len(np.unique(ev["_user"])) == len(ev["_user"])
         assert (corpus.created[ev["target"]] <= ev["_ts"]).all()     # it existed when clicked
-        parts = split_cold(ev)
-        assert len(parts["cold"]["target"]) + len(parts["warm"]["target"]) == len(ev["target"])
+        # Cold-start rows: each user's first target on a note created after the cut-off —
+        # every first-target row on a cold note is one of them, and there are more.
+        cold = eval_samples(log, corpus, test_start, end, target, CFG, cold_after=valid_start,
+                            only_cold=True)
+        assert (corpus.created[cold["target"]] >= valid_start).all()
+        assert len(np.unique(cold["_user"])) == len(cold["_user"])
+        first_cold = set(zip(ev["_user"][ev["_cold"]], ev["target"][ev["_cold"]],
+                             strict=True))
+        assert first_cold <= set(zip(cold["_user"], cold["target"], strict=True))
+        for r in range(len(cold["target"])):          # nothing cold before it, in the period
+            u, t = cold["_user"][r], cold["_ts"][r]
+            mine = (log.user == u) & (log.ts >= test_start) & (log.ts < t) & \
+                (log.kind == NOTE) & (log.scenario == SCENARIOS.index(TARGETS[target][0]))
+            if TARGETS[target][1]:
+                mine &= log.convert
+            assert not (corpus.created[log.item[mine]] >= valid_start).any()
     with pytest.raises(DataError, match="use one of"):
         eval_samples(log, corpus, test_start, end, "home", CFG)
 

@@ -68,6 +68,12 @@ class LoggingPolicy(StrictModel):
     interest_noise: float = 0.15  # std of that estimate's error
     relevance: float = 2.0        # search: weight of topic / subcategory match with the query
     noise: float = 0.8            # Gumbel noise scale on every score
+    # New-note traffic: weight of exp(-age / freshness_days) on the feed, discover and ads
+    # scores (search ranks by relevance), so a note with no clicks yet still reaches users,
+    # as a platform's new-note pool does, and cold-start notes have behaviour to evaluate
+    # on. 0 = rank by clicks so far only.
+    freshness: float = 3.0
+    freshness_days: float = 1.0
 
 
 class WorldConfig(StrictModel):
@@ -126,6 +132,10 @@ def _check(cfg: WorldConfig) -> None:
     for key in ("n_users", "n_notes", "n_events", "days", "chunk_events", "note_chunk"):
         if getattr(cfg, key) < 1:
             raise ConfigError(f"world setting '{key}' must be >= 1 (got {getattr(cfg, key)})")
+    if cfg.logging.freshness_days <= 0 or cfg.logging.freshness < 0:
+        raise ConfigError("world settings 'logging.freshness' must be >= 0 and "
+                          f"'logging.freshness_days' > 0 (got {cfg.logging.freshness}, "
+                          f"{cfg.logging.freshness_days})")
     if cfg.days < 3:
         raise ConfigError(f"world setting 'days' must be >= 3 for train/valid/test (got {cfg.days})")
     for key in ("harm_share", "ad_share", "new_note_share", "secondary_topic_share",
@@ -486,6 +496,7 @@ class Pools:
 
     def __init__(self, notes: dict, orders: tuple[np.ndarray, np.ndarray], n_subcats: int,
                  t: int, clicks: np.ndarray):
+        self.t = t
         live = notes["created"] <= t
         organic, ads = live & ~notes["is_ad"], live & notes["is_ad"]
         self.by_topic = _csr(orders[0], organic, notes["topic"], N_TOPICS)
@@ -545,11 +556,16 @@ class Policy:
     pools: Pools
     clicks: np.ndarray
 
-    def _score(self, rng: np.random.Generator, cands: np.ndarray, extra: np.ndarray) -> np.ndarray:
+    def _score(self, rng: np.random.Generator, cands: np.ndarray, extra: np.ndarray,
+               fresh: bool = True) -> np.ndarray:
         lp = self.cfg.logging
         c = np.maximum(cands, 0)
-        return (lp.popularity * np.log1p(self.clicks[c]) + extra
-                + lp.noise * rng.gumbel(size=cands.shape))
+        score = lp.popularity * np.log1p(self.clicks[c]) + extra \
+            + lp.noise * rng.gumbel(size=cands.shape)
+        if lp.freshness and fresh:
+            age = np.maximum(self.pools.t - self.notes["created"][c], 0) / DAY
+            score += lp.freshness * np.exp(-age / lp.freshness_days)
+        return score
 
     def feed(self, rng, users: np.ndarray, k: int, c: int) -> tuple[np.ndarray, np.ndarray]:
         p = self.pools
@@ -576,7 +592,8 @@ class Policy:
             _uniform(rng, p.organic, (r, c - n_sub - n_top))], axis=1)
         cc = np.maximum(cands, 0)
         rel = 2.0 * (self.notes["topic"][cc] == qt[:, None]) + (self.notes["subcat"][cc] == qs[:, None])
-        return _top_k(cands, self._score(rng, cands, self.cfg.logging.relevance * rel), k)
+        return _top_k(cands, self._score(rng, cands, self.cfg.logging.relevance * rel,
+                                         fresh=False), k)
 
     def discover(self, rng, seeds: np.ndarray, k: int, c: int):
         p = self.pools
