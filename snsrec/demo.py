@@ -1,4 +1,5 @@
-"""`snsrec demo`: world → features → popularity, LR and the best ranker → evaluation → report.
+"""`snsrec demo`: world → features → popularity, LR and the best ranker; RED-Rec and its
+baselines → evaluation → report.
 
 What it measures (the protocols, stated):
 
@@ -15,6 +16,11 @@ What it measures (the protocols, stated):
   features and each candidate's note features (note age measured at the start
   of the test day). Notes created after the click are left out of its
   ranking; ties count against the target (pessimistic). HR@K, NDCG@K, MRR.
+- **Cross-scenario retrieval** (``retrievers``: RED-Rec, ItemCF and most
+  popular by default): each is a retrieval run (``snsrec train``'s, see
+  ``snsrec.train.retrieval``) on the same world, scored by the full-corpus
+  protocol per target — feed next click, search click, ads conversion — and
+  on cold-start notes (created after the training cut-off).
 
 Everything is written into ``out`` atomically; the world is generated into
 ``<out>/../worlds/<preset>-seed<seed>`` and reused when its world.json matches
@@ -23,6 +29,8 @@ preset, seed and version.
 
 from __future__ import annotations
 
+import shutil
+import tempfile
 import time
 from pathlib import Path
 from typing import Any, Literal
@@ -40,6 +48,8 @@ from snsrec.errors import ConfigError
 from snsrec.eval.metrics import rank_of_targets, retrieval_metrics
 from snsrec.io import atomic_dir, write_json, write_text
 from snsrec.progress import Progress
+from snsrec.train.pipeline import ModelConfig, RunConfig, train_run
+from snsrec.train.retrieval import RetrievalDataConfig
 from snsrec.train.trainer import TrainConfig, Trainer, jsonable, save_run, write_jsonl
 
 # The shipped config; absent in a wheel install, where the defaults below apply.
@@ -61,6 +71,23 @@ class RankerConfig(StrictModel):
     train: TrainConfig = PField(default_factory=lambda: TrainConfig(epochs=3, lr=1e-3))
 
 
+class RetrieverConfig(StrictModel):
+    """One retrieval run of the demo (``snsrec train``'s model / train / retrieval keys)."""
+
+    model: ModelConfig
+    train: TrainConfig = PField(default_factory=lambda: TrainConfig(
+        epochs=2, batch_size=512, lr=1e-3, loss="window_nce", monitor="hr@100",
+        early_stop_patience=1))
+    retrieval: RetrievalDataConfig = PField(default_factory=RetrievalDataConfig)
+
+
+def _default_retrievers() -> dict[str, RetrieverConfig]:
+    return {"toppop": RetrieverConfig(model=ModelConfig(name="toppop")),
+            "itemcf": RetrieverConfig(model=ModelConfig(name="itemcf")),
+            "redrec": RetrieverConfig(model=ModelConfig(name="redrec"),
+                                      retrieval=RetrievalDataConfig(cutoffs_per_user=5))}
+
+
 class DemoConfig(StrictModel):
     name: str = "demo"
     features: Path | None = None             # feature YAML; None = the world's default features
@@ -69,6 +96,7 @@ class DemoConfig(StrictModel):
     train: TrainConfig = PField(default_factory=lambda: TrainConfig(epochs=4, lr=0.01))
     ranker: RankerConfig = PField(default_factory=RankerConfig)
     retrieval: RetrievalConfig = PField(default_factory=RetrievalConfig)
+    retrievers: dict[str, RetrieverConfig] = PField(default_factory=_default_retrievers)
 
 
 def load_demo_config(path: Path | None = None, overrides: list[str] | None = None) -> DemoConfig:
@@ -199,6 +227,35 @@ def _retrieval_section(ret: dict[str, Any], ks: list[int]) -> str:
             + metrics_table(ranked, cols, headers=headers))
 
 
+# (target, note set) columns of the retrievers' table.
+RETRIEVER_COLUMNS = (("feed", "all"), ("search", "all"), ("ads", "all"), ("feed", "cold"))
+
+
+def _retriever_cells(test: dict[str, Any], metric: str) -> list[float | None]:
+    return [test.get(t, {}).get(part, {}).get(metric) for t, part in RETRIEVER_COLUMNS]
+
+
+def _retrievers_section(retrievers: dict[str, Any]) -> str:
+    from snsrec.report.markdown import markdown_table
+
+    if not retrievers:
+        return "No retrievers configured (`retrievers` in the demo config)."
+    first = next(iter(retrievers.values()))["test"]
+    queries = [first.get(t, {}).get(part, {}).get("queries", 0) for t, part in RETRIEVER_COLUMNS]
+    cols = [f"{t}{' cold' if part == 'cold' else ''}" for t, part in RETRIEVER_COLUMNS]
+    rows = [[name, *_retriever_cells(r["test"], "hr@100"), *_retriever_cells(r["test"],
+                                                                               "ndcg@10"),
+             r["params"], round(r["train_time_s"], 1)] for name, r in retrievers.items()]
+    return ("Each test user's first feed click, search click and ads conversion of the test "
+            "day, ranked among all notes from the user's cross-scenario history before the "
+            "day (no sampled negatives; notes created later left out); *cold*: each user's "
+            "first feed click on a note created after the training cut-off. Queries: "
+            + ", ".join(f"{c} {q:,}" for c, q in zip(cols, queries, strict=True)) + ".\n\n"
+            + markdown_table(["model", *(f"HR@100 {c}" for c in cols),
+                              *(f"NDCG@10 {c}" for c in cols), "parameters", "train (s)"],
+                             rows))
+
+
 def _summary_text(out: Path, world: dict, metrics: dict, seconds: float) -> str:
     ks = [k for k in (10, 50) if any(f"hr@{k}" in v for v in metrics["retrieval"].values()
                                      if isinstance(v, dict))]
@@ -213,6 +270,13 @@ def _summary_text(out: Path, world: dict, metrics: dict, seconds: float) -> str:
         cells += [f"{r[f'hr@{k}']:>8.4f}{r[f'ndcg@{k}']:>9.4f}" if f"hr@{k}" in r
                   else f"{'—':>8}{'—':>9}" for k in ks]
         lines.append("".join(cells))
+    if metrics.get("retrievers"):
+        cols = [f"{t}{' cold' if p == 'cold' else ''}" for t, p in RETRIEVER_COLUMNS]
+        lines += ["", f"{'HR@100':<12}" + "".join(f"{c:>12}" for c in cols)]
+        for name, r in metrics["retrievers"].items():
+            lines.append(f"{name:<12}" + "".join(
+                f"{v:>12.4f}" if v is not None else f"{'—':>12}"
+                for v in _retriever_cells(r["test"], "hr@100")))
     lines.append(f"report: {out / 'report.md'}  ({seconds:.0f} s)")
     return "\n".join(lines)
 
@@ -257,6 +321,7 @@ def _write_report(tmp: Path, world: dict, fmap_text: str, metrics: dict, cfg: De
                  f"test from {world['test_start']}).\n\nFeatures (fitted on train): {fmap_text}."),
         "CTR on the test day": _ctr_section(metrics["ctr"]),
         "Next-click retrieval": _retrieval_section(metrics["retrieval"], cfg.retrieval.ks),
+        "Cross-scenario retrieval": _retrievers_section(metrics.get("retrievers", {})),
         "Training": markdown_table(
             ["model", "best epoch", "epochs run", "valid AUC", "samples/s", "train time (s)"],
             train_rows),
@@ -265,8 +330,9 @@ def _write_report(tmp: Path, world: dict, fmap_text: str, metrics: dict, cfg: De
         "Timing": markdown_table(["stage", "seconds"],
                                  [[k, v] for k, v in metrics["timing"].items()], digits=1),
         "Files": ("`config.yaml` (resolved), `feature_map.json`, `metrics.json`, `log.jsonl` "
-                  "(LR epochs), `models/<name>/` (one run directory per model: "
-                  "`model.safetensors`, ...), `figures/`."),
+                  "(LR epochs), `models/<name>/` (one run directory per model, the "
+                  "retrievers' as `snsrec train` writes them: `model.safetensors`, "
+                  "`metrics.json`, ...), `figures/`."),
     }
     write_report(tmp, sections, title=f"snsrec demo — {world['preset']} world")
 
@@ -297,6 +363,7 @@ def run_demo(out: Path, *, preset: str = "small", seed: int = 7, world_dir: Path
         raise ConfigError(f"ranker.name '{cfg.ranker.name}' is already one of the demo's "
                           f"baselines ({', '.join(MODELS)}); pick a feature-interaction "
                           f"model, e.g. optinter")
+    runs = {name: _retriever_run(name, spec, seed) for name, spec in cfg.retrievers.items()}
     out = Path(out)
     timing: dict[str, float] = {}
 
@@ -334,33 +401,64 @@ def run_demo(out: Path, *, preset: str = "small", seed: int = 7, world_dir: Path
         arrays["valid"])
     t = lap(f"train {ranker}", t)
 
-    ctr = {name: trainer.evaluate(m, arrays["test"]) for name, m in models.items()}
-    test_start = tables.meta["split"]["test_start"]
-    retrieval = next_click_eval({m: models[m] for m in MODELS}, fmap, tables, arrays["test"],
-                                test_start, cfg.retrieval, seed)
-    t = lap("evaluate", t)
+    # The retrieval runs train into a staging directory beside ``out`` and move into it with
+    # the rest of the demo's files (all or nothing).
+    out.parent.mkdir(parents=True, exist_ok=True)
+    staging = Path(tempfile.mkdtemp(prefix=".demo-retrievers-", dir=out.parent))
+    try:
+        retrievers = {}
+        for name, run_cfg in runs.items():
+            m = train_run(run_cfg.model_copy(update={"data": str(root)}), staging / name)
+            retrievers[name] = {"test": m["test"], "params": m["params"],
+                                "train_time_s": m["train_time_s"]}
+            t = lap(f"train {name}", t)
 
-    world = {"preset": tables.meta.get("preset", preset), "seed": tables.meta.get("seed", seed),
-             "path": str(root), "events": sum(len(a["click"]) for a in arrays.values()),
-             **{f"{s}_events": len(a["click"]) for s, a in arrays.items()},
-             "valid_start": tables.meta["split"]["valid_start"], "test_start": test_start}
-    train_info = {name: {k: v for k, v in fit.items() if k != "history"}
-                  for name, fit in fits.items()}
-    logged = tables.events.select("scenario", "position", "click")
-    metrics: dict[str, Any] = {"world": world, "ctr": ctr, "retrieval": retrieval,
-                               "train": train_info, "position": position_summary(logged),
-                               "timing": timing}
-    with atomic_dir(out) as tmp:
-        write_text(tmp / "config.yaml", dump_config(cfg))
-        fmap.save(tmp / "feature_map.json")
-        write_jsonl(tmp / "log.jsonl", fits["lr"]["history"])
-        ctr_by_position_plot(logged, tmp / "figures" / "ctr_by_position.png")
-        for name, model in models.items():
-            save_run(tmp / "models" / name, model, fmap, cfg,
-                     {"test": ctr[name], "retrieval": retrieval.get(name, {})},
-                     history=fits[name]["history"] if name in fits else None)
-        timing["report"] = time.perf_counter() - t
-        timing["total"] = time.perf_counter() - t_start
-        _write_report(tmp, world, fmap.describe(), metrics, cfg)
-        write_json(tmp / "metrics.json", jsonable(metrics))
+        ctr = {name: trainer.evaluate(m, arrays["test"]) for name, m in models.items()}
+        test_start = tables.meta["split"]["test_start"]
+        retrieval = next_click_eval({m: models[m] for m in MODELS}, fmap, tables,
+                                    arrays["test"], test_start, cfg.retrieval, seed)
+        t = lap("evaluate", t)
+
+        world = {"preset": tables.meta.get("preset", preset),
+                 "seed": tables.meta.get("seed", seed), "path": str(root),
+                 "events": sum(len(a["click"]) for a in arrays.values()),
+                 **{f"{s}_events": len(a["click"]) for s, a in arrays.items()},
+                 "valid_start": tables.meta["split"]["valid_start"], "test_start": test_start}
+        train_info = {name: {k: v for k, v in fit.items() if k != "history"}
+                      for name, fit in fits.items()}
+        logged = tables.events.select("scenario", "position", "click")
+        metrics: dict[str, Any] = {"world": world, "ctr": ctr, "retrieval": retrieval,
+                                   "retrievers": retrievers, "train": train_info,
+                                   "position": position_summary(logged), "timing": timing}
+        with atomic_dir(out) as tmp:
+            write_text(tmp / "config.yaml", dump_config(cfg))
+            fmap.save(tmp / "feature_map.json")
+            write_jsonl(tmp / "log.jsonl", fits["lr"]["history"])
+            ctr_by_position_plot(logged, tmp / "figures" / "ctr_by_position.png")
+            for name, model in models.items():
+                save_run(tmp / "models" / name, model, fmap, cfg,
+                         {"test": ctr[name], "retrieval": retrieval.get(name, {})},
+                         history=fits[name]["history"] if name in fits else None)
+            for name in retrievers:
+                shutil.move(staging / name, tmp / "models" / name)
+            timing["report"] = time.perf_counter() - t
+            timing["total"] = time.perf_counter() - t_start
+            _write_report(tmp, world, fmap.describe(), metrics, cfg)
+            write_json(tmp / "metrics.json", jsonable(metrics))
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)
     return {"text": _summary_text(out, world, metrics, timing["total"]), "metrics": metrics}
+
+
+def _retriever_run(name: str, spec: RetrieverConfig, seed: int) -> RunConfig:
+    """The RunConfig of one demo retriever; unknown models or parameters fail here."""
+    from snsrec.train.pipeline import check_run_config
+    from snsrec.train.retrieval import is_retrieval_model
+
+    cfg = RunConfig(name=name, model=spec.model, retrieval=spec.retrieval,
+                    train=spec.train.model_copy(update={"seed": seed}))
+    if not is_retrieval_model(cfg.model.name):
+        raise ConfigError(f"retrievers.{name}: '{cfg.model.name}' is not a retrieval model; "
+                          "use redrec, dssm, sasrec, itemcf or toppop")
+    check_run_config(cfg)
+    return cfg

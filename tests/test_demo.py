@@ -31,7 +31,16 @@ def test_demo_end_to_end_on_tiny(tiny_world, tmp_path, capsys):
     assert "![CTR by position](figures/ctr_by_position.png)" in report
     assert (out / "figures" / "ctr_by_position.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     metrics = json.loads((out / "metrics.json").read_text())
-    assert {"world", "ctr", "retrieval", "train", "position", "timing"} <= set(metrics)
+    assert {"world", "ctr", "retrieval", "retrievers", "train", "position", "timing"} <= set(metrics)
+    # RED-Rec and its baselines: retrieval runs per target, their run directories kept.
+    assert set(metrics["retrievers"]) == {"toppop", "itemcf", "redrec"}
+    for name, r in metrics["retrievers"].items():
+        assert 0.0 <= r["test"]["feed"]["all"]["hr@100"] <= 1.0, name
+        assert (out / "models" / name / "metrics.json").is_file()
+    assert (out / "models" / "redrec" / "corpus.parquet").is_file()
+    assert "## Cross-scenario retrieval" in report and "| redrec |" in report
+    assert "HR@100" in printed and "redrec" in printed
+    assert not list(out.parent.glob(".demo-retrievers-*"))
     for model in ("popularity", "lr"):
         assert {"auc", "gauc", "logloss", "calibration", "by_scenario"} <= set(metrics["ctr"][model])
         assert {"hr@10", "ndcg@10", "hr@50", "ndcg@50", "mrr"} <= set(metrics["retrieval"][model])
@@ -77,4 +86,9 @@ def test_bad_override_and_model_parameter_fail_before_any_work(tmp_path):
         run_demo(tmp_path / "run", preset="tiny", overrides=["retrieval.kss=[5]"])
     with pytest.raises(ModelError, match="unknown parameter 'half_life'"):
         run_demo(tmp_path / "run", preset="tiny", overrides=["popularity.half_life=3"])
+    with pytest.raises(ConfigError, match="retrievers.redrec: 'deepfm' is not a retrieval"):
+        run_demo(tmp_path / "run", preset="tiny", overrides=["retrievers.redrec.model.name=deepfm"])
+    with pytest.raises(ModelError, match="unknown parameter 'widht'"):
+        run_demo(tmp_path / "run", preset="tiny",
+                 overrides=["retrievers.redrec.model.params.widht=64"])
     assert not any(tmp_path.iterdir())
