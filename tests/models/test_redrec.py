@@ -110,10 +110,11 @@ def test_window_nce_masks_false_negatives_and_rewards_alignment():
     assert window_nce(_out(aligned, pos, rows, neg, torch.arange(10, 15)), {}) < base
 
 
-@pytest.mark.parametrize("name", ["redrec", "dssm"])
+@pytest.mark.parametrize("name", ["redrec", "dssm", "redrec-lm"])
 def test_learns_each_users_topic_through_the_trainer(name):
     torch.manual_seed(0)
-    model = small(name)
+    # redrec-lm: the user tower is a (tiny, random) Hugging Face causal LM over inputs_embeds.
+    model = small("redrec", backbone="causal-lm") if name == "redrec-lm" else small(name)
     train, valid = users(400, 1), users(120, 2)
     inputs = {k: v for k, v in train.items() if not k.startswith("_") and k != "target"}
     ks = (1, 10, 50)

@@ -122,6 +122,25 @@ def test_frozen_causal_lm_learns_only_emb():
     assert [n for n, p in lm.named_parameters() if p.requires_grad] == ["emb_token"]
 
 
+def test_fully_frozen_causal_lm_runs_each_text_once_and_saves_no_lm_weights(tmp_path):
+    cfg = {"backbone": "causal-lm", "model": "tiny-qwen2", "lora_rank": None, "frozen": True,
+           "cache_dir": str(tmp_path / "cache"), "max_length": 16}
+    lm = build_text_backbone(cfg)
+    rows = lm.prepare(TEXTS)
+    assert rows["vectors"].shape == (4, lm.dim) and torch.isfinite(rows["vectors"]).all()
+    # The same vectors as the LM's [EMB] state, text by text (batching and order aside).
+    live = lm.hidden(lm.tokenize([TEXTS[3]]))[0]
+    torch.testing.assert_close(rows["vectors"][3], live, rtol=1e-4, atol=1e-5)
+    assert torch.equal(lm(rows), rows["vectors"])
+    assert not any(p.requires_grad for p in lm.parameters()) and lm.state_dict() == {}
+    # A second backbone reads the cache instead of running the LM.
+    again = build_text_backbone(cfg)
+    again._run = None                                       # would fail if called
+    torch.testing.assert_close(again.prepare(TEXTS[::-1])["vectors"], rows["vectors"].flip(0))
+    with pytest.raises(ModelError, match="frozen needs lora_rank: null"):
+        build_text_backbone({**cfg, "lora_rank": 8})
+
+
 def test_unknown_text_model_names_the_choices(tmp_path):
     with pytest.raises(ModelError, match="smollm2-135m, tiny-qwen2 or a local Hugging Face"):
         build_text_backbone({"backbone": "causal-lm", "model": str(tmp_path / "nope")})

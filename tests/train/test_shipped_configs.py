@@ -20,6 +20,10 @@ def test_there_are_shipped_run_configs():
 def test_shipped_run_config_is_valid(path):
     cfg = load_run_config(path)
     check_run_config(cfg)            # model name and every parameter key known
+    if "text" in cfg.model.params:   # a text tower's settings, too
+        from snsrec.text.encoders import TextConfig
+
+        TextConfig.model_validate(cfg.model.params["text"])
     if cfg.features is not None:
         assert (ROOT.parent / cfg.features).is_file(), f"{path}: features {cfg.features}"
 

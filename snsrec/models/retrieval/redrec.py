@@ -17,6 +17,11 @@ embedding of the *target* scenario (the querying policy: one model serves
 feed, search and ads), are appended; a transformer encoder reads the whole
 sequence and the query tokens' outputs, projected to ``dim`` and normalised,
 are the K interest vectors. Score(user, note) = max_k cos(q_k, note).
+``backbone: causal-lm`` runs a Hugging Face causal LM (``backbone_model``:
+tiny-qwen2, smollm2-135m or a local directory) over the tokens as
+``inputs_embeds`` instead, as the paper does — the query tokens come last, so
+causal attention lets them read the whole history; the LM trains whole, or
+through LoRA adapters with ``backbone_lora_rank``.
 
 **Training** (``loss: window_nce``, ``snsrec.train.window_nce``): in training
 mode ``forward`` also returns the next-W positives' vectors, their log
@@ -60,17 +65,23 @@ class RedRec(nn.Module):
 
     dim 64; item_encoder "text" | "id"; text: a ``TextConfig`` dict (backbone
     hash / minilm / causal-lm); width 128, layers 2, heads 4, dropout 0.0 of
-    the user tower (on a CPU its masks cost a quarter of a step); num_interests 3; recency_buckets 24; negatives 400
-    uniform negatives per step; temperature 0.07 (initial; learnable).
+    the user tower (on a CPU its masks cost a quarter of a step); backbone
+    "transformer" | "causal-lm" (then backbone_model, backbone_lora_rank);
+    num_interests 3; recency_buckets 24; negatives 400 uniform negatives per
+    step; temperature 0.07 (initial; learnable).
     """
 
     def __init__(self, corpus: Any, dim: int = 64, item_encoder: str = "text",
                  text: dict[str, Any] | None = None, width: int = 128, layers: int = 2,
                  heads: int = 4, dropout: float = 0.0, num_interests: int = 3,
-                 recency_buckets: int = 24, negatives: int = 400, temperature: float = 0.07):
+                 recency_buckets: int = 24, negatives: int = 400, temperature: float = 0.07,
+                 backbone: str = "transformer", backbone_model: str = "tiny-qwen2",
+                 backbone_lora_rank: int | None = None):
         super().__init__()
         if item_encoder not in ("text", "id"):
             raise ModelError(f"redrec: item_encoder '{item_encoder}'; use 'text' or 'id'")
+        if backbone not in ("transformer", "causal-lm"):
+            raise ModelError(f"redrec: backbone '{backbone}'; use 'transformer' or 'causal-lm'")
         if num_interests < 1 or negatives < 0 or temperature <= 0:
             raise ModelError("redrec: num_interests >= 1, negatives >= 0, temperature > 0")
         self.n_items, self.dim, self.item_encoder = len(corpus), dim, item_encoder
@@ -98,7 +109,16 @@ class RedRec(nn.Module):
             nn.init.normal_(emb.weight, std=0.02)
             if emb.padding_idx is not None:
                 nn.init.zeros_(emb.weight[emb.padding_idx])
-        self._user_tower(width, layers, heads, dropout)
+        self.lm = None
+        if backbone == "causal-lm":
+            from snsrec.text.encoders import causal_lm_stack
+
+            self.lm, _ = causal_lm_stack(backbone_model, lora_rank=backbone_lora_rank,
+                                         trainable=True)
+            hidden = int(self.lm.config.hidden_size)
+            self.lm_in, self.lm_out = nn.Linear(width, hidden), nn.Linear(hidden, width)
+        else:
+            self._user_tower(width, layers, heads, dropout)
         # float32 even under bf16 autocast (train.precision): the interest vectors' cosines
         # rank the whole corpus, and bf16's 8-bit mantissa would tie them.
         self.out = nn.Sequential(nn.LayerNorm(width), LogitLinear(width, dim))
@@ -171,7 +191,14 @@ class RedRec(nn.Module):
             self.target_emb(batch["target_scenario"].long())[:, None, :]
         x = torch.cat([tokens, queries.expand(b, -1, -1)], dim=1)
         pad = torch.cat([pad, pad.new_zeros(b, self.num_interests)], dim=1)
-        h = self.encoder(x, src_key_padding_mask=pad)[:, -self.num_interests:]
+        if self.lm is not None:
+            # Histories are padded in front: positions count the real tokens only.
+            real = (~pad).long()
+            h = self.lm(inputs_embeds=self.lm_in(x), attention_mask=real,
+                        position_ids=(real.cumsum(1) - 1).clamp(min=0)).last_hidden_state
+            h = self.lm_out(h[:, -self.num_interests:])
+        else:
+            h = self.encoder(x, src_key_padding_mask=pad)[:, -self.num_interests:]
         return F.normalize(self.out(h), dim=-1)
 
     # -- the registry contract --------------------------------------------------------
