@@ -13,7 +13,10 @@ scored the same way, so the peer is fed and measured by snsrec:
 - **Model and training.** ``recbole.model.sequential_recommender.SASRec``
   with the snsrec config's sizes (hidden, inner, layers, heads, dropout,
   ``max_len``), CE loss over all items, RecBole's ``Trainer`` with the same
-  epochs, batch size, learning rate, patience and seed.
+  epochs, learning rate, patience and seed. The batch is RecBole's default,
+  2,048 rows (``RECBOLE_BATCH``): a RecBole row is one target, an snsrec row a
+  sequence of up to ``max_len`` targets, so equal row counts would give
+  RecBole ~50x fewer targets per step (and an epoch of ~2,000 small steps).
 - **Evaluation.** The best checkpoint scores the test queries of
   ``snsrec.train.retrieval.evaluate_targets`` through ``full_sort_predict``:
   the same full-corpus protocol, targets and cold-note split as every other
@@ -42,6 +45,7 @@ from snsrec.errors import ConfigError
 
 INSTALL = "install the bench extra: make bench (or pip install -c constraints.txt '.[bench]')"
 NAME = "snsrec"          # RecBole's dataset name: the atomic files' prefix
+RECBOLE_BATCH = 2048     # RecBole's default train_batch_size (rows = targets)
 
 
 def import_recbole() -> Any:
@@ -139,7 +143,7 @@ def _config(run_dir: Path, data_dir: Path, p: dict[str, Any], tcfg: Any) -> Any:
         "n_heads": p["heads"], "hidden_dropout_prob": p["dropout"],
         "attn_dropout_prob": p["dropout"], "hidden_act": "gelu", "layer_norm_eps": 1e-12,
         "initializer_range": 0.02, "loss_type": "CE", "train_neg_sample_args": None,
-        "epochs": tcfg.epochs, "train_batch_size": tcfg.batch_size, "eval_batch_size": 4096,
+        "epochs": tcfg.epochs, "train_batch_size": RECBOLE_BATCH, "eval_batch_size": 4096,
         "learning_rate": tcfg.lr, "stopping_step": tcfg.early_stop_patience,
         "metrics": ["NDCG", "Hit"], "topk": [10], "valid_metric": "NDCG@10",
         "eval_args": {"order": "TO", "mode": "full", "group_by": "user"},
