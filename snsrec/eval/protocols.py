@@ -67,7 +67,7 @@ def full_corpus(model: nn.Module, arrays: dict[str, np.ndarray], *, ks: Sequence
             rows = order[s:s + batch_size]
             batch = {k: v[s:s + batch_size] for k, v in inputs.items()}
             scores = (model.score_batch(batch) if direct else
-                      model.score(model.user_vectors(batch), items)).double().numpy()
+                      model.score(model.user_vectors(batch), items, batch)).double().numpy()
             if ts is not None:
                 scores[np.asarray(created)[None, :] > ts[s:s + batch_size, None]] = -np.inf
             ranks[rows] = rank_of_targets(scores, target[rows])

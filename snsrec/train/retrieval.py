@@ -88,7 +88,7 @@ def training_samples(log: BehaviourLog, train_end: int, config: RetrievalDataCon
     sel = has_history & (targets[:, 0] >= 0)
     out = {k: v[sel] for k, v in out.items()}
     out.update(target_scenario=scen[sel].astype(np.int8), targets=targets[sel],
-               _user=users[sel], _ts=times[sel])
+               query_ts=times[sel].astype(np.int64), _user=users[sel], _ts=times[sel])
     if not len(out["targets"]):
         raise DataError("no training samples: no user has a click with an earlier behaviour "
                         "before the training end; check the split or target_scenarios")
@@ -152,7 +152,7 @@ def eval_samples(log: BehaviourLog, corpus: Corpus, start: int, end: int, target
         users, first, times = users[pick], first[pick], times[pick]
     out = _history_arrays(log, users, np.full(len(users), start), config.sequence)
     out.update(target_scenario=np.full(len(users), SCENARIOS.index(scen), np.int8),
-               target=first, _ts=times, _user=users)
+               target=first, query_ts=times.astype(np.int64), _ts=times, _user=users)
     if cold_after is not None:
         out["_cold"] = corpus.created[first] >= cold_after
     return out

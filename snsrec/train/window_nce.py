@@ -20,7 +20,10 @@ gets an InfoNCE term against
 with a false-negative mask: a negative that is the positive's own item, or
 whose cosine with the positive exceeds ``fn_threshold`` (0.98), is dropped.
 The logits are scaled by the model's learnable inverse temperature
-``output["scale"]``.
+``output["scale"]``. With ``output["item_bias"]`` (RED-Rec's note-age bias,
+a function of query times and corpus rows, in cosine units) each logit also
+gets ``scale ×`` the bias of its note at its sample's query time
+``output["query_ts"]``.
 """
 
 from __future__ import annotations
@@ -76,9 +79,16 @@ def window_nce(output: dict[str, torch.Tensor], batch: dict[str, torch.Tensor],
     with torch.no_grad():
         same = (rows[:, None] == rows[None, :]) | (p @ p.T > fn_threshold)
     inbatch = inbatch.masked_fill(same, NEG_INF)
+    if "item_bias" in output:
+        qts = output["query_ts"][:, None].expand(mask.shape).reshape(-1)[sel]     # [P]
+        bias = scale * output["item_bias"](qts, rows)                             # [P, P]
+        pos_logit = pos_logit + bias.diagonal()
+        inbatch = inbatch + bias
     parts = [pos_logit[:, None], inbatch]
     if neg.shape[0]:
         uniform = scale * q @ neg.T - output["neg_log_q"]                         # [P, N]
+        if "item_bias" in output:
+            uniform = uniform + scale * output["item_bias"](qts, output["neg_rows"])
         with torch.no_grad():
             fake = (output["neg_rows"][None, :] == rows[:, None]) | (p @ neg.T > fn_threshold)
         parts.append(uniform.masked_fill(fake, NEG_INF))

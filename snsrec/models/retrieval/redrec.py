@@ -23,6 +23,15 @@ tiny-qwen2, smollm2-135m or a local directory) over the tokens as
 causal attention lets them read the whole history; the LM trains whole, or
 through LoRA adapters with ``backbone_lora_rank``.
 
+**Note age** (``age_buckets`` > 0): a learned bias per bucket of the note's
+age at the query time (log2 hours, as the history's recency) is added to
+every logit in training and to the score in serving — how much more a note
+that new gets clicked, whoever the user. Platforms give new notes traffic, and
+a text tower alone ranks a new note like the rarely clicked notes whose words
+it shares; the bias is what the training clicks say about freshness. It is in
+the cosine's units (the logit is ``scale · (cos + bias)``, so Adam's steps move
+it as far as they move a cosine); the serving score is ``max_k cos + bias``.
+
 **Training** (``loss: window_nce``, ``snsrec.train.window_nce``): in training
 mode ``forward`` also returns the next-W positives' vectors, their log
 popularity and ``negatives`` uniformly sampled notes.
@@ -33,6 +42,7 @@ from __future__ import annotations
 import math
 from typing import Any
 
+import numpy as np
 import torch
 import torch.nn.functional as F
 from torch import nn
@@ -68,7 +78,8 @@ class RedRec(nn.Module):
     the user tower (on a CPU its masks cost a quarter of a step); backbone
     "transformer" | "causal-lm" (then backbone_model, backbone_lora_rank);
     num_interests 3; recency_buckets 24; negatives 400 uniform negatives per
-    step; temperature 0.07 (initial; learnable).
+    step; temperature 0.07 (initial; learnable); age_buckets 0 (off) or the
+    number of note-age buckets of the learned freshness bias.
     """
 
     def __init__(self, corpus: Any, dim: int = 64, item_encoder: str = "text",
@@ -76,14 +87,15 @@ class RedRec(nn.Module):
                  heads: int = 4, dropout: float = 0.0, num_interests: int = 3,
                  recency_buckets: int = 24, negatives: int = 400, temperature: float = 0.07,
                  backbone: str = "transformer", backbone_model: str = "tiny-qwen2",
-                 backbone_lora_rank: int | None = None):
+                 backbone_lora_rank: int | None = None, age_buckets: int = 0):
         super().__init__()
         if item_encoder not in ("text", "id"):
             raise ModelError(f"redrec: item_encoder '{item_encoder}'; use 'text' or 'id'")
         if backbone not in ("transformer", "causal-lm"):
             raise ModelError(f"redrec: backbone '{backbone}'; use 'transformer' or 'causal-lm'")
-        if num_interests < 1 or negatives < 0 or temperature <= 0:
-            raise ModelError("redrec: num_interests >= 1, negatives >= 0, temperature > 0")
+        if num_interests < 1 or negatives < 0 or temperature <= 0 or age_buckets < 0:
+            raise ModelError("redrec: num_interests >= 1, negatives >= 0, temperature > 0, "
+                             "age_buckets >= 0")
         self.n_items, self.dim, self.item_encoder = len(corpus), dim, item_encoder
         self.negatives, self.num_interests = negatives, num_interests
         self.register_buffer("log_q", torch.as_tensor(corpus.log_q, dtype=torch.float32),
@@ -123,6 +135,14 @@ class RedRec(nn.Module):
         # rank the whole corpus, and bf16's 8-bit mantissa would tie them.
         self.out = nn.Sequential(nn.LayerNorm(width), LogitLinear(width, dim))
         self.log_scale = nn.Parameter(torch.tensor(math.log(1.0 / temperature)))
+        self.age_bias = None
+        if age_buckets:
+            self.age_bias = nn.Embedding(age_buckets, 1)
+            nn.init.zeros_(self.age_bias.weight)
+            # A note that has always existed (no creation time) is as old as it gets.
+            self.register_buffer("created", torch.as_tensor(np.maximum(corpus.created, 0),
+                                                            dtype=torch.int64),
+                                 persistent=False)
 
     def _user_tower(self, width: int, layers: int, heads: int, dropout: float) -> None:
         layer = nn.TransformerEncoderLayer(width, heads, 4 * width, dropout, batch_first=True,
@@ -201,6 +221,18 @@ class RedRec(nn.Module):
             h = self.encoder(x, src_key_padding_mask=pad)[:, -self.num_interests:]
         return F.normalize(self.out(h), dim=-1)
 
+    def item_bias(self, query_ts: torch.Tensor, rows: torch.Tensor | None = None
+                  ) -> torch.Tensor:
+        """``[Q, M]`` freshness bias (cosine units) of notes ``rows`` (all when None) at each
+        query time; zeros without ``age_buckets``."""
+        created = self.created if rows is None else self.created[rows]
+        if self.age_bias is None:
+            return torch.zeros(len(query_ts), len(created), device=query_ts.device)
+        hours = (query_ts[:, None] - created[None, :]).clamp(min=0).double() / 3600.0
+        bucket = (1 + torch.floor(torch.log2(1.0 + hours))).clamp(
+            max=self.age_bias.num_embeddings - 1).long()
+        return self.age_bias(bucket).squeeze(-1)
+
     # -- the registry contract --------------------------------------------------------
     def forward(self, batch: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
         if not (self.training and "targets" in batch):
@@ -214,9 +246,16 @@ class RedRec(nn.Module):
                 "pos_emb": vec[:rows.numel()].view(*rows.shape, -1), "pos_mask": mask,
                 "pos_rows": rows, "pos_log_q": self.log_q[rows], "neg_rows": neg_rows,
                 "neg_emb": vec[rows.numel():], "scale": self.log_scale.exp().clamp(max=100.0),
-                "neg_log_q": torch.tensor(math.log(max(self.negatives, 1) / self.n_items))}
+                "neg_log_q": torch.tensor(math.log(max(self.negatives, 1) / self.n_items)),
+                **({"query_ts": batch["query_ts"].long(), "item_bias": self.item_bias}
+                   if self.age_bias is not None else {})}
 
     @torch.no_grad()
-    def score(self, user_emb: torch.Tensor, item_emb: torch.Tensor) -> torch.Tensor:
-        """``[B, N]``: max over the K interests of the cosine with each item."""
-        return torch.einsum("bkd,nd->bkn", user_emb, item_emb).amax(dim=1)
+    def score(self, user_emb: torch.Tensor, item_emb: torch.Tensor,
+              batch: dict[str, torch.Tensor] | None = None) -> torch.Tensor:
+        """``[B, N]``: max over the K interests of the cosine with each item (all N corpus
+        notes, in row order), plus the freshness bias at ``batch["query_ts"]`` if learned."""
+        cos = torch.einsum("bkd,nd->bkn", user_emb, item_emb).amax(dim=1)
+        if self.age_bias is None or batch is None or "query_ts" not in batch:
+            return cos
+        return cos + self.item_bias(batch["query_ts"].long())

@@ -95,8 +95,9 @@ class SASRec(nn.Module):
         return {"logits": h @ self.item_emb.weight[1:].T, "labels": nxt[real]}
 
     @torch.no_grad()
-    def score(self, user_emb: torch.Tensor, item_emb: torch.Tensor) -> torch.Tensor:
-        """``[B, N]`` dot products (max over the one interest)."""
+    def score(self, user_emb: torch.Tensor, item_emb: torch.Tensor,
+              batch: dict[str, torch.Tensor] | None = None) -> torch.Tensor:
+        """``[B, N]`` dot products (max over the one interest); ``batch`` is not needed."""
         return torch.einsum("bkd,nd->bkn", user_emb, item_emb).amax(dim=1)
 
 
