@@ -137,8 +137,9 @@ class RedRec(nn.Module):
         self.log_scale = nn.Parameter(torch.tensor(math.log(1.0 / temperature)))
         self.age_bias = None
         if age_buckets:
-            self.age_bias = nn.Embedding(age_buckets, 1)
-            nn.init.zeros_(self.age_bias.weight)
+            # A plain vector, not an nn.Embedding: a step looks it up ~10M times (every
+            # logit), and a sparse embedding gradient of that many rows is slow to coalesce.
+            self.age_bias = nn.Parameter(torch.zeros(age_buckets))
             # A note that has always existed (no creation time) is as old as it gets.
             self.register_buffer("created", torch.as_tensor(np.maximum(corpus.created, 0),
                                                             dtype=torch.int64),
@@ -228,10 +229,10 @@ class RedRec(nn.Module):
         created = self.created if rows is None else self.created[rows]
         if self.age_bias is None:
             return torch.zeros(len(query_ts), len(created), device=query_ts.device)
-        hours = (query_ts[:, None] - created[None, :]).clamp(min=0).double() / 3600.0
+        hours = (query_ts[:, None] - created[None, :]).clamp(min=0).float() / 3600.0
         bucket = (1 + torch.floor(torch.log2(1.0 + hours))).clamp(
-            max=self.age_bias.num_embeddings - 1).long()
-        return self.age_bias(bucket).squeeze(-1)
+            max=len(self.age_bias) - 1).long()
+        return self.age_bias[bucket]
 
     # -- the registry contract --------------------------------------------------------
     def forward(self, batch: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
