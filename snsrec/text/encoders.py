@@ -59,7 +59,6 @@ class TextConfig(StrictModel):
     buckets: int = PField(1 << 18, ge=16)     # hashed n-gram rows (row 0 = padding)
     dim: int = PField(64, ge=1)               # hash embedding width
     max_tokens: int = PField(256, ge=1)       # hashed n-grams kept per text
-    token_dropout: float = PField(0.0, ge=0.0, lt=1.0)  # share of n-grams dropped in training
     # minilm, frozen causal-lm
     cache_dir: Path | None = None             # TextCache directory; None = no disk cache
     # causal-lm
@@ -137,13 +136,9 @@ def ngrams(text: str) -> list[str]:
 class HashBackbone(TextBackbone):
     name = "hash"
 
-    def __init__(self, buckets: int = 1 << 18, dim: int = 64, max_tokens: int = 256,
-                 token_dropout: float = 0.0):
+    def __init__(self, buckets: int = 1 << 18, dim: int = 64, max_tokens: int = 256):
         super().__init__()
         self.buckets, self.dim, self.max_tokens = buckets, dim, max_tokens
-        # In training, each n-gram of a text is left out with this probability, so the
-        # tower cannot lean on the few n-grams a single note owns (they act as note ids).
-        self.token_dropout = token_dropout
         self.bag = nn.EmbeddingBag(buckets, dim, mode="mean", padding_idx=0)
         nn.init.normal_(self.bag.weight, std=dim ** -0.5)
         with torch.no_grad():
@@ -168,8 +163,6 @@ class HashBackbone(TextBackbone):
         # An all-padding row (empty text) is an empty bag and pools to zeros.
         ids = rows["ids"]
         real = ids != 0
-        if self.training and self.token_dropout > 0:
-            real = real & (torch.rand(ids.shape, device=ids.device) >= self.token_dropout)
         counts = real.sum(1)
         return self.bag(ids[real], torch.cumsum(counts, 0) - counts)
 
@@ -419,7 +412,7 @@ def build_text_backbone(config: TextConfig | dict[str, Any] | None = None,
                         seed: int = 0) -> TextBackbone:
     cfg = config if isinstance(config, TextConfig) else TextConfig.model_validate(config or {})
     if cfg.backbone == "hash":
-        return HashBackbone(cfg.buckets, cfg.dim, cfg.max_tokens, cfg.token_dropout)
+        return HashBackbone(cfg.buckets, cfg.dim, cfg.max_tokens)
     if cfg.backbone == "minilm":
         return MiniLMBackbone(cfg.cache_dir, cfg.batch_size)
     return CausalLMBackbone(cfg.model, cfg.max_length, cfg.lora_rank, cfg.lora_alpha, seed,

@@ -46,20 +46,6 @@ def test_hash_backbone_is_stable_pads_empty_text_and_learns():
     torch.testing.assert_close(alone[0], out[0])
 
 
-def test_hash_token_dropout_acts_in_training_only():
-    torch.manual_seed(0)
-    net = HashBackbone(buckets=4096, dim=8, token_dropout=0.5)
-    rows = net.prepare([TEXTS[3]] * 64)
-    full = net.eval()(rows)
-    torch.testing.assert_close(full, full[:1].expand(64, -1))       # eval: every n-gram
-    dropped = net.train()(rows)
-    assert not torch.allclose(dropped[0], dropped[1])               # each row its own draw
-    # A row is the mean of about half of the n-grams: on average, the full mean.
-    torch.testing.assert_close(dropped.mean(0), full[0], atol=0.05, rtol=0.0)
-    with pytest.raises(ValueError, match="token_dropout"):
-        TextConfig(token_dropout=1.0)
-
-
 def test_text_cache_computes_each_text_once(tmp_path):
     calls: list[str] = []
 
