@@ -115,8 +115,11 @@ def bench_retrieval(data: list[str], variants: list[str], seeds: int, out: Path,
         raise ConfigError(f"bench retrieval: unknown peer {', '.join(bad)}; peers: "
                           f"{', '.join(PEERS)} (or --peers none)")
     peer = "recbole" in peers and "sasrec" in variants
+    if peer and not recbole_sasrec.available():     # say so before any training
+        raise ConfigError(f"bench retrieval: the recbole peer needs RecBole; "
+                          f"{recbole_sasrec.INSTALL}, or pass --peers none")
     if peer:
-        recbole_sasrec.import_recbole()      # not installed: say so before any training
+        recbole_sasrec.import_recbole()
     out = Path(out)
     plan = {(d, v, k): resolve(v, d, k, overrides, cache)
             for d in data for v in variants for k in range(seeds)}

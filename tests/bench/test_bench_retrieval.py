@@ -97,3 +97,15 @@ def test_sasrec_beside_recboles_on_the_same_split(tiny_cache, tmp_path):
     with pytest.raises(ConfigError, match="unknown peer nosuch"):
         bench_retrieval(["world:tiny"], ["sasrec"], 1, tmp_path / "x", peers=["nosuch"],
                         cache=cache)
+
+
+def test_a_missing_peer_library_is_named_before_any_training(tmp_path, monkeypatch):
+    from snsrec.bench import recbole_sasrec
+
+    monkeypatch.setattr(recbole_sasrec, "available", lambda: False)
+    with pytest.raises(ConfigError, match="needs RecBole.*make bench.*--peers none"):
+        bench_retrieval(["world:tiny"], ["sasrec"], 1, tmp_path / "x", cache=tmp_path)
+    assert not (tmp_path / "x").exists()
+    # Without sasrec among the models the peer is not needed.
+    with pytest.raises(ConfigError, match="no config"):
+        bench_retrieval(["world:tiny"], ["nosuch"], 1, tmp_path / "x", cache=tmp_path)
