@@ -17,20 +17,20 @@ scored the same way, so the peer is fed and measured by snsrec:
   2,048 rows (``RECBOLE_BATCH``): a RecBole row is one target, an snsrec row a
   sequence of up to ``max_len`` targets, so equal row counts would give
   RecBole ~50x fewer targets per step (and an epoch of ~2,000 small steps).
-- **Evaluation.** The best checkpoint scores the test queries of
+- **Evaluation.** The best epoch's weights score the test queries of
   ``snsrec.train.retrieval.evaluate_targets`` through ``full_sort_predict``:
   the same full-corpus protocol, targets and cold-note split as every other
   row of the leaderboard. Notes RecBole never saw in any file score -inf.
 
-RecBole 1.2 predates NumPy 2 and torch's ``weights_only`` default: the
-removed NumPy aliases it uses are restored before import and
-``TORCH_FORCE_NO_WEIGHTS_ONLY_LOAD=1`` lets it reload its own checkpoint.
+RecBole 1.2 predates NumPy 2: the removed NumPy aliases it uses are restored
+before import. Its best weights are kept in memory at the epoch its early
+stopping takes as best, so its pickled checkpoint (which torch >= 2.6 will
+not load with ``weights_only``) is never written or read.
 """
 
 from __future__ import annotations
 
 import contextlib
-import os
 import sys
 import time
 import warnings
@@ -57,7 +57,6 @@ def import_recbole() -> Any:
                         ("complex", complex)):
         if alias not in np.__dict__:
             setattr(np, alias, kind)
-    os.environ.setdefault("TORCH_FORCE_NO_WEIGHTS_ONLY_LOAD", "1")
     try:
         import recbole
         import recbole.data  # noqa: F401
@@ -160,7 +159,7 @@ def _config(run_dir: Path, data_dir: Path, p: dict[str, Any], tcfg: Any) -> Any:
 
 def run_recbole_sasrec(cfg: Any, run_dir: Path, resume: bool = False) -> dict[str, Any]:
     """Train RecBole's SASRec with ``cfg``'s (an snsrec ``sasrec`` run config) settings on its
-    data and split; the snsrec test metrics of its best checkpoint, as a run's metrics.
+    data and split; the snsrec test metrics of its best epoch's weights, as a run's metrics.
     ``resume`` is accepted for ``run_one`` and ignored: a RecBole run starts over."""
     import_recbole()
     from recbole.data import create_dataset, data_preparation
@@ -208,12 +207,22 @@ def run_recbole_sasrec(cfg: Any, run_dir: Path, resume: bool = False) -> dict[st
         init_seed(tcfg.seed, True)
         model = SASRec(config, train_data.dataset)
         trainer = Trainer(config, model)
+        kept: dict[str, Any] = {}
+
+        def on_epoch(epoch: int, score: float) -> None:
+            epochs.append(score)
+            # RecBole has just taken this epoch as its best (its early stopping reset the
+            # count): keep the weights in memory instead of its pickled checkpoint file.
+            if trainer.cur_step == 0:
+                kept.update(epoch=len(epochs), state={k: v.detach().clone()
+                                                      for k, v in model.state_dict().items()})
+
         t0 = time.perf_counter()
-        best, _ = trainer.fit(train_data, valid_data, saved=True, show_progress=False,
-                              callback_fn=lambda epoch, score: epochs.append(score))
+        best, _ = trainer.fit(train_data, valid_data, saved=False, show_progress=False,
+                              callback_fn=on_epoch)
         train_time = time.perf_counter() - t0
-    state = torch.load(trainer.saved_model_file, map_location="cpu", weights_only=False)
-    model.load_state_dict(state["state_dict"])
+    if kept:
+        model.load_state_dict(kept["state"])
     rb_of_row = np.zeros(len(corpus), np.int64)
     tokens = dataset.field2token_id["item_id"]
     for token, rb in tokens.items():
@@ -228,7 +237,7 @@ def run_recbole_sasrec(cfg: Any, run_dir: Path, resume: bool = False) -> dict[st
     metrics = {"name": cfg.name, "model": "recbole-sasrec", "data": cfg.data,
                "params": int(sum(q.numel() for q in model.parameters())),
                "test": test, "valid": {"ndcg@10": float(best)}, "epochs_run": len(epochs),
-               "best_epoch": int(np.argmax(epochs)) + 1 if epochs else 0,
+               "best_epoch": kept.get("epoch", 0),
                "train_time_s": train_time, "rows": {"train": {"rows": rows, "mean_targets": 1.0}},
                "library": f"recbole {import_recbole().__version__}"}
     write_json(run_dir / "metrics.json", metrics)
