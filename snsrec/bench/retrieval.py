@@ -24,7 +24,7 @@ from typing import Any
 import numpy as np
 
 from snsrec import __version__
-from snsrec.bench.ctr import DEFAULT_CACHE, REPO_ROOT, data_slug, pm, run_one
+from snsrec.bench.ctr import DEFAULT_CACHE, REPO_ROOT, data_slug, mean_std, pm, run_one
 from snsrec.errors import ConfigError
 from snsrec.io import write_json, write_text
 from snsrec.progress import echo
@@ -93,8 +93,7 @@ def leaderboard(runs: list[dict[str, Any]]) -> dict[str, Any]:
                 row: dict[str, Any] = {"variant": v, "seeds": len(got),
                                        "queries": int(got[0]["queries"])}
                 for m in METRICS:
-                    x = np.array([g[m] for g in got], dtype=float)
-                    row[m] = (float(x.mean()), float(x.std(ddof=1)) if len(x) > 1 else 0.0)
+                    row[m] = mean_std([g[m] for g in got])
                 rows.append(row)
             if rows:
                 out[f"{target}/{part}"] = sorted(rows, key=lambda r: -r["hr@100"][0])
@@ -193,9 +192,8 @@ def sasrec_speed(runs: list[dict[str, Any]]) -> list[dict[str, Any]]:
                and "all" in r["test"].get("feed", {})]
         if not got:
             return []
-        x = np.array([g["test"]["feed"]["all"]["ndcg@10"] for g in got], dtype=float)
         rows.append({"variant": v, "seeds": len(got),
-                     "ndcg@10": (float(x.mean()), float(x.std(ddof=1)) if len(x) > 1 else 0.0),
+                     "ndcg@10": mean_std([g["test"]["feed"]["all"]["ndcg@10"] for g in got]),
                      **{k: float(np.mean([g[key] for g in got])) for k, key in
                         (("train_time_s", "train_time_s"), ("epochs", "epochs_run"),
                          ("targets_per_s", "targets_per_s"))}})
