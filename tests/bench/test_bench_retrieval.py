@@ -15,16 +15,13 @@ FAST = ["train.epochs=1", "retrieval.cutoffs_per_user=3", "model.params.negative
 
 def test_leaderboards_per_target_and_reuse(tiny_cache, tmp_path):
     cache = tiny_cache(tmp_path)
-    set_quiet(True)
-    try:
-        res = bench_retrieval(["world:tiny"], ["toppop", "itemcf"], 2, tmp_path / "b",
-                              overrides=["train.epochs=1"], cache=cache)
-        stamps = sorted((tmp_path / "b" / "runs").rglob("bench.json"))
-        before = [p.stat().st_mtime_ns for p in stamps]
-        again = bench_retrieval(["world:tiny"], ["toppop", "itemcf"], 2, tmp_path / "b",
-                                overrides=["train.epochs=1"], cache=cache)
-    finally:
-        set_quiet(False)
+    set_quiet(True)     # the autouse _not_quiet fixture turns it off again
+    res = bench_retrieval(["world:tiny"], ["toppop", "itemcf"], 2, tmp_path / "b",
+                          overrides=["train.epochs=1"], cache=cache)
+    stamps = sorted((tmp_path / "b" / "runs").rglob("bench.json"))
+    before = [p.stat().st_mtime_ns for p in stamps]
+    again = bench_retrieval(["world:tiny"], ["toppop", "itemcf"], 2, tmp_path / "b",
+                            overrides=["train.epochs=1"], cache=cache)
     assert len(stamps) == 4 and [p.stat().st_mtime_ns for p in stamps] == before
     saved = json.loads((tmp_path / "b" / "leaderboard.json").read_text())
     board = saved["data"]["world_tiny"]["leaderboard"]
@@ -41,12 +38,9 @@ def test_leaderboards_per_target_and_reuse(tiny_cache, tmp_path):
 
 def test_a_trained_variant_and_bad_variants(tiny_cache, tmp_path):
     cache = tiny_cache(tmp_path)
-    set_quiet(True)
-    try:
-        res = bench_retrieval(["world:tiny"], ["dssm"], 1, tmp_path / "d", overrides=FAST,
-                              cache=cache)
-    finally:
-        set_quiet(False)
+    set_quiet(True)     # the autouse _not_quiet fixture turns it off again
+    res = bench_retrieval(["world:tiny"], ["dssm"], 1, tmp_path / "d", overrides=FAST,
+                          cache=cache)
     run = tmp_path / "d" / "runs" / "world_tiny" / "dssm" / "seed0"
     assert (run / "metrics.json").is_file() and (run / "corpus.parquet").is_file()
     assert res["results"]["data"]["world_tiny"]["leaderboard"]["feed/all"][0]["variant"] == "dssm"
@@ -72,12 +66,9 @@ def test_sasrec_beside_recboles_on_the_same_split(tiny_cache, tmp_path):
     cache = tiny_cache(tmp_path)
     fast = ["train.epochs=2", "model.params.max_len=10", "model.params.dim=16",
             "model.params.inner=32", "train.batch_size=128"]
-    set_quiet(True)
-    try:
-        res = bench_retrieval(["world:tiny"], ["sasrec"], 1, tmp_path / "s", overrides=fast,
-                              cache=cache)
-    finally:
-        set_quiet(False)
+    set_quiet(True)     # the autouse _not_quiet fixture turns it off again
+    res = bench_retrieval(["world:tiny"], ["sasrec"], 1, tmp_path / "s", overrides=fast,
+                          cache=cache)
     block = res["results"]["data"]["world_tiny"]
     assert {r["variant"] for r in block["runs"]} == {"sasrec", "recbole_sasrec"}
     peer = json.loads((tmp_path / "s" / "runs" / "world_tiny" / "recbole_sasrec" / "seed0" /

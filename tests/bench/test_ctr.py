@@ -23,12 +23,9 @@ FAST = ["train.epochs=1", "train.batch_size=2048", "model.params.hidden_units=[3
 def bench(tiny_cache, tmp_path_factory: pytest.TempPathFactory) -> tuple[dict, Path, Path]:
     root = tmp_path_factory.mktemp("bench_ctr")
     cache = tiny_cache(root)
-    set_quiet(True)
-    try:
-        res = bench_ctr(["world:tiny"], MODELS, 2, root / "a", overrides=FAST, cache=cache,
-                        peer_data=("world_tiny",))
-    finally:
-        set_quiet(False)
+    set_quiet(True)     # the autouse _not_quiet fixture turns it off again
+    res = bench_ctr(["world:tiny"], MODELS, 2, root / "a", overrides=FAST, cache=cache,
+                    peer_data=("world_tiny",))
     return res, root, cache
 
 
@@ -91,11 +88,8 @@ def test_leaderboard_json_and_markdown(bench: tuple[dict, Path, Path]) -> None:
 
 def test_same_seed_twice_gives_same_auc(bench: tuple[dict, Path, Path]) -> None:
     res, root, cache = bench
-    set_quiet(True)
-    try:
-        again = bench_ctr(["world:tiny"], MODELS, 1, root / "b", overrides=FAST, cache=cache)
-    finally:
-        set_quiet(False)
+    set_quiet(True)     # the autouse _not_quiet fixture turns it off again
+    again = bench_ctr(["world:tiny"], MODELS, 1, root / "b", overrides=FAST, cache=cache)
     first = {r["model"]: r for r in res["results"]["data"]["world_tiny"]["runs"]
              if r["seed"] == 0}
     for r in again["results"]["data"]["world_tiny"]["runs"]:
@@ -133,12 +127,9 @@ def test_rerun_into_same_dir_reuses_finished_runs(bench: tuple[dict, Path, Path]
     res, root, cache = bench
     stamps = sorted((root / "a" / "runs").rglob("bench.json"))
     before = [p.stat().st_mtime_ns for p in stamps]
-    set_quiet(True)
-    try:
-        again = bench_ctr(["world:tiny"], MODELS, 2, root / "a", overrides=FAST, cache=cache,
-                          peer_data=())
-    finally:
-        set_quiet(False)
+    set_quiet(True)     # the autouse _not_quiet fixture turns it off again
+    again = bench_ctr(["world:tiny"], MODELS, 2, root / "a", overrides=FAST, cache=cache,
+                      peer_data=())
     assert len(stamps) == len(MODELS) * 2
     assert [p.stat().st_mtime_ns for p in stamps] == before        # nothing retrained
     assert again["results"]["data"]["world_tiny"]["leaderboard"] == \
@@ -173,13 +164,10 @@ def _bars_folder(root: Path) -> Path:
 
 def test_bars_folder_uses_every_column_but_label_and_split(tmp_path: Path) -> None:
     folder = _bars_folder(tmp_path)
-    set_quiet(True)
-    try:
-        res = bench_ctr([f"bars:{folder}"], ["lr"], 1, tmp_path / "out",
-                        overrides=["train.epochs=1", "train.batch_size=256"],
-                        cache=tmp_path / "cache")
-    finally:
-        set_quiet(False)
+    set_quiet(True)     # the autouse _not_quiet fixture turns it off again
+    res = bench_ctr([f"bars:{folder}"], ["lr"], 1, tmp_path / "out",
+                    overrides=["train.epochs=1", "train.batch_size=256"],
+                    cache=tmp_path / "cache")
     block = res["results"]["data"]["toy_x1"]
     spec = yaml.safe_load(Path(block["features"]).read_text())
     names = {f["name"] for group in ("categorical", "numeric", "multi") for f in spec[group]}
@@ -220,18 +208,15 @@ def test_an_interrupted_run_resumes_from_its_checkpoint(bench: tuple[dict, Path,
             raise KeyboardInterrupt
         return evaluate(self, model, arrays)
 
-    set_quiet(True)
-    try:
-        monkeypatch.setattr(Trainer, "evaluate", stop_in_epoch_two)
-        with pytest.raises(KeyboardInterrupt):
-            bench_ctr(["world:tiny"], ["lr"], 1, root / "cut", overrides=two, cache=cache)
-        run_dir = root / "cut" / "runs" / "world_tiny" / "lr" / "seed0"
-        assert (run_dir / "bench.pending.json").is_file() and (run_dir / "checkpoint").is_dir()
-        monkeypatch.setattr(Trainer, "evaluate", evaluate)
-        resumed = bench_ctr(["world:tiny"], ["lr"], 1, root / "cut", overrides=two, cache=cache)
-        whole = bench_ctr(["world:tiny"], ["lr"], 1, root / "whole", overrides=two, cache=cache)
-    finally:
-        set_quiet(False)
+    set_quiet(True)     # the autouse _not_quiet fixture turns it off again
+    monkeypatch.setattr(Trainer, "evaluate", stop_in_epoch_two)
+    with pytest.raises(KeyboardInterrupt):
+        bench_ctr(["world:tiny"], ["lr"], 1, root / "cut", overrides=two, cache=cache)
+    run_dir = root / "cut" / "runs" / "world_tiny" / "lr" / "seed0"
+    assert (run_dir / "bench.pending.json").is_file() and (run_dir / "checkpoint").is_dir()
+    monkeypatch.setattr(Trainer, "evaluate", evaluate)
+    resumed = bench_ctr(["world:tiny"], ["lr"], 1, root / "cut", overrides=two, cache=cache)
+    whole = bench_ctr(["world:tiny"], ["lr"], 1, root / "whole", overrides=two, cache=cache)
     metrics = json.loads((run_dir / "metrics.json").read_text())
     assert metrics["resumed"] is True and not (run_dir / "bench.pending.json").exists()
     (a,), (b,) = (r["results"]["data"]["world_tiny"]["runs"] for r in (resumed, whole))
