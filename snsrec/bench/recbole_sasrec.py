@@ -80,13 +80,11 @@ def _write(path: Path, users: np.ndarray, seqs: list[np.ndarray], items: np.ndar
 
 def _training_rows(log: Any, train_end: int, config: Any, max_len: int
                    ) -> tuple[np.ndarray, list[np.ndarray], np.ndarray]:
-    """RecBole's sequential augmentation of the clicks before ``train_end``."""
-    from snsrec.data.schema import SCENARIOS
-    from snsrec.data.sequences import NOTE
+    """RecBole's sequential augmentation of the clicks before ``train_end`` (the clicks
+    snsrec's SASRec trains on: ``training_clicks``)."""
+    from snsrec.train.retrieval import training_clicks
 
-    scen_ids = [SCENARIOS.index(s) for s in config.target_scenarios]
-    sel = np.flatnonzero((log.kind == NOTE) & (log.ts < train_end)
-                         & np.isin(log.scenario, scen_ids))
+    sel = training_clicks(log, train_end, config)
     users, items = log.user[sel], log.item[sel]
     first = np.r_[True, users[1:] != users[:-1]] if len(users) else np.zeros(0, bool)
     start = np.maximum.accumulate(np.where(first, np.arange(len(users)), 0))

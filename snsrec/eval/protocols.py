@@ -60,7 +60,8 @@ def full_corpus(model: nn.Module, arrays: dict[str, np.ndarray], *, ks: Sequence
         if "hist_kind" in arrays else np.arange(n)
     inputs = to_tensors({k: np.asarray(v)[order] for k, v in arrays.items()
                          if not k.startswith("_") and k != "target"})
-    ts = np.asarray(arrays["_ts"])[order] if created is not None else None
+    if created is not None:
+        created, ts = np.asarray(created), np.asarray(arrays["_ts"])[order]
     ranks = np.empty(n, dtype=np.float64)
     with Progress("rank the corpus", total=n, unit="queries") as bar:
         for s in range(0, n, batch_size):
@@ -68,8 +69,8 @@ def full_corpus(model: nn.Module, arrays: dict[str, np.ndarray], *, ks: Sequence
             batch = {k: v[s:s + batch_size] for k, v in inputs.items()}
             scores = (model.score_batch(batch) if direct else
                       model.score(model.user_vectors(batch), items, batch)).double().numpy()
-            if ts is not None:
-                scores[np.asarray(created)[None, :] > ts[s:s + batch_size, None]] = -np.inf
+            if created is not None:
+                scores[created[None, :] > ts[s:s + batch_size, None]] = -np.inf
             ranks[rows] = rank_of_targets(scores, target[rows])
             bar.update(len(scores))
     return {**retrieval_metrics(ranks, ks), "queries": n, "candidates": int(n_items)}

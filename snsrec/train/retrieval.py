@@ -63,12 +63,19 @@ def _history_arrays(log: BehaviourLog, users: np.ndarray, times: np.ndarray,
             "hist_scenario": h["hist_scenario"], "hist_recency": h["hist_recency"]}
 
 
+def training_clicks(log: BehaviourLog, train_end: int, config: RetrievalDataConfig
+                    ) -> np.ndarray:
+    """Rows of ``log`` that training learns from: note clicks before ``train_end`` in the
+    ``target_scenarios``, in the log's (user, time) order."""
+    scen_ids = [SCENARIOS.index(s) for s in config.target_scenarios]
+    return np.flatnonzero((log.kind == NOTE) & (log.ts < train_end)
+                          & np.isin(log.scenario, scen_ids))
+
+
 def training_samples(log: BehaviourLog, train_end: int, config: RetrievalDataConfig,
                      seed: int = 0) -> dict[str, np.ndarray]:
     """History, target scenario and next-W targets for the sampled training cut-offs."""
-    scen_ids = [SCENARIOS.index(s) for s in config.target_scenarios]
-    cand = np.flatnonzero((log.kind == NOTE) & (log.ts < train_end)
-                          & np.isin(log.scenario, scen_ids))
+    cand = training_clicks(log, train_end, config)
     rng = np.random.default_rng(seed)
     cand = cand[rng.permutation(len(cand))]
     # At most cutoffs_per_user per user: rank each candidate within its user (random order).
@@ -106,12 +113,10 @@ def sequence_samples(log: BehaviourLog, train_end: int, config: RetrievalDataCon
     ``next`` (the corpus row of the click after each, -1 pads). A user with
     a single click gives no sequence.
     """
-    scen_ids = [SCENARIOS.index(s) for s in config.target_scenarios]
-    sel = np.flatnonzero((log.kind == NOTE) & (log.ts < train_end)
-                         & np.isin(log.scenario, scen_ids))
+    sel = training_clicks(log, train_end, config)
     users, items = log.user[sel], log.item[sel]         # sorted by (user, time)
-    starts = np.flatnonzero(np.r_[True, users[1:] != users[:-1]]) if len(users) else \
-        np.zeros(0, np.int64)
+    # (With no clicks at all: one empty "user" [0, 0), which gives no chunk.)
+    starts = np.flatnonzero(np.r_[True, users[1:] != users[:-1]])
     ends = np.r_[starts[1:], len(users)].astype(np.int64)
     chunks = np.maximum(np.ceil((ends - starts - 1) / max_len), 0).astype(np.int64)
     user_of = np.repeat(np.arange(len(starts)), chunks)
@@ -120,14 +125,14 @@ def sequence_samples(log: BehaviourLog, train_end: int, config: RetrievalDataCon
     begin = np.maximum(starts[user_of], stop - max_len - 1)
     idx = begin[:, None] + np.arange(max_len + 1)[None, :]
     real = idx < stop[:, None]
-    got = items[np.minimum(idx, max(len(items) - 1, 0))] if len(items) else idx
+    got = items[np.minimum(idx, max(len(items) - 1, 0))]
     seq = np.where(real[:, 1:], got[:, :-1] + 1, 0)
     nxt = np.where(real[:, 1:], got[:, 1:], -1)
     if not len(seq):
         raise DataError("no training sequences: no user has two clicks before the training "
                         "end; check the split or target_scenarios")
     return {"seq": seq.astype(np.int64), "next": nxt.astype(np.int64),
-            "_user": users[starts[user_of]] if len(user_of) else users[:0]}
+            "_user": users[starts[user_of]]}
 
 
 def eval_samples(log: BehaviourLog, corpus: Corpus, start: int, end: int, target: str,
