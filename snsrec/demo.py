@@ -227,8 +227,9 @@ def _retrieval_section(ret: dict[str, Any], ks: list[int]) -> str:
             + metrics_table(ranked, cols, headers=headers))
 
 
-# (target, note set) columns of the retrievers' table.
+# (target, note set) columns of the retrievers' table, and their labels.
 RETRIEVER_COLUMNS = (("feed", "all"), ("search", "all"), ("ads", "all"), ("feed", "cold"))
+RETRIEVER_LABELS = [f"{t}{' cold' if part == 'cold' else ''}" for t, part in RETRIEVER_COLUMNS]
 
 
 def _retriever_cells(test: dict[str, Any], metric: str) -> list[float | None]:
@@ -242,7 +243,7 @@ def _retrievers_section(retrievers: dict[str, Any]) -> str:
         return "No retrievers configured (`retrievers` in the demo config)."
     first = next(iter(retrievers.values()))["test"]
     queries = [first.get(t, {}).get(part, {}).get("queries", 0) for t, part in RETRIEVER_COLUMNS]
-    cols = [f"{t}{' cold' if part == 'cold' else ''}" for t, part in RETRIEVER_COLUMNS]
+    cols = RETRIEVER_LABELS
     rows = [[name, *_retriever_cells(r["test"], "hr@100"), *_retriever_cells(r["test"],
                                                                                "ndcg@10"),
              r["params"], round(r["train_time_s"], 1)] for name, r in retrievers.items()]
@@ -271,8 +272,7 @@ def _summary_text(out: Path, world: dict, metrics: dict, seconds: float) -> str:
                   else f"{'—':>8}{'—':>9}" for k in ks]
         lines.append("".join(cells))
     if metrics.get("retrievers"):
-        cols = [f"{t}{' cold' if p == 'cold' else ''}" for t, p in RETRIEVER_COLUMNS]
-        lines += ["", f"{'HR@100':<12}" + "".join(f"{c:>12}" for c in cols)]
+        lines += ["", f"{'HR@100':<12}" + "".join(f"{c:>12}" for c in RETRIEVER_LABELS)]
         for name, r in metrics["retrievers"].items():
             lines.append(f"{name:<12}" + "".join(
                 f"{v:>12.4f}" if v is not None else f"{'—':>12}"

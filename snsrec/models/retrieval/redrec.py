@@ -225,10 +225,8 @@ class RedRec(nn.Module):
     def item_bias(self, query_ts: torch.Tensor, rows: torch.Tensor | None = None
                   ) -> torch.Tensor:
         """``[Q, M]`` freshness bias (cosine units) of notes ``rows`` (all when None) at each
-        query time; zeros without ``age_buckets``."""
+        query time (a model with ``age_buckets``)."""
         created = self.created if rows is None else self.created[rows]
-        if self.age_bias is None:
-            return torch.zeros(len(query_ts), len(created), device=query_ts.device)
         hours = (query_ts[:, None] - created[None, :]).clamp(min=0).float() / 3600.0
         bucket = (1 + torch.floor(torch.log2(1.0 + hours))).clamp(
             max=len(self.age_bias) - 1).long()
