@@ -136,6 +136,32 @@ def gather_rows(local: np.ndarray, n: int) -> np.ndarray:
     return np.concatenate(out)
 
 
+def gather_cat(*tensors: torch.Tensor) -> tuple[list[torch.Tensor], int]:
+    """Every rank's ``tensors`` concatenated along dim 0 in rank order (the first dim may
+    differ between ranks, equal across one rank's tensors), and where this rank's rows
+    start. The local rows keep their autograd graph; the other ranks' rows are constants
+    (each rank's loss differentiates its own rows, DDP averages the gradients — the usual
+    way contrastive training shares in-batch negatives). Every rank must call it, also one
+    with no rows. Without DDP: the tensors themselves, offset 0."""
+    if not active():
+        return list(tensors), 0
+    d = info()
+    n = torch.tensor([tensors[0].shape[0]], dtype=torch.int64, device=_comm_device())
+    sizes = [torch.zeros_like(n) for _ in range(d.world_size)]
+    dist.all_gather(sizes, n)
+    counts = [int(c) for c in sizes]
+    out = []
+    for t in tensors:
+        buf = torch.zeros((max(counts), *t.shape[1:]), dtype=t.dtype, device=t.device)
+        buf[:len(t)] = t.detach()
+        parts = [torch.empty_like(buf) for _ in range(d.world_size)]
+        dist.all_gather(parts, buf)
+        rows = [p[:c] for p, c in zip(parts, counts, strict=True)]
+        rows[d.rank] = t
+        out.append(torch.cat(rows))
+    return out, sum(counts[:d.rank])
+
+
 def _comm_device() -> torch.device:
     # NCCL only moves CUDA tensors; gloo only CPU ones.
     if dist.get_backend() == "nccl":

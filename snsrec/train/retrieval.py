@@ -5,7 +5,8 @@ before the training end (in the ``target_scenarios``), at most
 ``cutoffs_per_user`` per user (seeded); the history is everything strictly
 before the click, the target scenario is the click's, the targets are that
 click and the next ones in the same scenario, up to ``window``, all before
-the training end. Nothing after a cut-off enters its history; nothing after
+the training end, with their click times (``target_ts``: a note created after
+a click is no negative of it). Nothing after a cut-off enters its history; nothing after
 the training end enters any sample.
 
 Evaluation samples (``eval_samples``): one row per user who has a qualifying
@@ -36,7 +37,6 @@ from snsrec.data.sequences import (
     SequenceConfig,
     histories,
     next_clicks,
-    next_items,
 )
 from snsrec.errors import DataError
 from snsrec.eval.protocols import KS
@@ -87,15 +87,18 @@ def training_samples(log: BehaviourLog, train_end: int, config: RetrievalDataCon
     users, times, scen = log.user[cand], log.ts[cand], log.scenario[cand]
     out = _history_arrays(log, users, times, config.sequence)
     targets = np.full((len(cand), config.window), -1, np.int64)
+    target_ts = targets.copy()
     for s in np.unique(scen):
         rows = scen == s
-        targets[rows] = next_items(log, users[rows], times[rows], config.window,
-                                   scenarios=[SCENARIOS[s]], until=train_end)
+        targets[rows], target_ts[rows] = next_clicks(log, users[rows], times[rows],
+                                                     config.window, scenarios=[SCENARIOS[s]],
+                                                     until=train_end)
     has_history = (out["hist_kind"] != 0).any(axis=1)
     sel = has_history & (targets[:, 0] >= 0)
     out = {k: v[sel] for k, v in out.items()}
     out.update(target_scenario=scen[sel].astype(np.int8), targets=targets[sel],
-               query_ts=times[sel].astype(np.int64), _user=users[sel], _ts=times[sel])
+               target_ts=target_ts[sel], query_ts=times[sel].astype(np.int64),
+               _user=users[sel], _ts=times[sel])
     if not len(out["targets"]):
         raise DataError("no training samples: no user has a click with an earlier behaviour "
                         "before the training end; check the split or target_scenarios")

@@ -17,13 +17,19 @@ gets an InfoNCE term against
 - ``neg_emb``: items drawn uniformly from the corpus, corrected by the log of
   their expected count ``N / n_items`` (``neg_log_q``);
 
-with a false-negative mask: a negative that is the positive's own item, or
+Under DDP both kinds come from every rank (``distributed.gather_cat``: the
+batch's negatives are the global batch's, P and N count all ranks' rows).
+
+With a false-negative mask: a negative that is the positive's own item, or
 whose cosine with the positive exceeds ``fn_threshold`` (0.98), is dropped.
 The logits are scaled by the model's learnable inverse temperature
-``output["scale"]``. With ``output["item_bias"]`` (RED-Rec's note-age bias,
-a function of query times and corpus rows, in cosine units) each logit also
-gets ``scale ×`` the bias of its note at its sample's query time
-``output["query_ts"]``.
+``output["scale"]``. With each positive's click time ``output["pos_ts"]``
+(and the creation times ``pos_created`` / ``neg_created``), a negative
+created after the click is dropped too: it did not exist then, and the
+evaluation ranks only the notes created by the query time. With
+``output["item_bias"]`` (RED-Rec's note-age bias, a function of times and
+corpus rows, in cosine units) each logit also gets ``scale ×`` the bias of
+its note at the positive's click time.
 """
 
 from __future__ import annotations
@@ -34,6 +40,8 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 from scipy.optimize import linear_sum_assignment
+
+from snsrec.train import distributed
 
 NEG_INF = -1e9
 
@@ -64,33 +72,48 @@ def window_nce(output: dict[str, torch.Tensor], batch: dict[str, torch.Tensor],
     """The mean InfoNCE over every real positive of the batch (see the module docstring)."""
     # float32 throughout (under bf16 autocast the towers may hand over bf16 vectors).
     user, pos, mask = output["user_emb"].float(), output["pos_emb"].float(), output["pos_mask"]
-    pos_rows, neg = output["pos_rows"], output["neg_emb"].float()
-    scale = output["scale"]
+    scale, timed = output["scale"], "pos_ts" in output
+    sel = mask.reshape(-1)
+    p = pos.reshape(-1, pos.shape[-1])[sel]                                       # [P, d]
+    rows, log_q = output["pos_rows"].reshape(-1)[sel], output["pos_log_q"].reshape(-1)[sel]
+    ts = output["pos_ts"].reshape(-1)[sel] if timed else None                     # [P]
+    # Under DDP every rank's positives and uniform negatives are negatives of every
+    # positive (gathered before any early return: each rank must take part).
+    (p_all, rows_all, log_q_all, *created), at = distributed.gather_cat(
+        p, rows, log_q, *([output["pos_created"].reshape(-1)[sel]] if timed else []))
+    (neg, neg_rows, *neg_created), _ = distributed.gather_cat(
+        output["neg_emb"].float(), output["neg_rows"],
+        *([output["neg_created"]] if timed else []))
     if not bool(mask.any()):
         return (user.sum() + pos.sum()) * 0.0          # nothing to learn from; keeps the graph
     interest = assign_interests(user.detach(), pos.detach(), mask)
     q = user.gather(1, interest.unsqueeze(-1).expand(-1, -1, user.shape[-1]))   # [B, W, d]
-    sel = mask.reshape(-1)
-    q, p = q.reshape(-1, q.shape[-1])[sel], pos.reshape(-1, pos.shape[-1])[sel]  # [P, d]
-    rows, log_q = pos_rows.reshape(-1)[sel], output["pos_log_q"].reshape(-1)[sel]
-    log_q = log_q + math.log(len(rows))            # expected count among the P positives
-    pos_logit = scale * (q * p).sum(-1) - log_q                                   # [P]
-    inbatch = scale * q @ p.T - log_q[None, :]                                    # [P, P]
+    q = q.reshape(-1, q.shape[-1])[sel]                                           # [P, d]
+    log_q_all = log_q_all + math.log(len(rows_all))   # expected count among all positives
+    own = slice(at, at + len(rows))
+    pos_logit = scale * (q * p).sum(-1) - log_q_all[own]                          # [P]
+    inbatch = scale * q @ p_all.T - log_q_all[None, :]                            # [P, P_all]
     with torch.no_grad():
-        same = (rows[:, None] == rows[None, :]) | (p @ p.T > fn_threshold)
+        same = (rows[:, None] == rows_all[None, :]) | (p @ p_all.T > fn_threshold)
+        if timed:
+            same |= created[0][None, :] > ts[:, None]
     inbatch = inbatch.masked_fill(same, NEG_INF)
-    if "item_bias" in output:
-        qts = output["query_ts"][:, None].expand(mask.shape).reshape(-1)[sel]     # [P]
-        bias = scale * output["item_bias"](qts, rows)                             # [P, P]
-        pos_logit = pos_logit + bias.diagonal()
-        inbatch = inbatch + bias
+    bias = timed and "item_bias" in output
+    if bias:
+        b = scale * output["item_bias"](ts, rows_all)                             # [P, P_all]
+        pos_logit = pos_logit + b[:, own].diagonal()
+        inbatch = inbatch + b
     parts = [pos_logit[:, None], inbatch]
     if neg.shape[0]:
-        uniform = scale * q @ neg.T - output["neg_log_q"]                         # [P, N]
-        if "item_bias" in output:
-            uniform = uniform + scale * output["item_bias"](qts, output["neg_rows"])
+        # The uniform draws' expected count: N per rank, N × ranks in all.
+        neg_log_q = output["neg_log_q"] + math.log(len(neg) / len(output["neg_emb"]))
+        uniform = scale * q @ neg.T - neg_log_q                                   # [P, N]
+        if bias:
+            uniform = uniform + scale * output["item_bias"](ts, neg_rows)
         with torch.no_grad():
-            fake = (output["neg_rows"][None, :] == rows[:, None]) | (p @ neg.T > fn_threshold)
+            fake = (neg_rows[None, :] == rows[:, None]) | (p @ neg.T > fn_threshold)
+            if timed:
+                fake |= neg_created[0][None, :] > ts[:, None]
         parts.append(uniform.masked_fill(fake, NEG_INF))
     logits = torch.cat(parts, dim=1)
     return F.cross_entropy(logits.float(), torch.zeros(len(logits), dtype=torch.long,

@@ -110,6 +110,28 @@ def test_window_nce_masks_false_negatives_and_rewards_alignment():
     assert window_nce(_out(aligned, pos, rows, neg, torch.arange(10, 15)), {}) < base
 
 
+def test_window_nce_drops_negatives_created_after_the_click():
+    """A note created after a positive's click did not exist then: as a negative of that
+    click (uniform or in-batch) it changes nothing; one created before it does."""
+    torch.manual_seed(0)
+    user = F.normalize(torch.randn(2, 3, 8), dim=-1)
+    pos = F.normalize(torch.randn(2, 1, 8), dim=-1)
+    rows, neg = torch.tensor([[0], [1]]), F.normalize(torch.randn(5, 8), dim=-1)
+
+    def loss(pos_created, neg_created, clicks=(100, 100)):
+        out = _out(user, pos, rows, neg, torch.arange(10, 15))
+        out.update(pos_ts=torch.tensor(clicks)[:, None], pos_created=pos_created[:, None],
+                   neg_created=neg_created)
+        return window_nce(out, {})
+
+    past = torch.zeros(5, dtype=torch.long)
+    base = loss(torch.tensor([0, 0]), past)
+    assert loss(torch.tensor([0, 0]), torch.tensor([0, 0, 0, 0, 500])) < base
+    # Positive 1 created after positive 0's click: no longer positive 0's in-batch negative.
+    later = loss(torch.tensor([0, 50]), past, (40, 100))
+    assert later < loss(torch.tensor([0, 30]), past, (40, 100))
+
+
 @pytest.mark.parametrize("name", ["redrec", "dssm", "redrec-lm"])
 def test_learns_each_users_topic_through_the_trainer(name):
     torch.manual_seed(0)

@@ -58,6 +58,10 @@ def test_training_samples_never_see_their_future(world):
             (clicks.scenario == scen)
         want = clicks.item[mine][:5].tolist()
         assert s["targets"][r].tolist() == want + [-1] * (5 - len(want))
+        # ... with their click times (the time the evaluation would rank them at).
+        when = clicks.ts[mine][:5].tolist()
+        assert s["target_ts"][r].tolist() == when + [-1] * (5 - len(when))
+        assert when[0] == t and (corpus.created[want] <= when).all()
     single = training_samples(log, valid_start, CFG.model_copy(
         update={"target_scenarios": ["feed"]}), seed=0)
     assert set(single["target_scenario"].tolist()) == {SCENARIOS.index("feed")}

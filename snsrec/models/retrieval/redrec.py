@@ -24,7 +24,8 @@ causal attention lets them read the whole history; the LM trains whole, or
 through LoRA adapters with ``backbone_lora_rank``.
 
 **Note age** (``age_buckets`` > 0): a learned bias per bucket of the note's
-age at the query time (log2 hours, as the history's recency) is added to
+age at the query time (in training: at each target's click time; log2 hours,
+as the history's recency) is added to
 every logit in training and to the score in serving — how much more a note
 that new gets clicked, whoever the user. Platforms give new notes traffic, and
 a text tower alone ranks a new note like the rarely clicked notes whose words
@@ -140,10 +141,9 @@ class RedRec(nn.Module):
             # A plain vector, not an nn.Embedding: a step looks it up ~10M times (every
             # logit), and a sparse embedding gradient of that many rows is slow to coalesce.
             self.age_bias = nn.Parameter(torch.zeros(age_buckets))
-            # A note that has always existed (no creation time) is as old as it gets.
-            self.register_buffer("created", torch.as_tensor(np.maximum(corpus.created, 0),
-                                                            dtype=torch.int64),
-                                 persistent=False)
+        # A note that has always existed (no creation time) is as old as it gets.
+        self.register_buffer("created", torch.as_tensor(np.maximum(corpus.created, 0),
+                                                        dtype=torch.int64), persistent=False)
 
     def _user_tower(self, width: int, layers: int, heads: int, dropout: float) -> None:
         layer = nn.TransformerEncoderLayer(width, heads, 4 * width, dropout, batch_first=True,
@@ -241,13 +241,22 @@ class RedRec(nn.Module):
         rows = targets.clamp(min=0)
         neg_rows = torch.randint(0, self.n_items, (self.negatives,), device=rows.device)
         tokens, pad, vec = self.tokens(batch, torch.cat([rows.reshape(-1), neg_rows]))
-        return {"user_emb": self.interests(tokens, pad, batch),
-                "pos_emb": vec[:rows.numel()].view(*rows.shape, -1), "pos_mask": mask,
-                "pos_rows": rows, "pos_log_q": self.log_q[rows], "neg_rows": neg_rows,
-                "neg_emb": vec[rows.numel():], "scale": self.log_scale.exp().clamp(max=100.0),
-                "neg_log_q": torch.tensor(math.log(max(self.negatives, 1) / self.n_items)),
-                **({"query_ts": batch["query_ts"].long(), "item_bias": self.item_bias}
-                   if self.age_bias is not None else {})}
+        out = {"user_emb": self.interests(tokens, pad, batch),
+               "pos_emb": vec[:rows.numel()].view(*rows.shape, -1), "pos_mask": mask,
+               "pos_rows": rows, "pos_log_q": self.log_q[rows], "neg_rows": neg_rows,
+               "neg_emb": vec[rows.numel():], "scale": self.log_scale.exp().clamp(max=100.0),
+               "neg_log_q": torch.tensor(math.log(max(self.negatives, 1) / self.n_items))}
+        # Each positive's click time (the sample's query time without "target_ts"): a note
+        # created later did not exist then, so it is no negative of that click (as the
+        # evaluation ranks only the notes created by the query time).
+        times = batch["target_ts"].long() if "target_ts" in batch else \
+            batch["query_ts"].long()[:, None].expand_as(rows) if "query_ts" in batch else None
+        if times is not None:
+            out.update(pos_ts=times, pos_created=self.created[rows],
+                       neg_created=self.created[neg_rows])
+            if self.age_bias is not None:
+                out["item_bias"] = self.item_bias
+        return out
 
     @torch.no_grad()
     def score(self, user_emb: torch.Tensor, item_emb: torch.Tensor,
