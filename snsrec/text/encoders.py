@@ -173,12 +173,16 @@ class TextCache:
     """Vectors of texts by content hash, in ``.npz`` chunks under ``root`` (no pickle).
 
     ``lookup(texts, compute)`` returns every text's vector, calling ``compute``
-    only for texts not cached yet and saving those as a new chunk (written to a
-    temporary file and renamed, so an interrupted run loses only its last chunk).
+    only for texts not cached yet, ``chunk`` texts at a time under a progress
+    bar, and saving each call's vectors as a new chunk (written to a temporary
+    file and renamed, so an interrupted run loses only the chunk it was on and
+    the next one starts where it stopped).
     """
 
-    def __init__(self, root: Path, dim: int):
-        self.root, self.dim = Path(root), dim
+    CHUNK = 2048
+
+    def __init__(self, root: Path, dim: int, chunk: int = CHUNK):
+        self.root, self.dim, self.chunk = Path(root), dim, chunk
         self._index: dict[bytes, np.ndarray] | None = None
 
     def _load(self) -> dict[bytes, np.ndarray]:
@@ -198,18 +202,23 @@ class TextCache:
 
     def lookup(self, texts: Sequence[str], compute: Any) -> np.ndarray:
         from snsrec.io import atomic_path
+        from snsrec.progress import Progress
 
         index = self._load()
         keys = [text_hash(t) for t in texts]
-        todo = {k: t for k, t in zip(keys, texts, strict=True) if k not in index}
-        if todo:
-            vecs = np.asarray(compute(list(todo.values())), dtype=np.float32)
-            index.update(zip(todo, vecs, strict=True))
-            keys_new = np.array(list(todo), dtype="S20")
-            # Named by its content: two processes filling the cache never clash.
-            path = self.root / f"chunk-{hashlib.sha1(keys_new.tobytes()).hexdigest()[:16]}.npz"
-            with atomic_path(path) as tmp, open(tmp, "wb") as f:
-                np.savez(f, keys=keys_new, vectors=vecs)
+        todo = list({k: t for k, t in zip(keys, texts, strict=True) if k not in index}.items())
+        with Progress(f"encode texts ({self.root.name})", total=len(todo),
+                      unit="texts") as bar:
+            for s in range(0, len(todo), self.chunk):
+                part = todo[s:s + self.chunk]
+                vecs = np.asarray(compute([t for _, t in part]), dtype=np.float32)
+                keys_new = np.array([k for k, _ in part], dtype="S20")
+                index.update(zip(keys_new.tolist(), vecs, strict=True))
+                # Named by its content: two processes filling the cache never clash.
+                name = hashlib.sha1(keys_new.tobytes()).hexdigest()[:16]
+                with atomic_path(self.root / f"chunk-{name}.npz") as tmp, open(tmp, "wb") as f:
+                    np.savez(f, keys=keys_new, vectors=vecs)
+                bar.update(len(part))
         return np.stack([index[k] for k in keys]) if keys else np.zeros((0, self.dim),
                                                                          np.float32)
 

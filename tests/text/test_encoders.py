@@ -65,6 +65,27 @@ def test_text_cache_computes_each_text_once(tmp_path):
         TextCache(tmp_path, dim=3).lookup(["a"], compute)
 
 
+def test_text_cache_keeps_the_chunks_an_interrupted_fill_finished(tmp_path):
+    """Filled ``chunk`` texts at a time: a fill that fails on its third chunk keeps the
+    first two, and the next fill computes only the rest."""
+    texts = [f"note {i}" for i in range(10)]
+    calls: list[list[str]] = []
+
+    def failing(batch):
+        calls.append(batch)
+        if len(calls) == 3:
+            raise KeyboardInterrupt
+        return np.ones((len(batch), 2), np.float32)
+
+    with pytest.raises(KeyboardInterrupt):
+        TextCache(tmp_path, dim=2, chunk=4).lookup(texts, failing)
+    assert len(list(tmp_path.glob("chunk-*.npz"))) == 2
+    rest: list[str] = []
+    out = TextCache(tmp_path, dim=2, chunk=4).lookup(
+        texts, lambda b: rest.extend(b) or np.ones((len(b), 2), np.float32))
+    assert rest == texts[8:] and out.shape == (10, 2)
+
+
 @pytest.fixture(scope="module")
 def minilm(tmp_path_factory):
     return MiniLMBackbone(cache_dir=tmp_path_factory.mktemp("minilm_cache"))
