@@ -13,7 +13,8 @@ scored the same way, so the peer is fed and measured by snsrec:
 - **Model and training.** ``recbole.model.sequential_recommender.SASRec``
   with the snsrec config's sizes (hidden, inner, layers, heads, dropout,
   ``max_len``), CE loss over all items, RecBole's ``Trainer`` with the same
-  epochs, learning rate, patience and seed. The batch is RecBole's default,
+  epochs, learning rate, patience, seed and time budget (``max_train_s``:
+  both libraries stop after the epoch that spends it). The batch is RecBole's default,
   2,048 rows (``RECBOLE_BATCH``): a RecBole row is one target, an snsrec row a
   sequence of up to ``max_len`` targets, so equal row counts would give
   RecBole ~50x fewer targets per step (and an epoch of ~2,000 small steps).
@@ -129,6 +130,10 @@ class RecBoleScorer(nn.Module):
         return scores.masked_fill((self.rb[1:] == 0)[None, :], -torch.inf)
 
 
+class _OutOfTime(Exception):
+    """Raised from RecBole's epoch callback when ``train.max_train_s`` is spent."""
+
+
 def _config(run_dir: Path, data_dir: Path, p: dict[str, Any], tcfg: Any) -> Any:
     from recbole.config import Config
 
@@ -215,9 +220,31 @@ def run_recbole_sasrec(cfg: Any, run_dir: Path, resume: bool = False) -> dict[st
                 kept.update(epoch=len(epochs), state={k: v.detach().clone()
                                                       for k, v in model.state_dict().items()})
 
+        # train.max_train_s: the same time budget as snsrec's trainer (training time,
+        # evaluation excluded, checked at each epoch's end).
+        spent = [0.0]
+        train_epoch = trainer._train_epoch
+
+        def timed_epoch(*args: Any, **kwargs: Any) -> Any:
+            t = time.perf_counter()
+            try:
+                return train_epoch(*args, **kwargs)
+            finally:
+                spent[0] += time.perf_counter() - t
+
+        def budgeted(epoch: int, score: float) -> None:
+            on_epoch(epoch, score)
+            if tcfg.max_train_s is not None and spent[0] >= tcfg.max_train_s:
+                raise _OutOfTime
+
+        trainer._train_epoch = timed_epoch
         t0 = time.perf_counter()
-        best, _ = trainer.fit(train_data, valid_data, saved=False, show_progress=False,
-                              callback_fn=on_epoch)
+        out_of_time = False
+        try:
+            best, _ = trainer.fit(train_data, valid_data, saved=False, show_progress=False,
+                                  callback_fn=budgeted)
+        except _OutOfTime:
+            best, out_of_time = trainer.best_valid_score, True
         train_time = time.perf_counter() - t0
     if kept:
         model.load_state_dict(kept["state"])
@@ -235,7 +262,7 @@ def run_recbole_sasrec(cfg: Any, run_dir: Path, resume: bool = False) -> dict[st
     metrics = {"name": cfg.name, "model": "recbole-sasrec", "data": cfg.data,
                "params": int(sum(q.numel() for q in model.parameters())),
                "test": test, "valid": {"ndcg@10": float(best)}, "epochs_run": len(epochs),
-               "best_epoch": kept.get("epoch", 0),
+               "best_epoch": kept.get("epoch", 0), "out_of_time": out_of_time,
                "train_time_s": train_time, "rows": {"train": {"rows": rows, "mean_targets": 1.0}},
                "library": f"recbole {import_recbole().__version__}"}
     write_json(run_dir / "metrics.json", metrics)

@@ -269,8 +269,8 @@ def train_run(cfg: RunConfig, run_dir: Path, *, resume: bool = False) -> dict[st
             "params": int(sum(p.numel() for p in model.parameters())),
             "valid": fit["valid"], "test": test,
             "rows": {s: len(a["click"]) if "click" in a else 0 for s, a in data.arrays.items()},
-            **{k: fit[k] for k in ("best_epoch", "epochs_run", "stopped_early", "steps",
-                                   "train_time_s", "samples_per_s") if k in fit},
+            **{k: fit[k] for k in ("best_epoch", "epochs_run", "stopped_early", "out_of_time",
+                                   "steps", "train_time_s", "samples_per_s") if k in fit},
             **({"phases": fit["phases"]} if "phases" in fit else {}),
             "world_size": distributed.info().world_size, "resumed": resume,
         }

@@ -286,8 +286,9 @@ def train_retrieval_run(cfg: Any, run_dir: Any, *, resume: bool = False) -> dict
                "params": int(sum(p.numel() for p in model.parameters())),
                "valid": fit["valid"], "test": test,
                "rows": {"train": describe(train), "valid": describe(valid)},
-               **{k: fit[k] for k in ("best_epoch", "epochs_run", "stopped_early", "steps",
-                                      "train_time_s", "samples_per_s")},
+               **{k: fit[k] for k in ("best_epoch", "epochs_run", "stopped_early",
+                                      "out_of_time", "steps", "train_time_s", "samples_per_s")
+                  if k in fit},
                "resumed": resume}
     text = summary(cfg, metrics, run_dir)
     save_run(run_dir, model, corpus, cfg, metrics, history=fit["history"],

@@ -97,6 +97,9 @@ class TrainConfig(StrictModel):
     lr_min_ratio: float = PField(0.0, ge=0, le=1)  # cosine: final lr / lr
     plateau_patience: int = PField(1, ge=1)  # plateau: epochs without improvement
     early_stop_patience: int = PField(2, ge=1)
+    # Stop after the epoch that brings the training time (evaluation excluded) to this many
+    # seconds: a time budget, e.g. for a benchmark that gives two libraries the same time.
+    max_train_s: float | None = PField(None, gt=0)
     monitor: str = "auc"        # auc | gauc | logloss; retrieval: hr@K | ndcg@K | recall@K | mrr
     loss: Literal["bce", "window_nce", "next_item_ce"] = "bce"
     seed: int = 0
@@ -457,7 +460,7 @@ class Trainer:
         sign = monitor_sign(cfg.monitor)
         t_fit = time.perf_counter()
         n_train = getattr(train_batches, "n_rows", None)
-        stopped = False
+        stopped = out_of_time = False
         while st.epoch < cfg.epochs and not stopped:
             epoch = st.epoch
             if hasattr(train_batches, "set_epoch") and st.samples == 0:
@@ -519,6 +522,11 @@ class Trainer:
                 st.bad_epochs += 1
                 stopped = st.bad_epochs >= cfg.early_stop_patience
             st.epoch, st.loss_sum, st.samples = epoch + 1, 0.0, 0
+            if cfg.max_train_s is not None and not stopped:
+                # The ranks' mean, so every rank takes the same decision.
+                spent = distributed.all_sum([sum(h["time_s"] for h in st.history)])[0] \
+                    / distributed.info().world_size
+                stopped = out_of_time = spent >= cfg.max_train_s
             if not stopped and st.epoch < cfg.epochs:
                 checkpoint()
         model.load_state_dict(best_state)
@@ -526,6 +534,7 @@ class Trainer:
         train_time = time.perf_counter() - t_fit
         return {"best_epoch": st.best_epoch, "epochs_run": len(st.history),
                 "valid": st.best_valid, "stopped_early": len(st.history) < cfg.epochs,
+                "out_of_time": out_of_time,
                 "train_time_s": train_time, "steps": st.step,
                 "samples_per_s": st.total_samples / max(train_time, 1e-9),
                 "history": st.history}

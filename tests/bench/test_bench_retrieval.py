@@ -90,6 +90,19 @@ def test_sasrec_beside_recboles_on_the_same_split(tiny_cache, tmp_path):
                         cache=cache)
 
 
+def test_a_time_budget_stops_both_libraries_after_the_epoch_that_spends_it(tiny_cache,
+                                                                          tmp_path):
+    cache = tiny_cache(tmp_path)
+    fast = ["train.epochs=3", "train.early_stop_patience=3", "train.max_train_s=1e-6",
+            "model.params.max_len=10", "model.params.dim=16", "model.params.inner=32"]
+    set_quiet(True)
+    bench_retrieval(["world:tiny"], ["sasrec"], 1, tmp_path / "s", overrides=fast, cache=cache)
+    for variant in ("sasrec", "recbole_sasrec"):
+        m = json.loads((tmp_path / "s" / "runs" / "world_tiny" / variant / "seed0" /
+                        "metrics.json").read_text())
+        assert m["epochs_run"] == 1 and m["best_epoch"] == 1 and m["out_of_time"], variant
+
+
 def test_a_missing_peer_library_is_named_before_any_training(tmp_path, monkeypatch):
     from snsrec.bench import recbole_sasrec
 
