@@ -221,9 +221,17 @@ class Corpus:
     created: np.ndarray          # int64 epoch seconds
     queries: list[str]
     log_q: np.ndarray            # float32
+    train_end: int | None = None  # the training cut-off (epoch seconds), when known
 
     def __len__(self) -> int:
         return len(self.note_ids)
+
+    def fresh(self) -> np.ndarray:
+        """``[n]`` bool: notes created at or after the training cut-off (no training sample
+        saw them); all False when the cut-off is unknown."""
+        if self.train_end is None:
+            return np.zeros(len(self), bool)
+        return self.created >= self.train_end
 
     @classmethod
     def from_tables(cls, tables: Any, log: BehaviourLog, train_end: int) -> Corpus:
@@ -245,7 +253,7 @@ class Corpus:
         counts = np.bincount(log.item[clicked], minlength=len(log.note_ids)) + 1.0
         return cls(log.note_ids, [texts[i] for i in order],
                    notes["created"].to_numpy().astype(np.int64)[order], list(log.queries),
-                   np.log(counts / counts.sum()).astype(np.float32))
+                   np.log(counts / counts.sum()).astype(np.float32), int(train_end))
 
     # -- persistence (a retrieval run's "feature map") --------------------------------
     FILE = "corpus.parquet"
@@ -257,8 +265,10 @@ class Corpus:
         from snsrec.io import write_parquet
 
         path = Path(path)
+        meta = {} if self.train_end is None else {"train_end": str(self.train_end)}
         write_parquet(path, pa.table({"note_id": self.note_ids, "text": self.texts,
-                                      "created": self.created, "log_q": self.log_q}))
+                                      "created": self.created, "log_q": self.log_q},
+                                     metadata=meta))
         write_parquet(_queries_path(path), pa.table({"query": pa.array(self.queries,
                                                                        pa.string())}))
 
@@ -267,11 +277,14 @@ class Corpus:
         from snsrec.io import read_parquet
 
         path = Path(path)
-        notes = read_parquet(path).to_pydict()
+        table = read_parquet(path)
+        notes = table.to_pydict()
         queries = read_parquet(_queries_path(path)).column("query").to_pylist()
+        end = (table.schema.metadata or {}).get(b"train_end")
         return cls(np.asarray(notes["note_id"], np.int64), list(notes["text"]),
                    np.asarray(notes["created"], np.int64), [str(q) for q in queries],
-                   np.asarray(notes["log_q"], np.float32))
+                   np.asarray(notes["log_q"], np.float32),
+                   None if end is None else int(end))
 
 
 def _queries_path(path: Path) -> Path:

@@ -162,6 +162,30 @@ def mrr(ranks: np.ndarray) -> float:
     return float(np.mean(1.0 / (ranks + 1.0))) if ranks.size else float("nan")
 
 
+def blended_ranks(scores: np.ndarray, target_idx: np.ndarray, fresh: np.ndarray,
+                  every: int) -> np.ndarray:
+    """0-based ranks of the targets in a list that gives every ``every``-th place to a
+    fresh note (``fresh``: ``[n]`` bool over the items).
+
+    Each channel is ranked by ``scores`` on its own (``-inf``: not a candidate);
+    places ``every - 1``, ``2 * every - 1``, ... take the fresh notes in order,
+    the others the rest, and when one channel of a row runs out the other
+    fills every place. Ties are pessimistic, as in ``rank_of_targets``.
+    """
+    if every < 2:
+        raise ValueError(f"every {every}: give at least 2 (every-th place fresh)")
+    scores = np.asarray(scores, dtype=np.float64)
+    target_idx = np.asarray(target_idx, dtype=np.int64).reshape(-1)
+    fresh = np.asarray(fresh, dtype=bool)
+    is_fresh = fresh[target_idx]
+    own = np.where(is_fresh[:, None] == fresh[None, :], scores, -np.inf)
+    r = rank_of_targets(own, target_idx).astype(np.int64)     # within the target's channel
+    n_fresh, n_rest = (np.isfinite(scores[:, m]).sum(1) for m in (fresh, ~fresh))
+    place_fresh = np.minimum((r + 1) * every - 1, r + n_rest)
+    place_rest = np.minimum(r + r // (every - 1), r + n_fresh)
+    return np.where(is_fresh, place_fresh, place_rest).astype(np.float64)
+
+
 def retrieval_metrics(ranks: np.ndarray, ks: Sequence[int]) -> dict[str, float]:
     """HR@k and NDCG@k for every k, and MRR, of 0-based target ranks."""
     out: dict[str, float] = {}

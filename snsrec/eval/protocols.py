@@ -4,6 +4,10 @@
 the corpus (no sampled negatives) by the model's score; a note created after
 the query's time did not exist yet and is left out of its ranking; ties count
 against the target (pessimistic). HR@k, NDCG@k (one relevant item) and MRR.
+A model with a fresh-note channel (``fresh_every`` > 0, ``fresh``: notes
+created after its training cut-off) is ranked as it serves: every
+``fresh_every``-th place goes to the best fresh note
+(``snsrec.eval.metrics.blended_ranks``).
 """
 
 from __future__ import annotations
@@ -17,7 +21,7 @@ from torch import nn
 
 from snsrec.data.batches import to_tensors
 from snsrec.errors import DataError
-from snsrec.eval.metrics import rank_of_targets, retrieval_metrics
+from snsrec.eval.metrics import blended_ranks, rank_of_targets, retrieval_metrics
 from snsrec.progress import Progress
 
 KS = (10, 50, 100, 1000)
@@ -62,6 +66,8 @@ def full_corpus(model: nn.Module, arrays: dict[str, np.ndarray], *, ks: Sequence
                          if not k.startswith("_") and k != "target"})
     if created is not None:
         created, ts = np.asarray(created), np.asarray(arrays["_ts"])[order]
+    every = int(getattr(model, "fresh_every", 0) or 0)
+    fresh = model.fresh.cpu().numpy() if every else None
     ranks = np.empty(n, dtype=np.float64)
     with Progress("rank the corpus", total=n, unit="queries") as bar:
         for s in range(0, n, batch_size):
@@ -71,6 +77,7 @@ def full_corpus(model: nn.Module, arrays: dict[str, np.ndarray], *, ks: Sequence
                       model.score(model.user_vectors(batch), items, batch)).double().numpy()
             if created is not None:
                 scores[created[None, :] > ts[s:s + batch_size, None]] = -np.inf
-            ranks[rows] = rank_of_targets(scores, target[rows])
+            ranks[rows] = rank_of_targets(scores, target[rows]) if not every else \
+                blended_ranks(scores, target[rows], fresh, every)
             bar.update(len(scores))
     return {**retrieval_metrics(ranks, ks), "queries": n, "candidates": int(n_items)}

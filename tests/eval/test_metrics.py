@@ -9,6 +9,7 @@ from sklearn.metrics import log_loss, roc_auc_score
 from snsrec.eval.metrics import (
     METRICS,
     auc,
+    blended_ranks,
     calibration,
     ctr_metrics,
     gauc,
@@ -91,6 +92,34 @@ def test_rank_of_targets_shared_scores_match_the_matrix_form():
     for ties in ("pessimistic", "average"):
         want = rank_of_targets(np.tile(scores, (40, 1)), target, ties=ties)
         np.testing.assert_array_equal(rank_of_targets(scores, target, ties=ties), want)
+
+
+def _merged(scores, fresh, every):
+    """The blended list built the slow way: walk the places, take from each channel."""
+    order = np.argsort(-scores, kind="stable")
+    live = order[np.isfinite(scores[order])]
+    f, r = [i for i in live if fresh[i]], [i for i in live if not fresh[i]]
+    out = []
+    while f or r:
+        take_fresh = (len(out) + 1) % every == 0 and f or not r
+        out.append((f if take_fresh else r).pop(0))
+    return out
+
+
+@pytest.mark.parametrize("every", [2, 3, 10])
+def test_blended_ranks_match_the_merged_list(every):
+    rng = np.random.default_rng(every)
+    n, q = 60, 40
+    scores = rng.permutation(n * q).reshape(q, n).astype(float)   # no ties
+    fresh = rng.random(n) < 0.2
+    scores[:5, np.flatnonzero(fresh)[1:]] = -np.inf     # rows whose fresh notes run out
+    scores[5:8, :] = np.where(fresh, scores[5:8], -np.inf)   # rows with fresh notes only
+    target = np.array([rng.choice(np.flatnonzero(np.isfinite(row))) for row in scores])
+    got = blended_ranks(scores, target, fresh, every)
+    want = [_merged(row, fresh, every).index(t) for row, t in zip(scores, target, strict=True)]
+    assert got.tolist() == want
+    with pytest.raises(ValueError, match="at least 2"):
+        blended_ranks(scores, target, fresh, 1)
 
 
 def test_ranking_metrics_hand_cases():

@@ -9,6 +9,7 @@ import torch.nn.functional as F
 
 from snsrec.data.batches import TensorBatches, to_tensors
 from snsrec.data.sequences import NOTE, QUERY, Corpus
+from snsrec.errors import ModelError
 from snsrec.eval.protocols import full_corpus
 from snsrec.models.registry import build_model
 from snsrec.train.trainer import TrainConfig, Trainer
@@ -223,3 +224,32 @@ def test_note_age_bias_learns_that_fresh_notes_get_clicked():
             assert bias[1] > bias[7:10].max() + 0.1, bias  # under an hour old vs 5-40 days
     # 16 fresh notes among 320: ranking them first puts 10 of them in the top 10.
     assert got[24] > 0.5 and got[24] > got[0] + 0.2, got
+
+
+def test_fresh_channel_gives_every_nth_place_to_a_note_newer_than_the_training(tmp_path):
+    """With fresh_every 4 the full-corpus ranking is the served list: the one note created
+    after the training cut-off takes place 3 (the 4th) for every user, whatever it scores;
+    without the channel it ranks where its score puts it."""
+    base = corpus()
+    created = np.zeros(len(base), np.int64)
+    created[7] = 100                                          # after the cut-off at 50
+    fresh = Corpus(base.note_ids, base.texts, created, base.queries, base.log_q, 50)
+    path = tmp_path / "corpus.parquet"
+    fresh.save(path)
+    loaded = Corpus.load(path)
+    assert loaded.train_end == 50 and loaded.fresh().tolist() == (created >= 50).tolist()
+    rows = users(30, 3)
+    rows.update(target=np.full(30, 7), _ts=np.full(30, 200, np.int64))
+    torch.manual_seed(0)
+    plain = build_model("redrec", loaded, dim=16, text=HASH, width=32, layers=1, heads=2,
+                        negatives=20)
+    torch.manual_seed(0)
+    served = build_model("redrec", loaded, dim=16, text=HASH, width=32, layers=1, heads=2,
+                         negatives=20, fresh_every=4)
+    ranked = full_corpus(served, rows, ks=(3, 4))
+    assert ranked["hr@3"] == 0.0 and ranked["hr@4"] == 1.0
+    assert full_corpus(plain, rows, ks=(4,))["hr@4"] < 0.5
+    with pytest.raises(ModelError, match="fresh_every needs the corpus's training cut-off"):
+        build_model("redrec", base, dim=16, text=HASH, fresh_every=4)
+    with pytest.raises(ModelError, match="fresh_every 1"):
+        build_model("redrec", loaded, dim=16, text=HASH, fresh_every=1)

@@ -23,16 +23,17 @@ from snsrec.models.retrieval.redrec import RedRec
 class MeanPoolTwoTower(RedRec):
     """dim 64, item_encoder "text" | "id", text (a TextConfig dict), width 128, layers
     (MLP hidden layers of ``width``) 1, negatives 400, temperature 0.07, age_buckets 0
-    (RED-Rec's note-age bias)."""
+    (RED-Rec's note-age bias), fresh_every 0 (RED-Rec's fresh-note channel)."""
 
     def __init__(self, corpus: Any, dim: int = 64, item_encoder: str = "text",
                  text: dict[str, Any] | None = None, width: int = 128, layers: int = 1,
                  recency_buckets: int = 24, negatives: int = 400, temperature: float = 0.07,
-                 age_buckets: int = 0):
+                 age_buckets: int = 0, fresh_every: int = 0):
         super().__init__(corpus, dim=dim, item_encoder=item_encoder, text=text, width=width,
                          layers=layers, heads=1, dropout=0.0, num_interests=1,
                          recency_buckets=recency_buckets, negatives=negatives,
-                         temperature=temperature, age_buckets=age_buckets)
+                         temperature=temperature, age_buckets=age_buckets,
+                         fresh_every=fresh_every)
 
     def _user_tower(self, width: int, layers: int, heads: int, dropout: float) -> None:
         self.mlp = MLP(width, [width] * layers, activation="gelu")

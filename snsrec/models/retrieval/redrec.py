@@ -80,7 +80,9 @@ class RedRec(nn.Module):
     "transformer" | "causal-lm" (then backbone_model, backbone_lora_rank);
     num_interests 3; recency_buckets 24; negatives 400 uniform negatives per
     step; temperature 0.07 (initial; learnable); age_buckets 0 (off) or the
-    number of note-age buckets of the learned freshness bias.
+    number of note-age buckets of the learned freshness bias; fresh_every 0
+    (off) or n: serving gives every n-th place of a ranking to the best note
+    created after the training cut-off (the fresh-note channel).
     """
 
     def __init__(self, corpus: Any, dim: int = 64, item_encoder: str = "text",
@@ -88,7 +90,8 @@ class RedRec(nn.Module):
                  heads: int = 4, dropout: float = 0.0, num_interests: int = 3,
                  recency_buckets: int = 24, negatives: int = 400, temperature: float = 0.07,
                  backbone: str = "transformer", backbone_model: str = "tiny-qwen2",
-                 backbone_lora_rank: int | None = None, age_buckets: int = 0):
+                 backbone_lora_rank: int | None = None, age_buckets: int = 0,
+                 fresh_every: int = 0):
         super().__init__()
         if item_encoder not in ("text", "id"):
             raise ModelError(f"redrec: item_encoder '{item_encoder}'; use 'text' or 'id'")
@@ -97,6 +100,12 @@ class RedRec(nn.Module):
         if num_interests < 1 or negatives < 0 or temperature <= 0 or age_buckets < 0:
             raise ModelError("redrec: num_interests >= 1, negatives >= 0, temperature > 0, "
                              "age_buckets >= 0")
+        if fresh_every == 1 or fresh_every < 0:
+            raise ModelError(f"redrec: fresh_every {fresh_every}; use 0 (off) or >= 2 (every "
+                             "n-th place of a ranking for a note newer than the training)")
+        if fresh_every and getattr(corpus, "train_end", None) is None:
+            raise ModelError("redrec: fresh_every needs the corpus's training cut-off "
+                             "(Corpus.train_end); build the corpus with Corpus.from_tables")
         self.n_items, self.dim, self.item_encoder = len(corpus), dim, item_encoder
         self.negatives, self.num_interests = negatives, num_interests
         self.register_buffer("log_q", torch.as_tensor(corpus.log_q, dtype=torch.float32),
@@ -141,6 +150,12 @@ class RedRec(nn.Module):
             # A plain vector, not an nn.Embedding: a step looks it up ~10M times (every
             # logit), and a sparse embedding gradient of that many rows is slow to coalesce.
             self.age_bias = nn.Parameter(torch.zeros(age_buckets))
+        # The fresh-note channel of serving (snsrec.eval.protocols): notes created after
+        # the training cut-off get every fresh_every-th place of a ranking.
+        self.fresh_every = fresh_every
+        self.register_buffer("fresh", torch.as_tensor(corpus.fresh() if fresh_every else
+                                                      np.zeros(len(corpus), bool)),
+                             persistent=False)
         # A note that has always existed (no creation time) is as old as it gets.
         self.register_buffer("created", torch.as_tensor(np.maximum(corpus.created, 0),
                                                         dtype=torch.int64), persistent=False)
