@@ -290,7 +290,8 @@ def demo(
     set_: list[str] | None = typer.Option(
         None, "--set", help="Override a demo setting, e.g. --set train.lr=0.005."),
 ) -> None:
-    """Generate a world, fit features, train popularity + LR, evaluate, write a report."""
+    """Generate a world; rank with popularity, LR and the best CTR model; retrieve with
+    RED-Rec, ItemCF and most-popular; evaluate; write a report."""
     from snsrec.demo import run_demo
 
     summary = run_demo(out, preset=preset.value, seed=seed, world_dir=world, config=config,
