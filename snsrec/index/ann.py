@@ -72,6 +72,22 @@ def merge_interests(interests: np.ndarray, threshold: float = 0.98) -> list[int]
     return keep
 
 
+def blend(main: tuple[np.ndarray, np.ndarray], fresh: tuple[np.ndarray, np.ndarray],
+          every: int, k: int) -> tuple[np.ndarray, np.ndarray]:
+    """One served list of ``k`` from two ranked channels (scores, ids; id -1 = none): places
+    ``every - 1``, ``2 * every - 1``, ... from ``fresh``, the others from ``main``; when one
+    channel runs out the other fills in (``snsrec.eval.metrics.blended_ranks``'s order)."""
+    if every < 2:
+        raise ModelError(f"fresh channel: every {every}; give at least 2")
+    m = [(float(s), int(i)) for s, i in zip(*main, strict=True) if i >= 0]
+    f = [(float(s), int(i)) for s, i in zip(*fresh, strict=True) if i >= 0]
+    out: list[tuple[float, int]] = []
+    while len(out) < k and (m or f):
+        from_fresh = ((len(out) + 1) % every == 0 and bool(f)) or not m
+        out.append((f if from_fresh else m).pop(0))
+    return (np.array([s for s, _ in out], np.float32), np.array([i for _, i in out], np.int64))
+
+
 class AnnIndex:
     def __init__(self, dim: int, kind: str = "hnsw", *, hnsw_m: int = 32,
                  ef_construction: int = 200, ef_search: int = 128, nlist: int | None = None,

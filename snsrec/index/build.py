@@ -1,4 +1,12 @@
-"""`snsrec index build RUN_DIR`: a retrieval run's item vectors into an ``AnnIndex``."""
+"""`snsrec index build RUN_DIR`: a retrieval run's item vectors into a ``RunIndex``.
+
+A run whose model serves a fresh-note channel (``fresh_every`` > 0) gets two
+indexes: the notes its training saw (``kind``) and, in ``fresh/``, an exact
+(flat) one of the notes created after its training cut-off — few, and the
+ones new notes are ``add``-ed to until the next training. ``RunIndex.
+search_interests`` then serves as the evaluation ranks: every
+``fresh_every``-th place from the fresh index (``ann.blend``).
+"""
 
 from __future__ import annotations
 
@@ -6,8 +14,50 @@ import time
 from pathlib import Path
 from typing import Any
 
+import numpy as np
+
 from snsrec.errors import ModelError
-from snsrec.index.ann import AnnIndex
+from snsrec.index.ann import AnnIndex, blend
+from snsrec.io import read_json, write_json
+
+SERVING = "serving.json"
+
+
+class RunIndex:
+    """The main index, and the fresh-note one with its ``fresh_every`` when the run has it."""
+
+    def __init__(self, main: AnnIndex, fresh: AnnIndex | None = None, fresh_every: int = 0):
+        if (fresh is None) != (fresh_every == 0):
+            raise ModelError("a fresh-note index and fresh_every >= 2 come together")
+        self.main, self.fresh, self.fresh_every = main, fresh, fresh_every
+
+    def __len__(self) -> int:
+        return len(self.main) + (len(self.fresh) if self.fresh is not None else 0)
+
+    def search_interests(self, interests: np.ndarray, k: int, merge: float = 0.98
+                         ) -> tuple[np.ndarray, np.ndarray]:
+        """One user's K interest vectors → the served top ``k`` (scores, ids)."""
+        main = self.main.search_interests(interests, k, merge)
+        if self.fresh is None:
+            return main
+        return blend(main, self.fresh.search_interests(interests, k, merge),
+                     self.fresh_every, k)
+
+    def save(self, path: str | Path) -> Path:
+        path = Path(path)
+        self.main.save(path)
+        if self.fresh is not None:
+            self.fresh.save(path / "fresh")
+        write_json(path / SERVING, {"fresh_every": self.fresh_every})
+        return path
+
+    @classmethod
+    def load(cls, path: str | Path) -> RunIndex:
+        path = Path(path)
+        main = AnnIndex.load(path)
+        every = int(read_json(path / SERVING).get("fresh_every", 0)) \
+            if (path / SERVING).is_file() else 0
+        return cls(main, AnnIndex.load(path / "fresh") if every else None, every)
 
 
 def build_run_index(run_dir: str | Path, kind: str = "hnsw",
@@ -23,9 +73,16 @@ def build_run_index(run_dir: str | Path, kind: str = "hnsw",
                          "item tower; index a retrieval run (e.g. redrec)")
     t0 = time.perf_counter()
     vectors = corpus_vectors(run.model, len(run.feature_map)).numpy()
-    index = AnnIndex(vectors.shape[1], kind).build(run.feature_map.note_ids, vectors)
+    ids = run.feature_map.note_ids
+    every = int(getattr(run.model, "fresh_every", 0) or 0)
+    fresh = run.model.fresh.cpu().numpy() if every else np.zeros(len(ids), bool)
+    index = RunIndex(AnnIndex(vectors.shape[1], kind).build(ids[~fresh], vectors[~fresh]),
+                     AnnIndex(vectors.shape[1], "flat").build(ids[fresh], vectors[fresh])
+                     if every else None, every)
     out = Path(out) if out is not None else run_dir / f"index-{kind}"
     index.save(out)
-    text = (f"indexed {len(index):,} notes ({vectors.shape[1]}-d, {kind}) in "
+    channel = f"; {int(fresh.sum()):,} newer than the training in a flat fresh-note index, " \
+        f"every {every}th place served from it" if every else ""
+    text = (f"indexed {len(index):,} notes ({vectors.shape[1]}-d, {kind}{channel}) in "
             f"{time.perf_counter() - t0:.1f} s → {out}")
     return {"index": index, "path": out, "text": text}

@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 
 from snsrec.errors import ModelError
-from snsrec.index.ann import KINDS, AnnIndex, merge_interests
+from snsrec.index.ann import KINDS, AnnIndex, blend, merge_interests
 
 
 def unit(n: int, d: int, seed: int) -> np.ndarray:
@@ -88,3 +88,16 @@ def test_errors_name_the_problem(tmp_path):
         AnnIndex.load(tmp_path)
     empty = AnnIndex(32, "flat")
     assert empty.search(QUERIES[:2], 3)[1].tolist() == [[-1, -1, -1]] * 2
+
+
+def test_blend_serves_every_nth_place_from_the_fresh_channel():
+    main = (np.array([0.9, 0.8, 0.7, 0.6, 0.5], np.float32), np.arange(5))
+    fresh = (np.array([0.4, 0.3, -np.inf], np.float32), np.array([100, 101, -1]))
+    _, ids = blend(main, fresh, 3, 7)
+    assert ids.tolist() == [0, 1, 100, 2, 3, 101, 4]       # places 2 and 5 fresh
+    # A channel that runs out leaves its places to the other one.
+    assert blend(main, fresh, 2, 8)[1].tolist() == [0, 100, 1, 101, 2, 3, 4]
+    assert blend((main[0][:1], main[1][:1]), fresh, 3, 5)[1].tolist() == [0, 100, 101]
+    with pytest.raises(ModelError, match="every 1"):
+        blend(main, fresh, 1, 5)
+
