@@ -39,7 +39,7 @@ from snsrec.errors import ConfigError, DataError, ModelError
 from snsrec.progress import echo
 from snsrec.train import distributed
 from snsrec.train.retrieval import RetrievalDataConfig, is_retrieval_model
-from snsrec.train.trainer import TrainConfig, Trainer, save_run
+from snsrec.train.trainer import TrainConfig, Trainer, fit_summary, save_run
 
 SPLITS = ("train", "valid", "test")
 METRIC_COLUMNS = ("auc", "gauc", "logloss", "calibration")
@@ -269,8 +269,7 @@ def train_run(cfg: RunConfig, run_dir: Path, *, resume: bool = False) -> dict[st
             "params": int(sum(p.numel() for p in model.parameters())),
             "valid": fit["valid"], "test": test,
             "rows": {s: len(a["click"]) if "click" in a else 0 for s, a in data.arrays.items()},
-            **{k: fit[k] for k in ("best_epoch", "epochs_run", "stopped_early", "out_of_time",
-                                   "steps", "train_time_s", "samples_per_s") if k in fit},
+            **fit_summary(fit),
             **({"phases": fit["phases"]} if "phases" in fit else {}),
             "world_size": distributed.info().world_size, "resumed": resume,
         }

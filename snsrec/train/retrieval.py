@@ -241,7 +241,7 @@ def train_retrieval_run(cfg: Any, run_dir: Any, *, resume: bool = False) -> dict
     from snsrec.models.registry import build_model
     from snsrec.seed import seed_everything
     from snsrec.train.pipeline import _check_resume, _start_fresh
-    from snsrec.train.trainer import Trainer, save_run
+    from snsrec.train.trainer import Trainer, fit_summary, save_run
 
     run_dir = Path(run_dir)
     tcfg, rcfg = cfg.train, cfg.retrieval
@@ -286,9 +286,7 @@ def train_retrieval_run(cfg: Any, run_dir: Any, *, resume: bool = False) -> dict
                "params": int(sum(p.numel() for p in model.parameters())),
                "valid": fit["valid"], "test": test,
                "rows": {"train": describe(train), "valid": describe(valid)},
-               **{k: fit[k] for k in ("best_epoch", "epochs_run", "stopped_early",
-                                      "out_of_time", "steps", "train_time_s", "samples_per_s")
-                  if k in fit},
+               **fit_summary(fit),
                "resumed": resume}
     text = summary(cfg, metrics, run_dir)
     save_run(run_dir, model, corpus, cfg, metrics, history=fit["history"],

@@ -371,6 +371,16 @@ def default_threads() -> int:
     return max(1, available_cores() // distributed.info().local_world_size)
 
 
+# What a run's metrics.json keeps of ``Trainer.fit``'s summary (those the fit has).
+FIT_SUMMARY = ("best_epoch", "epochs_run", "stopped_early", "out_of_time", "steps",
+               "train_time_s", "samples_per_s")
+
+
+def fit_summary(fit: dict[str, Any]) -> dict[str, Any]:
+    """``FIT_SUMMARY``'s entries of a fit (a fitted, untrained model's has fewer)."""
+    return {k: fit[k] for k in FIT_SUMMARY if k in fit}
+
+
 class Trainer:
     """``evaluator(model, arrays) -> metrics`` replaces the CTR evaluation (retrieval
     models pass theirs); ``config.monitor`` names one of its metrics."""
