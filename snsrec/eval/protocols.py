@@ -36,6 +36,13 @@ def corpus_vectors(model: nn.Module, n_items: int, batch_size: int = 4096) -> to
     return torch.cat(parts) if parts else torch.zeros(0, getattr(model, "dim", 0))
 
 
+def fresh_channel(model: nn.Module) -> tuple[int, np.ndarray | None]:
+    """``(fresh_every, fresh)`` of a model that serves a fresh-note channel (``fresh``: a
+    ``[n_items]`` bool mask), ``(0, None)`` for one that does not."""
+    every = int(getattr(model, "fresh_every", 0) or 0)
+    return (every, model.fresh.cpu().numpy()) if every else (0, None)
+
+
 @torch.no_grad()
 def full_corpus(model: nn.Module, arrays: dict[str, np.ndarray], *, ks: Sequence[int] = KS,
                 created: np.ndarray | None = None, batch_size: int = 512,
@@ -66,8 +73,7 @@ def full_corpus(model: nn.Module, arrays: dict[str, np.ndarray], *, ks: Sequence
                          if not k.startswith("_") and k != "target"})
     if created is not None:
         created, ts = np.asarray(created), np.asarray(arrays["_ts"])[order]
-    every = int(getattr(model, "fresh_every", 0) or 0)
-    fresh = model.fresh.cpu().numpy() if every else None
+    every, fresh = fresh_channel(model)
     ranks = np.empty(n, dtype=np.float64)
     with Progress("rank the corpus", total=n, unit="queries") as bar:
         for s in range(0, n, batch_size):

@@ -63,7 +63,7 @@ class RunIndex:
 def build_run_index(run_dir: str | Path, kind: str = "hnsw",
                     out: str | Path | None = None) -> dict[str, Any]:
     """Index every corpus note of ``run_dir`` by note id; returns the index and a summary line."""
-    from snsrec.eval.protocols import corpus_vectors
+    from snsrec.eval.protocols import corpus_vectors, fresh_channel
     from snsrec.train.trainer import load_run
 
     run_dir = Path(run_dir)
@@ -74,8 +74,8 @@ def build_run_index(run_dir: str | Path, kind: str = "hnsw",
     t0 = time.perf_counter()
     vectors = corpus_vectors(run.model, len(run.feature_map)).numpy()
     ids = run.feature_map.note_ids
-    every = int(getattr(run.model, "fresh_every", 0) or 0)
-    fresh = run.model.fresh.cpu().numpy() if every else np.zeros(len(ids), bool)
+    every, fresh = fresh_channel(run.model)
+    fresh = fresh if every else np.zeros(len(ids), bool)
     index = RunIndex(AnnIndex(vectors.shape[1], kind).build(ids[~fresh], vectors[~fresh]),
                      AnnIndex(vectors.shape[1], "flat").build(ids[fresh], vectors[fresh])
                      if every else None, every)

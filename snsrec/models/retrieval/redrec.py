@@ -153,9 +153,7 @@ class RedRec(nn.Module):
         # The fresh-note channel of serving (snsrec.eval.protocols): notes created after
         # the training cut-off get every fresh_every-th place of a ranking.
         self.fresh_every = fresh_every
-        self.register_buffer("fresh", torch.as_tensor(corpus.fresh() if fresh_every else
-                                                      np.zeros(len(corpus), bool)),
-                             persistent=False)
+        self.register_buffer("fresh", torch.as_tensor(corpus.fresh()), persistent=False)
         # A note that has always existed (no creation time) is as old as it gets.
         self.register_buffer("created", torch.as_tensor(np.maximum(corpus.created, 0),
                                                         dtype=torch.int64), persistent=False)
