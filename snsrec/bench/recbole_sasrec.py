@@ -211,15 +211,6 @@ def run_recbole_sasrec(cfg: Any, run_dir: Path, resume: bool = False) -> dict[st
         model = SASRec(config, train_data.dataset)
         trainer = Trainer(config, model)
         kept: dict[str, Any] = {}
-
-        def on_epoch(epoch: int, score: float) -> None:
-            epochs.append(score)
-            # RecBole has just taken this epoch as its best (its early stopping reset the
-            # count): keep the weights in memory instead of its pickled checkpoint file.
-            if trainer.cur_step == 0:
-                kept.update(epoch=len(epochs), state={k: v.detach().clone()
-                                                      for k, v in model.state_dict().items()})
-
         # train.max_train_s: the same time budget as snsrec's trainer (training time,
         # evaluation excluded, checked at each epoch's end).
         spent = [0.0]
@@ -232,8 +223,13 @@ def run_recbole_sasrec(cfg: Any, run_dir: Path, resume: bool = False) -> dict[st
             finally:
                 spent[0] += time.perf_counter() - t
 
-        def budgeted(epoch: int, score: float) -> None:
-            on_epoch(epoch, score)
+        def on_epoch(epoch: int, score: float) -> None:
+            epochs.append(score)
+            # RecBole has just taken this epoch as its best (its early stopping reset the
+            # count): keep the weights in memory instead of its pickled checkpoint file.
+            if trainer.cur_step == 0:
+                kept.update(epoch=len(epochs), state={k: v.detach().clone()
+                                                      for k, v in model.state_dict().items()})
             if tcfg.max_train_s is not None and spent[0] >= tcfg.max_train_s:
                 raise _OutOfTime
 
@@ -242,7 +238,7 @@ def run_recbole_sasrec(cfg: Any, run_dir: Path, resume: bool = False) -> dict[st
         out_of_time = False
         try:
             best, _ = trainer.fit(train_data, valid_data, saved=False, show_progress=False,
-                                  callback_fn=budgeted)
+                                  callback_fn=on_epoch)
         except _OutOfTime:
             best, out_of_time = trainer.best_valid_score, True
         train_time = time.perf_counter() - t0
