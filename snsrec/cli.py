@@ -135,7 +135,7 @@ def bench_world(
 def bench_retrieval(
     data: list[str] = typer.Option(["world:small"], help="Data set(s): world:small, "
                                    "recbole:ml-1m, ..."),
-    models: str = typer.Option("toppop,itemcf,dssm,sasrec,redrec,redrec_feed,redrec_id",
+    models: str = typer.Option("toppop,itemcf,category,dssm,sasrec,redrec,redrec_feed,redrec_id",
                                help="Variants (configs/bench/retrieval/<variant>.yaml)."),
     seeds: int = typer.Option(3, help="Seeds per variant (mean ± std)."),
     out: Path = typer.Option(Path("bench/retrieval"), help="Directory for the leaderboard."),

@@ -16,8 +16,8 @@ What it measures (the protocols, stated):
   features and each candidate's note features (note age measured at the start
   of the test day). Notes created after the click are left out of its
   ranking; ties count against the target (pessimistic). HR@K, NDCG@K, MRR.
-- **Cross-scenario retrieval** (``retrievers``: RED-Rec, ItemCF and most
-  popular by default): each is a retrieval run (``snsrec train``'s, see
+- **Cross-scenario retrieval** (``retrievers``: RED-Rec, ItemCF, category
+  popularity and most popular by default): each is a retrieval run (``snsrec train``'s, see
   ``snsrec.train.retrieval``) on the same world, scored by the full-corpus
   protocol per target — feed next click, search click, ads conversion — and
   on cold-start notes (created after the training cut-off).
@@ -84,6 +84,8 @@ class RetrieverConfig(StrictModel):
 def _default_retrievers() -> dict[str, RetrieverConfig]:
     return {"toppop": RetrieverConfig(model=ModelConfig(name="toppop")),
             "itemcf": RetrieverConfig(model=ModelConfig(name="itemcf")),
+            "category": RetrieverConfig(model=ModelConfig(name="category",
+                                                          params={"fresh_every": 10})),
             "redrec": RetrieverConfig(model=ModelConfig(name="redrec"),
                                       retrieval=RetrievalDataConfig(cutoffs_per_user=5))}
 

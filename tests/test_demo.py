@@ -33,7 +33,7 @@ def test_demo_end_to_end_on_tiny(tiny_world, tmp_path, capsys):
     metrics = json.loads((out / "metrics.json").read_text())
     assert {"world", "ctr", "retrieval", "retrievers", "train", "position", "timing"} <= set(metrics)
     # RED-Rec and its baselines: retrieval runs per target, their run directories kept.
-    assert set(metrics["retrievers"]) == {"toppop", "itemcf", "redrec"}
+    assert set(metrics["retrievers"]) == {"toppop", "itemcf", "category", "redrec"}
     for name, r in metrics["retrievers"].items():
         assert 0.0 <= r["test"]["feed"]["all"]["hr@100"] <= 1.0, name
         assert (out / "models" / name / "metrics.json").is_file()

@@ -3,7 +3,7 @@
 Each entry of ``--models`` is a variant with its YAML under
 ``configs/bench/retrieval/<variant>.yaml`` (a run config without ``data``:
 the bench sets it) — RED-Rec, its single-scenario and ID ablations, the
-mean-pool two-tower, ItemCF and most-popular. Every run goes through
+mean-pool two-tower, ItemCF, category popularity and most-popular. Every run goes through
 ``snsrec train`` (the retrieval run: samples, the shared trainer, the
 full-corpus protocol of ``snsrec.eval.protocols``) into
 ``OUT/runs/<data>/<variant>/seed<k>/``; finished runs are reused and an
@@ -30,7 +30,8 @@ from snsrec.io import write_json, write_text
 from snsrec.progress import echo
 
 CONFIG_DIR = Path("configs/bench/retrieval")
-VARIANTS = ("toppop", "itemcf", "dssm", "sasrec", "redrec", "redrec_feed", "redrec_id")
+VARIANTS = ("toppop", "itemcf", "category", "dssm", "sasrec", "redrec", "redrec_feed",
+            "redrec_id")
 PEERS = ("recbole",)
 PEER_VARIANT = "recbole_sasrec"     # RecBole's SASRec, trained with the sasrec variant's config
 METRICS = ("hr@10", "hr@100", "ndcg@10", "mrr")

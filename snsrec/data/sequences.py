@@ -38,6 +38,7 @@ from snsrec.errors import DataError
 PAD, NOTE, QUERY = 0, 1, 2            # token kinds (0 = padding)
 PAD_TS = np.iinfo(np.int64).min       # padding sorts before every real time
 ALWAYS = np.iinfo(np.int64).min       # creation time of a note that has always existed
+LEVELS = ("category", "subcategory")   # the notes' category levels a corpus keeps
 
 
 class SequenceConfig(StrictModel):
@@ -222,6 +223,9 @@ class Corpus:
     queries: list[str]
     log_q: np.ndarray            # float32
     train_end: int | None = None  # the training cut-off (epoch seconds), when known
+    # Each note's category / subcategory ("" when it has none; None: not known at all).
+    category: list[str] | None = None
+    subcategory: list[str] | None = None
 
     def __len__(self) -> int:
         return len(self.note_ids)
@@ -236,9 +240,12 @@ class Corpus:
     @classmethod
     def from_tables(cls, tables: Any, log: BehaviourLog, train_end: int) -> Corpus:
         # A note without a creation time (e.g. a MovieLens movie) has always existed.
+        have = tables.notes.collect_schema().names()
+        levels = [c for c in LEVELS if c in have]
         notes = (tables.notes.select("note_id", "title", "body", "hashtags",
                                      _seconds(pl.col("created_at")).fill_null(ALWAYS)
-                                     .alias("created"))
+                                     .alias("created"),
+                                     *[pl.col(c).cast(pl.String).fill_null("") for c in levels])
                  .collect())
         pos = np.searchsorted(log.note_ids, notes["note_id"].to_numpy())
         if len(notes) != len(log.note_ids) or not (log.note_ids[pos] == notes["note_id"]
@@ -251,9 +258,11 @@ class Corpus:
             strict=True)]
         clicked = (log.kind == NOTE) & (log.ts < train_end)
         counts = np.bincount(log.item[clicked], minlength=len(log.note_ids)) + 1.0
+        kept = {c: notes[c].gather(order).to_list() for c in levels}
         return cls(log.note_ids, [texts[i] for i in order],
                    notes["created"].to_numpy().astype(np.int64)[order], list(log.queries),
-                   np.log(counts / counts.sum()).astype(np.float32), int(train_end))
+                   np.log(counts / counts.sum()).astype(np.float32), int(train_end),
+                   **kept)
 
     # -- persistence (a retrieval run's "feature map") --------------------------------
     FILE = "corpus.parquet"
@@ -266,9 +275,10 @@ class Corpus:
 
         path = Path(path)
         meta = {} if self.train_end is None else {"train_end": str(self.train_end)}
+        levels = {c: getattr(self, c) for c in LEVELS if getattr(self, c) is not None}
         write_parquet(path, pa.table({"note_id": self.note_ids, "text": self.texts,
-                                      "created": self.created, "log_q": self.log_q},
-                                     metadata=meta))
+                                      "created": self.created, "log_q": self.log_q,
+                                      **levels}, metadata=meta))
         write_parquet(_queries_path(path), pa.table({"query": pa.array(self.queries,
                                                                        pa.string())}))
 
@@ -284,7 +294,8 @@ class Corpus:
         return cls(np.asarray(notes["note_id"], np.int64), list(notes["text"]),
                    np.asarray(notes["created"], np.int64), [str(q) for q in queries],
                    np.asarray(notes["log_q"], np.float32),
-                   None if end is None else int(end))
+                   None if end is None else int(end),
+                   *[notes.get(c) for c in LEVELS])
 
 
 def _queries_path(path: Path) -> Path:

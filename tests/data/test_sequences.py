@@ -148,3 +148,24 @@ def test_corpus_texts_log_q_and_notes_without_a_creation_time():
                                                    .timestamp())]
     # log q: add-one smoothed shares of the clicks before the end (note row 0 twice).
     assert np.exp(corpus.log_q).tolist() == pytest.approx([3 / 4, 1 / 4])
+    assert corpus.category is None and corpus.subcategory is None    # no such columns
+
+
+def test_corpus_keeps_the_note_categories_through_save_and_load(tmp_path):
+    import datetime as dt
+    from types import SimpleNamespace
+
+    from snsrec.data.sequences import Corpus
+
+    notes = pl.LazyFrame({"note_id": [5, 3], "title": ["a", "b"], "body": ["", ""],
+                          "hashtags": [None, None], "category": ["food", None],
+                          "subcategory": ["cafe", None],
+                          "created_at": [dt.datetime(2024, 6, 1), None]})
+    log = make_log([(1, 10, "feed", NOTE, 0, False)])
+    log.note_ids = np.array([3, 5], dtype=np.int64)
+    corpus = Corpus.from_tables(SimpleNamespace(notes=notes, root="t"), log, train_end=50)
+    assert corpus.category == ["", "food"] and corpus.subcategory == ["", "cafe"]  # row order
+    corpus.save(tmp_path / "corpus.parquet")
+    back = Corpus.load(tmp_path / "corpus.parquet")
+    assert back.category == corpus.category and back.subcategory == corpus.subcategory
+    assert back.train_end == 50

@@ -112,7 +112,8 @@ def test_a_ctr_monitor_on_a_retrieval_run_is_one_line(tiny_world, tmp_path, caps
 def test_counted_baselines_run_through_the_same_command(tiny_world, tmp_path, capsys, runs):
     import yaml
 
-    for name, params in (("itemcf", {"neighbours": 50}), ("toppop", {})):
+    for name, params in (("itemcf", {"neighbours": 50}), ("toppop", {}),
+                         ("category", {"fresh_every": 4})):
         path = _config(runs, tmp_path, tiny_world)
         cfg = yaml.safe_load(path.read_text())
         cfg["name"], cfg["model"] = name, {"name": name, "params": params}
