@@ -249,6 +249,17 @@ class FeatureEmbedding(nn.Module):
         count = (x > 0).sum(dim=1, keepdim=True).clamp(min=1).to(emb.dtype)
         return emb.sum(dim=1) / count
 
+    def embed_sequence(self, field: Any, x: torch.Tensor) -> torch.Tensor:
+        """``[B, L, dim]`` rows of a ``[B, L]`` sequence (or multi-valued) field, unpooled;
+        padding ids embed to zero. Its ids are looked up in its own table or, with
+        ``share_vocab_with``, in that field's, which this embedding must hold."""
+        owner = field.share_vocab_with or field.name
+        if owner not in self._blocks:
+            raise ModelError(f"FeatureEmbedding: no table for '{owner}' (the ids of "
+                             f"'{field.name}'); embed '{owner}' too")
+        s, start, _ = self._blocks[owner]
+        return self._lookup(s, self._rows(x, start))
+
     def embed_one(self, field: Any, x: torch.Tensor) -> torch.Tensor:
         """``[B, dim]`` for one field's batch column."""
         if field.kind == NUMERIC:
@@ -290,13 +301,40 @@ class LogitLinear(nn.Linear):
             return F.linear(x.float(), self.weight, self.bias)
 
 
+class Dice(nn.Module):
+    """DIN's data-adaptive activation: ``p · x + (1 − p) · α · x`` with
+    ``p = σ(BN(x))`` — a PReLU whose rectification point follows each unit's batch
+    mean and variance (BatchNorm without affine, eps 1e-8; running statistics in
+    eval). ``α`` per unit, learned, starting at 0. Works on ``[..., dim]``."""
+
+    def __init__(self, dim: int, eps: float = 1e-8):
+        super().__init__()
+        self.bn = nn.BatchNorm1d(dim, eps=eps, affine=False)
+        self.alpha = nn.Parameter(torch.zeros(dim))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        flat = x.reshape(-1, x.shape[-1])
+        bn = self.bn
+        # One row has no batch variance: normalise it with the running statistics.
+        norm = bn(flat) if not (bn.training and len(flat) == 1) else F.batch_norm(
+            flat, bn.running_mean, bn.running_var, training=False, eps=bn.eps)
+        p = torch.sigmoid(norm.view_as(x))
+        return x * (p + (1 - p) * self.alpha)
+
+
 _ACTIVATIONS = {"relu": nn.ReLU, "gelu": nn.GELU, "silu": nn.SiLU, "tanh": nn.Tanh,
-                "sigmoid": nn.Sigmoid, "prelu": nn.PReLU, "leaky_relu": nn.LeakyReLU}
+                "sigmoid": nn.Sigmoid, "prelu": nn.PReLU, "leaky_relu": nn.LeakyReLU,
+                "dice": Dice}
 
 
-def make_activation(name: str) -> nn.Module:
+def make_activation(name: str, dim: int | None = None) -> nn.Module:
+    """An activation module by name; ``dice`` needs the layer width ``dim``."""
     if name not in _ACTIVATIONS:
         raise ModelError(f"unknown activation '{name}'; choose one of {', '.join(_ACTIVATIONS)}")
+    if name == "dice":
+        if dim is None:
+            raise ModelError("activation 'dice' needs the layer width")
+        return Dice(dim)
     return _ACTIVATIONS[name]()
 
 
@@ -325,7 +363,7 @@ class MLP(nn.Module):
                 bn = len(layers)
                 layers.append(nn.BatchNorm1d(h))
             self._blocks.append((lin, bn, len(layers)))
-            layers.append(make_activation(activation))
+            layers.append(make_activation(activation, h))
             if dropout > 0:
                 layers.append(nn.Dropout(dropout))
             dim = h

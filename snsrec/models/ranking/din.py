@@ -1,0 +1,111 @@
+"""DIN (Zhou et al. 2018): the user's interest in *this* candidate, by target attention.
+
+Each behaviour sequence of the FeatureMap that holds the ids of another field
+(``share_vocab_with``: the world's ``hist_feed`` … ``hist_ads`` hold note ids)
+is attended with that field as the target: an activation unit — an MLP over
+``[e_i, e_t, e_i − e_t, e_i ⊙ e_t]`` — gives each behaviour ``i`` a weight
+for the target ``t``; the weights are not normalised by a softmax (their sum
+keeps how strong the interest is) and pool the behaviours by a weighted sum.
+The pooled vectors join the other fields' embeddings (sequences with their own
+vocabulary are mean-pooled like multi-valued fields) in an MLP with Dice
+activations. Padding behaviours get no weight; a user without history pools
+to zeros. Sequences are as long as the FeatureMap made them (``max_len``,
+the most recent behaviours kept).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+import torch
+from torch import nn
+
+from snsrec.errors import ModelError
+from snsrec.models.layers import MLP, FeatureEmbedding, RankingModel, embeddable_fields
+from snsrec.models.registry import register
+
+
+def attended_sequences(feature_map: Any, fields: Sequence[str] | None,
+                       sequences: Sequence[str] | None) -> tuple[list[Any], list[Any]]:
+    """(the sequence fields to attend, the other fields): by default every sequence whose
+    ids are those of another embedded field (its target)."""
+    chosen = embeddable_fields(feature_map, fields)
+    names = {f.name for f in chosen}
+    if sequences is None:
+        seqs = [f for f in chosen if f.kind == "sequence" and f.share_vocab_with in names]
+    else:
+        by_name = {f.name: f for f in feature_map.fields}
+        seqs = []
+        for name in sequences:
+            f = by_name.get(name)
+            if f is None or f.kind != "sequence":
+                raise ModelError(f"din: '{name}' is not a sequence field of the feature map")
+            if f.share_vocab_with not in names:
+                raise ModelError(f"din: sequence '{name}' has no target field (its ids are "
+                                 f"'{f.share_vocab_with or name}''s); give it share_vocab_with "
+                                 "an embedded field")
+            seqs.append(f)
+    attended = {f.name for f in seqs}
+    return seqs, [f for f in chosen if f.name not in attended]
+
+
+class TargetAttention(nn.Module):
+    """Activation-unit weights of ``[B, L, d]`` behaviours for a ``[B, d]`` target, summed."""
+
+    def __init__(self, dim: int, units: Sequence[int] = (80, 40), activation: str = "dice"):
+        super().__init__()
+        self.unit = MLP(4 * dim, units, activation=activation, out_dim=1)
+
+    def forward(self, behaviours: torch.Tensor, target: torch.Tensor, mask: torch.Tensor
+                ) -> torch.Tensor:
+        t = target.unsqueeze(1).expand_as(behaviours)
+        x = torch.cat([behaviours, t, behaviours - t, behaviours * t], dim=-1)
+        w = self.unit(x.flatten(0, 1)).view(mask.shape) * mask
+        return (w.unsqueeze(-1) * behaviours).sum(1)
+
+
+@register("din")
+class DIN(RankingModel):
+    """DIN over the FeatureMap's behaviour sequences.
+
+    embedding_dim 16; attention_units [80, 40] and attention_activation "dice"
+    of the activation unit; hidden_units [200, 80], activation "dice",
+    dropout 0.0, batch_norm False of the MLP; sequences: the sequence fields to
+    attend (None = every one whose ids are another embedded field's); fields
+    (None = all embeddable ones).
+    """
+
+    def __init__(self, feature_map: Any, embedding_dim: int = 16,
+                 attention_units: Sequence[int] = (80, 40), attention_activation: str = "dice",
+                 hidden_units: Sequence[int] = (200, 80), dropout: float = 0.0,
+                 activation: str = "dice", batch_norm: bool = False,
+                 sequences: Sequence[str] | None = None, fields: Sequence[str] | None = None):
+        super().__init__()
+        seqs, others = attended_sequences(feature_map, fields, sequences)
+        self.sequences = [(f, next(g for g in others if g.name == f.share_vocab_with))
+                          for f in seqs]
+        self.embedding = FeatureEmbedding(feature_map, embedding_dim, [f.name for f in others])
+        self.attention = nn.ModuleList(TargetAttention(embedding_dim, attention_units,
+                                                       attention_activation) for _ in seqs)
+        self._target_index = [self.embedding.field_names.index(t.name)
+                              for _, t in self.sequences]
+        n_in = (self.embedding.num_fields + len(seqs)) * embedding_dim
+        self.mlp = MLP(n_in, hidden_units, dropout, activation, batch_norm, out_dim=1)
+        self.bias = nn.Parameter(torch.zeros(1))
+
+    def interests(self, batch: dict[str, torch.Tensor], emb: torch.Tensor) -> torch.Tensor:
+        """``[B, S, dim]``: each attended sequence pooled for its target (``emb``: the
+        other fields' ``[B, F, dim]`` embeddings, which hold the targets)."""
+        pooled = []
+        for (seq, _), att, ti in zip(self.sequences, self.attention, self._target_index,
+                                     strict=True):
+            ids = batch[seq.name]
+            pooled.append(att(self.embedding.embed_sequence(seq, ids), emb[:, ti],
+                              (ids > 0).to(emb.dtype)))
+        return torch.stack(pooled, 1) if pooled else emb[:, :0]
+
+    def forward(self, batch: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+        emb = self.embedding(batch)
+        x = torch.cat([emb, self.interests(batch, emb)], 1).flatten(1)
+        return {"logit": self.bias + self.mlp(x).squeeze(-1)}
