@@ -40,6 +40,34 @@ def embeddable_fields(feature_map: Any, fields: Sequence[str] | None = None) -> 
     return out
 
 
+def attended_sequences(feature_map: Any, fields: Sequence[str] | None,
+                       sequences: Sequence[str] | None, model: str
+                       ) -> tuple[list[tuple[Any, Any]], list[Any]]:
+    """([(sequence, target)], the other fields) of a target-attention model: the behaviour
+    sequences to attend, each with the field whose ids it holds (``share_vocab_with``);
+    by default every sequence field whose target is embedded."""
+    chosen = embeddable_fields(feature_map, fields)
+    names = {f.name for f in chosen if f.kind == CATEGORICAL}     # the possible targets
+    if sequences is None:
+        seqs = [f for f in chosen if f.kind == "sequence" and f.share_vocab_with in names]
+    else:
+        by_name = {f.name: f for f in feature_map.fields}
+        seqs = []
+        for name in sequences:
+            f = by_name.get(name)
+            if f is None or f.kind != "sequence":
+                raise ModelError(f"{model}: '{name}' is not a sequence field of the feature map")
+            if f.share_vocab_with not in names:
+                raise ModelError(f"{model}: sequence '{name}' has no target field (it holds "
+                                 f"the ids of '{f.share_vocab_with or name}', not an embedded "
+                                 "categorical field); give it share_vocab_with one")
+            seqs.append(f)
+    attended = {f.name for f in seqs}
+    others = [f for f in chosen if f.name not in attended]
+    by_other = {f.name: f for f in others}
+    return [(f, by_other[f.share_vocab_with]) for f in seqs], others
+
+
 class _TableView:
     """One field's rows of the shared table, read-only (``.weight`` is a view of the parameter)."""
 

@@ -1,42 +1,17 @@
 """DIN: target attention learns "is the candidate in the history", which LR cannot; padding
 gets no weight; the weights are not normalised; bad sequence choices are one-line errors."""
 
-import numpy as np
 import pytest
 import torch
 
-from snsrec.data.batches import TensorBatches, to_tensors
+from snsrec.data.batches import to_tensors
 from snsrec.errors import ModelError
-from snsrec.eval.metrics import auc
 from snsrec.models.registry import build_model
-from snsrec.train.trainer import TrainConfig, Trainer
-
-
-def _membership(toy, n, seed):
-    """The toy's arrays with clicks at log-odds ±3 by whether c (the target of ``hist``, which
-    holds c's ids) is among the user's history ids; every field alone is uninformative."""
-    arrays = toy.cross_arrays(n, seed)
-    rng = np.random.default_rng(seed + 100)
-    inside = (arrays["hist"] == arrays["c"][:, None]).any(1)
-    logit = np.where(inside, 3.0, -3.0)
-    arrays["click"] = (rng.random(n) < 1 / (1 + np.exp(-logit))).astype(np.float32)
-    return arrays
-
-
-def _fit(toy, name, **params):
-    torch.manual_seed(0)
-    model = build_model(name, toy.cross_feature_map(), **params)
-    train, valid = _membership(toy, 6000, 1), _membership(toy, 2000, 2)
-    trainer = Trainer(TrainConfig(epochs=8, batch_size=256, lr=1e-2, early_stop_patience=2,
-                                  threads=1))
-    trainer.fit(model, TensorBatches({k: v for k, v in train.items() if not k.startswith("_")},
-                                     256, shuffle=True), valid)
-    return auc(valid["click"], trainer.predict(model, valid))
 
 
 def test_din_learns_whether_the_target_is_in_the_history(toy):
-    lr = _fit(toy, "lr")
-    din = _fit(toy, "din", embedding_dim=8, hidden_units=[32])
+    lr = toy.fit_membership_auc("lr")
+    din = toy.fit_membership_auc("din", embedding_dim=8, hidden_units=[32])
     assert lr < 0.6 and din > 0.85, (lr, din)
 
 

@@ -92,3 +92,34 @@ def cross_arrays(n: int, seed: int, strength: float = 3.0) -> dict[str, np.ndarr
     users = rng.integers(0, 50, n)
     return {**ids, "x": rng.normal(size=n).astype(np.float32), "tags": tags, "hist": hist,
             "click": click, "_user_id": users, "_scenario": (users % 4).astype(np.int8)}
+
+
+def membership_arrays(n: int, seed: int) -> dict[str, np.ndarray]:
+    """``cross_arrays`` with clicks at log-odds ±3 by whether c (the target of ``hist``,
+    which holds c's ids) is among the history's ids: target attention's problem. Every
+    field alone is uninformative, so LR stays near AUC 0.5."""
+    arrays = cross_arrays(n, seed)
+    rng = np.random.default_rng(seed + 100)
+    inside = (arrays["hist"] == arrays["c"][:, None]).any(1)
+    logit = np.where(inside, 3.0, -3.0)
+    arrays["click"] = (rng.random(n) < 1 / (1 + np.exp(-logit))).astype(np.float32)
+    return arrays
+
+
+def fit_membership_auc(name: str, **params) -> float:
+    """Validation AUC of a model trained (shared Trainer) on ``membership_arrays``."""
+    import torch
+
+    from snsrec.data.batches import TensorBatches
+    from snsrec.eval.metrics import auc
+    from snsrec.models.registry import build_model
+    from snsrec.train.trainer import TrainConfig, Trainer
+
+    torch.manual_seed(0)
+    model = build_model(name, cross_feature_map(), **params)
+    train, valid = membership_arrays(6000, 1), membership_arrays(2000, 2)
+    trainer = Trainer(TrainConfig(epochs=8, batch_size=256, lr=1e-2, early_stop_patience=2,
+                                  threads=1))
+    trainer.fit(model, TensorBatches({k: v for k, v in train.items() if not k.startswith("_")},
+                                     256, shuffle=True), valid)
+    return auc(valid["click"], trainer.predict(model, valid))

@@ -21,33 +21,8 @@ from typing import Any
 import torch
 from torch import nn
 
-from snsrec.errors import ModelError
-from snsrec.models.layers import MLP, FeatureEmbedding, RankingModel, embeddable_fields
+from snsrec.models.layers import MLP, FeatureEmbedding, RankingModel, attended_sequences
 from snsrec.models.registry import register
-
-
-def attended_sequences(feature_map: Any, fields: Sequence[str] | None,
-                       sequences: Sequence[str] | None) -> tuple[list[Any], list[Any]]:
-    """(the sequence fields to attend, the other fields): by default every sequence whose
-    ids are those of another embedded field (its target)."""
-    chosen = embeddable_fields(feature_map, fields)
-    names = {f.name for f in chosen}
-    if sequences is None:
-        seqs = [f for f in chosen if f.kind == "sequence" and f.share_vocab_with in names]
-    else:
-        by_name = {f.name: f for f in feature_map.fields}
-        seqs = []
-        for name in sequences:
-            f = by_name.get(name)
-            if f is None or f.kind != "sequence":
-                raise ModelError(f"din: '{name}' is not a sequence field of the feature map")
-            if f.share_vocab_with not in names:
-                raise ModelError(f"din: sequence '{name}' has no target field (its ids are "
-                                 f"'{f.share_vocab_with or name}''s); give it share_vocab_with "
-                                 "an embedded field")
-            seqs.append(f)
-    attended = {f.name for f in seqs}
-    return seqs, [f for f in chosen if f.name not in attended]
 
 
 class TargetAttention(nn.Module):
@@ -82,15 +57,14 @@ class DIN(RankingModel):
                  activation: str = "dice", batch_norm: bool = False,
                  sequences: Sequence[str] | None = None, fields: Sequence[str] | None = None):
         super().__init__()
-        seqs, others = attended_sequences(feature_map, fields, sequences)
-        self.sequences = [(f, next(g for g in others if g.name == f.share_vocab_with))
-                          for f in seqs]
+        self.sequences, others = attended_sequences(feature_map, fields, sequences, "din")
         self.embedding = FeatureEmbedding(feature_map, embedding_dim, [f.name for f in others])
         self.attention = nn.ModuleList(TargetAttention(embedding_dim, attention_units,
-                                                       attention_activation) for _ in seqs)
+                                                       attention_activation)
+                                       for _ in self.sequences)
         self._target_index = [self.embedding.field_names.index(t.name)
                               for _, t in self.sequences]
-        n_in = (self.embedding.num_fields + len(seqs)) * embedding_dim
+        n_in = (self.embedding.num_fields + len(self.sequences)) * embedding_dim
         self.mlp = MLP(n_in, hidden_units, dropout, activation, batch_norm, out_dim=1)
         self.bias = nn.Parameter(torch.zeros(1))
 
