@@ -47,4 +47,43 @@ def next_item_ce(output: dict[str, torch.Tensor], batch: dict[str, torch.Tensor]
     return F.cross_entropy(output["logits"].float(), output["labels"])
 
 
-LOSSES: dict[str, LossFn] = {"bce": bce, "window_nce": _window_nce, "next_item_ce": next_item_ce}
+def _two_heads(output: dict[str, torch.Tensor], batch: dict[str, torch.Tensor], loss: str
+               ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
+    """(CTR logit, CVR logit, click, convert) of a click → conversion model's batch."""
+    for key in ("logit", "cvr_logit"):
+        if key not in output:
+            raise ModelError(f"loss '{loss}' needs the model to return '{key}'; use a "
+                             "multi-task model (esmm, mmoe)")
+    for key in ("click", "convert"):
+        if key not in batch:
+            raise ModelError(f"loss '{loss}': the batch has no label '{key}'; list both in the "
+                             "features' labels: [click, convert]")
+    ctr, cvr = output["logit"].reshape(-1).float(), output["cvr_logit"].reshape(-1).float()
+    return (ctr, cvr, batch["click"].reshape(-1).to(ctr.dtype),
+            batch["convert"].reshape(-1).to(ctr.dtype))
+
+
+def esmm(output: dict[str, torch.Tensor], batch: dict[str, torch.Tensor]) -> torch.Tensor:
+    """ESMM's entire-space loss: BCE(click, pCTR) + BCE(click · convert, pCTR · pCVR) over
+    every impression, so the CVR head is never trained on clicked rows alone."""
+    ctr, cvr, click, convert = _two_heads(output, batch, "esmm")
+    log_p = F.logsigmoid(ctr) + F.logsigmoid(cvr)                     # log pCTCVR
+    log_not = torch.log1p(-log_p.exp().clamp(max=1 - 1e-7))
+    y = click * convert
+    ctcvr = -(y * log_p + (1 - y) * log_not).mean()
+    return F.binary_cross_entropy_with_logits(ctr, click) + ctcvr
+
+
+def click_cvr(output: dict[str, torch.Tensor], batch: dict[str, torch.Tensor]) -> torch.Tensor:
+    """The usual two-task loss: BCE(click, pCTR) over every impression plus BCE(convert,
+    pCVR) over the clicked ones only (the sample-selection-biased CVR ESMM corrects)."""
+    ctr, cvr, click, convert = _two_heads(output, batch, "click_cvr")
+    clicked = click > 0
+    loss = F.binary_cross_entropy_with_logits(ctr, click)
+    if bool(clicked.any()):
+        loss = loss + F.binary_cross_entropy_with_logits(cvr[clicked], convert[clicked])
+    return loss
+
+
+LOSSES: dict[str, LossFn] = {"bce": bce, "window_nce": _window_nce, "next_item_ce": next_item_ce,
+                             "esmm": esmm, "click_cvr": click_cvr}

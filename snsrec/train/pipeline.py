@@ -43,6 +43,7 @@ from snsrec.train.trainer import TrainConfig, Trainer, fit_summary, save_run
 
 SPLITS = ("train", "valid", "test")
 METRIC_COLUMNS = ("auc", "gauc", "logloss", "calibration")
+CONVERSION_COLUMNS = ("cvr_auc", "cvr_logloss", "ctcvr_auc")   # a click → conversion model's
 # Settings that change how fast a run goes, not what it computes: a resumed run may differ here.
 RUNTIME_KEYS = ("device", "threads", "eval_batch_size", "checkpoint_every")
 
@@ -58,10 +59,24 @@ class RunConfig(StrictModel):
     cache: Path = Path("data")           # where named data sets are built
     features: Path | None = None         # feature YAML (FeatureSpec); None = default_spec
     nonfinite: Literal["error", "fill"] = "error"   # NaN/inf in numeric feature columns
+    # Train and evaluate on these scenarios' impressions only (e.g. [ads] for click →
+    # conversion); None = every impression.
+    scenarios: list[str] | None = None
     model: ModelConfig
     train: TrainConfig = PField(default_factory=TrainConfig)
     # Retrieval models (redrec): behaviour sequences, windows and cut-offs.
     retrieval: RetrievalDataConfig = PField(default_factory=RetrievalDataConfig)
+
+    @field_validator("scenarios")
+    @classmethod
+    def _known_scenarios(cls, v: list[str] | None) -> list[str] | None:
+        from snsrec.data.schema import SCENARIOS
+
+        bad = [s for s in v or [] if s not in SCENARIOS]
+        if bad or v == []:
+            raise ValueError(f"scenarios {bad or v}: use some of {', '.join(SCENARIOS)} "
+                             "(or null for all)")
+        return v
 
     @field_validator("name")
     @classmethod
@@ -124,6 +139,16 @@ def check_labels(tables: Any, labels: list[str]) -> None:
             raise DataError(f"{tables.path('events')}: label column '{lab}' has {n:,} value(s) "
                             f"outside {{0, 1}} (e.g. {example!r}); relabel it as 0/1 "
                             f"(e.g. click = rating >= 4)")
+    if {"click", "convert"} <= set(labels) & set(names):
+        # A conversion follows a click: one without it is a logging error, not a label.
+        bad = (pl.col("convert").fill_null(0) > 0) & (pl.col("click").fill_null(0) <= 0)
+        key = "event_id" if "event_id" in names else "row"
+        n, first = (tables.events.with_row_index("row")
+                    .select(bad.sum(), pl.col(key).filter(bad).first()).collect().row(0))
+        if n:
+            raise DataError(f"{tables.path('events')}: {n:,} row(s) have convert = 1 without a "
+                            f"click (e.g. {key} {first}); a conversion needs its click: fix "
+                            "the convert column")
 
 
 def check_numeric(tables: Any, spec: Any, policy: str) -> None:
@@ -163,14 +188,23 @@ def _cache_key(root: Path, cfg: RunConfig) -> tuple:
     stat = events.stat() if events.is_file() else None
     features = Path(cfg.features).read_text(encoding="utf-8") if cfg.features else None
     return (str(root.resolve()), stat and (stat.st_mtime_ns, stat.st_size), features,
-            cfg.nonfinite)
+            cfg.nonfinite, tuple(cfg.scenarios or ()))
+
+
+def run_splits(tables: Any, cfg: RunConfig) -> dict[str, pl.LazyFrame]:
+    """The data's time split, restricted to ``cfg.scenarios`` when it names some."""
+    from snsrec.data.splits import split_events
+
+    splits = split_events(tables)
+    if cfg.scenarios:
+        splits = {k: v.filter(pl.col("scenario").is_in(cfg.scenarios)) for k, v in splits.items()}
+    return splits
 
 
 def prepare_data(cfg: RunConfig) -> Prepared:
     """Resolved data, the FeatureMap fitted on train and the arrays of every split."""
     from snsrec.data.datasets import resolve_dataset
     from snsrec.data.features import FeatureMap
-    from snsrec.data.splits import split_events
     from snsrec.data.tables import load_tables
 
     root = distributed.main_first(lambda: resolve_dataset(cfg.data, cfg.cache))
@@ -181,7 +215,7 @@ def prepare_data(cfg: RunConfig) -> Prepared:
     spec = feature_spec(cfg, tables)
     check_labels(tables, spec.labels)
     check_numeric(tables, spec, cfg.nonfinite)
-    splits = split_events(tables)
+    splits = run_splits(tables, cfg)
     check_splits(root, splits)
     fmap = FeatureMap.fit(tables, spec, train=splits["train"])
     arrays = {name: fmap.transform(tables, frame) for name, frame in splits.items()}
@@ -298,7 +332,6 @@ def train_from_config(config: Path, *, overrides: list[str] | None = None,
 
 def evaluate_run(run_dir: Path, split: str = "test") -> dict[str, Any]:
     """`snsrec evaluate RUN_DIR`: the saved model on a split of the data its config names."""
-    from snsrec.data.splits import split_events
     from snsrec.data.tables import load_tables
     from snsrec.train.trainer import load_run
 
@@ -318,7 +351,7 @@ def evaluate_run(run_dir: Path, split: str = "test") -> dict[str, Any]:
         return evaluate_retrieval_run(run, cfg, run_dir, split)
 
     tables = load_tables(resolve_dataset(cfg.data, cfg.cache))
-    frame = split_events(tables)[split]
+    frame = run_splits(tables, cfg)[split]
     if frame.select(pl.len()).collect().item() == 0:
         raise DataError(f"{tables.root}: the {split} split is empty; nothing to evaluate")
     arrays = run.feature_map.transform(tables, frame)
@@ -335,9 +368,15 @@ def _num(v: Any, width: int) -> str:
     return f"{v:>{width}.4f}" if ok else f"{'-':>{width}}"
 
 
+def metric_columns(metrics: dict[str, Any]) -> tuple[str, ...]:
+    """The table columns of a run's metrics: CTR ones, and conversion ones where present."""
+    return METRIC_COLUMNS + (CONVERSION_COLUMNS if "cvr_auc" in metrics else ())
+
+
 def _table(rows: dict[str, dict[str, Any]]) -> str:
-    head = f"{'split':<8}" + "".join(f"{c:>13}" for c in METRIC_COLUMNS)
-    lines = [head] + [f"{name:<8}" + "".join(_num(m.get(c), 13) for c in METRIC_COLUMNS)
+    columns = metric_columns(next(iter(rows.values())))
+    head = f"{'split':<8}" + "".join(f"{c:>13}" for c in columns)
+    lines = [head] + [f"{name:<8}" + "".join(_num(m.get(c), 13) for c in columns)
                       for name, m in rows.items()]
     return "\n".join(lines)
 
@@ -367,7 +406,8 @@ def write_run_report(tmp: Path, cfg: RunConfig, data: Prepared, metrics: dict[st
                 f"{rows.get('train', 0):,} / {rows.get('valid', 0):,} / {rows.get('test', 0):,} "
                 f"rows. Features (fitted on train): {data.feature_map.describe()}."),
         "Metrics": metrics_table({"valid (best epoch)": metrics["valid"],
-                                  "test": metrics["test"]}, METRIC_COLUMNS, row_label="split",
+                                  "test": metrics["test"]}, metric_columns(metrics["test"]),
+                                 row_label="split",
                                  headers={"auc": "AUC", "gauc": "gAUC"}),
         "Test by scenario": markdown_table(["scenario", "rows", "CTR", "AUC", "logloss"],
                                            scen_rows) if scen_rows else "No scenario column.",

@@ -54,7 +54,7 @@ from snsrec.config import StrictModel
 from snsrec.data.batches import to_tensors
 from snsrec.data.schema import SCENARIOS
 from snsrec.errors import ModelError
-from snsrec.eval.metrics import ctr_metrics, per_group
+from snsrec.eval.metrics import auc, ctr_metrics, logloss, per_group
 from snsrec.io import atomic_dir, read_json, write_json, write_text
 from snsrec.progress import Progress, echo
 from snsrec.seed import seed_everything
@@ -70,7 +70,8 @@ from snsrec.train.optim import (
 LABEL = "click"
 # Direction of each metric ``monitor`` may name: +1 higher is better. Retrieval
 # metrics (hr@K, ndcg@K, recall@K, mrr) are higher-is-better too.
-MONITOR_SIGN = {"auc": 1.0, "gauc": 1.0, "logloss": -1.0, "mrr": 1.0}
+MONITOR_SIGN = {"auc": 1.0, "gauc": 1.0, "logloss": -1.0, "mrr": 1.0, "cvr_auc": 1.0,
+                "ctcvr_auc": 1.0}
 _RANKING_METRIC = re.compile(r"^(hr|ndcg|recall)@[1-9][0-9]*$")
 
 
@@ -100,8 +101,10 @@ class TrainConfig(StrictModel):
     # Stop after the epoch that brings the training time (evaluation excluded) to this many
     # seconds: a time budget, e.g. for a benchmark that gives two libraries the same time.
     max_train_s: float | None = PField(None, gt=0)
-    monitor: str = "auc"        # auc | gauc | logloss; retrieval: hr@K | ndcg@K | recall@K | mrr
-    loss: Literal["bce", "window_nce", "next_item_ce"] = "bce"
+    # auc | gauc | logloss; multi-task: cvr_auc | ctcvr_auc; retrieval: hr@K | ndcg@K | mrr ...
+    monitor: str = "auc"
+    # bce (CTR); esmm | click_cvr (click → conversion models); window_nce | next_item_ce
+    loss: Literal["bce", "esmm", "click_cvr", "window_nce", "next_item_ce"] = "bce"
     seed: int = 0
     device: str = "cpu"
     threads: int | None = PField(None, ge=1)  # torch threads; None: default_threads()
@@ -117,8 +120,8 @@ class TrainConfig(StrictModel):
     @classmethod
     def _known_metric(cls, v: str) -> str:
         if v not in MONITOR_SIGN and not _RANKING_METRIC.match(v):
-            raise ValueError(f"'{v}' is not a metric; use auc, gauc, logloss, hr@K, ndcg@K, "
-                             "recall@K or mrr")
+            raise ValueError(f"'{v}' is not a metric; use auc, gauc, logloss, cvr_auc, "
+                             "ctcvr_auc, hr@K, ndcg@K, recall@K or mrr")
         return v
 
     def autocast(self) -> torch.autocast:
@@ -394,8 +397,10 @@ class Trainer:
 
     # -- inference --------------------------------------------------------
     @torch.no_grad()
-    def predict(self, model: nn.Module, arrays: dict[str, np.ndarray]) -> np.ndarray:
-        """Click probabilities for every row of ``arrays``, in order.
+    def predict_heads(self, model: nn.Module, arrays: dict[str, np.ndarray]
+                      ) -> dict[str, np.ndarray]:
+        """Probabilities of every logit head (``logit``: click; a multi-task model's
+        ``cvr_logit``: conversion given a click) for every row of ``arrays``, in order.
 
         Under DDP each rank scores a contiguous block and the blocks are gathered.
         """
@@ -405,20 +410,33 @@ class Trainer:
         lo, hi = distributed.shard_bounds(n, d.rank, d.world_size)
         tensors = to_tensors({k: v[lo:hi] for k, v in arrays.items()}, self.config.device)
         bs = self.config.eval_batch_size
-        out = np.empty(hi - lo, dtype=np.float64)
+        out: dict[str, np.ndarray] = {}
         for start in range(0, hi - lo, bs):
             batch = {k: v[start:start + bs] for k, v in tensors.items()}
             with self.config.autocast():
-                logit = model(batch)["logit"]
-            out[start:start + bs] = torch.sigmoid(logit.double()).cpu().numpy()
-        return distributed.gather_rows(out, n)
+                heads = {k: v for k, v in model(batch).items() if k.endswith("logit")}
+            for key, logit in heads.items():
+                part = out.setdefault(key, np.empty(hi - lo, dtype=np.float64))
+                part[start:start + bs] = torch.sigmoid(logit.double()).cpu().numpy()
+        if not out:                                  # no rows: the heads of an empty batch
+            out = {"logit": np.empty(0, dtype=np.float64)}
+        return {k: distributed.gather_rows(v, n) for k, v in out.items()}
+
+    def predict(self, model: nn.Module, arrays: dict[str, np.ndarray]) -> np.ndarray:
+        """Click probabilities for every row of ``arrays``, in order."""
+        return self.predict_heads(model, arrays)["logit"]
 
     def evaluate(self, model: nn.Module, arrays: dict[str, np.ndarray]) -> dict[str, Any]:
         """AUC, logloss, calibration, gAUC (by ``_user_id``) and the same per scenario
-        (or the ``evaluator``'s metrics)."""
+        (or the ``evaluator``'s metrics); with a conversion head also CVR AUC / logloss on
+        the clicked rows and CTCVR AUC (``conversion_metrics``)."""
         if self.evaluator is not None:
             return self.evaluator(getattr(model, "module", model), arrays)
-        return evaluate_predictions(arrays, self.predict(model, arrays))
+        heads = self.predict_heads(model, arrays)
+        out = evaluate_predictions(arrays, heads["logit"])
+        if "cvr_logit" in heads and "convert" in arrays:
+            out.update(conversion_metrics(arrays, heads["logit"], heads["cvr_logit"]))
+        return out
 
     # -- training ---------------------------------------------------------
     def fit(self, model: nn.Module, train_batches: Iterable[dict[str, torch.Tensor]],
@@ -626,6 +644,18 @@ def evaluate_predictions(arrays: dict[str, np.ndarray], p: np.ndarray,
         extra = {"users": users} if users is not None else None
         out["by_scenario"] = per_group(ctr_metrics, y, p, scen, SCENARIOS, extra=extra)
     return out
+
+
+def conversion_metrics(arrays: dict[str, np.ndarray], p_ctr: np.ndarray, p_cvr: np.ndarray
+                       ) -> dict[str, Any]:
+    """CVR AUC and logloss on the clicked rows (label ``convert``), CTCVR AUC on every row
+    (label click · convert, score pCTR · pCVR)."""
+    click = np.asarray(arrays[LABEL]) > 0
+    convert = np.asarray(arrays["convert"]) > 0      # a conversion has its click (check_labels)
+    return {"cvr_auc": auc(convert[click], p_cvr[click]),
+            "cvr_logloss": logloss(convert[click], p_cvr[click]),
+            "ctcvr_auc": auc(convert, p_ctr * p_cvr), "clicks": int(click.sum()),
+            "conversions": int(convert.sum())}
 
 
 # -- run directories ------------------------------------------------------

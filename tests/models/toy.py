@@ -123,3 +123,17 @@ def fit_membership_auc(name: str, **params) -> float:
     trainer.fit(model, TensorBatches({k: v for k, v in train.items() if not k.startswith("_")},
                                      256, shuffle=True), valid)
     return auc(valid["click"], trainer.predict(model, valid))
+
+
+def conversion_arrays(n: int, seed: int) -> dict[str, np.ndarray]:
+    """``cross_arrays`` relabelled as click → conversion: pCTR by a's parity (0.7 / 0.15),
+    pCVR by b's parity (0.6 / 0.1), ``convert`` only on a click; ``_p_cvr`` is the truth."""
+    arrays = cross_arrays(n, seed)
+    rng = np.random.default_rng(seed + 200)
+    p_ctr = np.where(arrays["a"] % 2 == 0, 0.7, 0.15)
+    p_cvr = np.where(arrays["b"] % 2 == 0, 0.6, 0.1)
+    click = rng.random(n) < p_ctr
+    arrays["click"] = click.astype(np.float32)
+    arrays["convert"] = (click & (rng.random(n) < p_cvr)).astype(np.float32)
+    arrays["_p_cvr"] = p_cvr
+    return arrays

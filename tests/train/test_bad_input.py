@@ -112,3 +112,52 @@ def test_checkpoint_of_another_model_or_feature_map(tiny_world, tmp_path, capsys
     code, _, err = runs.cli(base, capsys)
     assert code == 0, err
     assert json.loads((run_dir / "metrics.json").read_text())["epochs_run"] == 2
+
+
+def _conversion_config(runs, tmp_path, world, **top):
+    import yaml
+
+    from snsrec.bench.ctr import REPO_ROOT
+
+    path = runs.write_config(tmp_path, world, name="esmm", model="esmm",
+                             params={"embedding_dim": 4, "hidden_units": [8]}, loss="esmm")
+    cfg = yaml.safe_load(path.read_text())
+    cfg.update({"features": str(REPO_ROOT / "configs/features/world_conversion.yaml"),
+                "scenarios": ["ads"], **top})
+    path.write_text(yaml.safe_dump(cfg))
+    return path
+
+
+def test_a_conversion_without_a_click_names_an_event(tiny_world, tmp_path, capsys, runs):
+    world = _copy_world(tiny_world, tmp_path, "w")
+    first = {}
+
+    def convert_unclicked(df):
+        row = df.with_row_index("i").filter((pl.col("click") == 0) & (pl.col("scenario") == "ads"))
+        first["event"] = int(row["event_id"][0])
+        return df.with_columns(pl.when(pl.col("event_id") == first["event"]).then(1)
+                               .otherwise(pl.col("convert")).cast(df.schema["convert"])
+                               .alias("convert"))
+
+    _events(world, convert_unclicked)
+    cfg = _conversion_config(runs, tmp_path, world)
+    _one_line_error(runs, capsys, ["train", str(cfg), "--out", str(tmp_path / "r")],
+                    "events.parquet", "convert = 1 without a click",
+                    f"event_id {first['event']}")
+    assert not (tmp_path / "r").exists()
+
+
+def test_unknown_scenario_is_one_line(tiny_world, tmp_path, capsys, runs):
+    cfg = _conversion_config(runs, tmp_path, tiny_world, scenarios=["adz"])
+    _one_line_error(runs, capsys, ["train", str(cfg), "--out", str(tmp_path / "r")],
+                    "scenarios", "adz", "ads")
+
+
+def test_a_conversion_run_on_the_ads_scenario(tiny_world, tmp_path, capsys, runs):
+    cfg = _conversion_config(runs, tmp_path, tiny_world)
+    code, out, err = runs.cli(["train", str(cfg), "--out", str(tmp_path / "r")], capsys)
+    assert code == 0, err
+    m = runs.metrics(tmp_path / "r" / "esmm")
+    assert {"cvr_auc", "ctcvr_auc", "cvr_logloss"} <= set(m["test"])
+    assert set(m["test"]["by_scenario"]) == {"ads"}
+    assert "cvr_auc" in out                              # the summary table shows them
