@@ -153,6 +153,25 @@ def bench_retrieval(
     typer.echo(result["markdown"])
 
 
+@bench_app.command("conversion")
+def bench_conversion(
+    data: list[str] = typer.Option(["world:small"], help="World(s): world:PRESET[:SEED] (the "
+                                   "true conversion probabilities are the world's)."),
+    models: str = typer.Option("esmm,esmm_naive,mmoe,mmoe_naive",
+                               help="Variants (configs/bench/conversion/<variant>.yaml)."),
+    seeds: int = typer.Option(3, help="Seeds per variant (mean ± std)."),
+    out: Path = typer.Option(Path("bench/conversion"), help="Directory for the leaderboard."),
+    set_: list[str] | None = typer.Option(None, "--set", help="Override for every run, e.g. "
+                                          "--set train.epochs=2."),
+) -> None:
+    """Click → conversion on the ads impressions: ESMM and MMoE, entire-space vs naive CVR."""
+    from snsrec.bench.conversion import bench_conversion as run
+
+    result = run(data, [m.strip() for m in models.split(",") if m.strip()], seeds, out,
+                 overrides=set_)
+    typer.echo(result["markdown"])
+
+
 @bench_app.command("index")
 def bench_index(
     items: int = typer.Option(1_000_000, help="Item vectors to index."),

@@ -83,6 +83,31 @@ def auc(y: np.ndarray, p: np.ndarray) -> float:
     return float(aucs[0])
 
 
+def soft_auc(q: np.ndarray, p: np.ndarray) -> float:
+    """The AUC of scores ``p`` expected over labels drawn as Bernoulli(``q``) — against a
+    known probability rather than one draw of it: pairs (i, j), i ≠ j, weighted by
+    q_i (1 − q_j); i ranked above j counts 1, a tie 1/2. Equals ``auc`` for 0/1 ``q``;
+    ``nan`` when no pair has weight."""
+    q = np.asarray(q, dtype=np.float64).reshape(-1)
+    p = np.asarray(p, dtype=np.float64).reshape(-1)
+    if q.shape != p.shape:
+        raise ValueError(f"probabilities ({q.shape[0]}) and scores ({p.shape[0]}) differ "
+                         "in length")
+    if ((q < 0) | (q > 1)).any() or not np.isfinite(p).all():
+        raise ValueError("soft_auc: probabilities in [0, 1] and finite scores")
+    order = np.argsort(p, kind="stable")
+    q, p = q[order], p[order]
+    neg = 1.0 - q
+    starts = np.flatnonzero(np.r_[True, p[1:] != p[:-1]])
+    block = np.cumsum(np.r_[False, p[1:] != p[:-1]])            # tie block of each row
+    neg_before = np.r_[0.0, np.cumsum(neg)][starts][block]      # all negatives scored lower
+    neg_tied = np.add.reduceat(neg, starts)[block]              # negatives in the row's tie
+    # A row ties with itself: its own q (1 − q) is not a pair.
+    num = float((q * (neg_before + 0.5 * (neg_tied - neg))).sum())
+    den = float(q.sum() * neg.sum() - (q * neg).sum())
+    return num / den if den > 0 else float("nan")
+
+
 def logloss(y: np.ndarray, p: np.ndarray, eps: float = 1e-7) -> float:
     """Mean binary cross-entropy; ``p`` is clipped to ``[eps, 1 - eps]``."""
     y, p = _labels_scores(y, p)

@@ -145,3 +145,26 @@ def test_per_group_and_registry():
     assert set(METRICS) >= {"auc", "logloss", "calibration"}
     m = ctr_metrics(y, p, users=users)
     assert m["n"] == 6 and m["ctr"] == pytest.approx(4 / 6) and "gauc" in m
+
+
+@pytest.mark.parametrize("seed", [0, 1, 2])
+def test_soft_auc_is_the_pair_weighted_brute_force_and_auc_on_hard_labels(seed):
+    from snsrec.eval.metrics import soft_auc
+
+    rng = np.random.default_rng(seed)
+    n = 40
+    q = rng.random(n)
+    p = rng.integers(0, 6, n).astype(float)                 # many ties
+    num = den = 0.0
+    for i in range(n):
+        for j in range(n):
+            if i != j:
+                w = q[i] * (1 - q[j])
+                den += w
+                num += w * (1.0 if p[i] > p[j] else 0.5 if p[i] == p[j] else 0.0)
+    assert soft_auc(q, p) == pytest.approx(num / den, rel=1e-12)
+    y = (rng.random(n) < 0.3).astype(float)
+    assert soft_auc(y, p) == pytest.approx(auc(y, p), rel=1e-12)
+    assert np.isnan(soft_auc(np.ones(5), np.arange(5.0)))
+    with pytest.raises(ValueError, match="differ"):
+        soft_auc(q, p[:-1])
