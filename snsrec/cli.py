@@ -251,6 +251,24 @@ def index_build(
     typer.echo(build_run_index(run_dir, kind, out)["text"])
 
 
+@app.command("compress")
+def compress(
+    run_dir: Path = typer.Argument(..., help="A CTR run directory written by `snsrec train`."),
+    rank: int = typer.Option(..., help="Rank of every linear layer that gets smaller."),
+    embedding_rank: int | None = typer.Option(None, help="Rank of the embedding tables "
+                                              "(< the embedding size); default: keep them."),
+    out: Path | None = typer.Option(None, help="New run directory (default RUN_DIR-r<rank>)."),
+    calibration: int = typer.Option(20_000, help="Training rows whose activations set the "
+                                    "factors."),
+    threads: int = typer.Option(1, help="Torch threads for the timing."),
+) -> None:
+    """Factorise a trained CTR model by its activations; report size, speed and AUC."""
+    from snsrec.train.compress import compress_run
+
+    compress_run(run_dir, rank, embedding_rank=embedding_rank, out=out,
+                 calibration=calibration, threads=threads)
+
+
 @app.command("explain")
 def explain(
     run_dir: Path = typer.Argument(..., help="A run directory of a model with gates (GDCN)."),

@@ -23,6 +23,8 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+import numpy as np
+
 from snsrec import __version__
 from snsrec.bench.ctr import DEFAULT_CACHE, REPO_ROOT, data_slug, mean_std, pm, run_one
 from snsrec.errors import ConfigError
@@ -58,25 +60,44 @@ def resolve(variant: str, data: str, seed: int, overrides: Sequence[str] | None,
     return cfg.model_copy(update={"name": f"{variant}-{data_slug(data)}-seed{seed}"})
 
 
-def truth_metrics(cfg: Any, run_dir: Path) -> dict[str, float]:
-    """AUCs of a trained run's test predictions against the world's true probabilities:
-    CVR over every impression, CTR and CTCVR likewise."""
+def _truth(cfg: Any) -> tuple[dict[str, np.ndarray], dict[str, np.ndarray]]:
+    """(the test arrays, the world's true click and convert probabilities of their rows)."""
     from snsrec.data.world.usermodel import UserModel
-    from snsrec.eval.metrics import soft_auc
     from snsrec.train.pipeline import prepare_data
-    from snsrec.train.trainer import Trainer, load_run
 
     data = prepare_data(cfg)
     test = data.arrays["test"]
-    heads = Trainer(cfg.train.model_copy(update={"device": "cpu"})).predict_heads(
-        load_run(run_dir).model, test)
     truth = UserModel.load(data.root).probabilities(
         test["_user_id"], test["_note_id"], test["_scenario"], test["_position"], test["_ts"])
-    p_click, p_convert = truth["click"], truth["convert"]
-    return {"cvr_auc_entire": soft_auc(p_convert, heads["cvr_logit"]),
-            "ctr_auc_truth": soft_auc(p_click, heads["logit"]),
-            "ctcvr_auc_truth": soft_auc(p_click * p_convert,
-                                        heads["logit"] * heads["cvr_logit"])}
+    return test, truth
+
+
+def _against(truth: dict[str, np.ndarray], p_click: np.ndarray, p_convert: np.ndarray
+             ) -> dict[str, float]:
+    from snsrec.eval.metrics import soft_auc
+
+    q_click, q_convert = truth["click"], truth["convert"]
+    return {"cvr_auc_entire": soft_auc(q_convert, p_convert),
+            "ctr_auc_truth": soft_auc(q_click, p_click),
+            "ctcvr_auc_truth": soft_auc(q_click * q_convert, p_click * p_convert)}
+
+
+def truth_metrics(cfg: Any, run_dir: Path) -> dict[str, float]:
+    """AUCs of a trained run's test predictions against the world's true probabilities:
+    CVR over every impression, CTR and CTCVR likewise."""
+    from snsrec.train.trainer import Trainer, load_run
+
+    test, truth = _truth(cfg)
+    heads = Trainer(cfg.train.model_copy(update={"device": "cpu"})).predict_heads(
+        load_run(run_dir).model, test)
+    return _against(truth, heads["logit"], heads["cvr_logit"])
+
+
+def ceiling(cfg: Any) -> dict[str, float]:
+    """The same AUCs of the truth itself: the best any model can reach on these rows (below 1
+    where the true probabilities overlap)."""
+    _, truth = _truth(cfg)
+    return _against(truth, truth["click"], truth["convert"])
 
 
 def record_of(cfg: Any, run_dir: Path):
@@ -120,7 +141,8 @@ def bench_conversion(data: list[str], variants: list[str], seeds: int, out: Path
                 runs.append({"variant": v, "seed": k,
                              **run_one(cfg, run_dir, record=record_of(cfg, run_dir))})
         result["data"][data_slug(d)] = {"spec": d, "leaderboard": leaderboard(runs),
-                                        "runs": runs, "target": verdict(runs)}
+                                        "runs": runs, "target": verdict(runs),
+                                        "truth": ceiling(plan[(d, variants[0], 0)])}
     md = markdown(result)
     write_json(out / "leaderboard.json", result)
     write_text(out / "leaderboard.md", md)
@@ -161,10 +183,13 @@ def markdown(result: dict[str, Any]) -> str:
             r = runs[0]
             parts.append(f"{r['rows']:,} test impressions, {r['clicks']:,} clicks, "
                          f"{r['conversions']:,} conversions.\n")
+        truth = block["truth"]
         parts.append(markdown_table(
             ["variant", *COLUMNS.values(), "params", "train s", "seeds"],
             [[r["variant"], *[pm(*r[m]) for m in COLUMNS], f"{r['params']:,}",
-              f"{r['train_time_s']:.0f}", r["seeds"]] for r in block["leaderboard"]]))
+              f"{r['train_time_s']:.0f}", r["seeds"]] for r in block["leaderboard"]]
+            + [["*the truth (ceiling)*", "", "", f"{truth['cvr_auc_entire']:.4f}", "", "", "",
+                ""]]))
         t = block["target"]
         if t:
             parts.append(f"\nTarget — {t['model']} beats {t['baseline']} on {t['metric']}: "

@@ -221,6 +221,8 @@ class FeatureEmbedding(nn.Module):
         perm = [order.index(f.name) for f in self.fields]
         self._permute = perm != list(range(len(perm)))
         self.register_buffer("perm", torch.tensor(perm, dtype=torch.int64), persistent=False)
+        # Callables (shard, rows) run on every lookup (``snsrec.models.ranking.lowrank``).
+        self.lookup_hooks: list[Any] = []
         self.reset_parameters(init_std)
 
     def _shard(self, name: str) -> int:
@@ -264,7 +266,12 @@ class FeatureEmbedding(nn.Module):
         return torch.where(x > 0, x + offset, 0)
 
     def _lookup(self, s: int, rows: torch.Tensor) -> torch.Tensor:
+        for hook in self.lookup_hooks:          # e.g. compression counting the rows read
+            hook(s, rows)
         shard = self.shards[s]
+        factored = getattr(shard, "lookup", None)       # a low-rank table (compression)
+        if factored is not None:
+            return factored(rows)
         return (_SparseGather if shard.sparse else _Gather).apply(shard.weight, rows)
 
     def _pool(self, field: Any, x: torch.Tensor) -> torch.Tensor:
@@ -411,6 +418,8 @@ class MLP(nn.Module):
         net = self.net
         for lin_i, bn_i, act_i in self._blocks:
             lin, act = net[lin_i], net[act_i]
+            if hasattr(lin, "up"):              # a factorised layer: BN folds into its top
+                x, lin = lin.down(x), lin.up
             if bn_i is None:
                 x = lin(x)
             else:

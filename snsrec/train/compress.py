@@ -1,0 +1,119 @@
+"""`snsrec compress RUN_DIR --rank R`: a trained CTR run, factorised, as a new run.
+
+The run's config names its data; the FeatureMap is the run's own. A
+calibration sample of the training split (``calibration`` rows, drawn with a
+fixed seed) feeds ``snsrec.models.ranking.lowrank.compress``; the compressed
+model is evaluated on the test split beside the original, both timed on the
+same rows (inference samples/s in eval mode, one thread by default, best of
+``repeats``), and written to ``OUT`` as a complete run whose ``metrics.json``
+carries the comparison (``compression``).
+"""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+from snsrec.errors import ConfigError, ModelError
+from snsrec.progress import echo
+
+
+def _bytes(model: torch.nn.Module) -> int:
+    return int(sum(t.numel() * t.element_size() for t in model.state_dict().values()))
+
+
+@torch.no_grad()
+def throughput(model: torch.nn.Module, arrays: dict[str, np.ndarray], batch_size: int,
+               repeats: int = 3) -> float:
+    """Rows per second of ``model`` over ``arrays`` in eval mode (best of ``repeats``)."""
+    from snsrec.data.batches import to_tensors
+    from snsrec.train.pipeline import model_inputs
+
+    model.eval()
+    tensors = to_tensors(model_inputs(arrays))
+    n = len(next(iter(tensors.values())))
+    best = float("inf")
+    for _ in range(repeats):
+        t0 = time.perf_counter()
+        for s in range(0, n, batch_size):
+            model({k: v[s:s + batch_size] for k, v in tensors.items()})
+        best = min(best, time.perf_counter() - t0)
+    return n / best
+
+
+def compress_run(run_dir: Path, rank: int, *, embedding_rank: int | None = None,
+                 out: Path | None = None, calibration: int = 20_000, batch_size: int = 4096,
+                 threads: int = 1, seed: int = 0) -> dict[str, Any]:
+    from snsrec.config import validate_config
+    from snsrec.data.batches import to_tensors
+    from snsrec.models.ranking.lowrank import compress
+    from snsrec.train.pipeline import RunConfig, is_complete, model_inputs, prepare_data
+    from snsrec.train.retrieval import is_retrieval_model
+    from snsrec.train.trainer import Trainer, load_run, save_run
+
+    run_dir = Path(run_dir)
+    if not is_complete(run_dir):
+        raise ModelError(f"{run_dir}: not a complete run (no metrics.json); train it first")
+    if calibration < 1 or batch_size < 1 or threads < 1:
+        raise ConfigError("compress: --calibration, --batch-size and --threads must be >= 1")
+    out = Path(out) if out is not None else run_dir.with_name(f"{run_dir.name}-r{rank}")
+    if out.resolve() == run_dir.resolve():
+        raise ConfigError(f"compress: --out {out} is the run itself; name a new directory")
+    run = load_run(run_dir)
+    cfg = validate_config(RunConfig, run.config, str(run_dir / "config.yaml"))
+    if is_retrieval_model(cfg.model.name):
+        raise ModelError(f"{run_dir}: '{cfg.model.name}' is a retrieval model; compress "
+                         "takes a CTR run")
+    torch.set_num_threads(threads)
+    data = prepare_data(cfg)
+    train = data.arrays["train"]
+    n = len(train["click"])
+    rows = np.sort(np.random.default_rng(seed).choice(n, min(calibration, n), replace=False))
+    sample = to_tensors({k: v[rows] for k, v in model_inputs(train).items()})
+    batches = ({k: v[s:s + batch_size] for k, v in sample.items()}
+               for s in range(0, len(rows), batch_size))
+    small = compress(run.model, run.feature_map, batches, rank, embedding_rank)
+    tcfg = cfg.train.model_copy(update={"device": "cpu", "threads": threads})
+    trainer = Trainer(tcfg)
+    test = data.arrays["test"]
+    before, after = trainer.evaluate(run.model, test), trainer.evaluate(small, test)
+    speed = {name: throughput(m, test, batch_size) for name, m in
+             (("before", run.model), ("after", small))}
+    size = {"before": _bytes(run.model), "after": _bytes(small)}
+    params = {"before": int(sum(p.numel() for p in run.model.parameters())),
+              "after": int(sum(p.numel() for p in small.parameters()))}
+    report = {"rank": rank, "embedding_rank": embedding_rank, "calibration_rows": len(rows),
+              "threads": threads, "batch_size": batch_size,
+              "linear_layers": len(small.model_params["linear_ranks"]),
+              "tables": len(small.model_params["table_ranks"]),
+              "params": params, "bytes": size, "samples_per_s": speed,
+              "test_auc": {"before": before["auc"], "after": after["auc"]},
+              "smaller": size["before"] / size["after"],
+              "faster": speed["after"] / speed["before"],
+              "auc_change": after["auc"] - before["auc"]}
+    metrics = {**run.metrics, "name": out.name, "model": "lowrank", "params": params["after"],
+               "test": after, "compression": report, "compressed_from": str(run_dir)}
+    new_cfg = {**run.config, "name": out.name,
+               "model": {"name": "lowrank", "params": small.model_params}}
+    save_run(out, small, run.feature_map, new_cfg, metrics)
+    text = summary(run_dir, out, report)
+    echo(text)
+    return {"text": text, "run_dir": out, "report": report}
+
+
+def summary(run_dir: Path, out: Path, r: dict[str, Any]) -> str:
+    lines = [f"compress {run_dir} → {out}: {r['linear_layers']} linear layer(s) at rank "
+             f"{r['rank']}, {r['tables']} embedding table(s)"
+             + (f" at rank {r['embedding_rank']}" if r["tables"] else "")
+             + f"; calibrated on {r['calibration_rows']:,} training rows",
+             f"{'':<10}{'params':>12}{'bytes':>14}{'samples/s':>12}{'test AUC':>10}"]
+    for k in ("before", "after"):
+        lines.append(f"{k:<10}{r['params'][k]:>12,}{r['bytes'][k]:>14,}"
+                     f"{r['samples_per_s'][k]:>12,.0f}{r['test_auc'][k]:>10.4f}")
+    lines.append(f"{r['smaller']:.2f}x smaller, {r['faster']:.2f}x faster "
+                 f"({r['threads']} thread(s)), AUC {r['auc_change']:+.4f}")
+    return "\n".join(lines)
