@@ -203,6 +203,7 @@ class FeatureEmbedding(nn.Module):
                 self._blocks[owner] = (s, start, sizes[owner])
                 start += sizes[owner]
             shard_rows.append(start)
+        self._block_no = {owner: i for i, owner in enumerate(self._blocks)}
         self.shards = nn.ModuleList(nn.Embedding(n, dim, padding_idx=0) for n in shard_rows)
         self.categorical = [f for f in self.fields if f.kind == CATEGORICAL]
         self.numeric_fields = [f for f in self.fields if f.kind == NUMERIC]
@@ -215,6 +216,8 @@ class FeatureEmbedding(nn.Module):
                 self._cat_groups.append((s, names))
                 self.register_buffer(f"offsets_{s}", torch.tensor(
                     [self._offset(n) for n in names], dtype=torch.int64), persistent=False)
+                self.register_buffer(f"blocks_{s}", torch.tensor(
+                    [self.block_index(n) for n in names], dtype=torch.int64), persistent=False)
         self.numeric_weight = nn.Parameter(torch.empty(len(self.numeric_fields), dim))
         order = [n for _, names in self._cat_groups for n in names] + \
             [f.name for f in self.numeric_fields + self.pooled]
@@ -227,6 +230,15 @@ class FeatureEmbedding(nn.Module):
 
     def _shard(self, name: str) -> int:
         return self._blocks[self._table_of[name]][0]
+
+    def block_index(self, name: str) -> int:
+        """The number of the vocabulary block (owner) whose rows field ``name`` reads."""
+        return self._block_no[self._table_of.get(name, name)]
+
+    @property
+    def blocks(self) -> dict[str, tuple[int, int, int]]:
+        """Owner → (shard, first row, rows), in block-number order."""
+        return dict(self._blocks)
 
     def _offset(self, name: str) -> int:
         return self._blocks[self._table_of[name]][1]
@@ -265,13 +277,15 @@ class FeatureEmbedding(nn.Module):
         """Shard rows of ids ``x`` (padding → the shard's row 0)."""
         return torch.where(x > 0, x + offset, 0)
 
-    def _lookup(self, s: int, rows: torch.Tensor) -> torch.Tensor:
+    def _lookup(self, s: int, rows: torch.Tensor, block: torch.Tensor | int) -> torch.Tensor:
+        """Rows of shard ``s``; ``block``: the vocabulary block they are in (an int, or one
+        per last-axis column), which a factorised table needs."""
         for hook in self.lookup_hooks:          # e.g. compression counting the rows read
             hook(s, rows)
         shard = self.shards[s]
         factored = getattr(shard, "lookup", None)       # a low-rank table (compression)
         if factored is not None:
-            return factored(rows)
+            return factored(rows, block)
         return (_SparseGather if shard.sparse else _Gather).apply(shard.weight, rows)
 
     def _pool(self, field: Any, x: torch.Tensor) -> torch.Tensor:
@@ -280,7 +294,8 @@ class FeatureEmbedding(nn.Module):
         A gather and a sum rather than ``embedding_bag``, whose CPU backward is
         slower than ``_Gather``'s; padding rows are zero, so the sum needs no mask.
         """
-        emb = self._lookup(self._shard(field.name), self._rows(x, self._offset(field.name)))
+        emb = self._lookup(self._shard(field.name), self._rows(x, self._offset(field.name)),
+                           self.block_index(field.name))
         count = (x > 0).sum(dim=1, keepdim=True).clamp(min=1).to(emb.dtype)
         return emb.sum(dim=1) / count
 
@@ -293,7 +308,7 @@ class FeatureEmbedding(nn.Module):
             raise ModelError(f"FeatureEmbedding: no table for '{owner}' (the ids of "
                              f"'{field.name}'); embed '{owner}' too")
         s, start, _ = self._blocks[owner]
-        return self._lookup(s, self._rows(x, start))
+        return self._lookup(s, self._rows(x, start), self.block_index(owner))
 
     def embed_one(self, field: Any, x: torch.Tensor) -> torch.Tensor:
         """``[B, dim]`` for one field's batch column."""
@@ -301,7 +316,8 @@ class FeatureEmbedding(nn.Module):
             w = self.numeric[field.name]
             return x.to(w.dtype).unsqueeze(-1) * w
         if x.dim() == 1:
-            return self._lookup(self._shard(field.name), self._rows(x, self._offset(field.name)))
+            return self._lookup(self._shard(field.name), self._rows(x, self._offset(field.name)),
+                                self.block_index(field.name))
         return self._pool(field, x)
 
     def forward(self, batch: dict[str, torch.Tensor]) -> torch.Tensor:
@@ -312,7 +328,8 @@ class FeatureEmbedding(nn.Module):
         parts = []
         for s, names in self._cat_groups:
             ids = torch.stack([batch[n] for n in names], dim=1)
-            parts.append(self._lookup(s, self._rows(ids, getattr(self, f"offsets_{s}"))))
+            parts.append(self._lookup(s, self._rows(ids, getattr(self, f"offsets_{s}")),
+                                      getattr(self, f"blocks_{s}")))
         if self.numeric_fields:
             w = self.numeric_weight
             values = torch.stack([batch[f.name] for f in self.numeric_fields], dim=1)
@@ -408,9 +425,11 @@ class MLP(nn.Module):
         self.out_dim = dim
         self.has_output = out_dim is not None
         self.net = nn.Sequential(*layers)
+        # False: eval runs the modules one by one (their hooks fire; compression reads them).
+        self.fold = True
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        if self.training:
+        if self.training or not self.fold:
             return self.net(x)
         return self._eval_forward(x)
 

@@ -4,8 +4,8 @@ The run's config names its data; the FeatureMap is the run's own. A
 calibration sample of the training split (``calibration`` rows, drawn with a
 fixed seed) feeds ``snsrec.models.ranking.lowrank.compress``; the compressed
 model is evaluated on the test split beside the original, both timed on the
-same rows (inference samples/s in eval mode, one thread by default, best of
-``repeats``), and written to ``OUT`` as a complete run whose ``metrics.json``
+same rows (inference samples/s in eval mode, one thread by default, taking
+turns, best of five each), and written to ``OUT`` as a complete run whose ``metrics.json``
 carries the comparison (``compression``).
 """
 
@@ -27,22 +27,24 @@ def _bytes(model: torch.nn.Module) -> int:
 
 
 @torch.no_grad()
-def throughput(model: torch.nn.Module, arrays: dict[str, np.ndarray], batch_size: int,
-               repeats: int = 3) -> float:
-    """Rows per second of ``model`` over ``arrays`` in eval mode (best of ``repeats``)."""
+def throughput(models: dict[str, torch.nn.Module], arrays: dict[str, np.ndarray],
+               batch_size: int, repeats: int = 5) -> dict[str, float]:
+    """Rows per second of each model over ``arrays`` in eval mode: the models take turns
+    (so a busy spell of the machine hits both) and each keeps its best of ``repeats``."""
     from snsrec.data.batches import to_tensors
     from snsrec.train.pipeline import model_inputs
 
-    model.eval()
     tensors = to_tensors(model_inputs(arrays))
     n = len(next(iter(tensors.values())))
-    best = float("inf")
+    best = dict.fromkeys(models, float("inf"))
     for _ in range(repeats):
-        t0 = time.perf_counter()
-        for s in range(0, n, batch_size):
-            model({k: v[s:s + batch_size] for k, v in tensors.items()})
-        best = min(best, time.perf_counter() - t0)
-    return n / best
+        for name, model in models.items():
+            model.eval()
+            t0 = time.perf_counter()
+            for s in range(0, n, batch_size):
+                model({k: v[s:s + batch_size] for k, v in tensors.items()})
+            best[name] = min(best[name], time.perf_counter() - t0)
+    return {name: n / t for name, t in best.items()}
 
 
 def compress_run(run_dir: Path, rank: int, *, embedding_rank: int | None = None,
@@ -81,8 +83,7 @@ def compress_run(run_dir: Path, rank: int, *, embedding_rank: int | None = None,
     trainer = Trainer(tcfg)
     test = data.arrays["test"]
     before, after = trainer.evaluate(run.model, test), trainer.evaluate(small, test)
-    speed = {name: throughput(m, test, batch_size) for name, m in
-             (("before", run.model), ("after", small))}
+    speed = throughput({"before": run.model, "after": small}, test, batch_size)
     size = {"before": _bytes(run.model), "after": _bytes(small)}
     params = {"before": int(sum(p.numel() for p in run.model.parameters())),
               "after": int(sum(p.numel() for p in small.parameters()))}

@@ -22,9 +22,12 @@ def _low_rank_model(toy, r=4):
     """A DeepFM whose hidden layers and embeddings have rank-r weights (outputs rank <= r)."""
     torch.manual_seed(0)
     model = build_model("deepfm", toy.cross_feature_map(), embedding_dim=8,
-                        hidden_units=[64, 64]).eval()
+                        hidden_units=[64, 64], batch_norm=True).eval()
     with torch.no_grad():
-        for lin in (model.mlp.net[0], model.mlp.net[2]):
+        for bn in (model.mlp.net[1], model.mlp.net[4]):         # trained-looking statistics
+            bn.running_mean.uniform_(-1, 1)
+            bn.running_var.uniform_(0.5, 2)
+        for lin in (model.mlp.net[0], model.mlp.net[3]):
             out_f, in_f = lin.weight.shape
             lin.weight.copy_(torch.randn(out_f, r) @ torch.randn(r, in_f) * 0.1)
         for shard in model.embedding.shards:
