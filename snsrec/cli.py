@@ -172,6 +172,24 @@ def bench_conversion(
     typer.echo(result["markdown"])
 
 
+@bench_app.command("compress")
+def bench_compress(
+    runs: list[Path] = typer.Argument(..., help="CTR run directories (e.g. bench/ctr/runs/"
+                                      "world_small/deepfm/seed0)."),
+    rank: int = typer.Option(64, help="Rank of every linear layer that gets smaller."),
+    embedding_rank: int | None = typer.Option(8, help="Rank of the embedding tables."),
+    out: Path = typer.Option(Path("bench/compress"), help="Directory for the compressed runs "
+                             "and compress.json / compress.md."),
+    calibration: int = typer.Option(20_000, help="Training rows that set the factors."),
+    threads: int = typer.Option(1, help="Torch threads for the timing."),
+) -> None:
+    """Compress trained CTR runs: size, inference speed and AUC against the targets."""
+    from snsrec.train.compress import bench_compress as run
+
+    typer.echo(run(runs, rank, out, embedding_rank=embedding_rank, calibration=calibration,
+                   threads=threads)["markdown"])
+
+
 @bench_app.command("index")
 def bench_index(
     items: int = typer.Option(1_000_000, help="Item vectors to index."),

@@ -118,3 +118,75 @@ def summary(run_dir: Path, out: Path, r: dict[str, Any]) -> str:
     lines.append(f"{r['smaller']:.2f}x smaller, {r['faster']:.2f}x faster "
                  f"({r['threads']} thread(s)), AUC {r['auc_change']:+.4f}")
     return "\n".join(lines)
+
+
+def bench_compress(runs: list[Path], rank: int, out: Path, *, embedding_rank: int | None = None,
+                   calibration: int = 20_000, threads: int = 1) -> dict[str, Any]:
+    """`snsrec bench compress RUN...`: compress each run into ``OUT/<run>-r<rank>`` and write
+    ``compress.json`` / ``compress.md``: size, inference samples/s and test AUC before and
+    after, per run and per model (mean over its runs), against the targets."""
+    import shlex
+
+    from snsrec import __version__
+    from snsrec.io import write_json, write_text
+    from snsrec.report.markdown import markdown_table
+
+    if not runs:
+        raise ConfigError("bench compress: give one or more run directories")
+    out = Path(out)
+    rows = []
+    for run_dir in runs:
+        run_dir = Path(run_dir)
+        name = f"{run_dir.parent.name}-{run_dir.name}" if run_dir.name.startswith("seed") \
+            else run_dir.name
+        res = compress_run(run_dir, rank, embedding_rank=embedding_rank,
+                           out=out / f"{name}-r{rank}", calibration=calibration,
+                           threads=threads)
+        rows.append({"run": str(run_dir), "model": _base_model(run_dir), **res["report"]})
+    models = {}
+    for r in rows:
+        models.setdefault(r["model"], []).append(r)
+    summary_rows = [{"model": m, "runs": len(rs),
+                     **{k: float(np.mean([r[k] for r in rs]))
+                        for k in ("smaller", "faster", "auc_change")},
+                     "worst_auc_change": float(min(r["auc_change"] for r in rs))}
+                    for m, rs in models.items()]
+    for s in summary_rows:
+        s["meets_target"] = bool(s["smaller"] >= TARGET["smaller"] and
+                                 s["faster"] >= TARGET["faster"] and
+                                 s["auc_change"] >= -TARGET["auc_loss"])
+    command = shlex.join(["snsrec", "bench", "compress", *map(str, runs), "--rank", str(rank),
+                          *(["--embedding-rank", str(embedding_rank)] if embedding_rank else []),
+                          "--out", str(out)])
+    result = {"benchmark": "compress", "version": __version__, "command": command,
+              "target": TARGET, "runs": rows, "models": summary_rows}
+    md = "\n".join([
+        "# Low-rank compression benchmark\n", f"Command: `{command}`  (snsrec {__version__})\n",
+        f"Target: ≥ {TARGET['smaller']}× smaller, ≥ {TARGET['faster']}× faster inference, "
+        f"test AUC loss ≤ {TARGET['auc_loss']} (mean over a model's runs). Inference: "
+        f"{threads} thread(s), eval mode, the test split, before and after timed in turns, "
+        "best of five each.\n",
+        markdown_table(["model", "runs", "smaller", "faster", "AUC change (mean)",
+                        "AUC change (worst)", "target"],
+                       [[s["model"], s["runs"], f"{s['smaller']:.2f}×", f"{s['faster']:.2f}×",
+                         f"{s['auc_change']:+.4f}", f"{s['worst_auc_change']:+.4f}",
+                         "met" if s["meets_target"] else "not met"] for s in summary_rows]),
+        "", markdown_table(["run", "params before → after", "samples/s before → after",
+                            "test AUC before → after"],
+                           [[r["run"], f"{r['params']['before']:,} → {r['params']['after']:,}",
+                             f"{r['samples_per_s']['before']:,.0f} → "
+                             f"{r['samples_per_s']['after']:,.0f}",
+                             f"{r['test_auc']['before']:.4f} → {r['test_auc']['after']:.4f}"]
+                            for r in rows])])
+    write_json(out / "compress.json", result)
+    write_text(out / "compress.md", md + "\n")
+    return {"markdown": md, "results": result}
+
+
+TARGET = {"smaller": 2.0, "faster": 1.5, "auc_loss": 0.001}
+
+
+def _base_model(run_dir: Path) -> str:
+    from snsrec.io import read_json
+
+    return str(read_json(Path(run_dir) / "metrics.json").get("model", "?"))

@@ -105,6 +105,14 @@ def test_snsrec_compress_writes_a_run_with_its_report(tiny_world, tmp_path, caps
     assert np.isclose(r["auc_change"], r["test_auc"]["after"] - r["test_auc"]["before"])
     code, out, err = cli(["evaluate", str(new)])
     assert code == 0 and f"{r['test_auc']['after']:.4f}" in out, err
+    code, out, err = cli(["bench", "compress", str(run), "--rank", "8", "--embedding-rank", "4",
+                          "--calibration", "2000", "--out", str(tmp_path / "bc")])
+    assert code == 0, err
+    saved = json.loads((tmp_path / "bc" / "compress.json").read_text())
+    (row,) = saved["models"]
+    assert row["model"] == "deepfm" and row["runs"] == 1 and row["smaller"] > 1
+    assert isinstance(row["meets_target"], bool) and (tmp_path / "bc" / "dfm-r8").is_dir()
+    assert "| deepfm | 1 |" in (tmp_path / "bc" / "compress.md").read_text()
     for argv, needle in ((["compress", str(tmp_path / "nope"), "--rank", "8"], "not a complete"),
                          (["compress", str(run), "--rank", "8", "--out", str(run)],
                           "is the run itself")):
