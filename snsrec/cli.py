@@ -118,6 +118,11 @@ def features_fit(
     typer.echo(f"wrote {out}: {fmap.describe()}")
 
 
+def _names(csv: str) -> list[str]:
+    """``"a, b,,c"`` → ``["a", "b", "c"]`` (a comma-separated option)."""
+    return [m.strip() for m in csv.split(",") if m.strip()]
+
+
 @bench_app.command("world")
 def bench_world(
     preset: list[Preset] = typer.Option([Preset.small], help="Preset(s) to time."),
@@ -147,7 +152,7 @@ def bench_retrieval(
     """Full-corpus retrieval leaderboards per target (feed, search, ads) and cold-start."""
     from snsrec.bench.retrieval import bench_retrieval as run
 
-    result = run(data, [m.strip() for m in models.split(",") if m.strip()], seeds, out,
+    result = run(data, _names(models), seeds, out,
                  overrides=set_,
                  peers=[p.strip() for p in peers.split(",") if p.strip() not in ("", "none")])
     typer.echo(result["markdown"])
@@ -167,7 +172,7 @@ def bench_conversion(
     """Click → conversion on the ads impressions: ESMM and MMoE, entire-space vs naive CVR."""
     from snsrec.bench.conversion import bench_conversion as run
 
-    result = run(data, [m.strip() for m in models.split(",") if m.strip()], seeds, out,
+    result = run(data, _names(models), seeds, out,
                  overrides=set_)
     typer.echo(result["markdown"])
 
@@ -310,7 +315,7 @@ def bench_ctr(
     """The open CTR benchmark: mean ± std of test AUC / logloss per model × data set."""
     from snsrec.bench.ctr import bench_ctr as run
 
-    result = run(data, [m.strip() for m in models.split(",") if m.strip()], seeds, out,
+    result = run(data, _names(models), seeds, out,
                  overrides=set_)
     typer.echo(result["markdown"])
 
