@@ -13,7 +13,7 @@ from pathlib import Path
 import typer
 
 from snsrec import __version__
-from snsrec.errors import SnsrecError
+from snsrec.errors import ConfigError, SnsrecError
 from snsrec.progress import set_quiet
 
 app = typer.Typer(
@@ -42,6 +42,7 @@ app.add_typer(index_app, name="index")
 class Preset(str, Enum):
     tiny = "tiny"
     small = "small"
+    heavy = "heavy"
     medium = "medium"
     large = "large"
 
@@ -63,7 +64,7 @@ def _root(
 
 @world_app.command("generate")
 def world_generate(
-    preset: Preset = typer.Option(Preset.tiny, help="World size: tiny | small | medium | large."),
+    preset: Preset = typer.Option(Preset.tiny, help="World size: tiny | small | heavy | medium | large."),
     seed: int = typer.Option(7, help="Random seed; same preset + seed gives identical bytes."),
     out: Path | None = typer.Option(None, help="Output directory, replaced atomically "
                                                "[default: worlds/PRESET]."),
@@ -175,6 +176,30 @@ def bench_conversion(
     result = run(data, _names(models), seeds, out,
                  overrides=set_)
     typer.echo(result["markdown"])
+
+
+@bench_app.command("sequence")
+def bench_sequence(
+    data: list[str] = typer.Option(["world:heavy"], help="Data set(s) with long histories."),
+    models: str = typer.Option("deepfm,din,sdim", help="Models (configs/bench/sequence/)."),
+    lengths: str = typer.Option("50,200,1000,2000", help="History lengths (behaviours)."),
+    seeds: int = typer.Option(1, help="Seeds per model × length."),
+    rows: int = typer.Option(100_000, help="Training rows (a seeded sample)."),
+    eval_rows: int = typer.Option(20_000, help="Validation and test rows (a seeded sample)."),
+    candidates: int = typer.Option(500, help="Candidates scored per request."),
+    requests: int = typer.Option(20, help="Requests timed per run."),
+    out: Path = typer.Option(Path("bench/sequence"), help="Directory for sequence.json / .md."),
+    set_: list[str] | None = typer.Option(None, "--set", help="Override for every run."),
+) -> None:
+    """DeepFM, DIN and SDIM over long click histories: test AUC and per-request latency."""
+    from snsrec.bench.sequence import bench_sequence as run
+
+    try:
+        lens = [int(x) for x in _names(lengths)]
+    except ValueError as e:
+        raise ConfigError(f"--lengths {lengths!r}: give comma-separated integers") from e
+    typer.echo(run(data, _names(models), lens, seeds, out, rows=rows, eval_rows=eval_rows,
+                   candidates=candidates, requests=requests, overrides=set_)["markdown"])
 
 
 @bench_app.command("compress")

@@ -62,6 +62,10 @@ class RunConfig(StrictModel):
     # Train and evaluate on these scenarios' impressions only (e.g. [ads] for click →
     # conversion); None = every impression.
     scenarios: list[str] | None = None
+    # At most this many rows of a split (a seeded random sample, drawn before the features are
+    # built; the FeatureMap is still fitted on the whole training split), e.g. {train: 200000}:
+    # models whose rows are costly (long behaviour sequences). Unnamed splits are whole.
+    max_rows: dict[Literal["train", "valid", "test"], int] = PField(default_factory=dict)
     model: ModelConfig
     train: TrainConfig = PField(default_factory=TrainConfig)
     # Retrieval models (redrec): behaviour sequences, windows and cut-offs.
@@ -76,6 +80,14 @@ class RunConfig(StrictModel):
         if bad or v == []:
             raise ValueError(f"scenarios {bad or v}: use some of {', '.join(SCENARIOS)} "
                              "(or null for all)")
+        return v
+
+    @field_validator("max_rows")
+    @classmethod
+    def _positive_rows(cls, v: dict[str, int]) -> dict[str, int]:
+        bad = {k: n for k, n in v.items() if n < 1}
+        if bad:
+            raise ValueError(f"{bad}: give a positive number of rows per split")
         return v
 
     @field_validator("name")
@@ -188,7 +200,7 @@ def _cache_key(root: Path, cfg: RunConfig) -> tuple:
     stat = events.stat() if events.is_file() else None
     features = Path(cfg.features).read_text(encoding="utf-8") if cfg.features else None
     return (str(root.resolve()), stat and (stat.st_mtime_ns, stat.st_size), features,
-            cfg.nonfinite, tuple(cfg.scenarios or ()))
+            cfg.nonfinite, tuple(cfg.scenarios or ()), tuple(sorted(cfg.max_rows.items())))
 
 
 def run_splits(tables: Any, cfg: RunConfig) -> dict[str, pl.LazyFrame]:
@@ -199,6 +211,18 @@ def run_splits(tables: Any, cfg: RunConfig) -> dict[str, pl.LazyFrame]:
     if cfg.scenarios:
         splits = {k: v.filter(pl.col("scenario").is_in(cfg.scenarios)) for k, v in splits.items()}
     return splits
+
+
+def sample_rows(frame: pl.LazyFrame, n: int | None, seed: int = 0) -> pl.LazyFrame:
+    """At most ``n`` rows of ``frame``, a seeded random sample in the original order."""
+    if n is None:
+        return frame
+    total = frame.select(pl.len()).collect().item()
+    if total <= n:
+        return frame
+    keep = np.sort(np.random.default_rng(seed).choice(total, n, replace=False))
+    return (frame.with_row_index("_sample_row").filter(pl.col("_sample_row").is_in(keep))
+            .drop("_sample_row"))
 
 
 def prepare_data(cfg: RunConfig) -> Prepared:
@@ -218,7 +242,8 @@ def prepare_data(cfg: RunConfig) -> Prepared:
     splits = run_splits(tables, cfg)
     check_splits(root, splits)
     fmap = FeatureMap.fit(tables, spec, train=splits["train"])
-    arrays = {name: fmap.transform(tables, frame) for name, frame in splits.items()}
+    arrays = {name: fmap.transform(tables, sample_rows(frame, cfg.max_rows.get(name)))
+              for name, frame in splits.items()}
     _CACHE.clear()
     _CACHE[key] = Prepared(root, tables, fmap, arrays)
     return _CACHE[key]

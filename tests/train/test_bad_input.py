@@ -161,3 +161,14 @@ def test_a_conversion_run_on_the_ads_scenario(tiny_world, tmp_path, capsys, runs
     assert {"cvr_auc", "ctcvr_auc", "cvr_logloss"} <= set(m["test"])
     assert set(m["test"]["by_scenario"]) == {"ads"}
     assert "cvr_auc" in out                              # the summary table shows them
+
+
+def test_max_rows_samples_the_splits_and_rejects_zero(tiny_world, tmp_path, capsys, runs):
+    cfg = runs.write_config(tmp_path, tiny_world, name="few")
+    code, _, err = runs.cli(["train", str(cfg), "--out", str(tmp_path / "r"), "--set",
+                             "max_rows={train: 2000, test: 500}"], capsys)
+    assert code == 0, err
+    assert runs.metrics(tmp_path / "r" / "few")["rows"]["train"] == 2000
+    _one_line_error(runs, capsys, ["train", str(cfg), "--out", str(tmp_path / "r2"), "--set",
+                                   "max_rows={train: 0}"], "max_rows", "positive")
+    assert not (tmp_path / "r2").exists()

@@ -111,6 +111,9 @@ class WorldConfig(StrictModel):
 PRESETS: dict[str, dict] = {
     "tiny": {"n_users": 200, "n_notes": 1_000, "n_events": 20_000},
     "small": {"n_users": 5_000, "n_notes": 20_000, "n_events": 1_000_000},
+    # The small world's notes and events over 250 heavy users (median ~640 clicks each):
+    # long behaviour sequences for the sequence models (`snsrec bench sequence`).
+    "heavy": {"n_users": 250, "n_notes": 20_000, "n_events": 1_000_000},
     "medium": {"n_users": 100_000, "n_notes": 200_000, "n_events": 10_000_000},
     "large": {"n_users": 1_000_000, "n_notes": 2_000_000, "n_events": 100_000_000,
                   "chunk_events": 2_000_000},

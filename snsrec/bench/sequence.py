@@ -1,0 +1,256 @@
+"""`snsrec bench sequence`: DeepFM, DIN and SDIM over click histories of 50 … 2000 behaviours.
+
+Data: a world whose users have long histories (``world:heavy``: the small
+world's events over 250 users, median ~640 clicks each). Features:
+``configs/bench/sequence/features.yaml`` — the CTR benchmark's fields plus one
+click history across every scenario (``hist``, the most recent ``L``
+behaviours strictly before each impression); DeepFM gets the same fields
+without ``hist`` (the no-sequence reference, trained once). Each model ×
+length × seed is a ``snsrec train`` run (``configs/bench/sequence/<model>.yaml``)
+on a seeded sample of the splits (``--rows`` training rows, ``--eval-rows``
+validation and test rows: a row of 2,000 behaviours is costly), reused when
+unchanged.
+
+Latency: per request, one test user's history and ``--candidates`` candidate
+notes scored in one batch on one thread, p50 / p99 over ``--requests``
+requests. SDIM's behaviour side (``user_state``) is computed ahead of the
+request, as a serving system would keep it; its time is reported apart.
+Targets (Ranking II issue): DIN and SDIM beat DeepFM's AUC; at 1,000+
+behaviours SDIM is within 0.002 AUC of DIN and ≥ 5× faster per request.
+"""
+
+from __future__ import annotations
+
+import shlex
+import time
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+import yaml
+
+from snsrec import __version__
+from snsrec.bench.ctr import DEFAULT_CACHE, REPO_ROOT, data_slug, mean_std, pm, run_one
+from snsrec.errors import ConfigError
+from snsrec.io import write_json, write_text
+from snsrec.progress import echo
+
+CONFIG_DIR = Path("configs/bench/sequence")
+LENGTHS = (50, 200, 1000, 2000)
+MODELS = ("deepfm", "din", "sdim")
+HIST = "hist"
+TARGET = {"auc_gap": 0.002, "speedup": 5.0, "long": 1000}
+
+
+def _shipped(path: Path) -> Path:
+    return path if path.exists() else REPO_ROOT / path
+
+
+def features_file(out: Path, length: int | None) -> Path:
+    """The bench's feature YAML with ``hist`` at ``length`` behaviours (None: without it)."""
+    spec = yaml.safe_load((_shipped(CONFIG_DIR) / "features.yaml").read_text())
+    seqs = [s for s in spec.get("sequences", []) if s["name"] == HIST]
+    if not seqs:
+        raise ConfigError(f"{_shipped(CONFIG_DIR) / 'features.yaml'}: no sequence '{HIST}'")
+    spec["sequences"] = [] if length is None else [{**seqs[0], "max_len": length}]
+    path = out / "features" / (f"{HIST}-{length}.yaml" if length else "no-history.yaml")
+    write_text(path, yaml.safe_dump(spec, sort_keys=False))
+    return path
+
+
+def resolve(model: str, data: str, length: int | None, seed: int, out: Path, rows: int,
+            eval_rows: int, overrides: Sequence[str] | None, cache: Path) -> Any:
+    from snsrec.train.pipeline import check_run_config, load_run_config
+
+    path = _shipped(CONFIG_DIR) / f"{model}.yaml"
+    if not path.is_file():
+        have = sorted(p.stem for p in _shipped(CONFIG_DIR).glob("*.yaml") if p.stem != "features")
+        raise ConfigError(f"bench sequence: no config {path} for model '{model}'; models: "
+                          f"{', '.join(have)}")
+    base = {"name": model, "data": data, "cache": str(cache),
+            "features": str(features_file(out, length)),
+            "max_rows": {"train": rows, "valid": eval_rows, "test": eval_rows}}
+    cfg = load_run_config(path, [*(overrides or []), f"train.seed={seed}", f"data={data}"], base)
+    check_run_config(cfg)
+    tag = f"L{length}" if length else "nohist"
+    return cfg.model_copy(update={"name": f"{model}-{tag}-{data_slug(data)}-seed{seed}"})
+
+
+@torch.no_grad()
+def request_latency(model: torch.nn.Module, test: dict[str, np.ndarray], candidates: int,
+                    requests: int, seed: int = 0) -> dict[str, float]:
+    """p50 / p99 milliseconds to score ``candidates`` notes for one user, over ``requests``
+    requests: each takes a test row with the longest histories as the user (its ``hist``
+    and ``user_id``) and ``candidates`` other test rows as the candidates. SDIM's user
+    state is computed first and timed apart (``state_ms``)."""
+    from snsrec.data.batches import to_tensors
+    from snsrec.train.pipeline import model_inputs
+
+    model.eval()
+    inputs = to_tensors(model_inputs(test))
+    n = len(next(iter(inputs.values())))
+    rng = np.random.default_rng(seed)
+    lengths = (inputs[HIST] > 0).sum(1).numpy() if HIST in inputs else np.zeros(n)
+    users = np.argsort(-lengths, kind="stable")[:requests]
+    times, state_times = [], []
+    for i, u in enumerate([users[0], *users] if len(users) else []):   # the first: warm-up
+        rows = torch.as_tensor(rng.choice(n, candidates, replace=n < candidates))
+        batch = {k: v[rows] for k, v in inputs.items()}
+        for key in (HIST, "user_id"):
+            if key in batch:
+                batch[key] = inputs[key][int(u)].expand_as(batch[key]).contiguous()
+        if hasattr(model, "user_state"):
+            t0 = time.perf_counter()
+            state = model.user_state({k: v[int(u):int(u) + 1] for k, v in inputs.items()})
+            t1 = time.perf_counter()
+            model.score(batch, [tuple(s.expand(candidates, *s.shape[1:]) for s in part)
+                                for part in state])
+            t2 = time.perf_counter()
+            if i:
+                state_times.append(t1 - t0)
+        else:
+            t1 = time.perf_counter()
+            model(batch)
+            t2 = time.perf_counter()
+        if i:
+            times.append(t2 - t1)
+    ms = np.asarray(times) * 1e3
+    out = {"p50_ms": float(np.percentile(ms, 50)), "p99_ms": float(np.percentile(ms, 99)),
+           "mean_history": float(lengths[users].mean()) if len(users) else 0.0}
+    if state_times:
+        out["state_ms"] = float(np.median(state_times) * 1e3)
+    return out
+
+
+def record_of(cfg: Any, run_dir: Path, candidates: int, requests: int):
+    def record(metrics: dict[str, Any]) -> dict[str, Any]:
+        from snsrec.train.pipeline import prepare_data
+        from snsrec.train.trainer import load_run
+
+        test = prepare_data(cfg).arrays["test"]
+        threads = torch.get_num_threads()
+        torch.set_num_threads(1)
+        try:
+            latency = request_latency(load_run(run_dir).model, test, candidates, requests)
+        finally:
+            torch.set_num_threads(threads)
+        hist = test.get(HIST)
+        full = float(((hist > 0).sum(1) == hist.shape[1]).mean()) if hist is not None else None
+        return {"auc": float(metrics["test"]["auc"]), "logloss": float(metrics["test"]["logloss"]),
+                "params": int(metrics["params"]), "train_time_s": float(metrics["train_time_s"]),
+                "rows": metrics["rows"], "full_history_share": full, **latency}
+    return record
+
+
+def bench_sequence(data: list[str], models: list[str], lengths: list[int], seeds: int,
+                   out: Path, *, rows: int = 100_000, eval_rows: int = 20_000,
+                   candidates: int = 500, requests: int = 20,
+                   overrides: list[str] | None = None,
+                   cache: Path = DEFAULT_CACHE) -> dict[str, Any]:
+    if seeds < 1 or not data or not models or not lengths or min(lengths) < 1:
+        raise ConfigError("bench sequence: give --data, --models, --lengths (>= 1) and "
+                          "--seeds >= 1")
+    if min(rows, eval_rows, candidates, requests) < 1:
+        raise ConfigError("bench sequence: --rows, --eval-rows, --candidates and --requests "
+                          "must be >= 1")
+    out = Path(out)
+    plan = []
+    for d in data:
+        for m in models:
+            for length in ([None] if m == "deepfm" else lengths):
+                for k in range(seeds):
+                    plan.append((d, m, length, k, resolve(m, d, length, k, out, rows, eval_rows,
+                                                          overrides, cache)))
+    result: dict[str, Any] = {
+        "benchmark": "sequence", "version": __version__, "target": TARGET,
+        "command": shlex.join(["snsrec", "bench", "sequence",
+                               *[x for d in data for x in ("--data", d)], "--models",
+                               ",".join(models), "--lengths", ",".join(map(str, lengths)),
+                               "--seeds", str(seeds), "--rows", str(rows), "--eval-rows",
+                               str(eval_rows), "--candidates", str(candidates), "--requests",
+                               str(requests), "--out", str(out),
+                               *[x for s in overrides or [] for x in ("--set", s)]]),
+        "data": {}}
+    runs: dict[str, list[dict[str, Any]]] = {}
+    for i, (d, m, length, k, cfg) in enumerate(plan, 1):
+        echo(f"bench sequence [{i}/{len(plan)}]: {m} on {d}, history {length or '-'}, seed {k}")
+        tag = f"L{length}" if length else "nohist"
+        run_dir = out / "runs" / data_slug(d) / f"{m}-{tag}" / f"seed{k}"
+        rec = run_one(cfg, run_dir, record=record_of(cfg, run_dir, candidates, requests))
+        runs.setdefault(data_slug(d), []).append({"model": m, "length": length, "seed": k,
+                                                   **rec})
+    for d in data:
+        mine = runs.get(data_slug(d), [])
+        result["data"][data_slug(d)] = {"spec": d, "table": table(mine), "runs": mine,
+                                        "targets": verdicts(table(mine))}
+    md = markdown(result)
+    write_json(out / "sequence.json", result)
+    write_text(out / "sequence.md", md)
+    return {"markdown": md, "results": result}
+
+
+def table(runs: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    rows = []
+    for key in dict.fromkeys((r["model"], r["length"]) for r in runs):
+        mine = [r for r in runs if (r["model"], r["length"]) == key]
+        rows.append({"model": key[0], "length": key[1], "seeds": len(mine),
+                     "auc": mean_std([r["auc"] for r in mine]),
+                     "p50_ms": float(np.mean([r["p50_ms"] for r in mine])),
+                     "p99_ms": float(np.mean([r["p99_ms"] for r in mine])),
+                     "state_ms": float(np.mean([r["state_ms"] for r in mine]))
+                     if "state_ms" in mine[0] else None,
+                     "full_history_share": mine[0]["full_history_share"],
+                     "train_time_s": float(np.mean([r["train_time_s"] for r in mine]))})
+    return rows
+
+
+def verdicts(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Per history length: DIN and SDIM against DeepFM; at >= 1,000 SDIM against DIN."""
+    base = next((r for r in rows if r["model"] == "deepfm"), None)
+    out = []
+    for length in sorted({r["length"] for r in rows if r["length"]}):
+        got = {r["model"]: r for r in rows if r["length"] == length}
+        v: dict[str, Any] = {"length": length}
+        if base:
+            v.update({f"{m}_beats_deepfm": got[m]["auc"][0] > base["auc"][0]
+                      for m in ("din", "sdim") if m in got})
+        if length >= TARGET["long"] and {"din", "sdim"} <= set(got):
+            gap = got["din"]["auc"][0] - got["sdim"]["auc"][0]
+            speed = got["din"]["p50_ms"] / got["sdim"]["p50_ms"]
+            v.update({"sdim_auc_gap": gap, "sdim_speedup": speed,
+                      "sdim_close_and_fast": gap <= TARGET["auc_gap"]
+                      and speed >= TARGET["speedup"]})
+        out.append(v)
+    return out
+
+
+def markdown(result: dict[str, Any]) -> str:
+    from snsrec.report.markdown import markdown_table
+
+    parts = ["# Sequence benchmark\n", f"Command: `{result['command']}`  (snsrec "
+             f"{result['version']})\n", "Test AUC (mean ± std over seeds) and per-request latency "
+             "of scoring the candidates for one user (one thread; SDIM with its user state "
+             "computed ahead, its time in *state ms*). *full*: share of test rows whose history "
+             "fills the length.\n"]
+    for block in result["data"].values():
+        parts.append(f"## {block['spec']}\n")
+        parts.append(markdown_table(
+            ["model", "history", "test AUC", "p50 ms", "p99 ms", "state ms", "full", "train s",
+             "seeds"],
+            [[r["model"], r["length"] or "–", pm(*r["auc"]), f"{r['p50_ms']:.2f}",
+              f"{r['p99_ms']:.2f}", "–" if r["state_ms"] is None else f"{r['state_ms']:.2f}",
+              "–" if r["full_history_share"] is None else f"{r['full_history_share']:.2f}",
+              f"{r['train_time_s']:.0f}", r["seeds"]] for r in block["table"]]))
+        for v in block["targets"]:
+            bits = [f"{m} beats DeepFM: {'yes' if ok else 'no'}"
+                    for m, ok in ((m, v.get(f"{m}_beats_deepfm")) for m in ("din", "sdim"))
+                    if ok is not None]
+            if "sdim_auc_gap" in v:
+                bits.append(f"SDIM within {TARGET['auc_gap']} AUC of DIN and ≥ "
+                            f"{TARGET['speedup']:.0f}× faster: "
+                            f"{'yes' if v['sdim_close_and_fast'] else 'no'} (gap "
+                            f"{v['sdim_auc_gap']:+.4f}, {v['sdim_speedup']:.1f}×)")
+            parts.append(f"- history {v['length']}: " + "; ".join(bits))
+    return "\n".join(parts) + "\n"
