@@ -1,8 +1,8 @@
-"""Click → conversion models: ESMM's two towers and MMoE's gated experts.
+"""ESMM (Ma et al. 2018): a click → conversion model over the entire impression space.
 
-Both return ``logit`` (pCTR, every impression) and ``cvr_logit`` (pCVR =
-P(convert | click)); what space each head learns in is the loss's choice
-(``train.loss``):
+Click → conversion models (``esmm``, ``mmoe``) return ``logit`` (pCTR, every
+impression) and ``cvr_logit`` (pCVR = P(convert | click)); what space each
+head learns in is the loss's choice (``train.loss``):
 
 - ``esmm`` — the entire-space loss of ESMM (Ma et al. 2018): BCE(click, pCTR)
   + BCE(click · convert, pCTR · pCVR) over every impression; pCVR is never fit
@@ -11,9 +11,8 @@ P(convert | click)); what space each head learns in is the loss's choice
   the sample-selection-biased CVR model ESMM is compared with.
 
 ``esmm`` is ESMM's network: one embedding table shared by a CTR tower and a
-CVR tower (MLPs over the same field embeddings). ``mmoe`` (Ma et al. 2018,
-multi-gate mixture of experts): shared expert MLPs, one softmax gate per task
-over them and a tower per task.
+CVR tower (MLPs over the same field embeddings). ``mmoe.py`` has MMoE with the
+same two heads.
 """
 
 from __future__ import annotations
@@ -24,7 +23,6 @@ from typing import Any
 import torch
 from torch import nn
 
-from snsrec.errors import ModelError
 from snsrec.models.layers import MLP, FeatureEmbedding, RankingModel
 from snsrec.models.registry import register
 
@@ -53,46 +51,4 @@ class ESMM(RankingModel):
     def forward(self, batch: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
         x = self.embedding(batch).flatten(1)
         ctr, cvr = (t(x).squeeze(-1) for t in self.towers)
-        return {"logit": self.bias + ctr, "cvr_logit": cvr}
-
-
-@register("mmoe")
-class MMoE(RankingModel):
-    """Shared experts, a softmax gate and a tower per task (CTR, CVR).
-
-    embedding_dim 16; num_experts 4 with expert_units [256, 128]; tower_units
-    [64]; dropout 0.0, activation "relu", batch_norm False; fields (None = all).
-    ``gates(batch)`` returns each task's ``[B, num_experts]`` gate weights.
-    """
-
-    def __init__(self, feature_map: Any, embedding_dim: int = 16, num_experts: int = 4,
-                 expert_units: Sequence[int] = (256, 128), tower_units: Sequence[int] = (64,),
-                 dropout: float = 0.0, activation: str = "relu", batch_norm: bool = False,
-                 fields: Sequence[str] | None = None):
-        super().__init__()
-        if num_experts < 1 or not expert_units:
-            raise ModelError(f"mmoe: num_experts ({num_experts}) >= 1 and expert_units "
-                             "non-empty")
-        self.embedding = FeatureEmbedding(feature_map, embedding_dim, fields)
-        n_in = self.embedding.num_fields * embedding_dim
-        self.experts = nn.ModuleList(MLP(n_in, expert_units, dropout, activation, batch_norm)
-                                     for _ in range(num_experts))
-        self.gate_layers = nn.ModuleList(nn.Linear(n_in, num_experts) for _ in TASKS)
-        self.towers = nn.ModuleList(MLP(expert_units[-1], tower_units, dropout, activation,
-                                        batch_norm, out_dim=1) for _ in TASKS)
-        self.bias = nn.Parameter(torch.zeros(1))
-
-    def _gates(self, x: torch.Tensor) -> list[torch.Tensor]:
-        return [torch.softmax(g(x), dim=-1) for g in self.gate_layers]
-
-    def gates(self, batch: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
-        """Per task, ``[B, num_experts]`` weights of the experts (rows sum to 1)."""
-        x = self.embedding(batch).flatten(1)
-        return dict(zip(TASKS, self._gates(x), strict=True))
-
-    def forward(self, batch: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
-        x = self.embedding(batch).flatten(1)
-        experts = torch.stack([e(x) for e in self.experts], 1)            # [B, E, H]
-        ctr, cvr = (tower((g.unsqueeze(-1) * experts).sum(1)).squeeze(-1)
-                    for g, tower in zip(self._gates(x), self.towers, strict=True))
         return {"logit": self.bias + ctr, "cvr_logit": cvr}
