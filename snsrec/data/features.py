@@ -34,6 +34,12 @@ Conventions (every model relies on them):
   ``_note_id``, ``_request_id`` (raw ids, null → -1), ``_scenario`` (int8 index
   in ``SCENARIOS``, other/null → -1), ``_position`` (int32, null → -1), ``_ts``
   (int64 seconds, null → 0) and ``_text_<col>`` (raw ids kept for text lookup).
+- **Vectors** (``vectors``: e.g. a note's text vector) map an id column through a
+  fixed vocabulary — the ids of a vector table (`snsrec encode notes`), every
+  note in it, not only those seen in train — so a sequence that shares it
+  (``share_vocab_with``) and the event's own note index one ``[ids, dim]``
+  table (``FeatureMap.vectors``, saved beside the JSON); an id the table lacks
+  is OOV with a zero vector, and ``transform`` says how many rows have none.
 - **Labels** are float32 with null → 0.
 
 Column references are ``"table.column"`` (events, notes, users) or a derived
@@ -60,8 +66,8 @@ from snsrec.data.schema import EVENTS, NOTES, SCENARIOS, USERS
 from snsrec.data.splits import split_events
 from snsrec.data.tables import Tables, load_tables
 from snsrec.errors import DataError, SchemaError
-from snsrec.io import read_json, write_json
-from snsrec.progress import Progress
+from snsrec.io import atomic_path, read_json, read_parquet, write_json
+from snsrec.progress import Progress, echo
 
 PAD, OOV = 0, 1
 ID_DTYPE = np.int32   # every categorical / multi / sequence id array
@@ -113,6 +119,19 @@ class MultiSpec(_ColumnSpec):
     min_count: int = PField(1, ge=1)
 
 
+class VectorSpec(_ColumnSpec):
+    """A fixed vector per id of ``column`` (e.g. a note's text vector from `snsrec encode
+    notes`), read from ``path`` (Parquet with ``key`` and a list-of-floats ``vector``
+    column). Its vocabulary is the table's ids — every note in the table, those that
+    never appear in training too — so a model can read a new note's vector; an id the
+    table lacks is out of vocabulary and has a zero vector."""
+
+    column: str = "events.note_id"
+    path: Path
+    key: str = "note_id"
+    vector: str = "vector"
+
+
 class SequenceSpec(StrictModel):
     name: str
     scenarios: list[str] = PField(default_factory=list)   # empty: clicks in every scenario
@@ -145,24 +164,27 @@ class FeatureSpec(StrictModel):
     numeric: list[NumericSpec] = PField(default_factory=lambda: list(WORLD_NUMERIC))
     multi: list[MultiSpec] = PField(default_factory=lambda: list(WORLD_MULTI))
     sequences: list[SequenceSpec] = PField(default_factory=lambda: list(WORLD_SEQUENCES))
+    vectors: list[VectorSpec] = PField(default_factory=list)
     text: list[str] = PField(default_factory=lambda: ["note_id"])
     labels: list[str] = PField(default_factory=lambda: ["click"])
 
     @model_validator(mode="after")
     def _names(self) -> FeatureSpec:
         names = [f.name for group in (self.categorical, self.numeric, self.multi,
-                                      self.sequences) for f in group] + list(self.labels)
+                                      self.sequences, self.vectors) for f in group] \
+            + list(self.labels)
         dup = sorted({n for n in names if names.count(n) > 1})
         if dup:
             raise ValueError(f"feature/label names must be unique; repeated: {dup}")
         bad = [n for n in names if n.startswith("_")]
         if bad:
             raise ValueError(f"names starting with '_' are reserved for meta arrays: {bad}")
-        cat = {c.name for c in self.categorical}
+        cat = {c.name for c in self.categorical} | {v.name for v in self.vectors}
         for s in self.sequences:
             if s.share_vocab_with is not None and s.share_vocab_with not in cat:
                 raise ValueError(f"sequence '{s.name}' shares the vocab of "
-                                 f"'{s.share_vocab_with}', which is not a categorical feature")
+                                 f"'{s.share_vocab_with}', which is not a categorical or "
+                                 "vector feature")
         for t in self.text:
             _check_ref(_full_ref(t))
         return self
@@ -175,7 +197,8 @@ def _full_ref(ref: str) -> str:
 
 def _refs(spec: FeatureSpec) -> list[tuple[str, str]]:
     """(feature name, column reference) for every column the spec reads."""
-    out = [(f.name, f.column) for g in (spec.categorical, spec.numeric, spec.multi) for f in g]
+    out = [(f.name, f.column) for g in (spec.categorical, spec.numeric, spec.multi, spec.vectors)
+           for f in g]
     for s in spec.sequences:
         out += [(s.name, f"events.{c}") for c in ("user_id", "note_id", "ts", "click")]
         if s.scenarios:
@@ -567,11 +590,45 @@ class Field:
     vocab_size: int | None = None   # includes 0 = pad and 1 = OOV; None for numeric
     max_len: int | None = None
     share_vocab_with: str | None = None
+    dim: int | None = None          # a vector field's vector size
+
+
+def read_vectors(v: VectorSpec) -> tuple[Vocab, np.ndarray]:
+    """The vocabulary (the table's ids, in its order) and the ``[vocab size, dim]`` float32
+    vectors of a ``VectorSpec`` (rows 0 = padding and 1 = out-of-vocabulary are zero)."""
+    path = Path(v.path)
+    if not path.is_file():
+        raise DataError(f"{path}: no such vector table (feature '{v.name}'); write one with "
+                        f"`snsrec encode notes SOURCE --notes notes.parquet --out {path}`")
+    table = read_parquet(path)
+    for col in (v.key, v.vector):
+        if col not in table.column_names:
+            raise SchemaError(f"{path}: no column '{col}' (feature '{v.name}' reads {v.key} "
+                              f"and {v.vector}); columns: {', '.join(table.column_names)}")
+    ids = pl.Series(table.column(v.key).to_pylist())
+    if ids.null_count() or ids.is_duplicated().any():
+        raise DataError(f"{path}: column '{v.key}' has null or repeated ids; one row per id")
+    rows = table.column(v.vector).to_pylist()
+    dims = {len(r) for r in rows if r is not None}
+    if len(dims) > 1 or not rows:
+        raise DataError(f"{path}: column '{v.vector}' needs one vector size in every row "
+                        f"(got {sorted(dims) or 'no rows'})")
+    dim = dims.pop() if dims else 0
+    mat = np.zeros((len(rows) + 2, dim), dtype=np.float32)
+    for i, r in enumerate(rows):
+        if r is not None:
+            mat[i + 2] = r
+    if not np.isfinite(mat).all():
+        raise DataError(f"{path}: column '{v.vector}' holds NaN/inf; re-encode the notes")
+    return Vocab(Vocab.kind_of(ids.dtype), ids.to_list()), mat
 
 
 class FeatureMap:
-    def __init__(self, spec: FeatureSpec, vocabs: dict[str, Vocab], stats: dict[str, dict]):
+    def __init__(self, spec: FeatureSpec, vocabs: dict[str, Vocab], stats: dict[str, dict],
+                 vectors: dict[str, np.ndarray] | None = None):
         self.spec, self.vocabs, self.stats = spec, vocabs, stats
+        # Per vector field: [vocab size, dim] float32, row = id (rows 0 and 1 zero).
+        self.vectors = dict(vectors or {})
         self.fields = self._fields()
 
     def _fields(self) -> list[Field]:
@@ -586,6 +643,8 @@ class FeatureMap:
         for q in s.sequences:
             vocab = self.vocabs[q.share_vocab_with or q.name]
             out.append(Field(q.name, "sequence", vocab.size, q.max_len, q.share_vocab_with))
+        out += [Field(v.name, "vector", self.vocabs[v.name].size,
+                      dim=int(self.vectors[v.name].shape[1])) for v in s.vectors]
         return out
 
     # -- fit ------------------------------------------------------------------------------
@@ -604,6 +663,9 @@ class FeatureMap:
                             f"world.json / dataset.json")
         vocabs: dict[str, Vocab] = {}
         stats: dict[str, dict] = {}
+        vectors: dict[str, np.ndarray] = {}
+        for v in spec.vectors:                  # fixed vocabularies: the tables' ids
+            vocabs[v.name], vectors[v.name] = read_vectors(v)
         n_fields = len(spec.categorical) + len(spec.numeric) + len(spec.multi) + len(spec.sequences)
         with Progress("fit features", total=n_fields, unit="field") as bar:
             for c in [*spec.categorical, *spec.multi]:
@@ -619,7 +681,7 @@ class FeatureMap:
                     vocabs[q.name] = fit_vocab(clicks["note_id"], np.ones(clicks.height,
                                                                           np.int64), q.min_count)
                 bar.update()
-        return cls(spec, vocabs, stats)
+        return cls(spec, vocabs, stats, vectors)
 
     # -- transform ------------------------------------------------------------------------
 
@@ -647,6 +709,13 @@ class FeatureMap:
             for q in self.spec.sequences:
                 out[q.name] = self._history(tables, frame, q)
                 bar.update()
+            for v in self.spec.vectors:
+                table, values = frame.level(v.column)
+                out[v.name] = frame.align(table, encode(values, self.vocabs[v.name]), OOV)
+                missing = int((out[v.name] == OOV).sum())
+                if missing:         # zero vectors: said, not hidden
+                    echo(f"feature '{v.name}': {missing:,} of {frame.n:,} rows have no vector "
+                         f"in {v.path} (a zero vector)")
         out.update(_labels(frame.ev, self.spec.labels))
         out.update(_meta(frame, self.spec.text))
         return out
@@ -667,7 +736,16 @@ class FeatureMap:
 
     # -- persistence ------------------------------------------------------------------------
 
+    @staticmethod
+    def vectors_path(path: str | Path) -> Path:
+        """Where the vectors of a feature map saved at ``path`` live (beside it)."""
+        path = Path(path)
+        return path.with_name(f"{path.stem}.vectors.npz")
+
     def save(self, path: str | Path) -> None:
+        if self.vectors:
+            with atomic_path(self.vectors_path(path)) as tmp, open(tmp, "wb") as fh:
+                np.savez(fh, **self.vectors)
         write_json(path, {
             "format": FORMAT, "version": VERSION,
             "spec": self.spec.model_dump(mode="json"),
@@ -685,18 +763,24 @@ class FeatureMap:
             vocabs = {k: Vocab(str(v["kind"]), list(v["values"])) for k, v in data["vocabs"].items()}
             if any(v.kind not in _PL_KIND for v in vocabs.values()):
                 raise ValueError("unknown vocabulary kind")
-            fmap = cls(spec, vocabs, dict(data["stats"]))
+            vectors = {}
+            if spec.vectors:
+                with np.load(cls.vectors_path(path), allow_pickle=False) as z:
+                    vectors = {v.name: z[v.name] for v in spec.vectors}
+                if any(vectors[v.name].shape[0] != vocabs[v.name].size for v in spec.vectors):
+                    raise ValueError("vector rows do not match the vocabulary")
+            fmap = cls(spec, vocabs, dict(data["stats"]), vectors)
             for m in spec.numeric:
                 float(fmap.stats[m.name]["mean"]) if m.mode == "normalize" else \
                     np.asarray(fmap.stats[m.name]["edges"], dtype=np.float64)
-        except (AttributeError, KeyError, TypeError, ValueError, ValidationError) as e:
+        except (AttributeError, KeyError, TypeError, ValueError, ValidationError, OSError) as e:
             msg = str(e).splitlines()[0] if str(e) else type(e).__name__
             raise DataError(f"{path}: not a valid feature map ({msg}); refit it with "
                             f"`snsrec features fit`") from None
         return fmap
 
     def describe(self) -> str:
-        kinds = ("categorical", "numeric", "multi", "sequence")
+        kinds = ("categorical", "numeric", "multi", "sequence", "vector")
         counts = {k: sum(f.kind == k for f in self.fields) for k in kinds}
         parts = ", ".join(f"{v} {k}" for k, v in counts.items() if v)
         ids = sum(f.vocab_size for f in self.fields if f.vocab_size and not f.share_vocab_with)

@@ -250,11 +250,14 @@ def prepare_data(cfg: RunConfig) -> Prepared:
 
 
 def feature_map_digest(fmap: Any) -> str:
-    """sha256 of the saved feature map: vocabularies, statistics and spec."""
+    """sha256 of the saved feature map: vocabularies, statistics, spec (and vectors)."""
     with tempfile.TemporaryDirectory() as tmp:
         path = Path(tmp) / "feature_map.json"
         fmap.save(path)
-        return hashlib.sha256(path.read_bytes()).hexdigest()
+        h = hashlib.sha256(path.read_bytes())
+        for vec in sorted(Path(tmp).glob("*.npz")):
+            h.update(vec.read_bytes())
+        return h.hexdigest()
 
 
 def fingerprint(cfg: RunConfig, fmap: Any) -> dict[str, Any]:

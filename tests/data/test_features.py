@@ -284,3 +284,73 @@ def test_tiny_world_end_to_end(tiny_world, tmp_path):
         "position": req["position"].to_list(), "query": req["query"][0], "request_id": rid})
     for k, v in one.items():
         np.testing.assert_array_equal(v, out[k][rows], err_msg=k)
+
+
+def _vector_table(path, note_ids, dim=3, seed=0):
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    vecs = np.random.default_rng(seed).normal(size=(len(note_ids), dim)).astype(np.float32)
+    pq.write_table(pa.table({"note_id": note_ids, "vector": vecs.tolist()}), path)
+    return dict(zip(note_ids, vecs, strict=True))
+
+
+def test_vector_fields_cover_every_note_in_the_table_and_round_trip(tiny_world, tmp_path):
+    from snsrec.data.features import VectorSpec
+
+    tables = load_tables(tiny_world)
+    notes = tables.notes.select("note_id").collect()["note_id"].to_list()
+    table = _vector_table(tmp_path / "vec.parquet", notes[:-5])     # five notes without one
+    spec = default_spec(tables).model_copy(update={
+        "vectors": [VectorSpec(name="note_vec", path=tmp_path / "vec.parquet")],
+        "sequences": [SequenceSpec(name="hist_vec", max_len=4, share_vocab_with="note_vec")]})
+    spec = FeatureSpec.model_validate(spec.model_dump())
+    splits = split_events(tables)
+    fmap = FeatureMap.fit(tables, spec, train=splits["train"])
+    (field,) = [f for f in fmap.fields if f.kind == "vector"]
+    assert field.dim == 3 and field.vocab_size == len(notes) - 5 + 2
+    assert "1 vector" in fmap.describe()
+    test = splits["test"].collect()
+    out = fmap.transform(tables, test)
+    vec = fmap.vectors["note_vec"]
+    assert not vec[:2].any()                                # padding and OOV: zero
+    # every test row's note gets its table vector, also notes no training row showed
+    train_notes = set(splits["train"].collect()["note_id"].to_list())
+    rows = [i for i, n in enumerate(test["note_id"].to_list()) if n in table]
+    assert any(test["note_id"][i] not in train_notes for i in rows)
+    for i in rows:
+        np.testing.assert_array_equal(vec[out["note_vec"][i]], table[test["note_id"][i]])
+    missing = [i for i, n in enumerate(test["note_id"].to_list()) if n not in table]
+    assert all(out["note_vec"][i] == 1 for i in missing)
+    assert ((out["hist_vec"] == 0) | (out["hist_vec"] >= 1)).all() and (out["hist_vec"] > 1).any()
+    fmap.save(tmp_path / "fm.json")
+    back = FeatureMap.load(tmp_path / "fm.json")
+    np.testing.assert_array_equal(back.vectors["note_vec"], vec)
+    np.testing.assert_array_equal(back.transform(tables, test)["note_vec"], out["note_vec"])
+    (tmp_path / "fm.vectors.npz").unlink()
+    with pytest.raises(DataError, match="not a valid feature map"):
+        FeatureMap.load(tmp_path / "fm.json")
+
+
+def test_a_missing_or_malformed_vector_table_is_named(tiny_world, tmp_path):
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    from snsrec.data.features import VectorSpec
+
+    tables = load_tables(tiny_world)
+    spec = default_spec(tables)
+    for table, needle in ((None, "no such vector table"),
+                          (pa.table({"id": [1]}), "no column 'note_id'"),
+                          (pa.table({"note_id": [1, 2], "vector": [[1.0], [1.0, 2.0]]}),
+                           "one vector size"),
+                          (pa.table({"note_id": [1, 1], "vector": [[1.0], [2.0]]}),
+                           "repeated ids")):
+        path = tmp_path / f"{len(needle)}.parquet"
+        if table is not None:
+            pq.write_table(table, path)
+        bad = spec.model_copy(update={"vectors": [VectorSpec(name="v", path=path)]})
+        with pytest.raises((DataError, SchemaError), match=needle):
+            FeatureMap.fit(tables, bad)
+    with pytest.raises(ValueError, match="not a categorical or vector"):
+        FeatureSpec.model_validate({"sequences": [{"name": "h", "share_vocab_with": "nope"}]})
