@@ -18,9 +18,11 @@ from torch import nn
 from snsrec.errors import ModelError
 
 CATEGORICAL = "categorical"
+VECTOR = "vector"          # an id with a fixed vector (FeatureMap.vectors); embedded as an id too
+ID_KINDS = (CATEGORICAL, VECTOR)
 NUMERIC = "numeric"
 POOLED = ("multi", "sequence")
-EMBEDDABLE = (CATEGORICAL, NUMERIC, *POOLED)
+EMBEDDABLE = (*ID_KINDS, NUMERIC, *POOLED)
 
 
 def embeddable_fields(feature_map: Any, fields: Sequence[str] | None = None) -> list[Any]:
@@ -47,7 +49,7 @@ def attended_sequences(feature_map: Any, fields: Sequence[str] | None,
     sequences to attend, each with the field whose ids it holds (``share_vocab_with``);
     by default every sequence field whose target is embedded."""
     chosen = embeddable_fields(feature_map, fields)
-    names = {f.name for f in chosen if f.kind == CATEGORICAL}     # the possible targets
+    names = {f.name for f in chosen if f.kind in ID_KINDS}        # the possible targets
     if sequences is None:
         seqs = [f for f in chosen if f.kind == "sequence" and f.share_vocab_with in names]
     else:
@@ -60,7 +62,7 @@ def attended_sequences(feature_map: Any, fields: Sequence[str] | None,
             if f.share_vocab_with not in names:
                 raise ModelError(f"{model}: sequence '{name}' has no target field (it holds "
                                  f"the ids of '{f.share_vocab_with or name}', not an embedded "
-                                 "categorical field); give it share_vocab_with one")
+                                 "categorical or vector field); give it share_vocab_with one")
             seqs.append(f)
     attended = {f.name for f in seqs}
     others = [f for f in chosen if f.name not in attended]
@@ -205,7 +207,7 @@ class FeatureEmbedding(nn.Module):
             shard_rows.append(start)
         self._block_no = {owner: i for i, owner in enumerate(self._blocks)}
         self.shards = nn.ModuleList(nn.Embedding(n, dim, padding_idx=0) for n in shard_rows)
-        self.categorical = [f for f in self.fields if f.kind == CATEGORICAL]
+        self.categorical = [f for f in self.fields if f.kind in ID_KINDS]
         self.numeric_fields = [f for f in self.fields if f.kind == NUMERIC]
         self.pooled = [f for f in self.fields if f.kind in POOLED]
         # Categorical fields grouped by shard: (shard, field names), offsets as buffers.

@@ -14,8 +14,13 @@ each sequence's pooled interest], ``layers`` blocks of
 block multiplies the input by linear maps of itself, so the degree of the
 interactions doubles per block), then a linear logit.
 
-The items here are their id embeddings; multimodal item vectors (note text,
-cover style) join them once the FeatureMap carries them.
+**Multimodal items.** A sequence that shares the vocabulary of a FeatureMap
+*vector* field (``vectors``: e.g. each note's text vector from `snsrec encode
+notes`, for every note in the table, new ones too) has that field as its
+target, and its items — the target and every behaviour — are their id
+embedding plus a learned projection of their fixed vector
+(``multimodal: false`` keeps the id embedding alone, the ablation). Sequences
+over plain id fields use the id embedding.
 """
 
 from __future__ import annotations
@@ -92,7 +97,8 @@ class QIN(RankingModel):
     """QIN over the FeatureMap's fields and behaviour sequences.
 
     embedding_dim 16; attention_dim (None = twice the item size) of ASTA; layers 3
-    and rows 2 of the QNN, dropout 0.0, batch_norm True; sequences / fields as DIN's.
+    and rows 2 of the QNN, dropout 0.0, batch_norm True; multimodal True (items of a
+    vector field's sequences add their projected vectors); sequences / fields as DIN's.
     Batch norm is on by default: a product of two small activations (embeddings start
     at std 1e-4) is smaller still, and without it the quadratic blocks barely move —
     on the target-in-history toy, AUC 0.56 without and 0.84 with.
@@ -100,7 +106,7 @@ class QIN(RankingModel):
 
     def __init__(self, feature_map: Any, embedding_dim: int = 16,
                  attention_dim: int | None = None, layers: int = 3, rows: int = 2,
-                 dropout: float = 0.0, batch_norm: bool = True,
+                 dropout: float = 0.0, batch_norm: bool = True, multimodal: bool = True,
                  sequences: Sequence[str] | None = None, fields: Sequence[str] | None = None):
         super().__init__()
         if layers < 1 or rows < 1:
@@ -112,16 +118,40 @@ class QIN(RankingModel):
         self.attention = nn.ModuleList(
             SparseTargetAttention(embedding_dim, attention_dim or 2 * embedding_dim)
             for _ in self.sequences)
+        # Per sequence: the fixed vectors of its vector-field target (a non-persistent
+        # buffer: the run's FeatureMap keeps them) and their projection, or nothing.
+        self.projections = nn.ModuleList()
+        self._vector_of: list[int | None] = []
+        vectors = getattr(feature_map, "vectors", {}) if multimodal else {}
+        for i, (_, target) in enumerate(self.sequences):
+            table = vectors.get(target.name)
+            if table is None:
+                self._vector_of.append(None)
+                continue
+            self.register_buffer(f"vectors_{i}", torch.as_tensor(table, dtype=torch.float32),
+                                 persistent=False)
+            self._vector_of.append(len(self.projections))
+            self.projections.append(nn.Linear(table.shape[1], embedding_dim))
         n_in = (self.embedding.num_fields + len(self.sequences)) * embedding_dim
         self.qnn = QuadraticNetwork(n_in, layers, rows, dropout, batch_norm)
         self.bias = nn.Parameter(torch.zeros(1))
 
+    def items(self, i: int, ids: torch.Tensor, emb: torch.Tensor) -> torch.Tensor:
+        """Sequence ``i``'s item representations of ``ids`` (``emb``: their id embeddings)."""
+        p = self._vector_of[i]
+        if p is None:
+            return emb
+        return emb + self.projections[p](getattr(self, f"vectors_{i}")[ids.long()])
+
     def interests(self, batch: dict[str, torch.Tensor], emb: torch.Tensor) -> torch.Tensor:
         """``[B, S, dim]``: each sequence's ASTA output for its target."""
-        pooled = [att(self.embedding.embed_sequence(seq, batch[seq.name]), emb[:, ti],
-                      (batch[seq.name] > 0).to(emb.dtype))
-                  for (seq, _), att, ti in zip(self.sequences, self.attention,
-                                               self._target_index, strict=True)]
+        pooled = []
+        for i, ((seq, target), att, ti) in enumerate(zip(self.sequences, self.attention,
+                                                         self._target_index, strict=True)):
+            ids = batch[seq.name]
+            behaviours = self.items(i, ids, self.embedding.embed_sequence(seq, ids))
+            pooled.append(att(behaviours, self.items(i, batch[target.name], emb[:, ti]),
+                              (ids > 0).to(emb.dtype)))
         return torch.stack(pooled, 1) if pooled else emb[:, :0]
 
     def forward(self, batch: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
