@@ -280,11 +280,13 @@ def encode_notes(
     notes: Path = typer.Option(..., help="Parquet note table: note_id + title / body / hashtags."),
     out: Path = typer.Option(..., help="Output: .parquet (note_id, vector) or .npy (+ .ids.npy)."),
     batch_size: int = typer.Option(256, help="Notes per encoder batch."),
+    with_cover: bool = typer.Option(False, "--with-cover", help="Append each note's cover-style "
+                                    "floats (the multimodal vector of QIN)."),
 ) -> None:
     """Embed every note of a table, in batches, resumable after an interruption."""
     from snsrec.text.encode import encode_notes as run
 
-    typer.echo(run(source, notes, out, batch_size=batch_size)["text"])
+    typer.echo(run(source, notes, out, batch_size=batch_size, with_cover=with_cover)["text"])
 
 
 @index_app.command("build")

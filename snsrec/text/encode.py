@@ -79,6 +79,21 @@ def read_note_texts(path: Path) -> tuple[np.ndarray, list[str]]:
                                                        cols["hashtags"], strict=True)]
 
 
+def read_covers(path: Path) -> np.ndarray:
+    """``[n, k]`` float32: each note's cover-style floats (the ``cover`` struct's fields in
+    their order; a missing cover or field is 0)."""
+    table = read_parquet(path)
+    if "cover" not in table.column_names:
+        raise DataError(f"{path}: no 'cover' column (a struct of floats); drop --with-cover "
+                        "or use a note table that has one")
+    cover = table.column("cover").combine_chunks()
+    if not pa.types.is_struct(cover.type):
+        raise DataError(f"{path}: column 'cover' is {cover.type}, not a struct of floats")
+    cols = [np.nan_to_num(np.asarray(cover.field(i).to_numpy(zero_copy_only=False),
+                                     dtype=np.float32)) for i in range(cover.type.num_fields)]
+    return np.stack(cols, 1) if cols else np.zeros((table.num_rows, 0), np.float32)
+
+
 def job_key(source: Path, notes: Path, n: int, chunk: int) -> str:
     """What saved parts must match to be reused: the same source, notes and chunking."""
     return hashlib.sha256(f"{source.resolve()}|{notes.resolve()}|{n}|{chunk}".encode()
@@ -86,11 +101,15 @@ def job_key(source: Path, notes: Path, n: int, chunk: int) -> str:
 
 
 def encode_notes(source: str | Path, notes: str | Path, out: str | Path,
-                 batch_size: int = 256, chunk: int = 4096) -> dict[str, Any]:
+                 batch_size: int = 256, chunk: int = 4096,
+                 with_cover: bool = False) -> dict[str, Any]:
+    """``with_cover``: append each note's cover-style floats to its text vector (the
+    multimodal item vector of QIN)."""
     source, notes, out = Path(source), Path(notes), Path(out)
     if out.suffix not in (".parquet", ".npy"):
         raise ConfigError(f"--out {out}: end it in .parquet (note_id, vector) or .npy")
     ids, texts = read_note_texts(notes)
+    covers = read_covers(notes) if with_cover else None
     encode, what = _encoder(source)
     parts = out.with_name(out.name + ".parts")
     key = job_key(source, notes, len(texts), chunk)
@@ -115,6 +134,9 @@ def encode_notes(source: str | Path, notes: str | Path, out: str | Path,
             bar.update(hi - lo)
     vectors = np.concatenate([np.load(parts / f"part-{c:06d}.npy", allow_pickle=False)
                               for c in range(n_chunks)]) if n_chunks else np.zeros((0, 0))
+    if covers is not None and len(vectors):
+        vectors = np.concatenate([vectors, covers], 1)
+        what += f" + {covers.shape[1]} cover floats"
     if out.suffix == ".npy":
         with atomic_path(out) as tmp, open(tmp, "wb") as f:
             np.save(f, vectors, allow_pickle=False)

@@ -69,3 +69,20 @@ def test_bad_input(tmp_path, notes, backbone):
         encode_notes(backbone, bad, tmp_path / "x.npy")
     with pytest.raises(ConfigError, match="neither a run directory nor"):
         encode_notes(tmp_path / "missing.yaml", notes, tmp_path / "x.npy")
+
+
+def test_with_cover_appends_the_cover_floats(tmp_path, notes, backbone):
+    table = pq.read_table(notes)
+    cover = pa.array([{"brightness": 0.1 * i, "faces": 1.0 - 0.1 * i} for i in range(4)] + [None],
+                     pa.struct([("brightness", pa.float32()), ("faces", pa.float32())]))
+    pq.write_table(table.append_column("cover", cover), tmp_path / "covered.parquet")
+    text = encode_notes(backbone, notes, tmp_path / "t.npy")["vectors"]
+    both = encode_notes(backbone, tmp_path / "covered.parquet", tmp_path / "c.parquet",
+                        with_cover=True)
+    assert both["vectors"].shape == (5, 10)
+    np.testing.assert_array_equal(both["vectors"][:, :8], text)
+    np.testing.assert_allclose(both["vectors"][:4, 8], [0.0, 0.1, 0.2, 0.3], atol=1e-6)
+    assert (both["vectors"][4, 8:] == 0).all()                 # no cover: zeros
+    assert "2 cover floats" in both["text"]
+    with pytest.raises(DataError, match="no 'cover' column"):
+        encode_notes(backbone, notes, tmp_path / "x.npy", with_cover=True)
