@@ -70,6 +70,40 @@ def attended_sequences(feature_map: Any, fields: Sequence[str] | None,
     return [(f, by_other[f.share_vocab_with]) for f in seqs], others
 
 
+class MultimodalItems(nn.Module):
+    """Items of a target-attention model: an item's id embedding, plus — when its field is
+    a FeatureMap *vector* field — a learned projection of its fixed vector
+    (``feature_map.vectors``; a non-persistent buffer, the run's FeatureMap keeps it).
+    One projection per vector field, shared by its target and every sequence over it.
+    ``enabled=False`` leaves the id embeddings alone (the ablation)."""
+
+    def __init__(self, feature_map: Any, fields: Sequence[str], dim: int, enabled: bool = True):
+        super().__init__()
+        vectors = getattr(feature_map, "vectors", {}) if enabled else {}
+        self.names = [f for f in dict.fromkeys(fields) if f in vectors]
+        self.projections = nn.ModuleDict({f: nn.Linear(vectors[f].shape[1], dim)
+                                          for f in self.names})
+        for f in self.names:
+            self.register_buffer(f"vectors_{f}", torch.as_tensor(vectors[f], dtype=torch.float32),
+                                 persistent=False)
+
+    def forward(self, field: str, ids: torch.Tensor, emb: torch.Tensor) -> torch.Tensor:
+        """The items of ``field`` with ids ``ids`` (``[...]``), given their id embeddings."""
+        if field not in self.projections:
+            return emb
+        return emb + self.projections[field](getattr(self, f"vectors_{field}")[ids.long()])
+
+    def targets(self, batch: dict[str, torch.Tensor], emb: torch.Tensor,
+                fields: Sequence[str]) -> torch.Tensor:
+        """``emb`` (``[B, F, dim]``, fields in order ``fields``) with every vector field's
+        column replaced by its item representation."""
+        if not self.names:
+            return emb
+        cols = [self(f, batch[f], emb[:, j]) if f in self.projections else emb[:, j]
+                for j, f in enumerate(fields)]
+        return torch.stack(cols, 1)
+
+
 class _TableView:
     """One field's rows of the shared table, read-only (``.weight`` is a view of the parameter)."""
 

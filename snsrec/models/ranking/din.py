@@ -21,7 +21,13 @@ from typing import Any
 import torch
 from torch import nn
 
-from snsrec.models.layers import MLP, FeatureEmbedding, RankingModel, attended_sequences
+from snsrec.models.layers import (
+    MLP,
+    FeatureEmbedding,
+    MultimodalItems,
+    RankingModel,
+    attended_sequences,
+)
 from snsrec.models.registry import register
 
 
@@ -46,7 +52,8 @@ class DIN(RankingModel):
 
     embedding_dim 16; attention_units [80, 40] and attention_activation "dice"
     of the activation unit; hidden_units [200, 80], activation "dice",
-    dropout 0.0, batch_norm False of the MLP; sequences: the sequence fields to
+    dropout 0.0, batch_norm False of the MLP; multimodal True (items of a vector
+    field add their projected vectors, as QIN's); sequences: the sequence fields to
     attend (None = every one whose ids are another embedded field's); fields
     (None = all embeddable ones).
     """
@@ -54,7 +61,7 @@ class DIN(RankingModel):
     def __init__(self, feature_map: Any, embedding_dim: int = 16,
                  attention_units: Sequence[int] = (80, 40), attention_activation: str = "dice",
                  hidden_units: Sequence[int] = (200, 80), dropout: float = 0.0,
-                 activation: str = "dice", batch_norm: bool = False,
+                 activation: str = "dice", batch_norm: bool = False, multimodal: bool = True,
                  sequences: Sequence[str] | None = None, fields: Sequence[str] | None = None):
         super().__init__()
         self.sequences, others = attended_sequences(feature_map, fields, sequences, "din")
@@ -64,6 +71,8 @@ class DIN(RankingModel):
                                        for _ in self.sequences)
         self._target_index = [self.embedding.field_names.index(t.name)
                               for _, t in self.sequences]
+        self.items = MultimodalItems(feature_map, [t.name for _, t in self.sequences],
+                                     embedding_dim, multimodal)
         n_in = (self.embedding.num_fields + len(self.sequences)) * embedding_dim
         self.mlp = MLP(n_in, hidden_units, dropout, activation, batch_norm, out_dim=1)
         self.bias = nn.Parameter(torch.zeros(1))
@@ -72,14 +81,14 @@ class DIN(RankingModel):
         """``[B, S, dim]``: each attended sequence pooled for its target (``emb``: the
         other fields' ``[B, F, dim]`` embeddings, which hold the targets)."""
         pooled = []
-        for (seq, _), att, ti in zip(self.sequences, self.attention, self._target_index,
-                                     strict=True):
+        for (seq, target), att, ti in zip(self.sequences, self.attention, self._target_index,
+                                          strict=True):
             ids = batch[seq.name]
-            pooled.append(att(self.embedding.embed_sequence(seq, ids), emb[:, ti],
-                              (ids > 0).to(emb.dtype)))
+            behaviours = self.items(target.name, ids, self.embedding.embed_sequence(seq, ids))
+            pooled.append(att(behaviours, emb[:, ti], (ids > 0).to(emb.dtype)))
         return torch.stack(pooled, 1) if pooled else emb[:, :0]
 
     def forward(self, batch: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
-        emb = self.embedding(batch)
+        emb = self.items.targets(batch, self.embedding(batch), self.embedding.field_names)
         x = torch.cat([emb, self.interests(batch, emb)], 1).flatten(1)
         return {"logit": self.bias + self.mlp(x).squeeze(-1)}

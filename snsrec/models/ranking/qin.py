@@ -32,7 +32,13 @@ import torch
 from torch import nn
 
 from snsrec.errors import ModelError
-from snsrec.models.layers import FeatureEmbedding, LogitLinear, RankingModel, attended_sequences
+from snsrec.models.layers import (
+    FeatureEmbedding,
+    LogitLinear,
+    MultimodalItems,
+    RankingModel,
+    attended_sequences,
+)
 from snsrec.models.registry import register
 
 
@@ -118,43 +124,24 @@ class QIN(RankingModel):
         self.attention = nn.ModuleList(
             SparseTargetAttention(embedding_dim, attention_dim or 2 * embedding_dim)
             for _ in self.sequences)
-        # Per sequence: the fixed vectors of its vector-field target (a non-persistent
-        # buffer: the run's FeatureMap keeps them) and their projection, or nothing.
-        self.projections = nn.ModuleList()
-        self._vector_of: list[int | None] = []
-        vectors = getattr(feature_map, "vectors", {}) if multimodal else {}
-        for i, (_, target) in enumerate(self.sequences):
-            table = vectors.get(target.name)
-            if table is None:
-                self._vector_of.append(None)
-                continue
-            self.register_buffer(f"vectors_{i}", torch.as_tensor(table, dtype=torch.float32),
-                                 persistent=False)
-            self._vector_of.append(len(self.projections))
-            self.projections.append(nn.Linear(table.shape[1], embedding_dim))
+        self.items = MultimodalItems(feature_map, [t.name for _, t in self.sequences],
+                                     embedding_dim, multimodal)
         n_in = (self.embedding.num_fields + len(self.sequences)) * embedding_dim
         self.qnn = QuadraticNetwork(n_in, layers, rows, dropout, batch_norm)
         self.bias = nn.Parameter(torch.zeros(1))
 
-    def items(self, i: int, ids: torch.Tensor, emb: torch.Tensor) -> torch.Tensor:
-        """Sequence ``i``'s item representations of ``ids`` (``emb``: their id embeddings)."""
-        p = self._vector_of[i]
-        if p is None:
-            return emb
-        return emb + self.projections[p](getattr(self, f"vectors_{i}")[ids.long()])
-
     def interests(self, batch: dict[str, torch.Tensor], emb: torch.Tensor) -> torch.Tensor:
-        """``[B, S, dim]``: each sequence's ASTA output for its target."""
+        """``[B, S, dim]``: each sequence's ASTA output for its target (``emb``: the other
+        fields' embeddings, targets as items)."""
         pooled = []
-        for i, ((seq, target), att, ti) in enumerate(zip(self.sequences, self.attention,
-                                                         self._target_index, strict=True)):
+        for (seq, target), att, ti in zip(self.sequences, self.attention, self._target_index,
+                                          strict=True):
             ids = batch[seq.name]
-            behaviours = self.items(i, ids, self.embedding.embed_sequence(seq, ids))
-            pooled.append(att(behaviours, self.items(i, batch[target.name], emb[:, ti]),
-                              (ids > 0).to(emb.dtype)))
+            behaviours = self.items(target.name, ids, self.embedding.embed_sequence(seq, ids))
+            pooled.append(att(behaviours, emb[:, ti], (ids > 0).to(emb.dtype)))
         return torch.stack(pooled, 1) if pooled else emb[:, :0]
 
     def forward(self, batch: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
-        emb = self.embedding(batch)
+        emb = self.items.targets(batch, self.embedding(batch), self.embedding.field_names)
         x = torch.cat([emb, self.interests(batch, emb)], 1).flatten(1)
         return {"logit": self.bias + self.qnn(x)}
