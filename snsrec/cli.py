@@ -202,6 +202,25 @@ def bench_sequence(
                    candidates=candidates, requests=requests, overrides=set_)["markdown"])
 
 
+@bench_app.command("multimodal")
+def bench_multimodal(
+    data: list[str] = typer.Option(["world:small"], help="World(s) (notes with text and cover)."),
+    models: str = typer.Option("qin,qin_id,din,din_id",
+                               help="Variants (configs/bench/multimodal/<variant>.yaml)."),
+    seeds: int = typer.Option(1, help="Seeds per variant."),
+    backbone: str = typer.Option("minilm", help="Text encoder of the note vectors: minilm | "
+                                 "hash."),
+    out: Path = typer.Option(Path("bench/multimodal"), help="Directory for multimodal.json / "
+                             ".md and the note vectors."),
+    set_: list[str] | None = typer.Option(None, "--set", help="Override for every run."),
+) -> None:
+    """QIN and DIN with and without the notes' text + cover vectors: test AUC, and on new notes."""
+    from snsrec.bench.multimodal import bench_multimodal as run
+
+    typer.echo(run(data, _names(models), seeds, out, backbone=backbone,
+                   overrides=set_)["markdown"])
+
+
 @bench_app.command("compress")
 def bench_compress(
     runs: list[Path] = typer.Argument(..., help="CTR run directories (e.g. bench/ctr/runs/"
