@@ -18,6 +18,7 @@ from __future__ import annotations
 import hashlib
 import importlib.util
 from pathlib import Path
+from typing import Any
 
 import polars as pl
 
@@ -63,13 +64,35 @@ def ensure_world(root: Path, preset: str, seed: int) -> Path:
     meta_path = root / "world.json"
     if meta_path.is_file():
         meta = read_json(meta_path)
-        if (meta.get("preset"), meta.get("seed"), meta.get("snsrec_version"),
-                meta.get("config")) == (preset, seed, __version__, want.model_dump(mode="json")):
+        if (meta.get("preset"), meta.get("seed"), meta.get("snsrec_version")) == \
+                (preset, seed, __version__) and _same_world(meta.get("config"),
+                                                            want.model_dump(mode="json")):
             echo(f"reusing world {root}")
             return root
     echo(f"generating world {preset} (seed {seed}) into {root}")
     generate_world(preset, seed, root)
     return root
+
+
+def _same_world(stored: Any, wanted: dict[str, Any]) -> bool:
+    """Whether a world generated with config ``stored`` is the one ``wanted`` asks for. A
+    setting added since (absent from ``stored``) matches when ``wanted`` has it at its
+    default: new settings keep their defaults' worlds byte-identical (e.g. click.w_cover 0),
+    so the worlds generated before they existed stay valid."""
+    from snsrec.data.world.generate import PRESETS, WorldConfig
+
+    missing = object()
+
+    def same(old: Any, new: Any, default: Any) -> bool:
+        if isinstance(new, dict) and isinstance(old, dict):
+            defaults = default if isinstance(default, dict) else {}
+            return set(old) <= set(new) and all(
+                same(old[k], v, defaults.get(k, missing)) if k in old
+                else v == defaults.get(k, missing) for k, v in new.items())
+        return old == new
+
+    # The settings' defaults (the sizes are in every stored config, so any preset's do).
+    return same(stored, wanted, WorldConfig(**PRESETS["tiny"]).model_dump(mode="json"))
 
 
 def _imported(source: str, path: Path, root: Path) -> Path:

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
 
@@ -22,6 +23,25 @@ ENGAGEMENTS = ("click", "like", "collect", "comment", "share", "convert")
 COVER_FIELDS = ("brightness", "saturation", "contrast", "warmth", "faces", "text_overlay",
                 "clutter", "closeup")
 COVER_TYPE = pa.struct([pa.field(f, pa.float32()) for f in COVER_FIELDS])
+
+
+def cover_matrix(column: pa.ChunkedArray | pa.Array, fields: tuple[str, ...] | None = None
+                 ) -> np.ndarray:
+    """``[n, k]`` float32 of a cover struct column: ``fields`` (default: the struct's own,
+    in order) as columns; a missing cover, field or value is 0."""
+    arr = column.combine_chunks() if isinstance(column, pa.ChunkedArray) else column
+    if not pa.types.is_struct(arr.type):
+        raise DataError(f"cover column is {arr.type}, not a struct of floats")
+    names = [arr.type.field(i).name for i in range(arr.type.num_fields)]
+    fields = tuple(names) if fields is None else fields
+    out = np.zeros((len(arr), len(fields)), np.float32)
+    valid = np.asarray(arr.is_valid().to_numpy(zero_copy_only=False), dtype=bool)
+    for j, f in enumerate(fields):
+        if f in names:
+            x = np.asarray(arr.field(names.index(f)).to_numpy(zero_copy_only=False),
+                           dtype=np.float32)
+            out[:, j] = np.where(valid & np.isfinite(x), x, 0.0)
+    return out
 
 NOTES = pa.schema([
     pa.field("note_id", pa.int64(), nullable=False),

@@ -86,12 +86,12 @@ def read_covers(path: Path) -> np.ndarray:
     if "cover" not in table.column_names:
         raise DataError(f"{path}: no 'cover' column (a struct of floats); drop --with-cover "
                         "or use a note table that has one")
-    cover = table.column("cover").combine_chunks()
-    if not pa.types.is_struct(cover.type):
-        raise DataError(f"{path}: column 'cover' is {cover.type}, not a struct of floats")
-    cols = [np.nan_to_num(np.asarray(cover.field(i).to_numpy(zero_copy_only=False),
-                                     dtype=np.float32)) for i in range(cover.type.num_fields)]
-    return np.stack(cols, 1) if cols else np.zeros((table.num_rows, 0), np.float32)
+    from snsrec.data.schema import cover_matrix
+
+    try:
+        return cover_matrix(table.column("cover"))
+    except DataError as e:
+        raise DataError(f"{path}: {e}") from None
 
 
 def job_key(source: Path, notes: Path, n: int, chunk: int) -> str:

@@ -955,7 +955,8 @@ def _truth(users: dict, notes: dict) -> Truth:
         note_ids=np.arange(1, len(notes["topic"]) + 1, dtype=np.int64),
         topic=notes["topic"], topic2=notes["topic2"], topic_w=notes["topic_w"],
         subcat=notes["subcat"], quality=notes["quality"], clickbait=notes["clickbait"],
-        harmful=notes["harmful"], is_ad=notes["is_ad"], gender_appeal=notes["gender_appeal"])
+        harmful=notes["harmful"], is_ad=notes["is_ad"], gender_appeal=notes["gender_appeal"],
+        cover=notes["cover"])
 
 
 def _empty_intents() -> Intents:

@@ -7,7 +7,8 @@ online A/B tests share one truth:
 
     P(click)   = examination(scenario, position, user sensitivity)
                × attractiveness(interests + current intent vs note topics,
-                                quality, click-bait × susceptibility, harm)
+                                quality, click-bait × susceptibility, harm,
+                                cover appeal — off unless click.w_cover > 0)
     then like / collect / comment / share / dwell conditioned on the click,
     and P(convert | click) for ads, driven by the match with the current intent.
 
@@ -25,7 +26,7 @@ import numpy as np
 import pyarrow as pa
 
 from snsrec.config import StrictModel
-from snsrec.data.schema import SCENARIOS
+from snsrec.data.schema import COVER_FIELDS, SCENARIOS
 from snsrec.errors import DataError
 from snsrec.io import read_json, read_parquet
 
@@ -51,6 +52,10 @@ class ClickParams(StrictModel):
     w_clickbait: float = 2.0
     w_harm: float = 0.5
     w_gender: float = 0.5
+    # How much a note's cover style itself draws clicks (``cover_appeal``); 0 in the
+    # shipped presets, where the cover is only a symptom of quality and click-bait. With
+    # it on, editing a cover changes the true click probability (AdSEE's premise).
+    w_cover: float = 0.0
     # An emerging intent reaches feed/discover/ads only after this delay, ramping in.
     emerging_delay_s: float = 12 * 3600
     emerging_ramp_s: float = 24 * 3600
@@ -76,6 +81,27 @@ def _sigmoid(x: np.ndarray) -> np.ndarray:
     return 1.0 / (1.0 + np.exp(-x))
 
 
+# cover_appeal's shape per COVER_FIELDS entry: (kind, a, b). "peak": -a·(x - b)², best at b;
+# "linear": a·(x - 0.5). A cover of all 0.5 scores 0; the best one about +1.4.
+COVER_APPEAL = {"brightness": ("peak", 3.0, 0.65), "saturation": ("peak", 2.0, 0.55),
+                "contrast": ("linear", 0.8, 0.0), "warmth": ("linear", 0.4, 0.0),
+                "faces": ("linear", 1.0, 0.0), "text_overlay": ("peak", 3.0, 0.35),
+                "clutter": ("linear", -1.5, 0.0), "closeup": ("linear", 0.6, 0.0)}
+
+
+def cover_appeal(cover: np.ndarray) -> np.ndarray:
+    """``[n]`` how attractive ``[n, len(COVER_FIELDS)]`` cover styles are (0 at all 0.5):
+    some fields help the more the better (faces, contrast), clutter hurts, brightness,
+    saturation and text overlay have a best value in between."""
+    cover = np.asarray(cover, dtype=np.float64)
+    out = np.zeros(cover.shape[0])
+    for j, field in enumerate(COVER_FIELDS):
+        kind, a, b = COVER_APPEAL[field]
+        x = cover[:, j]
+        out += -a * ((x - b) ** 2 - (0.5 - b) ** 2) if kind == "peak" else a * (x - 0.5)
+    return out
+
+
 @dataclass
 class Truth:
     """Hidden arrays the click model reads, indexed by row (not raw id)."""
@@ -95,6 +121,7 @@ class Truth:
     harmful: np.ndarray           # bool [N]
     is_ad: np.ndarray             # bool [N]
     gender_appeal: np.ndarray     # float32 [N]
+    cover: np.ndarray | None = None   # float32 [N, len(COVER_FIELDS)] (public note data)
 
 
 @dataclass
@@ -188,6 +215,7 @@ class UserModel:
             harmful=notes["harmful"].to_numpy().astype(bool),
             is_ad=notes["is_ad"].to_numpy().astype(bool),
             gender_appeal=notes["gender_appeal"].to_numpy().astype(np.float32),
+            cover=_covers(world_dir, notes["note_id"].to_numpy()),
         )
         urow = np.searchsorted(user_ids, it["user_id"].to_numpy())
         start = _seconds(it["start_ts"])
@@ -209,11 +237,14 @@ class UserModel:
     def probabilities(self, user_ids: np.ndarray, note_ids: np.ndarray,
                       scenario: str | np.ndarray, positions: np.ndarray, ts: np.ndarray, *,
                       query_topic: np.ndarray | None = None,
-                      query_subcat: np.ndarray | None = None) -> dict[str, np.ndarray]:
+                      query_subcat: np.ndarray | None = None,
+                      cover: np.ndarray | None = None) -> dict[str, np.ndarray]:
         """Probabilities per row; ``ts`` in seconds (int) or datetime64.
 
         ``query_topic`` (topic index, -1 for none) applies to search rows;
-        ``query_subcat`` is the global subcategory index of the query.
+        ``query_subcat`` is the global subcategory index of the query. ``cover``
+        (``[rows, len(COVER_FIELDS)]``) replaces the notes' own covers: what the same
+        impression would do with an edited cover (counts only with ``w_cover`` > 0).
         """
         u = self.user_rows(user_ids)
         n = self.note_rows(note_ids)
@@ -221,12 +252,14 @@ class UserModel:
         it_topic, it_sub, it_start, it_em = self.intents.at(u, ts_s)
         scen = _scenario_index(scenario, len(u))
         return self.core(u, n, scen, np.asarray(positions), ts_s, it_topic, it_sub, it_start,
-                         it_em, query_topic=query_topic, query_subcat=query_subcat)
+                         it_em, query_topic=query_topic, query_subcat=query_subcat,
+                         cover=cover)
 
     def core(self, u: np.ndarray, n: np.ndarray, scen: np.ndarray, positions: np.ndarray,
              ts: np.ndarray, it_topic: np.ndarray, it_sub: np.ndarray, it_start: np.ndarray,
              it_emerging: np.ndarray, *, query_topic: np.ndarray | None = None,
-             query_subcat: np.ndarray | None = None) -> dict[str, np.ndarray]:
+             query_subcat: np.ndarray | None = None,
+             cover: np.ndarray | None = None) -> dict[str, np.ndarray]:
         """The click model on row indices with the intent given explicitly.
 
         The generator calls this directly with its live intent state; ``probabilities``
@@ -244,6 +277,10 @@ class UserModel:
                  + p.w_quality * (t.quality[n] - 0.5)
                  + p.w_clickbait * t.clickbait[n] * t.susceptibility[u]
                  + p.w_harm * t.harmful[n] + p.w_gender * t.gender_appeal[n] * t.gender_sign[u])
+        if p.w_cover:               # 0 in the shipped presets: nothing computed, logs unchanged
+            if cover is None and t.cover is None:
+                raise DataError("click.w_cover > 0 needs the notes' covers (Truth.cover)")
+            logit = logit + p.w_cover * cover_appeal(t.cover[n] if cover is None else cover)
         if query_topic is not None:
             qt = np.asarray(query_topic)
             qmatch = p.w_query_topic * (tm == qt)
@@ -285,6 +322,23 @@ class UserModel:
         dwell = np.exp(probs["dwell_mu"] + self.params.dwell_sigma * rng.standard_normal(n))
         out["dwell_ms"] = np.where(click, np.minimum(dwell, 600_000), 0).astype(np.int32)
         return out
+
+
+def _covers(world_dir: Path, note_ids: np.ndarray) -> np.ndarray | None:
+    """The notes' public cover styles (``notes.parquet``) in ``note_ids`` order, or None
+    for a world without them."""
+    from snsrec.data.schema import cover_matrix
+
+    path = world_dir / "notes.parquet"
+    if not path.is_file():
+        return None
+    table = read_parquet(path, columns=None)
+    if "cover" not in table.column_names:
+        return None
+    ids = np.asarray(table.column("note_id").to_numpy(), dtype=np.int64)
+    order = np.argsort(ids)
+    rows = order[np.searchsorted(ids[order], note_ids)]
+    return cover_matrix(table.column("cover"), COVER_FIELDS)[rows]
 
 
 def _rows(ids: np.ndarray, query: np.ndarray, name: str) -> np.ndarray:

@@ -115,3 +115,51 @@ def test_loaded_model_is_calibrated_on_the_logs(tiny_world: Path) -> None:
     for row in got.iter_rows(named=True):
         tol = 3 * np.sqrt(row["p"] * (1 - row["p"]) / row["len"]) + 0.01
         assert abs(row["click"] - row["p"]) < tol, row
+
+
+def test_cover_appeal_shape_and_the_w_cover_switch(tiny_world: Path) -> None:
+    from snsrec.data.schema import COVER_FIELDS
+    from snsrec.data.world.usermodel import COVER_APPEAL, cover_appeal
+
+    half = np.full((1, len(COVER_FIELDS)), 0.5)
+    assert cover_appeal(half)[0] == pytest.approx(0.0)
+    best = np.array([[COVER_APPEAL[f][2] if COVER_APPEAL[f][0] == "peak" else
+                      float(COVER_APPEAL[f][1] > 0) for f in COVER_FIELDS]])
+    cluttered = half.copy()
+    cluttered[0, COVER_FIELDS.index("clutter")] = 1.0
+    assert cover_appeal(best)[0] > 1.0 > 0 > cover_appeal(cluttered)[0]
+    m = UserModel.load(tiny_world)
+    assert m.truth.cover is not None and m.truth.cover.shape[1] == len(COVER_FIELDS)
+    ev = pl.read_parquet(tiny_world / "events.parquet").head(200)
+    args = (ev["user_id"].to_numpy(), ev["note_id"].to_numpy(), ev["scenario"].to_numpy(),
+            ev["position"].to_numpy(), ev["ts"].to_numpy())
+    edited = np.repeat(best, len(ev), 0)
+    base = m.probabilities(*args)["click"]
+    # the shipped worlds: covers do not cause clicks, an edit changes nothing
+    np.testing.assert_array_equal(m.probabilities(*args, cover=edited)["click"], base)
+    m.params = m.params.model_copy(update={"w_cover": 1.0})
+    on = m.probabilities(*args)["click"]
+    assert (m.probabilities(*args, cover=edited)["click"] > on).all()
+
+
+def test_a_world_with_cover_effects_logs_them(tmp_path: Path) -> None:
+    from snsrec.data.schema import COVER_FIELDS, cover_matrix
+    from snsrec.data.world.generate import generate_world
+    from snsrec.data.world.usermodel import cover_appeal
+    from snsrec.io import read_parquet
+
+    def gap(w_cover: float) -> float:
+        """CTR of the impressions of the most appealing covers' quarter minus the least's."""
+        out = tmp_path / f"w{w_cover}"
+        generate_world("tiny", 3, out, overrides=[f"click.w_cover={w_cover}"])
+        notes = read_parquet(out / "notes.parquet")
+        appeal = dict(zip(notes.column("note_id").to_pylist(),
+                          cover_appeal(cover_matrix(notes.column("cover"), COVER_FIELDS)),
+                          strict=True))
+        ev = pl.read_parquet(out / "events.parquet")
+        a = np.array([appeal[n] for n in ev["note_id"].to_list()])
+        click = ev["click"].to_numpy()
+        return click[a >= np.quantile(a, 0.75)].mean() - click[a <= np.quantile(a, 0.25)].mean()
+
+    # covers also track quality and click-bait, so some gap is there without the effect
+    assert gap(3.0) > gap(0.0) + 0.03
