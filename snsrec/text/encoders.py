@@ -194,7 +194,7 @@ class TextCache:
                 if vecs.shape[1] != self.dim:
                     raise ModelError(f"{chunk}: cached vectors are {vecs.shape[1]}-d, this "
                                      f"encoder's are {self.dim}-d; use another cache_dir")
-                self._index.update(zip(keys.tolist(), vecs, strict=True))
+                self._index.update(zip(_key_bytes(keys), vecs, strict=True))
         return self._index
 
     def __len__(self) -> int:
@@ -213,7 +213,7 @@ class TextCache:
                 part = todo[s:s + self.chunk]
                 vecs = np.asarray(compute([t for _, t in part]), dtype=np.float32)
                 keys_new = np.array([k for k, _ in part], dtype="S20")
-                index.update(zip(keys_new.tolist(), vecs, strict=True))
+                index.update(zip((k for k, _ in part), vecs, strict=True))
                 # Named by its content: two processes filling the cache never clash.
                 name = hashlib.sha1(keys_new.tobytes()).hexdigest()[:16]
                 with atomic_path(self.root / f"chunk-{name}.npz") as tmp, open(tmp, "wb") as f:
@@ -221,6 +221,12 @@ class TextCache:
                 bar.update(len(part))
         return np.stack([index[k] for k in keys]) if keys else np.zeros((0, self.dim),
                                                                          np.float32)
+
+
+def _key_bytes(keys: np.ndarray) -> list[bytes]:
+    """The 20-byte keys of an ``S20`` array as written: ``tolist()`` would strip a digest's
+    trailing zero bytes (1 text in 256), and the key would no longer match."""
+    return [row.tobytes() for row in np.ascontiguousarray(keys).view(np.uint8).reshape(-1, 20)]
 
 
 def cached_vectors(texts: Sequence[str], compute: Any, cache: TextCache | None
