@@ -43,6 +43,7 @@ class Preset(str, Enum):
     tiny = "tiny"
     small = "small"
     heavy = "heavy"
+    covers = "covers"
     medium = "medium"
     large = "large"
 
@@ -64,7 +65,7 @@ def _root(
 
 @world_app.command("generate")
 def world_generate(
-    preset: Preset = typer.Option(Preset.tiny, help="World size: tiny | small | heavy | medium | large."),
+    preset: Preset = typer.Option(Preset.tiny, help="World size: tiny | small | heavy | covers | medium | large."),
     seed: int = typer.Option(7, help="Random seed; same preset + seed gives identical bytes."),
     out: Path | None = typer.Option(None, help="Output directory, replaced atomically "
                                                "[default: worlds/PRESET]."),
@@ -336,6 +337,38 @@ def compress(
 
     compress_run(run_dir, rank, embedding_rank=embedding_rank, out=out,
                  calibration=calibration, threads=threads)
+
+
+adsee_app = typer.Typer(help="AdSEE: cover edits that raise an ad's click rate.",
+                        no_args_is_help=True)
+app.add_typer(adsee_app, name="adsee")
+
+
+@adsee_app.command("suggest")
+def adsee_suggest(
+    run_dir: Path = typer.Argument(..., help="An adsee run (`snsrec adsee bench` writes one)."),
+    note: int = typer.Option(..., help="The note_id of the ad."),
+    max_change: float = typer.Option(0.25, help="How far each cover-style field may move."),
+) -> None:
+    """Cover edits for one ad, with the predicted click rate before and after."""
+    from snsrec.adsee import suggest_for_note
+
+    typer.echo(suggest_for_note(run_dir, note, max_change=max_change)["text"])
+
+
+@adsee_app.command("bench")
+def adsee_bench(
+    data: str = typer.Option("world:covers", help="A world whose covers draw clicks."),
+    backbone: str = typer.Option("minilm", help="Text part of the note vectors: minilm | hash."),
+    max_change: float = typer.Option(0.25, help="How far each cover-style field may move."),
+    out: Path = typer.Option(Path("bench/adsee"), help="Directory for adsee.json / .md."),
+    set_: list[str] | None = typer.Option(None, "--set", help="Override the predictor's run."),
+) -> None:
+    """Train the predictor, edit every test-day ad's cover, score the edits on the truth."""
+    from snsrec.adsee import bench_adsee
+
+    typer.echo(bench_adsee(data, out, backbone=backbone, max_change=max_change,
+                           overrides=set_)["markdown"])
 
 
 @app.command("explain")

@@ -24,8 +24,11 @@ VARIANTS = [("dcnv2", {"structure": "stacked"}), ("dcnv2", {"low_rank": 8, "num_
 
 
 def _ranking_models() -> list[str]:
+    """The ranking models that build on any feature map (not those that ``require`` more,
+    e.g. AdSEE's vector field: tests/test_adsee.py)."""
     return [n for n in list_models()
-            if get_model_class(n).__module__.startswith("snsrec.models.ranking.")]
+            if get_model_class(n).__module__.startswith("snsrec.models.ranking.")
+            and not getattr(get_model_class(n), "requires", None)]
 
 
 def _cases(include_lr: bool = True):

@@ -114,6 +114,10 @@ PRESETS: dict[str, dict] = {
     # The small world's notes and events over 250 heavy users (median ~640 clicks each):
     # long behaviour sequences for the sequence models (`snsrec bench sequence`).
     "heavy": {"n_users": 250, "n_notes": 20_000, "n_events": 1_000_000},
+    # The small world where a note's cover style itself draws clicks (click.w_cover): the
+    # ground truth AdSEE's cover edits are judged by (`snsrec adsee bench`).
+    "covers": {"n_users": 5_000, "n_notes": 20_000, "n_events": 1_000_000,
+               "click": {"w_cover": 1.0}},
     "medium": {"n_users": 100_000, "n_notes": 200_000, "n_events": 10_000_000},
     "large": {"n_users": 1_000_000, "n_notes": 2_000_000, "n_events": 100_000_000,
                   "chunk_events": 2_000_000},
