@@ -51,7 +51,8 @@ def note_vectors(data: str, out: Path, backbone: str, cache: Path) -> Path:
     if path.is_file():
         echo(f"bench multimodal: reusing {path}")
         return path
-    spec = {"backbone": backbone, "cache_dir": str(Path(cache) / "text-cache" / backbone)} \
+    # The encoder keeps its cache under cache_dir/<backbone>/ (shared with every other use).
+    spec = {"backbone": backbone, "cache_dir": str(Path(cache) / "text-cache")} \
         if backbone == "minilm" else {"backbone": "hash", "dim": 64}
     source = out / data_slug(data) / f"{backbone}.yaml"
     write_text(source, yaml.safe_dump(spec))
