@@ -144,12 +144,21 @@ def bench_adsee(data: str, out: Path, *, backbone: str = "minilm", seed: int = 0
             test["_position"][sel], test["_ts"][sel])
     original = np.stack([by_note[int(n)]["original"] for n in test["_note_id"][sel]])
     edited = np.stack([by_note[int(n)]["cover"] for n in test["_note_id"][sel]])
+    # The control: a random retouch of each ad within the same bounds.
+    rng = np.random.default_rng(seed)
+    jitter = {int(n): np.clip(by_note[int(n)]["original"] + rng.uniform(
+        -max_change, max_change, len(COVER_FIELDS)), 0, 1) for n in notes}
+    randomised = np.stack([jitter[int(n)] for n in test["_note_id"][sel]])
     p0 = truth.probabilities(*args, cover=original)["click"]
     p1 = truth.probabilities(*args, cover=edited)["click"]
+    p_rand = truth.probabilities(*args, cover=randomised)["click"]
     ids = test["_note_id"][sel]
-    per_ad = np.array([(p1[ids == n].mean() - p0[ids == n].mean()) / max(p0[ids == n].mean(),
-                                                                         1e-9)
-                       for n in notes])
+
+    def uplift(p: np.ndarray) -> np.ndarray:
+        return np.array([(p[ids == n].mean() - p0[ids == n].mean()) / max(p0[ids == n].mean(),
+                                                                          1e-9) for n in notes])
+
+    per_ad, per_ad_random = uplift(p1), uplift(p_rand)
     fields = {f: float(np.mean([any(e["field"] == f for e in s["edits"]) for s in sugg]))
               for f in COVER_FIELDS}
     result = {"benchmark": "adsee", "version": __version__,
@@ -161,6 +170,8 @@ def bench_adsee(data: str, out: Path, *, backbone: str = "minilm", seed: int = 0
               "true_ctr_before": float(p0.mean()), "true_ctr_after": float(p1.mean()),
               "median_uplift": float(np.median(per_ad)), "mean_uplift": float(per_ad.mean()),
               "share_improved": float((per_ad > 0).mean()),
+              "random_median_uplift": float(np.median(per_ad_random)),
+              "random_share_improved": float((per_ad_random > 0).mean()),
               "predicted_uplift_median": float(np.median(
                   [s["predicted_after"] / max(s["predicted_before"], 1e-9) - 1 for s in sugg])),
               "field_edited_share": fields, "max_change": max_change}
@@ -199,6 +210,9 @@ def markdown(r: dict[str, Any]) -> str:
             ["true CTR with the edited covers", f"{r['true_ctr_after']:.4f}"],
             ["median ad's true uplift", f"{r['median_uplift']:+.1%}"],
             ["share of ads improved", f"{r['share_improved']:.1%}"],
+            ["control — a random retouch within the same bounds: median uplift",
+             f"{r['random_median_uplift']:+.1%}"],
+            ["control: share of ads improved", f"{r['random_share_improved']:.1%}"],
             ["median predicted uplift", f"{r['predicted_uplift_median']:+.1%}"]]),
         "", "Fields edited (share of ads): " + ", ".join(
             f"{f} {s:.0%}" for f, s in r["field_edited_share"].items()), ""])

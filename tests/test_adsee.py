@@ -78,6 +78,7 @@ def test_the_bench_on_a_world_whose_covers_draw_clicks(tmp_path, capsys):
     assert res["ads"] > 10 and res["impressions"] >= res["ads"]
     assert res["median_uplift"] > 0 and res["share_improved"] > 0.5, res
     assert res["true_ctr_after"] > res["true_ctr_before"]
+    assert res["median_uplift"] > res["random_median_uplift"]       # better than a random retouch
     run = tmp_path / "b" / "runs" / "w" / "seed0"
     with pytest.raises(SystemExit) as e:
         main(["--quiet", "adsee", "suggest", str(run), "--note", "-5"])
