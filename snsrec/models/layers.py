@@ -104,6 +104,42 @@ class MultimodalItems(nn.Module):
         return torch.stack(cols, 1)
 
 
+class TargetAttentionModel(nn.Module):
+    """The shared frame of DIN and QIN: the other fields' embeddings, one attention module
+    per attended sequence (``attended_sequences``) pooling its behaviours for its target,
+    and the items as ``MultimodalItems``. A subclass calls ``setup`` and puts its head
+    over ``inputs(batch)`` (the flattened [field embeddings, pooled interests])."""
+
+    def setup(self, feature_map: Any, fields: Sequence[str] | None,
+              sequences: Sequence[str] | None, name: str, dim: int, multimodal: bool,
+              attention: Any) -> int:
+        """Build the embedding, ``attention()`` per sequence and the items; return the
+        width of ``inputs``."""
+        self.sequences, others = attended_sequences(feature_map, fields, sequences, name)
+        self.embedding = FeatureEmbedding(feature_map, dim, [f.name for f in others])
+        self.attention = nn.ModuleList(attention() for _ in self.sequences)
+        self._target_index = [self.embedding.field_names.index(t.name)
+                              for _, t in self.sequences]
+        self.items = MultimodalItems(feature_map, [t.name for _, t in self.sequences], dim,
+                                     multimodal)
+        return (self.embedding.num_fields + len(self.sequences)) * dim
+
+    def interests(self, batch: dict[str, torch.Tensor], emb: torch.Tensor) -> torch.Tensor:
+        """``[B, S, dim]``: each attended sequence pooled for its target (``emb``: the other
+        fields' ``[B, F, dim]`` embeddings, targets as items)."""
+        pooled = []
+        for (seq, target), att, ti in zip(self.sequences, self.attention, self._target_index,
+                                          strict=True):
+            ids = batch[seq.name]
+            behaviours = self.items(target.name, ids, self.embedding.embed_sequence(seq, ids))
+            pooled.append(att(behaviours, emb[:, ti], (ids > 0).to(emb.dtype)))
+        return torch.stack(pooled, 1) if pooled else emb[:, :0]
+
+    def inputs(self, batch: dict[str, torch.Tensor]) -> torch.Tensor:
+        emb = self.items.targets(batch, self.embedding(batch), self.embedding.field_names)
+        return torch.cat([emb, self.interests(batch, emb)], 1).flatten(1)
+
+
 class _TableView:
     """One field's rows of the shared table, read-only (``.weight`` is a view of the parameter)."""
 

@@ -21,13 +21,7 @@ from typing import Any
 import torch
 from torch import nn
 
-from snsrec.models.layers import (
-    MLP,
-    FeatureEmbedding,
-    MultimodalItems,
-    RankingModel,
-    attended_sequences,
-)
+from snsrec.models.layers import MLP, RankingModel, TargetAttentionModel
 from snsrec.models.registry import register
 
 
@@ -47,7 +41,7 @@ class TargetAttention(nn.Module):
 
 
 @register("din")
-class DIN(RankingModel):
+class DIN(TargetAttentionModel, RankingModel):
     """DIN over the FeatureMap's behaviour sequences.
 
     embedding_dim 16; attention_units [80, 40] and attention_activation "dice"
@@ -64,31 +58,11 @@ class DIN(RankingModel):
                  activation: str = "dice", batch_norm: bool = False, multimodal: bool = True,
                  sequences: Sequence[str] | None = None, fields: Sequence[str] | None = None):
         super().__init__()
-        self.sequences, others = attended_sequences(feature_map, fields, sequences, "din")
-        self.embedding = FeatureEmbedding(feature_map, embedding_dim, [f.name for f in others])
-        self.attention = nn.ModuleList(TargetAttention(embedding_dim, attention_units,
-                                                       attention_activation)
-                                       for _ in self.sequences)
-        self._target_index = [self.embedding.field_names.index(t.name)
-                              for _, t in self.sequences]
-        self.items = MultimodalItems(feature_map, [t.name for _, t in self.sequences],
-                                     embedding_dim, multimodal)
-        n_in = (self.embedding.num_fields + len(self.sequences)) * embedding_dim
+        n_in = self.setup(feature_map, fields, sequences, "din", embedding_dim, multimodal,
+                          lambda: TargetAttention(embedding_dim, attention_units,
+                                                  attention_activation))
         self.mlp = MLP(n_in, hidden_units, dropout, activation, batch_norm, out_dim=1)
         self.bias = nn.Parameter(torch.zeros(1))
 
-    def interests(self, batch: dict[str, torch.Tensor], emb: torch.Tensor) -> torch.Tensor:
-        """``[B, S, dim]``: each attended sequence pooled for its target (``emb``: the
-        other fields' ``[B, F, dim]`` embeddings, which hold the targets)."""
-        pooled = []
-        for (seq, target), att, ti in zip(self.sequences, self.attention, self._target_index,
-                                          strict=True):
-            ids = batch[seq.name]
-            behaviours = self.items(target.name, ids, self.embedding.embed_sequence(seq, ids))
-            pooled.append(att(behaviours, emb[:, ti], (ids > 0).to(emb.dtype)))
-        return torch.stack(pooled, 1) if pooled else emb[:, :0]
-
     def forward(self, batch: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
-        emb = self.items.targets(batch, self.embedding(batch), self.embedding.field_names)
-        x = torch.cat([emb, self.interests(batch, emb)], 1).flatten(1)
-        return {"logit": self.bias + self.mlp(x).squeeze(-1)}
+        return {"logit": self.bias + self.mlp(self.inputs(batch)).squeeze(-1)}

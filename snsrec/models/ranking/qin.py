@@ -32,13 +32,7 @@ import torch
 from torch import nn
 
 from snsrec.errors import ModelError
-from snsrec.models.layers import (
-    FeatureEmbedding,
-    LogitLinear,
-    MultimodalItems,
-    RankingModel,
-    attended_sequences,
-)
+from snsrec.models.layers import LogitLinear, RankingModel, TargetAttentionModel
 from snsrec.models.registry import register
 
 
@@ -99,7 +93,7 @@ class QuadraticNetwork(nn.Module):
 
 
 @register("qin")
-class QIN(RankingModel):
+class QIN(TargetAttentionModel, RankingModel):
     """QIN over the FeatureMap's fields and behaviour sequences.
 
     embedding_dim 16; attention_dim (None = twice the item size) of ASTA; layers 3
@@ -117,31 +111,11 @@ class QIN(RankingModel):
         super().__init__()
         if layers < 1 or rows < 1:
             raise ModelError(f"qin: layers ({layers}) and rows ({rows}) must be >= 1")
-        self.sequences, others = attended_sequences(feature_map, fields, sequences, "qin")
-        self.embedding = FeatureEmbedding(feature_map, embedding_dim, [f.name for f in others])
-        self._target_index = [self.embedding.field_names.index(t.name)
-                              for _, t in self.sequences]
-        self.attention = nn.ModuleList(
-            SparseTargetAttention(embedding_dim, attention_dim or 2 * embedding_dim)
-            for _ in self.sequences)
-        self.items = MultimodalItems(feature_map, [t.name for _, t in self.sequences],
-                                     embedding_dim, multimodal)
-        n_in = (self.embedding.num_fields + len(self.sequences)) * embedding_dim
+        n_in = self.setup(feature_map, fields, sequences, "qin", embedding_dim, multimodal,
+                          lambda: SparseTargetAttention(embedding_dim,
+                                                        attention_dim or 2 * embedding_dim))
         self.qnn = QuadraticNetwork(n_in, layers, rows, dropout, batch_norm)
         self.bias = nn.Parameter(torch.zeros(1))
 
-    def interests(self, batch: dict[str, torch.Tensor], emb: torch.Tensor) -> torch.Tensor:
-        """``[B, S, dim]``: each sequence's ASTA output for its target (``emb``: the other
-        fields' embeddings, targets as items)."""
-        pooled = []
-        for (seq, target), att, ti in zip(self.sequences, self.attention, self._target_index,
-                                          strict=True):
-            ids = batch[seq.name]
-            behaviours = self.items(target.name, ids, self.embedding.embed_sequence(seq, ids))
-            pooled.append(att(behaviours, emb[:, ti], (ids > 0).to(emb.dtype)))
-        return torch.stack(pooled, 1) if pooled else emb[:, :0]
-
     def forward(self, batch: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
-        emb = self.items.targets(batch, self.embedding(batch), self.embedding.field_names)
-        x = torch.cat([emb, self.interests(batch, emb)], 1).flatten(1)
-        return {"logit": self.bias + self.qnn(x)}
+        return {"logit": self.bias + self.qnn(self.inputs(batch))}
