@@ -1,0 +1,180 @@
+"""The SNS-Bench task metrics, as the public benchmark computes them.
+
+Each scorer takes the model's raw outputs and the task items (SNS-Bench JSON
+objects) and returns the task's metrics on a 0–100 scale, ``score`` being the
+number the benchmark reports. Answers are parsed the way the benchmark's
+reference evaluators parse them, quirks included, so numbers on real
+SNS-Bench files are comparable with published ones:
+
+- single labels (Gender, QueryCorr-explain: ``cut_answer``; Hashtag-single,
+  Taxonomy: ``cut_label``) keep the text before the first line break, full
+  stop or comma; ``cut_label`` also cuts at "<", ">" and the bare substring
+  "end" (the reference's end-of-response pattern, unescaped) — a gold label
+  containing "end" cannot be matched, so task builders avoid such labels;
+- comma lists (Hashtag-multiple, NER) are split on both sides and scored by
+  set F1 summed over the corpus (micro);
+- CHLW's Python-list answers are read with ``ast.literal_eval`` (the
+  reference uses ``eval`` on model output; valid lists read the same), an
+  output that is no list of strings is *unparsed*: left out of the F1 and
+  charged through the success ratio (``score = f1 × parsed share``);
+- QueryCorr-topic takes the first of -1, 0, 1, 2, 3 in the output; macro F1
+  over the five levels × the parsed share;
+- Taxonomy-multiple compares "primary | secondary | tertiary" after removing
+  punctuation and articles (exact match, no partial credit).
+
+MRC and query generation (BLEU / ROUGE / embedding similarity) are not here yet.
+"""
+
+from __future__ import annotations
+
+import ast
+import re
+from collections.abc import Callable, Sequence
+from typing import Any
+
+_ANSWER_PREFIX = re.compile(r"答案：|Answer:")
+_CUT_ANSWER = re.compile(r"[\n.,]|<|endofresponse|>")
+_CUT_LABEL = re.compile(r"[\n.,]|<|endofresponse|>|<|end|>|<|im_end|>")
+_CUT_LIST = re.compile(r"\n|<|endofresponse|>")
+_BRACKETS = re.compile(r"\[[^\[\]]*\]", re.DOTALL)
+_LEVEL = re.compile(r"(-1|0|1|2|3)")
+LEVELS = ("-1", "0", "1", "2", "3")
+
+
+def cut_answer(text: str) -> str:
+    """Gender / QueryCorr-explain: the text before the first line break, '.', ',', '<', '>'."""
+    return _CUT_ANSWER.split(text.replace("Answer:", "").strip(), maxsplit=1)[0].strip()
+
+
+def cut_label(text: str) -> str:
+    """Hashtag-single / Taxonomy: ``cut_answer``'s cut, plus at the substring "end"."""
+    return _CUT_LABEL.split(_ANSWER_PREFIX.sub("", text).strip(), maxsplit=1)[0].strip()
+
+
+def split_list(text: str) -> list[str]:
+    """Hashtag-multiple / NER: the first line, split on commas, pieces stripped."""
+    head = _CUT_LIST.split(_ANSWER_PREFIX.sub("", str(text)).strip(), maxsplit=1)[0]
+    return [p.strip() for p in head.split(",") if p]
+
+
+def read_list(text: str) -> list[str] | None:
+    """CHLW: the first bracketed span without inner brackets (or the whole text) as a list
+    of strings; None when it is not one."""
+    m = _BRACKETS.search(text)
+    try:
+        value = ast.literal_eval(m.group(0) if m else text.strip())
+    except (ValueError, SyntaxError, TypeError, MemoryError, RecursionError):
+        return None
+    if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
+        return None
+    return value
+
+
+def normalise(text: str) -> str:
+    """The exact-match normalisation: first line / sentence / clause, punctuation and the
+    articles a, an, the removed, whitespace collapsed (case kept)."""
+    text = re.split(r"[\n.,]", text, maxsplit=1)[0]
+    text = re.sub(r"[^\w\s]", "", text)
+    text = re.sub(r"\b(a|an|the)\b", " ", text, flags=re.IGNORECASE)
+    return " ".join(text.split())
+
+
+def micro_set_f1(pairs: Sequence[tuple[Sequence[str], Sequence[str]]]) -> dict[str, float]:
+    """Set precision / recall / F1 summed over items (micro), 0–100."""
+    tp = n_pred = n_ref = 0
+    for pred, ref in pairs:
+        p, r = set(pred), set(ref)
+        tp, n_pred, n_ref = tp + len(p & r), n_pred + len(p), n_ref + len(r)
+    return {"precision": 100 * tp / (n_pred + 1e-4), "recall": 100 * tp / (n_ref + 1e-4),
+            "f1": 100 * 2 * tp / (n_pred + n_ref + 1e-4)}
+
+
+def _accuracy(cut: Callable[[str], str]) -> Callable[..., dict[str, float]]:
+    def score(preds: Sequence[str], items: Sequence[dict[str, Any]]) -> dict[str, float]:
+        hits = sum(cut(p) == str(it["answer"]) for p, it in zip(preds, items, strict=True))
+        acc = 100 * hits / len(items) if items else float("nan")
+        return {"accuracy": acc, "score": acc}
+    return score
+
+
+def _list_f1(preds: Sequence[str], items: Sequence[dict[str, Any]]) -> dict[str, float]:
+    m = micro_set_f1([(split_list(p), split_list(it["answer"]))
+                      for p, it in zip(preds, items, strict=True)])
+    return {**m, "score": m["f1"]}
+
+
+def _chlw(preds: Sequence[str], items: Sequence[dict[str, Any]]) -> dict[str, float]:
+    pairs, unparsed = [], 0
+    for p, it in zip(preds, items, strict=True):
+        got, ref = read_list(p), read_list(str(it["answer"]))
+        if got is None or ref is None:
+            unparsed += 1
+            continue
+        # An empty list is the answer "nothing to highlight": one item, so a right [] counts.
+        pairs.append((got or [""], ref or [""]))
+    ratio = 100 * (1 - unparsed / len(items)) if items else float("nan")
+    m = micro_set_f1(pairs)
+    return {**m, "success_ratio": ratio, "unparsed": unparsed,
+            "score": ratio * m["f1"] / 100}
+
+
+def _taxonomy_multiple(preds: Sequence[str], items: Sequence[dict[str, Any]]
+                       ) -> dict[str, float]:
+    hits = 0
+    for p, it in zip(preds, items, strict=True):
+        got, ref = normalise(cut_label(p)), str(it["answer"])
+        hits += got in (normalise(ref), ref)
+    em = 100 * hits / len(items) if items else float("nan")
+    return {"exact_match": em, "score": em}
+
+
+def _querycorr_topic(preds: Sequence[str], items: Sequence[dict[str, Any]]
+                     ) -> dict[str, float]:
+    tp = dict.fromkeys(LEVELS, 0)
+    fp, fn = dict(tp), dict(tp)
+    unparsed = 0
+    for p, it in zip(preds, items, strict=True):
+        found = _LEVEL.findall(p)
+        if not found:
+            unparsed += 1
+            continue
+        ref = str(it["answer"]).strip()
+        if found[0] == ref:
+            tp[ref] += 1
+        else:
+            fn[ref] = fn.get(ref, 0) + 1
+            fp[found[0]] += 1
+    f1 = []
+    for lv in LEVELS:
+        prec = 100 * tp[lv] / (tp[lv] + fp[lv] + 1e-5)
+        rec = 100 * tp[lv] / (tp[lv] + fn.get(lv, 0) + 1e-5)
+        f1.append(2 * prec * rec / (prec + rec + 1e-5))
+    ratio = 1 - unparsed / len(items) if items else float("nan")
+    macro = sum(f1) / len(f1)
+    return {"macro_f1": macro, "success_ratio": 100 * ratio, "unparsed": unparsed,
+            "score": macro * ratio}
+
+
+SCORERS: dict[str, Callable[..., dict[str, float]]] = {
+    "Note-Gender": _accuracy(cut_answer),
+    "Note-QueryCorr-explain": _accuracy(cut_answer),
+    "Note-Hashtag-single": _accuracy(cut_label),
+    "Note-Taxonomy-single": _accuracy(cut_label),
+    "Note-Taxonomy-multiple": _taxonomy_multiple,
+    "Note-Hashtag-multiple": _list_f1,
+    "Note-NER": _list_f1,
+    "Note-CHLW": _chlw,
+    "Note-QueryCorr-topic": _querycorr_topic,
+}
+
+
+def score_task(task: str, preds: Sequence[str], items: Sequence[dict[str, Any]]
+               ) -> dict[str, float]:
+    """The metrics of ``task`` (an SNS-Bench file name without .json) for ``preds``."""
+    from snsrec.errors import ConfigError
+
+    if task not in SCORERS:
+        raise ConfigError(f"no scorer for task '{task}'; scored tasks: {', '.join(SCORERS)}")
+    if len(preds) != len(items):
+        raise ConfigError(f"task '{task}': {len(preds)} outputs for {len(items)} items")
+    return SCORERS[task](preds, items)

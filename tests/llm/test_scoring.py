@@ -1,0 +1,79 @@
+"""The SNS-Bench task metrics on hand-computed cases, reference quirks included."""
+
+import pytest
+
+from snsrec.errors import ConfigError
+from snsrec.llm.scoring import (
+    cut_answer,
+    cut_label,
+    micro_set_f1,
+    normalise,
+    read_list,
+    score_task,
+    split_list,
+)
+
+
+def test_the_answer_parsers():
+    assert cut_answer("Answer: Yes. Because it is.") == "Yes"
+    assert cut_answer("No\nexplanation") == "No"
+    assert cut_answer("yes") == "yes"                      # case is kept: "yes" != "Yes"
+    assert cut_label("答案：Food Exploration, really") == "Food Exploration"
+    assert cut_label("Fashion Trends") == "Fashion Tr"      # the reference's "end" cut
+    assert cut_label("Travel<|im_end|>") == "Travel"
+    assert split_list("Answer: a, b ,c\nmore") == ["a", "b", "c"]
+    assert split_list("a, , b") == ["a", "", "b"]          # a blank piece survives, empty
+    assert read_list("Sure: ['CC mode', 'x'] ok") == ["CC mode", "x"]
+    assert read_list('["a"]') == ["a"] and read_list("[]") == []
+    assert read_list("['#Topic[Topic]#']") is None         # the inner [Topic] is grabbed
+    assert read_list("__import__('os')") is None            # never evaluated
+    assert normalise("Fashion | Accessories & the Jewelry. more") == "Fashion Accessories Jewelry"
+
+
+def test_micro_set_f1_sums_over_items():
+    m = micro_set_f1([(["a", "b"], ["a"]), (["c"], ["c", "d"])])
+    # TP 2, predicted 3, reference 3
+    assert m["precision"] == pytest.approx(200 / 3, rel=1e-4)
+    assert m["f1"] == pytest.approx(100 * 4 / 6, rel=1e-4)
+
+
+def test_accuracy_tasks():
+    items = [{"answer": "Yes"}, {"answer": "No"}, {"answer": "Yes"}, {"answer": "No"}]
+    got = score_task("Note-Gender", ["Yes.", "Answer: No", "yes", "Yes"], items)
+    assert got["score"] == pytest.approx(50.0)
+    tax = [{"answer": "Food"}, {"answer": "Trends"}]
+    assert score_task("Note-Taxonomy-single", ["Food, I think", "Trends"], tax)["score"] == 50.0
+
+
+def test_list_tasks_and_chlw_success_ratio():
+    items = [{"answer": "a, b"}, {"answer": "c"}]
+    got = score_task("Note-NER", ["a, x", "c"], items)
+    assert got["f1"] == pytest.approx(100 * 2 * 2 / (3 + 3), rel=1e-4)
+    chlw = [{"answer": "['A', 'B']"}, {"answer": "[]"}, {"answer": "['C']"}, {"answer": "[]"}]
+    out = ["['A']", "[]", "no idea", "['Z']"]
+    got = score_task("Note-CHLW", out, chlw)
+    # parsed: (A | A,B), ("" | ""), (Z | "") → TP 2, predicted 3, reference 4; one unparsed
+    f1 = 100 * 2 * 2 / (3 + 4)
+    assert got["unparsed"] == 1 and got["success_ratio"] == pytest.approx(75.0)
+    assert got["f1"] == pytest.approx(f1, rel=1e-4)
+    assert got["score"] == pytest.approx(0.75 * f1, rel=1e-4)
+
+
+def test_taxonomy_multiple_and_querycorr_topic():
+    items = [{"answer": "Fashion | Accessories | Jewelry"}, {"answer": "Food | Recipes | Cakes"}]
+    got = score_task("Note-Taxonomy-multiple",
+                     ["Fashion | Accessories | Jewelry", "Food | Recipes | Bread"], items)
+    assert got["score"] == 50.0
+    topic = [{"answer": "3"}, {"answer": "-1"}, {"answer": "2"}, {"answer": "0"}]
+    got = score_task("Note-QueryCorr-topic", ["Rating: 3", "-1", "none", "1"], topic)
+    # level 3 and -1 right (F1 100 each), 0 missed, 1 a false positive, 2 unparsed → 0
+    assert got["unparsed"] == 1 and got["success_ratio"] == pytest.approx(75.0)
+    assert got["macro_f1"] == pytest.approx(40.0, abs=1e-3)
+    assert got["score"] == pytest.approx(30.0, abs=1e-3)
+
+
+def test_unknown_task_and_length_mismatch():
+    with pytest.raises(ConfigError, match="no scorer for task 'Note-Poetry'"):
+        score_task("Note-Poetry", [], [])
+    with pytest.raises(ConfigError, match="2 outputs for 1 items"):
+        score_task("Note-Gender", ["Yes", "No"], [{"answer": "Yes"}])
