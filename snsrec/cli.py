@@ -419,7 +419,9 @@ def bench_throughput(
     typer.echo(result["markdown"])
 
 
-@app.command("demo")
+@app.command("demo", help="Generate a world; rank with popularity, LR and the best CTR model; "
+             "retrieve with RED-Rec, ItemCF, category popularity and most-popular; evaluate; "
+             "write a report.")
 def demo(
     out: Path = typer.Option(Path("runs/demo"), help="Run directory for the report."),
     preset: Preset = typer.Option(Preset.small, help="World size to run on."),
@@ -429,8 +431,7 @@ def demo(
     set_: list[str] | None = typer.Option(
         None, "--set", help="Override a demo setting, e.g. --set train.lr=0.005."),
 ) -> None:
-    """Generate a world; rank with popularity, LR and the best CTR model; retrieve with
-    RED-Rec, ItemCF and most-popular; evaluate; write a report."""
+    """The main job on the embedded default world (see help=)."""
     from snsrec.demo import run_demo
 
     summary = run_demo(out, preset=preset.value, seed=seed, world_dir=world, config=config,
