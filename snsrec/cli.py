@@ -339,6 +339,27 @@ def compress(
                  calibration=calibration, threads=threads)
 
 
+llm_app = typer.Typer(help="RedOne: the SNS task suite, post-training and evaluation.",
+                      no_args_is_help=True)
+app.add_typer(llm_app, name="llm")
+llm_tasks_app = typer.Typer(help="The SNS task suite (SNS-Bench JSON).", no_args_is_help=True)
+llm_app.add_typer(llm_tasks_app, name="tasks")
+
+
+@llm_tasks_app.command("build")
+def llm_tasks_build(
+    world: Path = typer.Option(..., help="A world directory (`snsrec world generate`)."),
+    out: Path = typer.Option(..., help="Directory for <split>/<task>.json and manifest.json."),
+    tasks: str = typer.Option("", help="Comma-separated task names (default: all)."),
+    max_items: int = typer.Option(500, help="Items per task and split (a seeded sample)."),
+    seed: int = typer.Option(0, help="Seed of the splits and samples."),
+) -> None:
+    """Build the SNS tasks from a world's notes and truth, split by note."""
+    from snsrec.llm.tasks import build_tasks
+
+    build_tasks(world, out, tasks=_names(tasks) or None, max_items=max_items, seed=seed)
+
+
 adsee_app = typer.Typer(help="AdSEE: cover edits that raise an ad's click rate.",
                         no_args_is_help=True)
 app.add_typer(adsee_app, name="adsee")

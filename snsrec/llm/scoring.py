@@ -155,6 +155,23 @@ def _querycorr_topic(preds: Sequence[str], items: Sequence[dict[str, Any]]
             "score": macro * ratio}
 
 
+def _moderation(preds: Sequence[str], items: Sequence[dict[str, Any]]) -> dict[str, float]:
+    """snsrec's Note-Moderation: the harm type (or "none") by accuracy, and harmful vs not
+    by precision / recall / F1 (0–100)."""
+    got = [cut_label(p) for p in preds]
+    ref = [str(it["answer"]) for it in items]
+    acc = 100 * sum(g == r for g, r in zip(got, ref, strict=True)) / len(items) \
+        if items else float("nan")
+    flag_p = [g != "none" for g in got]
+    flag_r = [r != "none" for r in ref]
+    tp = sum(p and r for p, r in zip(flag_p, flag_r, strict=True))
+    prec = 100 * tp / max(sum(flag_p), 1)
+    rec = 100 * tp / max(sum(flag_r), 1)
+    f1 = 2 * prec * rec / (prec + rec) if prec + rec else 0.0
+    return {"accuracy": acc, "harmful_precision": prec, "harmful_recall": rec,
+            "harmful_f1": f1, "score": acc}
+
+
 SCORERS: dict[str, Callable[..., dict[str, float]]] = {
     "Note-Gender": _accuracy(cut_answer),
     "Note-QueryCorr-explain": _accuracy(cut_answer),
@@ -165,6 +182,7 @@ SCORERS: dict[str, Callable[..., dict[str, float]]] = {
     "Note-NER": _list_f1,
     "Note-CHLW": _chlw,
     "Note-QueryCorr-topic": _querycorr_topic,
+    "Note-Moderation": _moderation,
 }
 
 

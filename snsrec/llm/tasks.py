@@ -1,0 +1,286 @@
+"""`snsrec llm tasks build --world DIR --out DIR`: the SNS task suite from a world's truth.
+
+Every task is written in the SNS-Bench JSON layout (one list of flat objects
+per task file, the fields SNS-Bench uses: ``content``, ``answer``,
+``candidates``, ``query``, ``question``, ``sentence1`` / ``sentence2``), one
+file per task and split under ``OUT/<split>/``. Splits are by note (a seeded
+hash of the note id: 80 / 10 / 10 %), so no note is in two splits. Notes are
+English, Chinese or mixed, as the world writes them.
+
+Built so far, each from what the world knows for certain:
+
+- ``Note-Taxonomy-single`` — the note's category among all categories, or its
+  subcategory among its category's subcategories;
+- ``Note-Hashtag-single`` / ``-multiple`` — its own hashtags among tags of
+  notes from other categories (4 candidates / 12);
+- ``Note-NER`` — every entity of one type (place, product, person, brand) in
+  the note, as the world placed them;
+- ``Note-MRC-simple`` — a question about the note and the answer span in it,
+  or a question about another note (answer ``[]``);
+- ``Note-QueryCorr-explain`` — can the note answer the question (Yes / No);
+- ``Note-Gender`` — does the note appeal mainly to one gender (|gender appeal|
+  ≥ 0.5: Yes);
+- ``Note-Moderation`` — the note's harm type, or ``none``.
+
+Single labels never contain "end", "," or "." (SNS-Bench's answer cut would make
+them unmatchable: ``snsrec.llm.scoring``); such tags are left out.
+"""
+
+from __future__ import annotations
+
+import json
+import zlib
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import polars as pl
+
+from snsrec.errors import ConfigError, DataError
+from snsrec.io import write_json, write_text
+from snsrec.progress import echo
+
+SPLITS = (("train", 0.8), ("valid", 0.1), ("test", 0.1))
+HARM_NONE = "none"
+GENDER_THRESHOLD = 0.5
+
+
+def split_of(note_id: int, seed: int) -> str:
+    """The split of a note: a seeded CRC-32 of its id, the same in every process."""
+    u = zlib.crc32(f"{seed}:{note_id}".encode()) / 2**32
+    edge = 0.0
+    for name, share in SPLITS:
+        edge += share
+        if u < edge:
+            return name
+    return SPLITS[-1][0]
+
+
+def _clean(label: str) -> bool:
+    """A single label SNS-Bench's answer cut leaves intact."""
+    return "end" not in label and "," not in label and "." not in label
+
+
+def _note_content(row: dict[str, Any]) -> str:
+    return f"Note Title: {row['title'] or ''}\n    Note Content: {row['body'] or ''}"
+
+
+def _plain(row: dict[str, Any]) -> str:
+    return f"{row['title'] or ''}\n{row['body'] or ''}"
+
+
+class _World:
+    """The world tables the builders read (notes with truth, QA, entities)."""
+
+    def __init__(self, root: Path):
+        for name in ("notes.parquet", "truth/notes.parquet", "truth/qa.parquet",
+                     "truth/entities.parquet"):
+            if not (root / name).is_file():
+                raise DataError(f"{root}: no {name}; build tasks from a world directory "
+                                "(`snsrec world generate`)")
+        truth = pl.read_parquet(root / "truth" / "notes.parquet").select("note_id",
+                                                                          "gender_appeal")
+        self.notes = (pl.read_parquet(root / "notes.parquet")
+                      .join(truth, on="note_id", how="left").sort("note_id"))
+        self.qa = pl.read_parquet(root / "truth" / "qa.parquet")
+        self.entities = pl.read_parquet(root / "truth" / "entities.parquet")
+        self.rows = {r["note_id"]: r for r in self.notes.iter_rows(named=True)}
+        self.by_category: dict[str, list[int]] = {}
+        for r in self.rows.values():
+            self.by_category.setdefault(r["category"], []).append(r["note_id"])
+        subs: dict[str, set[str]] = {}
+        for r in self.rows.values():
+            subs.setdefault(r["category"], set()).add(r["subcategory"])
+        self.subcategories = {c: sorted(s) for c, s in subs.items()}
+        self.categories = sorted(subs)
+
+
+def taxonomy_single(w: _World, rng: np.random.Generator) -> list[tuple[int, dict]]:
+    out = []
+    for nid, r in w.rows.items():
+        if rng.random() < 0.5:
+            cands, answer = w.categories, r["category"]
+        else:
+            cands, answer = w.subcategories[r["category"]], r["subcategory"]
+        if len(cands) < 2 or not _clean(answer):
+            continue
+        out.append((nid, {"content": _note_content(r), "candidates": ", ".join(cands),
+                          "answer": answer}))
+    return out
+
+
+def _other_tags(w: _World, r: dict, rng: np.random.Generator, k: int) -> list[str]:
+    """``k`` hashtags of random notes from other categories, none of ``r``'s own."""
+    own, out = set(r["hashtags"] or []), []
+    others = [c for c in w.categories if c != r["category"]]
+    for _ in range(50 * k):
+        if len(out) >= k:
+            break
+        nid = rng.choice(w.by_category[others[rng.integers(len(others))]])
+        tags = w.rows[int(nid)]["hashtags"] or []
+        if tags:
+            t = tags[rng.integers(len(tags))]
+            if t not in own and t not in out and _clean(t):
+                out.append(t)
+    return out
+
+
+def hashtag_single(w: _World, rng: np.random.Generator) -> list[tuple[int, dict]]:
+    out = []
+    for nid, r in w.rows.items():
+        own = [t for t in (r["hashtags"] or []) if _clean(t)]
+        if not own:
+            continue
+        answer = own[rng.integers(len(own))]
+        cands = [answer, *_other_tags(w, r, rng, 3)]
+        rng.shuffle(cands)
+        out.append((nid, {"content": _note_content(r), "candidates": ", ".join(cands),
+                          "answer": answer}))
+    return out
+
+
+def hashtag_multiple(w: _World, rng: np.random.Generator) -> list[tuple[int, dict]]:
+    out = []
+    for nid, r in w.rows.items():
+        own = list(dict.fromkeys(t for t in (r["hashtags"] or []) if "," not in t))
+        if not own:
+            continue
+        cands = [*own, *_other_tags(w, r, rng, max(1, 12 - len(own)))]
+        rng.shuffle(cands)
+        out.append((nid, {"content": _note_content(r), "candidates": ", ".join(cands),
+                          "answer": ", ".join(own)}))
+    return out
+
+
+def ner(w: _World, rng: np.random.Generator) -> list[tuple[int, dict]]:
+    out = []
+    ents = w.entities.sort(["note_id", "field", "start"])
+    for (nid,), group in ents.group_by(["note_id"], maintain_order=True):
+        r = w.rows.get(int(nid))
+        if r is None:
+            continue
+        labels = sorted(set(group["label"].to_list()))
+        label = labels[rng.integers(len(labels))]
+        # Title entities first, then the body's, in the order they appear.
+        texts = [t for f in ("title", "body")
+                 for t in group.filter((pl.col("label") == label) & (pl.col("field") == f))
+                 ["text"].to_list()]
+        found = list(dict.fromkeys(t for t in texts if "," not in t))
+        if found:
+            out.append((int(nid), {"question": f"Please identify all '{label.lower()}' "
+                                               "entities",
+                                   "content": _plain(r), "answer": ", ".join(found)}))
+    return out
+
+
+def _questions(w: _World) -> dict[int, list[tuple[str, str]]]:
+    qa: dict[int, list[tuple[str, str]]] = {}
+    for nid, q, a in w.qa.select("note_id", "question", "answer").iter_rows():
+        qa.setdefault(int(nid), []).append((q, a))
+    return qa
+
+
+def _foreign_question(w: _World, qa: dict, r: dict, rng: np.random.Generator) -> str | None:
+    others = [c for c in w.categories if c != r["category"]]
+    for _ in range(20):
+        nid = int(rng.choice(w.by_category[others[rng.integers(len(others))]]))
+        if qa.get(nid):
+            return qa[nid][rng.integers(len(qa[nid]))][0]
+    return None
+
+
+def mrc_simple(w: _World, rng: np.random.Generator) -> list[tuple[int, dict]]:
+    qa, out = _questions(w), []
+    for nid, r in w.rows.items():
+        mine = qa.get(nid)
+        if not mine:
+            continue
+        text = _plain(r)
+        if rng.random() < 0.25:                 # unanswerable from this note
+            q, answer = _foreign_question(w, qa, r, rng), []
+            if q is None:
+                continue
+        else:
+            q, a = mine[rng.integers(len(mine))]
+            if a not in text or "[" in a or "]" in a:
+                continue
+            answer = [a]
+        out.append((nid, {"query": q, "content": text, "answer": answer}))
+    return out
+
+
+def querycorr_explain(w: _World, rng: np.random.Generator) -> list[tuple[int, dict]]:
+    qa, out = _questions(w), []
+    for nid, r in w.rows.items():
+        mine = qa.get(nid)
+        if not mine:
+            continue
+        yes = rng.random() < 0.5
+        q = mine[rng.integers(len(mine))][0] if yes else _foreign_question(w, qa, r, rng)
+        if q is None:
+            continue
+        out.append((nid, {"sentence1": q, "sentence2": f"{r['title'] or ''} | {r['body'] or ''}",
+                          "answer": "Yes" if yes else "No"}))
+    return out
+
+
+def gender(w: _World, rng: np.random.Generator) -> list[tuple[int, dict]]:
+    return [(nid, {"content": _note_content(r),
+                   "answer": "Yes" if abs(r["gender_appeal"] or 0.0) >= GENDER_THRESHOLD
+                   else "No"})
+            for nid, r in w.rows.items()]
+
+
+def moderation(w: _World, rng: np.random.Generator) -> list[tuple[int, dict]]:
+    from snsrec.data.schema import HARM_TYPES
+
+    cands = ", ".join((HARM_NONE, *HARM_TYPES))
+    return [(nid, {"content": _note_content(r), "candidates": cands,
+                   "answer": (r["harm_type"] or HARM_NONE) if r["harmful"] else HARM_NONE})
+            for nid, r in w.rows.items()]
+
+
+BUILDERS: dict[str, Callable[[_World, np.random.Generator], list[tuple[int, dict]]]] = {
+    "Note-Taxonomy-single": taxonomy_single,
+    "Note-Hashtag-single": hashtag_single,
+    "Note-Hashtag-multiple": hashtag_multiple,
+    "Note-NER": ner,
+    "Note-MRC-simple": mrc_simple,
+    "Note-QueryCorr-explain": querycorr_explain,
+    "Note-Gender": gender,
+    "Note-Moderation": moderation,
+}
+
+
+def build_tasks(world: str | Path, out: str | Path, *, tasks: list[str] | None = None,
+                max_items: int = 500, seed: int = 0) -> dict[str, Any]:
+    """Write every task × split (at most ``max_items`` items each, a seeded sample) and
+    ``manifest.json`` (counts, world, seed); return the manifest."""
+    world, out = Path(world), Path(out)
+    names = tasks or list(BUILDERS)
+    unknown = [t for t in names if t not in BUILDERS]
+    if unknown:
+        raise ConfigError(f"unknown task(s) {unknown}; tasks: {', '.join(BUILDERS)}")
+    if max_items < 1:
+        raise ConfigError(f"--max-items {max_items}: give at least 1")
+    w = _World(world)
+    counts: dict[str, dict[str, int]] = {}
+    for name in names:
+        rng = np.random.default_rng([seed, zlib.crc32(name.encode())])
+        by_split: dict[str, list[dict]] = {s: [] for s, _ in SPLITS}
+        for nid, item in BUILDERS[name](w, rng):
+            by_split[split_of(nid, seed)].append(item)
+        counts[name] = {}
+        for split, items in by_split.items():
+            if len(items) > max_items:
+                keep = np.sort(rng.choice(len(items), max_items, replace=False))
+                items = [items[i] for i in keep]
+            write_text(out / split / f"{name}.json",
+                       json.dumps(items, ensure_ascii=False, indent=4) + "\n")
+            counts[name][split] = len(items)
+        echo(f"tasks: {name}: " + ", ".join(f"{s} {n:,}" for s, n in counts[name].items()))
+    manifest = {"world": str(world), "seed": seed, "max_items": max_items,
+                "splits": dict(SPLITS), "counts": counts}
+    write_json(out / "manifest.json", manifest)
+    return manifest

@@ -1,0 +1,76 @@
+"""`snsrec llm tasks build`: the SNS task files from a world, split by note, each answer true to
+the world, and scored 100 by its own metric when answered with the gold."""
+
+import json
+
+import pytest
+
+from snsrec.errors import ConfigError, DataError
+from snsrec.llm.scoring import SCORERS, score_task
+from snsrec.llm.tasks import BUILDERS, build_tasks, split_of
+
+
+@pytest.fixture(scope="module")
+def suite(tiny_world, tmp_path_factory):
+    out = tmp_path_factory.mktemp("tasks")
+    manifest = build_tasks(tiny_world, out, max_items=10_000, seed=3)
+    return out, manifest
+
+
+def _load(out, split, task):
+    return json.loads((out / split / f"{task}.json").read_text(encoding="utf-8"))
+
+
+def test_every_task_and_split_is_written_in_the_sns_bench_layout(suite):
+    out, manifest = suite
+    assert set(manifest["counts"]) == set(BUILDERS)
+    for task, counts in manifest["counts"].items():
+        for split, n in counts.items():
+            items = _load(out, split, task)
+            assert len(items) == n and n > 0, (task, split)
+            assert all("answer" in it for it in items)
+            assert all(("content" in it) != ("sentence2" in it) for it in items)
+
+
+def test_no_note_is_in_two_splits(suite):
+    out, _ = suite
+    seen = {split: {it["content"] for it in _load(out, split, "Note-Moderation")}
+            for split in ("train", "valid", "test")}
+    assert not seen["train"] & seen["test"] and not seen["train"] & seen["valid"]
+    assert {split_of(n, 3) for n in range(200)} == {"train", "valid", "test"}
+
+
+def test_answers_are_true_to_the_world(suite):
+    out, _ = suite
+    for it in _load(out, "train", "Note-Taxonomy-single"):
+        assert it["answer"] in it["candidates"].split(", ")
+    for it in _load(out, "train", "Note-Hashtag-single"):
+        cands = it["candidates"].split(", ")
+        assert it["answer"] in cands and len(cands) == 4 and "end" not in it["answer"]
+    for it in _load(out, "train", "Note-Hashtag-multiple"):
+        assert set(it["answer"].split(", ")) <= set(it["candidates"].split(", "))
+    for it in _load(out, "train", "Note-NER"):
+        assert all(e in it["content"] for e in it["answer"].split(", "))
+    mrc = _load(out, "train", "Note-MRC-simple")
+    assert all(all(a in it["content"] for a in it["answer"]) for it in mrc)
+    assert any(it["answer"] == [] for it in mrc) and any(it["answer"] for it in mrc)
+    mod = _load(out, "train", "Note-Moderation")
+    assert {it["answer"] for it in mod} >= {"none"} and any(it["answer"] != "none" for it in mod)
+    assert {it["answer"] for it in _load(out, "train", "Note-Gender")} == {"Yes", "No"}
+
+
+def test_the_gold_answers_score_100(suite):
+    out, _ = suite
+    for task in BUILDERS:
+        if task not in SCORERS:
+            continue
+        items = _load(out, "test", task)
+        gold = [str(it["answer"]) for it in items]
+        assert score_task(task, gold, items)["score"] == pytest.approx(100.0, abs=1e-3), task
+
+
+def test_bad_input(tmp_path, tiny_world):
+    with pytest.raises(DataError, match="no notes.parquet"):
+        build_tasks(tmp_path, tmp_path / "o")
+    with pytest.raises(ConfigError, match="unknown task"):
+        build_tasks(tiny_world, tmp_path / "o", tasks=["Note-Poetry"])
