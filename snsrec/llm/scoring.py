@@ -22,7 +22,12 @@ SNS-Bench files are comparable with published ones:
 - Taxonomy-multiple compares "primary | secondary | tertiary" after removing
   punctuation and articles (exact match, no partial credit).
 
-MRC and query generation (BLEU / ROUGE / embedding similarity) are not here yet.
+- QueryGen: per item the mean of the cosine similarity of the output's first
+  line and the reference under a sentence encoder (all-MiniLM-L6-v2 from its
+  wheel; the reference evaluator used bge-large-en-v1.5, which cannot ship
+  here) and the character-level ANLS of the whole output (no 0.5 threshold).
+
+MRC (BLEU / ROUGE over segmented words) is not here yet.
 """
 
 from __future__ import annotations
@@ -172,6 +177,52 @@ def _moderation(preds: Sequence[str], items: Sequence[dict[str, Any]]) -> dict[s
             "harmful_f1": f1, "score": acc}
 
 
+def levenshtein(a: str, b: str) -> int:
+    """Character edit distance (insert, delete, substitute: 1 each)."""
+    if len(a) < len(b):
+        a, b = b, a
+    prev = list(range(len(b) + 1))
+    for i, ca in enumerate(a, 1):
+        cur = [i]
+        for j, cb in enumerate(b, 1):
+            cur.append(min(prev[j] + 1, cur[j - 1] + 1, prev[j - 1] + (ca != cb)))
+        prev = cur
+    return prev[-1]
+
+
+def anls(pred: str, ref: str) -> float:
+    """100 × (1 − edit distance / the longer length); two empty strings score 100."""
+    longest = max(len(pred), len(ref))
+    return 100.0 if longest == 0 else 100 * (1 - levenshtein(pred, ref) / longest)
+
+
+_ENCODER: list[Any] = []
+
+
+def _encoder() -> Any:
+    if not _ENCODER:
+        from sentence_transformers import SentenceTransformer
+
+        from snsrec.text.encoders import minilm_path
+
+        _ENCODER.append(SentenceTransformer(str(minilm_path()), device="cpu"))
+    return _ENCODER[0]
+
+
+def _querygen(preds: Sequence[str], items: Sequence[dict[str, Any]]) -> dict[str, float]:
+    import numpy as np
+
+    if not items:
+        return {"similarity": float("nan"), "anls": float("nan"), "score": float("nan")}
+    first = [_CUT_LIST.split(p.strip(), maxsplit=1)[0] for p in preds]
+    refs = [str(it["answer"]) for it in items]
+    vec = _encoder().encode(first + refs, normalize_embeddings=True, show_progress_bar=False)
+    sim = 100 * np.sum(vec[:len(first)] * vec[len(first):], axis=1)
+    edit = np.array([anls(p, r) for p, r in zip(preds, refs, strict=True)])
+    return {"similarity": float(sim.mean()), "anls": float(edit.mean()),
+            "score": float(((sim + edit) / 2).mean())}
+
+
 SCORERS: dict[str, Callable[..., dict[str, float]]] = {
     "Note-Gender": _accuracy(cut_answer),
     "Note-QueryCorr-explain": _accuracy(cut_answer),
@@ -183,6 +234,7 @@ SCORERS: dict[str, Callable[..., dict[str, float]]] = {
     "Note-CHLW": _chlw,
     "Note-QueryCorr-topic": _querycorr_topic,
     "Note-Moderation": _moderation,
+    "Note-QueryGen": _querygen,
 }
 
 

@@ -18,6 +18,11 @@ Built so far, each from what the world knows for certain:
 - ``Note-MRC-simple`` — a question about the note and the answer span in it,
   or a question about another note (answer ``[]``);
 - ``Note-QueryCorr-explain`` — can the note answer the question (Yes / No);
+- ``Note-CHLW`` — a sentence of the note and options: its highlight words and
+  other entities in it (answer: the highlight options, a Python list);
+- ``Note-QueryCorr-topic`` — the world's graded relevance (0–3) of a note a
+  search showed, -1 for a note of another category;
+- ``Note-QueryGen`` — a note and a query it fully satisfies (relevance 3);
 - ``Note-Gender`` — does the note appeal mainly to one gender (|gender appeal|
   ≥ 0.5: Yes);
 - ``Note-Moderation`` — the note's harm type, or ``none``.
@@ -29,6 +34,7 @@ them unmatchable: ``snsrec.llm.scoring``); such tags are left out.
 from __future__ import annotations
 
 import json
+import re
 import zlib
 from collections.abc import Callable
 from pathlib import Path
@@ -70,6 +76,13 @@ def _plain(row: dict[str, Any]) -> str:
     return f"{row['title'] or ''}\n{row['body'] or ''}"
 
 
+def _optional(path: Path, columns: list[str]) -> pl.DataFrame:
+    """A table's columns, or an empty frame when the world has no such table."""
+    if not path.is_file():
+        return pl.DataFrame({c: [] for c in columns})
+    return pl.read_parquet(path, columns=columns)
+
+
 class _World:
     """The world tables the builders read (notes with truth, QA, entities)."""
 
@@ -85,6 +98,11 @@ class _World:
                       .join(truth, on="note_id", how="left").sort("note_id"))
         self.qa = pl.read_parquet(root / "truth" / "qa.parquet")
         self.entities = pl.read_parquet(root / "truth" / "entities.parquet")
+        self.highlights = _optional(root / "truth" / "highlights.parquet", ["note_id", "word"])
+        self.relevance = _optional(root / "truth" / "relevance.parquet",
+                                   ["query_id", "note_id", "label"])
+        queries = _optional(root / "queries.parquet", ["query_id", "query"])
+        self.queries = dict(queries.iter_rows())
         self.rows = {r["note_id"]: r for r in self.notes.iter_rows(named=True)}
         self.by_category: dict[str, list[int]] = {}
         for r in self.rows.values():
@@ -225,6 +243,86 @@ def querycorr_explain(w: _World, rng: np.random.Generator) -> list[tuple[int, di
     return out
 
 
+_SENTENCE = re.compile(r"(?<=[。！？!?\n.])")
+CHLW_PROMPT = ("Comment: \n{comment}\n\nPossible highlight word options list:\n{options}\n\n"
+               "Please provide a list of words you think are suitable for highlighting. If you "
+               "think none are appropriate, output an empty list []. Your output is:")
+
+
+def chlw(w: _World, rng: np.random.Generator) -> list[tuple[int, dict]]:
+    """A sentence of the note as the comment; options: the world's highlight words in it and
+    entities in it that are not highlights (the answer: the highlight options, or [])."""
+    words: dict[int, list[str]] = {}
+    for nid, word in w.highlights.iter_rows():
+        words.setdefault(int(nid), []).append(word)
+    ents: dict[int, list[str]] = {}
+    for nid, text in w.entities.select("note_id", "text").iter_rows():
+        ents.setdefault(int(nid), []).append(text)
+    pool = [x for v in words.values() for x in v]
+    out = []
+    for nid, r in w.rows.items():
+        sentences = [s.strip() for s in _SENTENCE.split(r["body"] or "") if s.strip()]
+        if not sentences or nid not in words:
+            continue
+        sentence = sentences[rng.integers(len(sentences))]
+        hits = [x for x in dict.fromkeys(words[nid]) if x in sentence]
+        others = [x for x in dict.fromkeys(ents.get(nid, [])) if x in sentence
+                  and x not in hits]
+        options = [*hits, *others][:4]
+        while len(options) < 2 and pool:        # an option from another note: not highlighted
+            x = pool[rng.integers(len(pool))]
+            if x not in sentence and x not in options:
+                options.append(x)
+        order = rng.permutation(len(options))
+        options = [options[i] for i in order]
+        answer = [x for x in options if x in hits]
+        out.append((nid, {"content": CHLW_PROMPT.format(comment=sentence, options=repr(options)),
+                          "answer": repr(answer)}))
+    return out
+
+
+def querycorr_topic(w: _World, rng: np.random.Generator) -> list[tuple[int, dict]]:
+    """Graded query–note relevance: the world's labels 0–3 for the notes a search showed,
+    -1 for a note of another category the query never met."""
+    out = []
+    for qid, nid, label in w.relevance.iter_rows():
+        r, query = w.rows.get(int(nid)), w.queries.get(int(qid))
+        if r is None or query is None:
+            continue
+        out.append((int(nid), {"content": _corr_content(query, r), "answer": str(int(label))}))
+        if rng.random() < 0.1:
+            others = [c for c in w.categories if c != r["category"]]
+            other = int(rng.choice(w.by_category[others[rng.integers(len(others))]]))
+            out.append((other, {"content": _corr_content(query, w.rows[other]),
+                                "answer": "-1"}))
+    return out
+
+
+def _corr_content(query: str, r: dict) -> str:
+    tags = "; ".join(r["hashtags"] or [])
+    body = (r["body"] or "").replace("\n", " ※ ")
+    return f"```\nQuery: {query}\nNote: {r['title'] or ''}; {tags}; {body}\n```"
+
+
+def querygen(w: _World, rng: np.random.Generator) -> list[tuple[int, dict]]:
+    """A note and a search query it fully satisfies (world relevance 3)."""
+    best: dict[int, list[str]] = {}
+    for qid, nid, label in w.relevance.iter_rows():
+        if label == 3 and int(qid) in w.queries:
+            best.setdefault(int(nid), []).append(w.queries[int(qid)])
+    out = []
+    for nid, qs in best.items():
+        r = w.rows.get(nid)
+        if r is None:
+            continue
+        content = (f"The type of this note is: image and text, \nNote Title: {r['title'] or ''},"
+                   f" \nMulti-level Classification Tags: {r['category']}/{r['subcategory']}, "
+                   f"\nMain Content: {r['body'] or ''}, \nOCR Information from Cover Image: "
+                   "None, \nPopular Comments: None.")
+        out.append((nid, {"content": content, "answer": qs[rng.integers(len(qs))]}))
+    return out
+
+
 def gender(w: _World, rng: np.random.Generator) -> list[tuple[int, dict]]:
     return [(nid, {"content": _note_content(r),
                    "answer": "Yes" if abs(r["gender_appeal"] or 0.0) >= GENDER_THRESHOLD
@@ -248,6 +346,9 @@ BUILDERS: dict[str, Callable[[_World, np.random.Generator], list[tuple[int, dict
     "Note-NER": ner,
     "Note-MRC-simple": mrc_simple,
     "Note-QueryCorr-explain": querycorr_explain,
+    "Note-CHLW": chlw,
+    "Note-QueryCorr-topic": querycorr_topic,
+    "Note-QueryGen": querygen,
     "Note-Gender": gender,
     "Note-Moderation": moderation,
 }

@@ -77,3 +77,22 @@ def test_unknown_task_and_length_mismatch():
         score_task("Note-Poetry", [], [])
     with pytest.raises(ConfigError, match="2 outputs for 1 items"):
         score_task("Note-Gender", ["Yes", "No"], [{"answer": "Yes"}])
+
+
+def test_querygen_similarity_and_anls():
+    from snsrec.llm.scoring import anls, levenshtein
+
+    assert levenshtein("kitten", "sitting") == 3 and levenshtein("", "abc") == 3
+    assert anls("abc", "abc") == 100.0 and anls("", "") == 100.0
+    assert anls("kitten", "sitting") == pytest.approx(100 * (1 - 3 / 7))
+    items = [{"answer": "best ramen in tokyo"}, {"answer": "how to train a puppy"}]
+    exact = score_task("Note-QueryGen", [it["answer"] for it in items], items)
+    assert exact["score"] == pytest.approx(100.0, abs=1e-3)
+    close = score_task("Note-QueryGen", ["tokyo ramen recommendations", "puppy training tips"],
+                       items)
+    far = score_task("Note-QueryGen", ["stock market news", "tax filing deadline"], items)
+    assert far["similarity"] < close["similarity"] < 100
+    # the edit similarity reads the whole output, the embedding only its first line
+    chatty = score_task("Note-QueryGen", ["best ramen in tokyo\nbecause...", "how to train a puppy"],
+                        items)
+    assert chatty["similarity"] == pytest.approx(100.0, abs=1e-3) and chatty["anls"] < 100

@@ -57,6 +57,16 @@ def test_answers_are_true_to_the_world(suite):
     mod = _load(out, "train", "Note-Moderation")
     assert {it["answer"] for it in mod} >= {"none"} and any(it["answer"] != "none" for it in mod)
     assert {it["answer"] for it in _load(out, "train", "Note-Gender")} == {"Yes", "No"}
+    import ast
+
+    for it in _load(out, "train", "Note-CHLW"):
+        comment = it["content"].split("\n\nPossible highlight word options list:\n")[0]
+        options = ast.literal_eval(it["content"].split("options list:\n")[1].split("\n")[0])
+        answer = ast.literal_eval(it["answer"])
+        assert set(answer) <= set(options) and all(a in comment for a in answer)
+    levels = {it["answer"] for it in _load(out, "train", "Note-QueryCorr-topic")}
+    assert levels <= {"-1", "0", "1", "2", "3"} and "-1" in levels and "3" in levels
+    assert all(it["answer"] for it in _load(out, "train", "Note-QueryGen"))
 
 
 def test_the_gold_answers_score_100(suite):
