@@ -360,6 +360,24 @@ def llm_tasks_build(
     build_tasks(world, out, tasks=_names(tasks) or None, max_items=max_items, seed=seed)
 
 
+@llm_app.command("eval")
+def llm_eval(
+    model: str = typer.Option(..., help="smollm2-135m | tiny-qwen2 | a local Hugging Face "
+                              "model directory."),
+    tasks: Path = typer.Option(..., help="A task suite (`snsrec llm tasks build`) or a folder "
+                               "of SNS-Bench task files."),
+    out: Path = typer.Option(Path("runs/llm-eval"), help="Directory for eval.json / eval.md."),
+    split: str = typer.Option("test", help="The suite's split to read."),
+    limit: int | None = typer.Option(None, help="At most this many items a task."),
+    batch_size: int = typer.Option(8, help="Prompts per generation batch."),
+) -> None:
+    """Answer the SNS tasks with a causal LM (greedy) and score each task."""
+    from snsrec.llm.evaluate import evaluate_llm
+
+    typer.echo(evaluate_llm(model, tasks, out, split=split, limit=limit,
+                            batch_size=batch_size)["markdown"])
+
+
 adsee_app = typer.Typer(help="AdSEE: cover edits that raise an ad's click rate.",
                         no_args_is_help=True)
 app.add_typer(adsee_app, name="adsee")

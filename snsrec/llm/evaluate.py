@@ -1,0 +1,129 @@
+"""`snsrec llm eval --model M --tasks DIR`: a causal LM on the SNS tasks, scored per task.
+
+``DIR`` is a suite from `snsrec llm tasks build` (the ``--split`` folder is read)
+or a folder of SNS-Bench task files (``Note-*.json``), read as they are. Every
+file with a known prompt (``snsrec.llm.prompts``) is answered by greedy
+decoding in batches (left-padded, the KV cache of ``generate``), at most
+``--limit`` items a task, and scored with its metric (``snsrec.llm.scoring``;
+a task without one yet is answered and listed unscored). Writes ``eval.json``
+(per task: items, score, every metric, a few outputs) and ``eval.md``; the
+average is over the scored tasks.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from snsrec.errors import ConfigError, DataError
+from snsrec.io import write_json, write_text
+from snsrec.progress import Progress, echo
+
+
+def task_files(tasks: Path, split: str) -> list[Path]:
+    root = tasks / split if (tasks / split).is_dir() else tasks
+    from snsrec.llm.prompts import PROMPTS
+
+    files = sorted(p for p in root.glob("*.json") if p.stem in PROMPTS)
+    if not files:
+        raise DataError(f"{root}: no task files ({', '.join(sorted(PROMPTS))}.json); build them "
+                        "with `snsrec llm tasks build` or point at SNS-Bench's data folder")
+    return files
+
+
+def read_items(path: Path) -> list[dict[str, Any]]:
+    try:
+        items = json.loads(path.read_text(encoding="utf-8"))
+    except (json.JSONDecodeError, UnicodeDecodeError) as e:
+        raise DataError(f"{path}: not valid JSON ({e}); a task file is one JSON list") from None
+    if not isinstance(items, list) or not all(isinstance(x, dict) for x in items):
+        raise DataError(f"{path}: expected a JSON list of objects (the SNS-Bench layout)")
+    for i, it in enumerate(items):
+        if "answer" not in it:
+            raise DataError(f"{path}: item {i} has no field 'answer'")
+    return items
+
+
+@torch.no_grad()
+def generate(model: Any, tokenizer: Any, prompts: list[str], max_new_tokens: int,
+             batch_size: int, bar: Progress | None = None) -> list[str]:
+    """Greedy continuations of ``prompts`` (left padding, batched)."""
+    tokenizer.padding_side = "left"
+    if tokenizer.pad_token_id is None:
+        tokenizer.pad_token = tokenizer.eos_token
+    out: list[str] = []
+    for s in range(0, len(prompts), batch_size):
+        enc = tokenizer(prompts[s:s + batch_size], return_tensors="pt", padding=True)
+        gen = model.generate(**enc, max_new_tokens=max_new_tokens, do_sample=False,
+                             pad_token_id=tokenizer.pad_token_id)
+        out += tokenizer.batch_decode(gen[:, enc["input_ids"].shape[1]:],
+                                      skip_special_tokens=True)
+        if bar is not None:
+            bar.update(len(gen))
+    return out
+
+
+def evaluate_llm(model: str, tasks: str | Path, out: str | Path, *, split: str = "test",
+                 limit: int | None = None, batch_size: int = 8, threads: int | None = None
+                 ) -> dict[str, Any]:
+    from snsrec.llm.prompts import max_new_tokens, messages, render
+    from snsrec.llm.scoring import SCORERS, score_task
+    from snsrec.text.encoders import load_causal_lm
+
+    if (limit is not None and limit < 1) or batch_size < 1:
+        raise ConfigError("llm eval: --limit and --batch-size must be >= 1")
+    tasks, out = Path(tasks), Path(out)
+    files = task_files(tasks, split)
+    if threads:
+        torch.set_num_threads(threads)
+    lm, tokenizer = load_causal_lm(model)
+    lm.eval()
+    results: dict[str, Any] = {}
+    fallback = False
+    for path in files:
+        task = path.stem
+        items = read_items(path)[:limit]
+        prompts = []
+        for i, it in enumerate(items):
+            text, fb = render(tokenizer, messages(task, it, f"{path}: item {i}"))
+            prompts.append(text)
+            fallback |= fb
+        t0 = time.perf_counter()
+        with Progress(f"llm eval {task}", total=len(prompts), unit="items") as bar:
+            outputs = generate(lm, tokenizer, prompts, max_new_tokens(task), batch_size, bar)
+        seconds = time.perf_counter() - t0
+        metrics = score_task(task, outputs, items) if task in SCORERS else {}
+        results[task] = {"items": len(items), "score": metrics.get("score"),
+                         "metrics": metrics, "seconds": seconds,
+                         "examples": [{"output": o, "answer": it["answer"]}
+                                      for o, it in list(zip(outputs, items, strict=True))[:3]]}
+        echo(f"llm eval: {task}: " + (f"{metrics['score']:.2f}" if metrics else "unscored") +
+             f" ({len(items)} items, {seconds:.0f} s)")
+    scored = [r["score"] for r in results.values() if r["score"] is not None]
+    summary = {"model": model, "tasks": str(tasks), "split": split, "limit": limit,
+               "chat_template": not fallback,
+               "average": sum(scored) / len(scored) if scored else None, "results": results}
+    if fallback:
+        echo("llm eval: the tokenizer has no chat template; prompts were plain text")
+    md = markdown(summary)
+    write_json(out / "eval.json", summary)
+    write_text(out / "eval.md", md)
+    return {"markdown": md, "results": summary}
+
+
+def markdown(s: dict[str, Any]) -> str:
+    from snsrec.report.markdown import markdown_table
+
+    rows = [[t, r["items"], "unscored" if r["score"] is None else f"{r['score']:.2f}",
+             f"{r['seconds']:.0f}"] for t, r in s["results"].items()]
+    avg = "–" if s["average"] is None else f"{s['average']:.2f}"
+    return "\n".join([f"# SNS tasks: {s['model']}\n",
+                      f"Tasks `{s['tasks']}` ({s['split']}), at most {s['limit'] or 'all'} "
+                      f"items a task; greedy decoding"
+                      + ("" if s["chat_template"] else "; no chat template (plain prompts)")
+                      + f". Average over scored tasks: **{avg}**.\n",
+                      markdown_table(["task", "items", "score", "seconds"], rows), ""])

@@ -1,0 +1,57 @@
+"""`snsrec llm eval`: a tiny random Qwen2 answers a task suite and a folder of SNS-Bench-layout
+files; every task is scored or listed unscored; bad task files are one-line errors."""
+
+import json
+
+import pytest
+
+from snsrec.errors import DataError
+from snsrec.llm.evaluate import evaluate_llm
+from snsrec.llm.prompts import PROMPTS, messages, render
+from snsrec.llm.tasks import build_tasks
+
+
+def test_a_suite_end_to_end_with_a_tiny_model(tiny_world, tmp_path):
+    build_tasks(tiny_world, tmp_path / "suite", max_items=5,
+                tasks=["Note-Gender", "Note-NER", "Note-MRC-simple"])
+    res = evaluate_llm("tiny-qwen2", tmp_path / "suite", tmp_path / "out", limit=3,
+                       batch_size=2)["results"]
+    assert set(res["results"]) == {"Note-Gender", "Note-NER", "Note-MRC-simple"}
+    assert res["results"]["Note-MRC-simple"]["score"] is None           # no metric yet
+    for task in ("Note-Gender", "Note-NER"):
+        r = res["results"][task]
+        assert r["items"] == 3 and 0.0 <= r["score"] <= 100.0
+        assert len(r["examples"]) == 3 and all(isinstance(e["output"], str)
+                                               for e in r["examples"])
+    saved = json.loads((tmp_path / "out" / "eval.json").read_text())
+    assert saved["average"] == pytest.approx(
+        (res["results"]["Note-Gender"]["score"] + res["results"]["Note-NER"]["score"]) / 2)
+    assert "| Note-NER | 3 |" in (tmp_path / "out" / "eval.md").read_text()
+
+
+def test_sns_bench_layout_files_and_bad_ones(tmp_path):
+    flat = tmp_path / "snsbench"
+    flat.mkdir()
+    (flat / "Note-QueryCorr-explain.json").write_text(json.dumps(
+        [{"sentence1": "Where to eat?", "sentence2": "Noodles | Best noodles here",
+          "answer": "Yes"}]))
+    (flat / "README.json").write_text("[]")                       # not a task: ignored
+    res = evaluate_llm("tiny-qwen2", flat, tmp_path / "o")["results"]
+    assert list(res["results"]) == ["Note-QueryCorr-explain"]
+    (flat / "Note-Gender.json").write_text(json.dumps([{"answer": "Yes"}]))
+    with pytest.raises(DataError, match=r"Note-Gender.json: item 0: no field 'content'"):
+        evaluate_llm("tiny-qwen2", flat, tmp_path / "o2")
+    with pytest.raises(DataError, match="no task files"):
+        evaluate_llm("tiny-qwen2", tmp_path / "empty", tmp_path / "o3")
+
+
+def test_every_prompt_renders_with_and_without_a_chat_template():
+    class NoTemplate:
+        chat_template = None
+
+    item = {"content": "c", "candidates": "a, b", "query": "q", "question": "q",
+            "sentence1": "s1", "sentence2": "s2", "candidates_primary": "[]",
+            "candidates_secondary": "[]", "candidates_tertiary": "[]", "answer": "a"}
+    for task in PROMPTS:
+        text, fallback = render(NoTemplate(), messages(task, item))
+        assert fallback and text.endswith("\n") and PROMPTS[task][0] in text
