@@ -11,6 +11,9 @@ Built so far, each from what the world knows for certain:
 
 - ``Note-Taxonomy-single`` — the note's category among all categories, or its
   subcategory among its category's subcategories;
+- ``Note-Taxonomy-multiple`` — "category | subcategory | tertiary": the world's
+  taxonomy has two levels, so the third is the subcategory's topic word the note
+  uses most (e.g. ``food | baking | croissant``), candidates 8 a level;
 - ``Note-Hashtag-single`` / ``-multiple`` — its own hashtags among tags of
   notes from other categories (4 candidates / 12);
 - ``Note-NER`` — every entity of one type (place, product, person, brand) in
@@ -125,6 +128,47 @@ def taxonomy_single(w: _World, rng: np.random.Generator) -> list[tuple[int, dict
             continue
         out.append((nid, {"content": _note_content(r), "candidates": ", ".join(cands),
                           "answer": answer}))
+    return out
+
+
+def _sub_words() -> dict[str, tuple[tuple[str, ...], tuple[str, ...]]]:
+    """Subcategory → (its English words, its Chinese words): the world's third level."""
+    from snsrec.data.world.vocab import TOPICS
+
+    return {s: (t.sub_words_en[i], t.sub_words_zh[i])
+            for t in TOPICS for i, s in enumerate(t.subcategories)}
+
+
+def _pick(rng: np.random.Generator, true: str, pool: list[str], k: int) -> list[str]:
+    """``true`` and up to ``k - 1`` others of ``pool``, shuffled."""
+    others = [x for x in dict.fromkeys(pool) if x != true]
+    keep = [others[i] for i in rng.permutation(len(others))[:k - 1]]
+    out = [true, *keep]
+    return [out[i] for i in rng.permutation(len(out))]
+
+
+def taxonomy_multiple(w: _World, rng: np.random.Generator) -> list[tuple[int, dict]]:
+    """Category | subcategory | the subcategory's word the note uses most (the world's
+    taxonomy has two levels; the topic words of a subcategory are its third)."""
+    words = _sub_words()
+    out = []
+    for nid, r in w.rows.items():
+        en, zh = words.get(r["subcategory"], ((), ()))
+        text = _plain(r)
+        counts = [(text.count(x), -i, x) for i, x in enumerate((*en, *zh)) if x in text]
+        if not counts:
+            continue
+        tertiary = max(counts)[2]
+        levels = (r["category"], r["subcategory"], tertiary)
+        if not all(_clean(x) and "|" not in x for x in levels):
+            continue
+        cats = _pick(rng, r["category"], w.categories, 8)
+        subs = _pick(rng, r["subcategory"], [s for c in cats for s in w.subcategories[c]], 8)
+        ters = _pick(rng, tertiary, [x for s in subs for x in (*words.get(s, ((), ()))[0],
+                                                                 *words.get(s, ((), ()))[1])], 8)
+        out.append((nid, {"content": _note_content(r), "candidates_primary": repr(cats),
+                          "candidates_secondary": repr(subs), "candidates_tertiary": repr(ters),
+                          "answer": " | ".join(levels)}))
     return out
 
 
@@ -341,6 +385,7 @@ def moderation(w: _World, rng: np.random.Generator) -> list[tuple[int, dict]]:
 
 BUILDERS: dict[str, Callable[[_World, np.random.Generator], list[tuple[int, dict]]]] = {
     "Note-Taxonomy-single": taxonomy_single,
+    "Note-Taxonomy-multiple": taxonomy_multiple,
     "Note-Hashtag-single": hashtag_single,
     "Note-Hashtag-multiple": hashtag_multiple,
     "Note-NER": ner,

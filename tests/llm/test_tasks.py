@@ -44,6 +44,13 @@ def test_answers_are_true_to_the_world(suite):
     out, _ = suite
     for it in _load(out, "train", "Note-Taxonomy-single"):
         assert it["answer"] in it["candidates"].split(", ")
+    import ast as _ast
+
+    for it in _load(out, "train", "Note-Taxonomy-multiple"):
+        levels = it["answer"].split(" | ")
+        assert len(levels) == 3 and levels[2] in it["content"]
+        for level, key in zip(levels, ("primary", "secondary", "tertiary"), strict=True):
+            assert level in _ast.literal_eval(it[f"candidates_{key}"])
     for it in _load(out, "train", "Note-Hashtag-single"):
         cands = it["candidates"].split(", ")
         assert it["answer"] in cands and len(cands) == 4 and "end" not in it["answer"]
