@@ -27,12 +27,18 @@ SNS-Bench files are comparable with published ones:
   wheel; the reference evaluator used bge-large-en-v1.5, which cannot ship
   here) and the character-level ANLS of the whole output (no 0.5 threshold).
 
-MRC (BLEU / ROUGE over segmented words) is not here yet.
+- MRC-complex: only the ``<Result>`` JSON counts; whether an answer exists (F1
+  over items), and per item the predicted options' best contiguous-token F1 and
+  exact match against the gold ones, each × the parsed share; where the
+  reference raises (no true positive but both errors), total F1 is 0 here.
+
+MRC-simple (BLEU / ROUGE over segmented words) is not here yet.
 """
 
 from __future__ import annotations
 
 import ast
+import json
 import re
 from collections.abc import Callable, Sequence
 from typing import Any
@@ -223,6 +229,93 @@ def _querygen(preds: Sequence[str], items: Sequence[dict[str, Any]]) -> dict[str
             "score": float(((sim + edit) / 2).mean())}
 
 
+_RESULT = re.compile(r"(?<=<Result>).+?(?=</Result>)", re.DOTALL)
+_STRIP = str.maketrans("", "", ":_`，。：？！()“”；’《》·、,「」（）－～『』|")
+_CJK = re.compile(r"[\u4e00-\u9fff=]")
+
+
+def read_result(text: str) -> dict[str, str] | None:
+    """MRC-complex: the last ``<Result>…</Result>`` as {option: reason} (the last reason
+    of a repeated option wins); None when it is missing or not a list of
+    {"Option": str, "Reason": str}."""
+    found = _RESULT.findall(str(text))
+    if not found:
+        return None
+    body = found[-1].strip().lstrip("`json").rstrip("`")
+    try:
+        value = json.loads(body)
+    except ValueError:
+        return None
+    if not isinstance(value, list):
+        return None
+    out: dict[str, str] = {}
+    for v in value:
+        if not (isinstance(v, dict) and isinstance(v.get("Option"), str)
+                and isinstance(v.get("Reason"), str)):
+            return None
+        out[v["Option"]] = v["Reason"]
+    return out
+
+
+def _tokens(text: str) -> list[str]:
+    """Each CJK character is a token; each maximal run of anything else is one token."""
+    out, run = [], ""
+    for ch in text:
+        if _CJK.match(ch):
+            if run:
+                out.append(run)
+                run = ""
+            out.append(ch)
+        else:
+            run += ch
+    return [*out, run] if run else out
+
+
+def _lcs_f1(pred: str, gold: str) -> float:
+    """F1 of the longest common contiguous token run of the two normalised strings."""
+    p, g = _tokens(pred.lower().translate(_STRIP)), _tokens(gold.lower().translate(_STRIP))
+    best = 0
+    for i in range(len(p)):
+        for j in range(len(g)):
+            k = 0
+            while i + k < len(p) and j + k < len(g) and p[i + k] == g[j + k]:
+                k += 1
+            best = max(best, k)
+    if not best:
+        return 0.0
+    prec, rec = best / len(p), best / len(g)
+    return 2 * prec * rec / (prec + rec)
+
+
+def _mrc_complex(preds: Sequence[str], items: Sequence[dict[str, Any]]) -> dict[str, float]:
+    counts = dict.fromkeys(("tp", "fp", "fn", "tn"), 0)
+    f1s, ems, unparsed = [], [], 0
+    for p, it in zip(preds, items, strict=True):
+        got, ref = read_result(p), read_result(str(it["answer"]))
+        if got is None or ref is None:
+            unparsed += 1
+            continue
+        counts[("t" if bool(got) == bool(ref) else "f")
+               + ("p" if got else "n")] += 1
+        if not got or not ref:          # both empty: right; one empty: wrong
+            f1s.append(float(not got and not ref))
+            ems.append(float(not got and not ref))
+        else:       # per predicted option: its best match among the gold ones
+            norm = {g.lower().translate(_STRIP) for g in ref}
+            f1s.append(sum(max(_lcs_f1(o, g) for g in ref) for o in got) / len(got))
+            ems.append(sum(o.lower().translate(_STRIP) in norm for o in got) / len(got))
+    tp, fp, fn = counts["tp"], counts["fp"], counts["fn"]
+    prec = tp / (tp + fp) if tp + fp else -1.0
+    rec = tp / (tp + fn) if tp + fn else -1.0
+    total = 2 * prec * rec / (prec + rec) if prec > 0 and rec > 0 else 0.0
+    ratio = 100 * (1 - unparsed / len(items)) if items else float("nan")
+    mean = (lambda xs: sum(xs) / len(xs) if xs else 0.0)  # noqa: E731
+    parts = {"success_total_f1": ratio * total, "success_option_f1": ratio * mean(f1s),
+             "success_option_em": ratio * mean(ems)}
+    return {**parts, "success_ratio": ratio, "unparsed": unparsed,
+            "score": sum(parts.values()) / 3}
+
+
 SCORERS: dict[str, Callable[..., dict[str, float]]] = {
     "Note-Gender": _accuracy(cut_answer),
     "Note-QueryCorr-explain": _accuracy(cut_answer),
@@ -235,6 +328,7 @@ SCORERS: dict[str, Callable[..., dict[str, float]]] = {
     "Note-QueryCorr-topic": _querycorr_topic,
     "Note-Moderation": _moderation,
     "Note-QueryGen": _querygen,
+    "Note-MRC-complex": _mrc_complex,
 }
 
 

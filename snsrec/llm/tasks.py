@@ -20,6 +20,9 @@ Built so far, each from what the world knows for certain:
   the note, as the world placed them;
 - ``Note-MRC-simple`` — a question about the note and the answer span in it,
   or a question about another note (answer ``[]``);
+- ``Note-MRC-complex`` — a query that found the note and an answer type (an
+  entity type): every such entity with its sentence as the reason, in the
+  four tagged sections; or a note of another category and empty lists;
 - ``Note-QueryCorr-explain`` — can the note answer the question (Yes / No);
 - ``Note-CHLW`` — a sentence of the note and options: its highlight words and
   other entities in it (answer: the highlight options, a Python list);
@@ -367,6 +370,51 @@ def querygen(w: _World, rng: np.random.Generator) -> list[tuple[int, dict]]:
     return out
 
 
+LEVEL_NAMES = {"BRAND": "Brand", "PRODUCT": "Product Name", "PLACE": "Place",
+               "PERSON": "Person"}
+
+
+def mrc_complex(w: _World, rng: np.random.Generator) -> list[tuple[int, dict]]:
+    """A query that found the note, the kind of answer wanted (an entity type), and the
+    note: every entity of that type with the sentence it is in as the reason; or the same
+    query over a note of another category, which answers nothing."""
+    ents: dict[int, list[tuple[str, str]]] = {}
+    for nid, label, text in w.entities.select("note_id", "label", "text").iter_rows():
+        ents.setdefault(int(nid), []).append((label, text))
+    found: dict[int, str] = {}
+    for qid, nid, label in w.relevance.iter_rows():
+        if label >= 2 and int(qid) in w.queries:
+            found.setdefault(int(nid), w.queries[int(qid)])
+    out = []
+    for nid, query in found.items():
+        r = w.rows.get(nid)
+        if r is None or nid not in ents:
+            continue
+        labels = sorted({lb for lb, _ in ents[nid]})
+        label = labels[rng.integers(len(labels))]
+        level = LEVEL_NAMES.get(label, label.title())
+        doc, result = r, []
+        if rng.random() < 0.4:                  # another category's note: nothing to extract
+            others = [c for c in w.categories if c != r["category"]]
+            doc = w.rows[int(rng.choice(w.by_category[others[rng.integers(len(others))]]))]
+        else:
+            sentences = [s.strip() for s in _SENTENCE.split(_plain(r)) if s.strip()]
+            for text in dict.fromkeys(t for lb, t in ents[nid] if lb == label):
+                reason = next((s for s in sentences if text in s), text)
+                result.append({"Option": text, "Reason": reason[:200]})
+            result = result[:3]
+        relevant = "relevant" if result else "not relevant"
+        answer = (f"<rewrite_query>{level} for {query}</rewrite_query>\n"
+                  f"<relevance_analysis>The Doc is {relevant} to the rewrite_query."
+                  f"</relevance_analysis>\n"
+                  f"<AnswerList>{json.dumps([x['Option'] for x in result], ensure_ascii=False)}"
+                  f"</AnswerList>\n<Result>{json.dumps(result, ensure_ascii=False)}</Result>")
+        content = (f"Query: \n{query}\nLevel:\n{level}\n\nDoc:\n<Doc>\n{doc['title'] or ''}\n"
+                   f"{doc['body'] or ''}\n</Doc>\n")
+        out.append((nid, {"content": content, "answer": answer}))
+    return out
+
+
 def gender(w: _World, rng: np.random.Generator) -> list[tuple[int, dict]]:
     return [(nid, {"content": _note_content(r),
                    "answer": "Yes" if abs(r["gender_appeal"] or 0.0) >= GENDER_THRESHOLD
@@ -390,6 +438,7 @@ BUILDERS: dict[str, Callable[[_World, np.random.Generator], list[tuple[int, dict
     "Note-Hashtag-multiple": hashtag_multiple,
     "Note-NER": ner,
     "Note-MRC-simple": mrc_simple,
+    "Note-MRC-complex": mrc_complex,
     "Note-QueryCorr-explain": querycorr_explain,
     "Note-CHLW": chlw,
     "Note-QueryCorr-topic": querycorr_topic,

@@ -96,3 +96,27 @@ def test_querygen_similarity_and_anls():
     chatty = score_task("Note-QueryGen", ["best ramen in tokyo\nbecause...", "how to train a puppy"],
                         items)
     assert chatty["similarity"] == pytest.approx(100.0, abs=1e-3) and chatty["anls"] < 100
+
+
+def test_mrc_complex_by_hand():
+    from snsrec.llm.scoring import _lcs_f1, read_result
+
+    def result(*options):
+        import json
+
+        body = json.dumps([{"Option": o, "Reason": "because"} for o in options])
+        return f"<rewrite_query>q</rewrite_query>\n<AnswerList>[]</AnswerList>\n<Result>{body}</Result>"
+
+    assert read_result(result("A", "A")) == {"A": "because"} and read_result(result()) == {}
+    assert read_result("no tags") is None and read_result("<Result>[1]</Result>") is None
+    assert _lcs_f1("北京烤鸭", "烤鸭") == pytest.approx(2 * (2 / 4) * 1 / (2 / 4 + 1))
+    assert _lcs_f1("Dragon Byte", "dragon byte") == 1.0        # one token, normalised case
+    items = [{"answer": result("Dragon Byte")}, {"answer": result()},
+             {"answer": result("Lucky")}, {"answer": result("X", "Y")}]
+    preds = [result("dragon byte"), result(), "garbage", result("X", "Z")]
+    got = score_task("Note-MRC-complex", preds, items)
+    # parsed 3 of 4: tp 2 (items 1, 4), tn 1 → total F1 1; option F1/EM: 1, 1, 0.5
+    assert got["unparsed"] == 1 and got["success_ratio"] == pytest.approx(75.0)
+    assert got["success_total_f1"] == pytest.approx(75.0)
+    assert got["success_option_em"] == pytest.approx(75.0 * 2.5 / 3)
+    assert got["score"] == pytest.approx((75 + 2 * 75 * 2.5 / 3) / 3)

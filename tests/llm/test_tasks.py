@@ -74,6 +74,12 @@ def test_answers_are_true_to_the_world(suite):
     levels = {it["answer"] for it in _load(out, "train", "Note-QueryCorr-topic")}
     assert levels <= {"-1", "0", "1", "2", "3"} and "-1" in levels and "3" in levels
     assert all(it["answer"] for it in _load(out, "train", "Note-QueryGen"))
+    from snsrec.llm.scoring import read_result
+
+    results = [read_result(it["answer"]) for it in _load(out, "train", "Note-MRC-complex")]
+    assert all(r is not None for r in results) and any(results) and any(not r for r in results)
+    for it, res in zip(_load(out, "train", "Note-MRC-complex"), results, strict=True):
+        assert all(opt in it["content"] for opt in res)
 
 
 def test_the_gold_answers_score_100(suite):
