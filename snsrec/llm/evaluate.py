@@ -12,13 +12,13 @@ average is over the scored tasks.
 
 from __future__ import annotations
 
-import json
 import time
 from pathlib import Path
 from typing import Any
 
 import torch
 
+from snsrec.data.sources.snsbench import read_items
 from snsrec.errors import ConfigError, DataError
 from snsrec.io import write_json, write_text
 from snsrec.progress import Progress, echo
@@ -33,19 +33,6 @@ def task_files(tasks: Path, split: str) -> list[Path]:
         raise DataError(f"{root}: no task files ({', '.join(sorted(PROMPTS))}.json); build them "
                         "with `snsrec llm tasks build` or point at SNS-Bench's data folder")
     return files
-
-
-def read_items(path: Path) -> list[dict[str, Any]]:
-    try:
-        items = json.loads(path.read_text(encoding="utf-8"))
-    except (json.JSONDecodeError, UnicodeDecodeError) as e:
-        raise DataError(f"{path}: not valid JSON ({e}); a task file is one JSON list") from None
-    if not isinstance(items, list) or not all(isinstance(x, dict) for x in items):
-        raise DataError(f"{path}: expected a JSON list of objects (the SNS-Bench layout)")
-    for i, it in enumerate(items):
-        if "answer" not in it:
-            raise DataError(f"{path}: item {i} has no field 'answer'")
-    return items
 
 
 @torch.no_grad()
@@ -86,7 +73,7 @@ def evaluate_llm(model: str, tasks: str | Path, out: str | Path, *, split: str =
     fallback = False
     for path in files:
         task = path.stem
-        items = read_items(path)[:limit]
+        items = read_items(path)[:limit]         # SNS-Bench layout, checked
         prompts = []
         for i, it in enumerate(items):
             text, fb = render(tokenizer, messages(task, it, f"{path}: item {i}"))

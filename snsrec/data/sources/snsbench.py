@@ -1,6 +1,7 @@
 """SNS-Bench task files: one JSON file per task, each a list of objects.
 
-Every object has ``content`` (the whole prompt, note included) and ``answer``; tasks add
+Every object has ``answer`` and nearly every one ``content`` (the whole prompt, note
+included; QueryCorr-explain has ``sentence1`` / ``sentence2`` instead); tasks add
 ``candidates``, ``candidates_primary`` / ``_secondary`` / ``_tertiary`` (taxonomy),
 ``query`` (MRC-simple), ``question`` (NER), ``sentence1`` / ``sentence2``
 (QueryCorr-explain). The import writes ``tasks.parquet`` — not notes/events — with
@@ -22,10 +23,10 @@ from snsrec.errors import DataError, SchemaError
 from snsrec.io import atomic_dir, write_json, write_parquet
 
 EXPECTS = "SNS-Bench task JSON files (a JSON list per task, e.g. Note_Taxonomy.json) or a folder"
-REQUIRED = ("content", "answer")
-OPTIONAL = ("candidates", "candidates_primary", "candidates_secondary", "candidates_tertiary",
-            "query", "question", "sentence1", "sentence2")
-COLUMNS = ("task", "index", *REQUIRED, *OPTIONAL, "extra")
+REQUIRED = ("answer",)
+OPTIONAL = ("content", "candidates", "candidates_primary", "candidates_secondary",
+            "candidates_tertiary", "query", "question", "sentence1", "sentence2")
+COLUMNS = ("task", "index", "content", "answer", *OPTIONAL[1:], "extra")
 
 
 def _text(value: Any) -> str | None:
@@ -34,23 +35,29 @@ def _text(value: Any) -> str | None:
     return json.dumps(value, ensure_ascii=False, sort_keys=True)
 
 
-def _rows(f: Path) -> list[dict[str, Any]]:
+def read_items(f: Path) -> list[dict[str, Any]]:
+    """The items of one SNS-Bench task file (a JSON list of objects, each with ``answer``)."""
     try:
         items = json.loads(f.read_text(encoding="utf-8"))
     except (json.JSONDecodeError, UnicodeDecodeError) as e:
         raise DataError(f"{f}: not valid JSON ({e}); SNS-Bench files are one JSON list") from None
     if not isinstance(items, list) or not all(isinstance(x, dict) for x in items):
         raise DataError(f"{f}: expected a JSON list of objects (SNS-Bench layout)")
-    rows = []
-    # Per-item Python is fine: benchmark files are thousands of items, not millions.
     for i, item in enumerate(items):
         missing = [k for k in REQUIRED if k not in item]
         if missing:
             raise SchemaError(f"{f}: item {i} is missing field(s) {missing}; every SNS-Bench "
-                              f"item needs content and answer")
+                              f"item has an answer")
+    return items
+
+
+def _rows(f: Path) -> list[dict[str, Any]]:
+    rows = []
+    # Per-item Python is fine: benchmark files are thousands of items, not millions.
+    for i, item in enumerate(read_items(f)):
         rest = {k: v for k, v in item.items() if k not in REQUIRED and k not in OPTIONAL}
         rows.append({"task": f.stem, "index": i,
-                     **{k: _text(item.get(k)) for k in (*REQUIRED, *OPTIONAL)},
+                     **{k: _text(item.get(k)) for k in COLUMNS[2:-1]},
                      "extra": json.dumps(rest, ensure_ascii=False, sort_keys=True)})
     return rows
 

@@ -341,12 +341,17 @@ def test_snsbench(tmp_path):
         {"content": "笔记", "answer": "是", "query": "q1"}, {"content": "c2", "answer": "no",
                                                           "query": "q2"}], ensure_ascii=False),
         encoding="utf-8")
+    (d / "Note-QueryCorr-explain.json").write_text(json.dumps([     # no content: sentences
+        {"sentence1": "where to eat", "sentence2": "noodles | best noodles", "answer": "Yes"}]),
+        encoding="utf-8")
     info = import_source("snsbench", d, tmp_path / "out")
-    assert info["rows"] == {"tasks": 3}
+    assert info["rows"] == {"tasks": 4}
     t = _read(tmp_path / "out", "tasks")
-    assert t["task"].to_list() == ["Note_MRC_Simple", "Note_MRC_Simple", "Note_Taxonomy"]
-    assert t["content"][0] == "笔记" and t["query"].to_list()[:2] == ["q1", "q2"]
-    tax = t.row(2, named=True)
+    assert t["task"].to_list() == ["Note-QueryCorr-explain", "Note_MRC_Simple",
+                                   "Note_MRC_Simple", "Note_Taxonomy"]
+    assert t["content"][0] is None and t["sentence1"][0] == "where to eat"
+    assert t["content"][1] == "笔记" and t["query"].to_list()[1:3] == ["q1", "q2"]
+    tax = t.row(3, named=True)
     assert json.loads(tax["candidates_primary"]) == ["a", "x"]
     assert json.loads(tax["extra"]) == {"id": 7} and tax["query"] is None
 
