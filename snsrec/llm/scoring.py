@@ -32,7 +32,12 @@ SNS-Bench files are comparable with published ones:
   exact match against the gold ones, each × the parsed share; where the
   reference raises (no true positive but both errors), total F1 is 0 here.
 
-MRC-simple (BLEU / ROUGE over segmented words) is not here yet.
+- MRC-simple: the output's list joined by newlines against the gold spans joined;
+  whether an answer exists (F1 over items), and over the items where both have
+  one, BLEU-4 (NLTK, no smoothing) and ROUGE-1/2/L F (the ``rouge`` package) over
+  jieba words with line breaks and emoji removed; each × the parsed share, the
+  score their mean. Where the reference crashes (an empty hypothesis for ROUGE),
+  that pair scores 0 here.
 """
 
 from __future__ import annotations
@@ -316,6 +321,60 @@ def _mrc_complex(preds: Sequence[str], items: Sequence[dict[str, Any]]) -> dict[
             "score": sum(parts.values()) / 3}
 
 
+def _words(text: str) -> list[str]:
+    """jieba's segmentation of ``text`` without line breaks, U+FFFD and emoji (spaces stay
+    tokens, as in the reference)."""
+    import logging
+
+    import demoji
+    import jieba
+
+    jieba.setLogLevel(logging.WARNING)
+    return list(jieba.cut(demoji.replace(text.replace("\n", "").replace("\ufffd", ""), "")))
+
+
+def _bleu_rouge(hyp: str, ref: str) -> tuple[float, float, float, float]:
+    import warnings
+
+    from nltk.translate.bleu_score import sentence_bleu
+    from rouge import Rouge
+
+    h, r = _words(hyp), _words(ref)
+    with warnings.catch_warnings():         # NLTK warns on zero n-gram overlaps (BLEU 0)
+        warnings.simplefilter("ignore")
+        bleu = float(sentence_bleu([r], h)) if h and r else 0.0
+    try:
+        s = Rouge().get_scores(" ".join(h), " ".join(r))[0]
+    except (ValueError, RecursionError, ZeroDivisionError):
+        return bleu, 0.0, 0.0, 0.0           # the reference crashes here (empty hypothesis)
+    return bleu, s["rouge-1"]["f"], s["rouge-2"]["f"], s["rouge-l"]["f"]
+
+
+def _mrc_simple(preds: Sequence[str], items: Sequence[dict[str, Any]]) -> dict[str, float]:
+    counts = dict.fromkeys(("tp", "fp", "fn", "tn"), 0)
+    pairs, unparsed = [], 0
+    for p, it in zip(preds, items, strict=True):
+        got = read_list(p)
+        gold = it["answer"] if isinstance(it["answer"], list) else read_list(str(it["answer"]))
+        if got is None or gold is None:
+            unparsed += 1
+            continue
+        hyp, ref = "\n".join(got).strip(), "".join(gold)
+        counts[("t" if bool(hyp) == bool(ref) else "f") + ("p" if hyp else "n")] += 1
+        if hyp and ref:
+            pairs.append(_bleu_rouge(hyp, ref))
+    tp, fp, fn = counts["tp"], counts["fp"], counts["fn"]
+    prec, rec = tp / (tp + fp + 1e-4), tp / (tp + fn + 1e-4)
+    f1 = 2 * prec * rec / (prec + rec + 1e-4)
+    ratio = 100 * (1 - unparsed / len(items)) if items else float("nan")
+    means = [sum(x) / len(pairs) for x in zip(*pairs, strict=True)] if pairs else [0.0] * 4
+    parts = {"success_f1": ratio * f1, "success_bleu": ratio * means[0],
+             "success_rouge_1": ratio * means[1], "success_rouge_2": ratio * means[2],
+             "success_rouge_l": ratio * means[3]}
+    return {**parts, "success_ratio": ratio, "unparsed": unparsed,
+            "score": sum(parts.values()) / len(parts)}
+
+
 SCORERS: dict[str, Callable[..., dict[str, float]]] = {
     "Note-Gender": _accuracy(cut_answer),
     "Note-QueryCorr-explain": _accuracy(cut_answer),
@@ -329,6 +388,7 @@ SCORERS: dict[str, Callable[..., dict[str, float]]] = {
     "Note-Moderation": _moderation,
     "Note-QueryGen": _querygen,
     "Note-MRC-complex": _mrc_complex,
+    "Note-MRC-simple": _mrc_simple,
 }
 
 

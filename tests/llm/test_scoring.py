@@ -120,3 +120,20 @@ def test_mrc_complex_by_hand():
     assert got["success_total_f1"] == pytest.approx(75.0)
     assert got["success_option_em"] == pytest.approx(75.0 * 2.5 / 3)
     assert got["score"] == pytest.approx((75 + 2 * 75 * 2.5 / 3) / 3)
+
+
+def test_mrc_simple_as_the_reference_scores_it():
+    items = [{"answer": ["The room holds 50 people."]}, {"answer": []},
+             {"answer": ["北京烤鸭很好吃"]}, {"answer": ["x"]}]
+    exact = ["['The room holds 50 people.']", "[]", "['北京烤鸭很好吃']", "not a list"]
+    got = score_task("Note-MRC-simple", exact, items)
+    # parsed 3 of 4 (tp, tn, tp): existence F1 1; both tp pairs identical → ROUGE 1; BLEU-4
+    # without smoothing is 0 for the 3-word Chinese answer (no 4-grams), as in the reference
+    assert got["unparsed"] == 1 and got["success_ratio"] == pytest.approx(75.0)
+    assert got["success_f1"] == pytest.approx(75.0, abs=0.01)
+    assert got["success_rouge_l"] == pytest.approx(75.0, abs=0.01)
+    assert got["success_bleu"] == pytest.approx(75.0 / 2, abs=0.01)
+    wrong = score_task("Note-MRC-simple", ["[]", "['made up']", "[]", "[]"], items)
+    assert wrong["success_f1"] == pytest.approx(0.0, abs=1e-3) and wrong["score"] < 1
+    partial = score_task("Note-MRC-simple", ["['The room holds people.']"], items[:1])
+    assert 0 < partial["success_rouge_1"] < 100

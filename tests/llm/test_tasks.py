@@ -89,7 +89,12 @@ def test_the_gold_answers_score_100(suite):
             continue
         items = _load(out, "test", task)
         gold = [str(it["answer"]) for it in items]
-        assert score_task(task, gold, items)["score"] == pytest.approx(100.0, abs=1e-3), task
+        got = score_task(task, gold, items)
+        if task == "Note-MRC-simple":   # BLEU-4 of an answer under four words is 0 (reference)
+            assert got["success_f1"] == pytest.approx(100.0, abs=0.01)
+            assert got["success_rouge_l"] == pytest.approx(100.0, abs=0.01)
+            continue
+        assert got["score"] == pytest.approx(100.0, abs=1e-3), task
 
 
 def test_bad_input(tmp_path, tiny_world):
