@@ -104,8 +104,8 @@ def bench_adsee(data: str, out: Path, *, backbone: str = "minilm", seed: int = 0
                 max_change: float = 0.25, overrides: list[str] | None = None,
                 cache: Path | None = None) -> dict[str, Any]:
     """The whole loop (module doc) into ``out``: adsee.json / adsee.md."""
-    from snsrec.bench.ctr import DEFAULT_CACHE, REPO_ROOT, data_slug, run_one
-    from snsrec.bench.multimodal import note_vectors
+    from snsrec.bench.ctr import DEFAULT_CACHE, data_slug, run_one, shipped
+    from snsrec.bench.multimodal import note_vectors, with_vectors
     from snsrec.data.world.usermodel import UserModel
     from snsrec.train.pipeline import load_run_config, prepare_data
     from snsrec.train.trainer import load_run
@@ -116,12 +116,12 @@ def bench_adsee(data: str, out: Path, *, backbone: str = "minilm", seed: int = 0
     cache = Path(cache or DEFAULT_CACHE)
     out = Path(out)
     vectors = note_vectors(data, out, backbone, cache)
-    config = CONFIG if CONFIG.is_file() else REPO_ROOT / CONFIG
-    cfg = load_run_config(config, [*(overrides or []), f"data={data}", f"train.seed={seed}",
-                                   f"cache={cache}"])
-    spec = cfg.features if cfg.features is None or cfg.features.is_absolute() or \
-        cfg.features.exists() else REPO_ROOT / cfg.features
-    features = _with_vectors(spec, vectors, out / data_slug(data))
+    cfg = load_run_config(shipped(CONFIG), [*(overrides or []), f"data={data}",
+                                            f"train.seed={seed}", f"cache={cache}"])
+    if cfg.features is None:
+        raise ConfigError(f"{CONFIG}: needs a features YAML with a vector field")
+    features = with_vectors(shipped(cfg.features), vectors,
+                            out / data_slug(data) / f"features-adsee-{vectors.stem}.yaml")
     cfg = cfg.model_copy(update={"features": features,
                                  "name": f"adsee-{data_slug(data)}-seed{seed}"})
     run_dir = out / "runs" / data_slug(data) / f"seed{seed}"
@@ -152,13 +152,15 @@ def bench_adsee(data: str, out: Path, *, backbone: str = "minilm", seed: int = 0
     p0 = truth.probabilities(*args, cover=original)["click"]
     p1 = truth.probabilities(*args, cover=edited)["click"]
     p_rand = truth.probabilities(*args, cover=randomised)["click"]
-    ids = test["_note_id"][sel]
+    # Per ad (``notes`` is sorted, as np.unique's inverse is): its impressions' mean.
+    ad = np.searchsorted(notes, test["_note_id"][sel])
+    shown = np.bincount(ad, minlength=len(notes))
 
-    def uplift(p: np.ndarray) -> np.ndarray:
-        return np.array([(p[ids == n].mean() - p0[ids == n].mean()) / max(p0[ids == n].mean(),
-                                                                          1e-9) for n in notes])
+    def by_ad(p: np.ndarray) -> np.ndarray:
+        return np.bincount(ad, weights=p, minlength=len(notes)) / shown
 
-    per_ad, per_ad_random = uplift(p1), uplift(p_rand)
+    base = by_ad(p0)
+    per_ad, per_ad_random = ((by_ad(p) - base) / np.maximum(base, 1e-9) for p in (p1, p_rand))
     fields = {f: float(np.mean([any(e["field"] == f for e in s["edits"]) for s in sugg]))
               for f in COVER_FIELDS}
     result = {"benchmark": "adsee", "version": __version__,
@@ -179,19 +181,6 @@ def bench_adsee(data: str, out: Path, *, backbone: str = "minilm", seed: int = 0
     write_json(out / "adsee.json", result)
     write_text(out / "adsee.md", md)
     return {"markdown": md, "results": result}
-
-
-def _with_vectors(spec: Path | None, vectors: Path, out: Path) -> Path:
-    import yaml
-
-    if spec is None:
-        raise ConfigError(f"{CONFIG}: needs a features YAML with a vector field")
-    cfg = yaml.safe_load(Path(spec).read_text())
-    for v in cfg.get("vectors", []):
-        v["path"] = str(vectors.resolve())
-    path = out / f"features-adsee-{vectors.stem}.yaml"
-    write_text(path, yaml.safe_dump(cfg, sort_keys=False))
-    return path
 
 
 def markdown(r: dict[str, Any]) -> str:

@@ -26,7 +26,15 @@ from typing import Any
 import numpy as np
 
 from snsrec import __version__
-from snsrec.bench.ctr import DEFAULT_CACHE, REPO_ROOT, data_slug, mean_std, pm, run_one
+from snsrec.bench.ctr import (
+    DEFAULT_CACHE,
+    data_slug,
+    mean_std,
+    pm,
+    run_one,
+    shipped,
+    variant_config,
+)
 from snsrec.errors import ConfigError
 from snsrec.io import write_json, write_text
 from snsrec.progress import echo
@@ -39,25 +47,10 @@ COLUMNS = {"auc": "CTR AUC", "cvr_auc": "CVR AUC (clicked)",
 TARGET = ("esmm", "esmm_naive", "cvr_auc_entire")     # (model, baseline, metric): beat it
 
 
-def _shipped(path: Path) -> Path:
-    return path if path.exists() else REPO_ROOT / path
-
-
 def resolve(variant: str, data: str, seed: int, overrides: Sequence[str] | None,
             cache: Path) -> Any:
-    from snsrec.train.pipeline import check_run_config, load_run_config
-
-    path = _shipped(CONFIG_DIR) / f"{variant}.yaml"
-    if not path.is_file():
-        have = sorted(p.stem for p in _shipped(CONFIG_DIR).glob("*.yaml"))
-        raise ConfigError(f"bench conversion: no config {path} for variant '{variant}'; "
-                          f"variants: {', '.join(have)}")
-    base = {"name": variant, "data": data, "cache": str(cache),
-            "features": str(_shipped(FEATURES))}
-    cfg = load_run_config(path, [*(overrides or []), f"train.seed={seed}", f"data={data}"],
-                          base)
-    check_run_config(cfg)
-    return cfg.model_copy(update={"name": f"{variant}-{data_slug(data)}-seed{seed}"})
+    return variant_config("conversion", CONFIG_DIR, variant, data, seed, overrides,
+                          {"cache": str(cache), "features": str(shipped(FEATURES))})
 
 
 def _truth(cfg: Any) -> tuple[dict[str, np.ndarray], dict[str, np.ndarray]]:

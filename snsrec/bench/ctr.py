@@ -74,9 +74,40 @@ def data_slug(data: str) -> str:
     return re.sub(r"[^a-z0-9_.-]+", "_", name.lower()).strip("_") or "data"
 
 
+def shipped(path: str | Path) -> Path:
+    """A shipped file or folder (a relative path such as ``configs/...``) in the working
+    directory, else in the source checkout: the benchmarks run from anywhere."""
+    path = Path(path)
+    return path if path.is_absolute() or path.exists() else REPO_ROOT / path
+
+
 def config_dir() -> Path:
     """``configs/bench/ctr`` of the working directory, else of the source checkout."""
-    return CONFIG_DIR if CONFIG_DIR.is_dir() else REPO_ROOT / CONFIG_DIR
+    return shipped(CONFIG_DIR)
+
+
+def variant_config(bench: str, folder: Path, variant: str, data: str, seed: int,
+                   overrides: Sequence[str] | None, base: dict[str, Any], *, tag: str = "",
+                   check: Callable[[Any, Path], None] | None = None) -> Any:
+    """The RunConfig of one run of a benchmark variant: ``folder/<variant>.yaml`` (shipped)
+    over ``base`` (what the bench sets: data, cache, features, ...) with ``overrides``, the
+    seed and the data; named ``<variant>[-<tag>]-<data>-seed<k>``. ``check(cfg, path)`` may
+    refuse it before its model parameters are checked."""
+    from snsrec.train.pipeline import check_run_config, load_run_config
+
+    folder = shipped(folder)
+    path = folder / f"{variant}.yaml"
+    if not path.is_file():
+        have = sorted(p.stem for p in folder.glob("*.yaml") if p.stem != "features")
+        raise ConfigError(f"bench {bench}: no config {path} for variant '{variant}'; "
+                          f"variants: {', '.join(have)}")
+    cfg = load_run_config(path, [*(overrides or []), f"train.seed={seed}", f"data={data}"],
+                          {"name": variant, "data": data, **base})
+    if check is not None:
+        check(cfg, path)
+    check_run_config(cfg)
+    name = "-".join(x for x in (variant, tag, data_slug(data), f"seed{seed}") if x)
+    return cfg.model_copy(update={"name": name})
 
 
 def features_for(data: str, root: Path, out: Path) -> Path | None:
@@ -170,10 +201,9 @@ def resolve_config(data: str, model: str, seed: int, features: Path | None,
                           f"asked for '{model}' on '{data}'; fix its model.name / data")
     check_run_config(cfg)   # unknown model parameters fail before any training
     update: dict[str, Any] = {"name": f"{model}-{data_slug(data)}-seed{seed}"}
-    if cfg.features is not None and not cfg.features.is_absolute() and not cfg.features.exists() \
-            and (REPO_ROOT / cfg.features).is_file():
+    if cfg.features is not None and shipped(cfg.features).is_file():
         # The shipped YAMLs name features relative to the checkout; run from anywhere.
-        update["features"] = REPO_ROOT / cfg.features
+        update["features"] = shipped(cfg.features)
     return cfg.model_copy(update=update), path
 
 

@@ -25,7 +25,15 @@ import numpy as np
 import yaml
 
 from snsrec import __version__
-from snsrec.bench.ctr import DEFAULT_CACHE, REPO_ROOT, data_slug, mean_std, pm, run_one
+from snsrec.bench.ctr import (
+    DEFAULT_CACHE,
+    data_slug,
+    mean_std,
+    pm,
+    run_one,
+    shipped,
+    variant_config,
+)
 from snsrec.errors import ConfigError
 from snsrec.io import write_json, write_text
 from snsrec.progress import echo
@@ -33,10 +41,6 @@ from snsrec.progress import echo
 CONFIG_DIR = Path("configs/bench/multimodal")
 VARIANTS = ("qin", "qin_id", "din", "din_id")
 BACKBONES = ("minilm", "hash")
-
-
-def _shipped(path: Path) -> Path:
-    return path if path.exists() else REPO_ROOT / path
 
 
 def note_vectors(data: str, out: Path, backbone: str, cache: Path) -> Path:
@@ -60,28 +64,25 @@ def note_vectors(data: str, out: Path, backbone: str, cache: Path) -> Path:
     return path
 
 
-def features_file(vectors: Path, out: Path) -> Path:
-    spec = yaml.safe_load((_shipped(CONFIG_DIR) / "features.yaml").read_text())
-    for v in spec.get("vectors", []):
+def with_vectors(spec: Path, vectors: Path, path: Path) -> Path:
+    """A copy of the feature YAML ``spec`` at ``path`` whose vector fields read ``vectors``."""
+    cfg = yaml.safe_load(Path(spec).read_text())
+    for v in cfg.get("vectors", []):
         v["path"] = str(vectors.resolve())
-    path = vectors.with_name(f"features-{vectors.stem}.yaml")
-    write_text(path, yaml.safe_dump(spec, sort_keys=False))
+    write_text(path, yaml.safe_dump(cfg, sort_keys=False))
     return path
+
+
+def features_file(vectors: Path, out: Path) -> Path:
+    """The bench's features (``configs/bench/multimodal/features.yaml``) over ``vectors``."""
+    return with_vectors(shipped(CONFIG_DIR) / "features.yaml", vectors,
+                        vectors.with_name(f"features-{vectors.stem}.yaml"))
 
 
 def resolve(variant: str, data: str, seed: int, features: Path,
             overrides: Sequence[str] | None, cache: Path) -> Any:
-    from snsrec.train.pipeline import check_run_config, load_run_config
-
-    path = _shipped(CONFIG_DIR) / f"{variant}.yaml"
-    if not path.is_file():
-        have = sorted(p.stem for p in _shipped(CONFIG_DIR).glob("*.yaml") if p.stem != "features")
-        raise ConfigError(f"bench multimodal: no config {path} for variant '{variant}'; "
-                          f"variants: {', '.join(have)}")
-    base = {"name": variant, "data": data, "cache": str(cache), "features": str(features)}
-    cfg = load_run_config(path, [*(overrides or []), f"train.seed={seed}", f"data={data}"], base)
-    check_run_config(cfg)
-    return cfg.model_copy(update={"name": f"{variant}-{data_slug(data)}-seed{seed}"})
+    return variant_config("multimodal", CONFIG_DIR, variant, data, seed, overrides,
+                          {"cache": str(cache), "features": str(features)})
 
 
 def record_of(cfg: Any, run_dir: Path):

@@ -24,7 +24,7 @@ from typing import Any
 import numpy as np
 
 from snsrec import __version__
-from snsrec.bench.ctr import DEFAULT_CACHE, REPO_ROOT, data_slug, mean_std, pm, run_one
+from snsrec.bench.ctr import DEFAULT_CACHE, data_slug, mean_std, pm, run_one, variant_config
 from snsrec.errors import ConfigError
 from snsrec.io import write_json, write_text
 from snsrec.progress import echo
@@ -38,27 +38,16 @@ METRICS = ("hr@10", "hr@100", "ndcg@10", "mrr")
 PARTS = ("all", "cold")
 
 
-def config_dir() -> Path:
-    return CONFIG_DIR if CONFIG_DIR.is_dir() else REPO_ROOT / CONFIG_DIR
-
-
 def resolve(variant: str, data: str, seed: int, overrides: Sequence[str] | None,
             cache: Path) -> Any:
-    from snsrec.train.pipeline import check_run_config, load_run_config
     from snsrec.train.retrieval import is_retrieval_model
 
-    path = config_dir() / f"{variant}.yaml"
-    if not path.is_file():
-        have = sorted(p.stem for p in config_dir().glob("*.yaml"))
-        raise ConfigError(f"bench retrieval: no config {path} for variant '{variant}'; "
-                          f"variants: {', '.join(have)}")
-    base = {"name": variant, "data": data, "cache": str(cache)}
-    cfg = load_run_config(path, [*(overrides or []), f"train.seed={seed}", f"data={data}"],
-                          base)
-    if not is_retrieval_model(cfg.model.name):
-        raise ConfigError(f"{path}: model '{cfg.model.name}' is not a retrieval model")
-    check_run_config(cfg)
-    return cfg.model_copy(update={"name": f"{variant}-{data_slug(data)}-seed{seed}"})
+    def retrieval_only(cfg: Any, path: Path) -> None:
+        if not is_retrieval_model(cfg.model.name):
+            raise ConfigError(f"{path}: model '{cfg.model.name}' is not a retrieval model")
+
+    return variant_config("retrieval", CONFIG_DIR, variant, data, seed, overrides,
+                          {"cache": str(cache)}, check=retrieval_only)
 
 
 def retrieval_record(metrics: dict[str, Any]) -> dict[str, Any]:

@@ -32,7 +32,15 @@ import torch
 import yaml
 
 from snsrec import __version__
-from snsrec.bench.ctr import DEFAULT_CACHE, REPO_ROOT, data_slug, mean_std, pm, run_one
+from snsrec.bench.ctr import (
+    DEFAULT_CACHE,
+    data_slug,
+    mean_std,
+    pm,
+    run_one,
+    shipped,
+    variant_config,
+)
 from snsrec.errors import ConfigError
 from snsrec.io import write_json, write_text
 from snsrec.progress import echo
@@ -44,16 +52,12 @@ HIST = "hist"
 TARGET = {"auc_gap": 0.002, "speedup": 5.0, "long": 1000}
 
 
-def _shipped(path: Path) -> Path:
-    return path if path.exists() else REPO_ROOT / path
-
-
 def features_file(out: Path, length: int | None) -> Path:
     """The bench's feature YAML with ``hist`` at ``length`` behaviours (None: without it)."""
-    spec = yaml.safe_load((_shipped(CONFIG_DIR) / "features.yaml").read_text())
+    spec = yaml.safe_load((shipped(CONFIG_DIR) / "features.yaml").read_text())
     seqs = [s for s in spec.get("sequences", []) if s["name"] == HIST]
     if not seqs:
-        raise ConfigError(f"{_shipped(CONFIG_DIR) / 'features.yaml'}: no sequence '{HIST}'")
+        raise ConfigError(f"{shipped(CONFIG_DIR) / 'features.yaml'}: no sequence '{HIST}'")
     spec["sequences"] = [] if length is None else [{**seqs[0], "max_len": length}]
     path = out / "features" / (f"{HIST}-{length}.yaml" if length else "no-history.yaml")
     write_text(path, yaml.safe_dump(spec, sort_keys=False))
@@ -62,20 +66,10 @@ def features_file(out: Path, length: int | None) -> Path:
 
 def resolve(model: str, data: str, length: int | None, seed: int, out: Path, rows: int,
             eval_rows: int, overrides: Sequence[str] | None, cache: Path) -> Any:
-    from snsrec.train.pipeline import check_run_config, load_run_config
-
-    path = _shipped(CONFIG_DIR) / f"{model}.yaml"
-    if not path.is_file():
-        have = sorted(p.stem for p in _shipped(CONFIG_DIR).glob("*.yaml") if p.stem != "features")
-        raise ConfigError(f"bench sequence: no config {path} for model '{model}'; models: "
-                          f"{', '.join(have)}")
-    base = {"name": model, "data": data, "cache": str(cache),
-            "features": str(features_file(out, length)),
+    base = {"cache": str(cache), "features": str(features_file(out, length)),
             "max_rows": {"train": rows, "valid": eval_rows, "test": eval_rows}}
-    cfg = load_run_config(path, [*(overrides or []), f"train.seed={seed}", f"data={data}"], base)
-    check_run_config(cfg)
-    tag = f"L{length}" if length else "nohist"
-    return cfg.model_copy(update={"name": f"{model}-{tag}-{data_slug(data)}-seed{seed}"})
+    return variant_config("sequence", CONFIG_DIR, model, data, seed, overrides, base,
+                          tag=f"L{length}" if length else "nohist")
 
 
 @torch.no_grad()
