@@ -105,6 +105,17 @@ def micro_set_f1(pairs: Sequence[tuple[Sequence[str], Sequence[str]]]) -> dict[s
             "f1": 100 * 2 * tp / (n_pred + n_ref + 1e-4)}
 
 
+def _parsed_share(unparsed: int, n: int) -> float:
+    """100 × the share of the ``n`` outputs that parsed (the reference's success ratio)."""
+    return 100 * (1 - unparsed / n) if n else float("nan")
+
+
+def _existence(got: Any, ref: Any) -> str:
+    """"tp" / "fp" / "fn" / "tn" of an item by whether the output and the gold answer
+    anything (are non-empty)."""
+    return ("t" if bool(got) == bool(ref) else "f") + ("p" if got else "n")
+
+
 def _accuracy(cut: Callable[[str], str]) -> Callable[..., dict[str, float]]:
     def score(preds: Sequence[str], items: Sequence[dict[str, Any]]) -> dict[str, float]:
         hits = sum(cut(p) == str(it["answer"]) for p, it in zip(preds, items, strict=True))
@@ -128,7 +139,7 @@ def _chlw(preds: Sequence[str], items: Sequence[dict[str, Any]]) -> dict[str, fl
             continue
         # An empty list is the answer "nothing to highlight": one item, so a right [] counts.
         pairs.append((got or [""], ref or [""]))
-    ratio = 100 * (1 - unparsed / len(items)) if items else float("nan")
+    ratio = _parsed_share(unparsed, len(items))
     m = micro_set_f1(pairs)
     return {**m, "success_ratio": ratio, "unparsed": unparsed,
             "score": ratio * m["f1"] / 100}
@@ -165,10 +176,10 @@ def _querycorr_topic(preds: Sequence[str], items: Sequence[dict[str, Any]]
         prec = 100 * tp[lv] / (tp[lv] + fp[lv] + 1e-5)
         rec = 100 * tp[lv] / (tp[lv] + fn.get(lv, 0) + 1e-5)
         f1.append(2 * prec * rec / (prec + rec + 1e-5))
-    ratio = 1 - unparsed / len(items) if items else float("nan")
+    ratio = _parsed_share(unparsed, len(items))
     macro = sum(f1) / len(f1)
-    return {"macro_f1": macro, "success_ratio": 100 * ratio, "unparsed": unparsed,
-            "score": macro * ratio}
+    return {"macro_f1": macro, "success_ratio": ratio, "unparsed": unparsed,
+            "score": macro * ratio / 100}
 
 
 def _moderation(preds: Sequence[str], items: Sequence[dict[str, Any]]) -> dict[str, float]:
@@ -300,8 +311,7 @@ def _mrc_complex(preds: Sequence[str], items: Sequence[dict[str, Any]]) -> dict[
         if got is None or ref is None:
             unparsed += 1
             continue
-        counts[("t" if bool(got) == bool(ref) else "f")
-               + ("p" if got else "n")] += 1
+        counts[_existence(got, ref)] += 1
         if not got or not ref:          # both empty: right; one empty: wrong
             f1s.append(float(not got and not ref))
             ems.append(float(not got and not ref))
@@ -313,7 +323,7 @@ def _mrc_complex(preds: Sequence[str], items: Sequence[dict[str, Any]]) -> dict[
     prec = tp / (tp + fp) if tp + fp else -1.0
     rec = tp / (tp + fn) if tp + fn else -1.0
     total = 2 * prec * rec / (prec + rec) if prec > 0 and rec > 0 else 0.0
-    ratio = 100 * (1 - unparsed / len(items)) if items else float("nan")
+    ratio = _parsed_share(unparsed, len(items))
     mean = (lambda xs: sum(xs) / len(xs) if xs else 0.0)  # noqa: E731
     parts = {"success_total_f1": ratio * total, "success_option_f1": ratio * mean(f1s),
              "success_option_em": ratio * mean(ems)}
@@ -360,13 +370,13 @@ def _mrc_simple(preds: Sequence[str], items: Sequence[dict[str, Any]]) -> dict[s
             unparsed += 1
             continue
         hyp, ref = "\n".join(got).strip(), "".join(gold)
-        counts[("t" if bool(hyp) == bool(ref) else "f") + ("p" if hyp else "n")] += 1
+        counts[_existence(hyp, ref)] += 1
         if hyp and ref:
             pairs.append(_bleu_rouge(hyp, ref))
     tp, fp, fn = counts["tp"], counts["fp"], counts["fn"]
     prec, rec = tp / (tp + fp + 1e-4), tp / (tp + fn + 1e-4)
     f1 = 2 * prec * rec / (prec + rec + 1e-4)
-    ratio = 100 * (1 - unparsed / len(items)) if items else float("nan")
+    ratio = _parsed_share(unparsed, len(items))
     means = [sum(x) / len(pairs) for x in zip(*pairs, strict=True)] if pairs else [0.0] * 4
     parts = {"success_f1": ratio * f1, "success_bleu": ratio * means[0],
              "success_rouge_1": ratio * means[1], "success_rouge_2": ratio * means[2],

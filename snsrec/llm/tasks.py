@@ -119,6 +119,12 @@ class _World:
         self.subcategories = {c: sorted(s) for c, s in subs.items()}
         self.categories = sorted(subs)
 
+    def other_note(self, category: str, rng: np.random.Generator) -> int:
+        """A random note of another category than ``category`` (a category first, then one
+        of its notes)."""
+        others = [c for c in self.categories if c != category]
+        return int(rng.choice(self.by_category[others[rng.integers(len(others))]]))
+
 
 def taxonomy_single(w: _World, rng: np.random.Generator) -> list[tuple[int, dict]]:
     out = []
@@ -178,12 +184,10 @@ def taxonomy_multiple(w: _World, rng: np.random.Generator) -> list[tuple[int, di
 def _other_tags(w: _World, r: dict, rng: np.random.Generator, k: int) -> list[str]:
     """``k`` hashtags of random notes from other categories, none of ``r``'s own."""
     own, out = set(r["hashtags"] or []), []
-    others = [c for c in w.categories if c != r["category"]]
     for _ in range(50 * k):
         if len(out) >= k:
             break
-        nid = rng.choice(w.by_category[others[rng.integers(len(others))]])
-        tags = w.rows[int(nid)]["hashtags"] or []
+        tags = w.rows[w.other_note(r["category"], rng)]["hashtags"] or []
         if tags:
             t = tags[rng.integers(len(tags))]
             if t not in own and t not in out and _clean(t):
@@ -247,9 +251,8 @@ def _questions(w: _World) -> dict[int, list[tuple[str, str]]]:
 
 
 def _foreign_question(w: _World, qa: dict, r: dict, rng: np.random.Generator) -> str | None:
-    others = [c for c in w.categories if c != r["category"]]
     for _ in range(20):
-        nid = int(rng.choice(w.by_category[others[rng.integers(len(others))]]))
+        nid = w.other_note(r["category"], rng)
         if qa.get(nid):
             return qa[nid][rng.integers(len(qa[nid]))][0]
     return None
@@ -338,8 +341,7 @@ def querycorr_topic(w: _World, rng: np.random.Generator) -> list[tuple[int, dict
             continue
         out.append((int(nid), {"content": _corr_content(query, r), "answer": str(int(label))}))
         if rng.random() < 0.1:
-            others = [c for c in w.categories if c != r["category"]]
-            other = int(rng.choice(w.by_category[others[rng.integers(len(others))]]))
+            other = w.other_note(r["category"], rng)
             out.append((other, {"content": _corr_content(query, w.rows[other]),
                                 "answer": "-1"}))
     return out
@@ -395,8 +397,7 @@ def mrc_complex(w: _World, rng: np.random.Generator) -> list[tuple[int, dict]]:
         level = LEVEL_NAMES.get(label, label.title())
         doc, result = r, []
         if rng.random() < 0.4:                  # another category's note: nothing to extract
-            others = [c for c in w.categories if c != r["category"]]
-            doc = w.rows[int(rng.choice(w.by_category[others[rng.integers(len(others))]]))]
+            doc = w.rows[w.other_note(r["category"], rng)]
         else:
             sentences = [s.strip() for s in _SENTENCE.split(_plain(r)) if s.strip()]
             for text in dict.fromkeys(t for lb, t in ents[nid] if lb == label):
