@@ -126,6 +126,18 @@ class ParquetChunkWriter:
             self.abort()
 
 
+def parquet_columns(path: str | Path) -> list[str]:
+    """The column names of a Parquet file (its schema only, no data read)."""
+    path = Path(path)
+    if not path.is_file():
+        raise DataError(f"{path}: file not found; check the path or generate the data first")
+    try:
+        return pq.read_schema(path).names
+    except (pa.ArrowInvalid, OSError) as e:
+        msg = str(e).splitlines()[0] if str(e) else type(e).__name__
+        raise DataError(f"{path}: not a readable Parquet file ({msg}); regenerate it") from None
+
+
 def read_parquet(path: str | Path, columns: list[str] | None = None) -> pa.Table:
     """Read a Parquet file, turning a missing or corrupt file into a DataError."""
     path = Path(path)

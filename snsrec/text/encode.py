@@ -25,7 +25,14 @@ import torch
 
 from snsrec.data.sequences import note_text
 from snsrec.errors import ConfigError, DataError
-from snsrec.io import atomic_path, read_json, read_parquet, write_json, write_parquet
+from snsrec.io import (
+    atomic_path,
+    parquet_columns,
+    read_json,
+    read_parquet,
+    write_json,
+    write_parquet,
+)
 from snsrec.progress import Progress
 
 TEXT_COLUMNS = ("title", "body", "hashtags")
@@ -82,14 +89,13 @@ def read_note_texts(path: Path) -> tuple[np.ndarray, list[str]]:
 def read_covers(path: Path) -> np.ndarray:
     """``[n, k]`` float32: each note's cover-style floats (the ``cover`` struct's fields in
     their order; a missing cover or field is 0)."""
-    table = read_parquet(path)
-    if "cover" not in table.column_names:
-        raise DataError(f"{path}: no 'cover' column (a struct of floats); drop --with-cover "
-                        "or use a note table that has one")
     from snsrec.data.schema import cover_matrix
 
+    if "cover" not in parquet_columns(path):
+        raise DataError(f"{path}: no 'cover' column (a struct of floats); drop --with-cover "
+                        "or use a note table that has one")
     try:
-        return cover_matrix(table.column("cover"))
+        return cover_matrix(read_parquet(path, columns=["cover"]).column("cover"))
     except DataError as e:
         raise DataError(f"{path}: {e}") from None
 

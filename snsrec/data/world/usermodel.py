@@ -28,7 +28,7 @@ import pyarrow as pa
 from snsrec.config import StrictModel
 from snsrec.data.schema import COVER_FIELDS, SCENARIOS
 from snsrec.errors import DataError
-from snsrec.io import read_json, read_parquet
+from snsrec.io import parquet_columns, read_json, read_parquet
 
 SCENARIO_INDEX = {s: i for i, s in enumerate(SCENARIOS)}
 GENDER_SIGN = {"f": 1.0, "m": -1.0, "u": 0.0}
@@ -330,11 +330,9 @@ def _covers(world_dir: Path, note_ids: np.ndarray) -> np.ndarray | None:
     from snsrec.data.schema import cover_matrix
 
     path = world_dir / "notes.parquet"
-    if not path.is_file():
+    if not path.is_file() or "cover" not in parquet_columns(path):
         return None
-    table = read_parquet(path, columns=None)
-    if "cover" not in table.column_names:
-        return None
+    table = read_parquet(path, columns=["note_id", "cover"])     # not the texts
     ids = np.asarray(table.column("note_id").to_numpy(), dtype=np.int64)
     order = np.argsort(ids)
     rows = order[np.searchsorted(ids[order], note_ids)]
