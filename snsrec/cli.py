@@ -360,10 +360,35 @@ def llm_tasks_build(
     build_tasks(world, out, tasks=_names(tasks) or None, max_items=max_items, seed=seed)
 
 
+def _post_train_command(stage: str, doc: str) -> None:
+    def command(
+        config: Path = typer.Argument(..., help="Post-training YAML (see configs/llm/)."),
+        set_: list[str] | None = typer.Option(
+            None, "--set", help="Override a key, e.g. --set train.max_steps=20."),
+        out: Path = typer.Option(Path("runs"), help="Parent directory; the run goes to "
+                                                    "OUT/<name>."),
+    ) -> None:
+        from snsrec.llm.post_train import load_post_train_config, post_train, report
+
+        cfg = load_post_train_config(stage, config, set_)
+        typer.echo(report(cfg, post_train(stage, cfg, out), out / cfg.name))
+
+    command.__doc__ = doc
+    llm_app.command(stage)(command)
+
+
+_post_train_command("cpt", "Continued pre-training: the world's training notes mixed with "
+                           "general text (TRL, LoRA); held-out perplexity before and after.")
+_post_train_command("sft", "Supervised fine-tuning on the SNS task suite (+ general "
+                           "instructions), loss on the answers only (TRL, LoRA).")
+_post_train_command("dpo", "Preference optimisation on pairs from the model's own samples, "
+                           "scored by the task metrics (TRL DPO, LoRA).")
+
+
 @llm_app.command("eval")
 def llm_eval(
     model: str = typer.Option(..., help="smollm2-135m | tiny-qwen2 | a local Hugging Face "
-                              "model directory."),
+                              "model directory | a `snsrec llm cpt/sft/dpo` run."),
     tasks: Path = typer.Option(..., help="A task suite (`snsrec llm tasks build`) or a folder "
                                "of SNS-Bench task files."),
     out: Path = typer.Option(Path("runs/llm-eval"), help="Directory for eval.json / eval.md."),

@@ -37,16 +37,21 @@ def task_files(tasks: Path, split: str) -> list[Path]:
 
 @torch.no_grad()
 def generate(model: Any, tokenizer: Any, prompts: list[str], max_new_tokens: int,
-             batch_size: int, bar: Progress | None = None) -> list[str]:
-    """Greedy continuations of ``prompts`` (left padding, batched)."""
+             batch_size: int, bar: Progress | None = None, samples: int = 1,
+             temperature: float = 0.0) -> list[str]:
+    """Continuations of ``prompts`` (left padding, batched): greedy, or with a
+    ``temperature`` ``samples`` sampled ones a prompt, a prompt's samples side by side."""
     tokenizer.padding_side = "left"
     if tokenizer.pad_token_id is None:
         tokenizer.pad_token = tokenizer.eos_token
     out: list[str] = []
     for s in range(0, len(prompts), batch_size):
         enc = tokenizer(prompts[s:s + batch_size], return_tensors="pt", padding=True)
-        gen = model.generate(**enc, max_new_tokens=max_new_tokens, do_sample=False,
-                             pad_token_id=tokenizer.pad_token_id)
+        enc = {k: v.to(model.device) for k, v in enc.items()}
+        how = ({"do_sample": True, "temperature": temperature, "top_k": 0,
+                "num_return_sequences": samples} if temperature > 0 else {"do_sample": False})
+        gen = model.generate(**enc, max_new_tokens=max_new_tokens,
+                             pad_token_id=tokenizer.pad_token_id, **how)
         out += tokenizer.batch_decode(gen[:, enc["input_ids"].shape[1]:],
                                       skip_special_tokens=True)
         if bar is not None:
@@ -67,7 +72,9 @@ def evaluate_llm(model: str, tasks: str | Path, out: str | Path, *, split: str =
     files = task_files(tasks, split)
     if threads:
         torch.set_num_threads(threads)
-    lm, tokenizer = load_causal_lm(model)
+    from snsrec.llm.post_train import resolve_model
+
+    lm, tokenizer = load_causal_lm(resolve_model(model))
     lm.eval()
     results: dict[str, Any] = {}
     fallback = False
