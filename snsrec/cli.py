@@ -385,6 +385,34 @@ _post_train_command("dpo", "Preference optimisation on pairs from the model's ow
                            "scored by the task metrics (TRL DPO, LoRA).")
 
 
+@llm_app.command("experiment")
+def llm_experiment(
+    config: Path | None = typer.Argument(None, help="Experiment YAML (default "
+                                         "configs/llm/experiment.yaml)."),
+    quick: bool = typer.Option(False, "--quick", help="The CI-sized run "
+                               "(configs/llm/experiment-quick.yaml: tiny Qwen2, tiny world)."),
+    set_: list[str] | None = typer.Option(None, "--set", help="Override a key, e.g. --set "
+                                          "eval.limit=20."),
+    out: Path | None = typer.Option(None, help="Directory (default runs/<name>)."),
+) -> None:
+    """RedOne's comparison: base vs single-task SFT vs multi-task SFT vs CPT + SFT vs + DPO."""
+    import shlex
+
+    from snsrec.llm.experiment import load_experiment_config, run_experiment
+
+    words = ["snsrec", "llm", "experiment", *([str(config)] if config else []),
+             *(["--quick"] if quick else []), *[f"--set={s}" for s in set_ or []],
+             *(["--out", str(out)] if out else [])]
+    if config is None:
+        config = Path("configs/llm") / ("experiment-quick.yaml" if quick else "experiment.yaml")
+    elif quick:
+        raise ConfigError("--quick picks configs/llm/experiment-quick.yaml; give a CONFIG or "
+                          "--quick, not both")
+    cfg = load_experiment_config(config, set_)
+    typer.echo(run_experiment(cfg, out or Path("runs") / cfg.name,
+                              " ".join(shlex.quote(w) for w in words))["markdown"])
+
+
 @llm_app.command("eval")
 def llm_eval(
     model: str = typer.Option(..., help="smollm2-135m | tiny-qwen2 | a local Hugging Face "

@@ -60,8 +60,9 @@ def generate(model: Any, tokenizer: Any, prompts: list[str], max_new_tokens: int
 
 
 def evaluate_llm(model: str, tasks: str | Path, out: str | Path, *, split: str = "test",
-                 limit: int | None = None, batch_size: int = 8, threads: int | None = None
-                 ) -> dict[str, Any]:
+                 limit: int | None = None, batch_size: int = 8, threads: int | None = None,
+                 only: list[str] | None = None) -> dict[str, Any]:
+    """Answer and score every task file of ``tasks`` (those named in ``only``, if given)."""
     from snsrec.llm.prompts import max_new_tokens, messages, render
     from snsrec.llm.scoring import SCORERS, score_task
     from snsrec.text.encoders import load_causal_lm
@@ -69,7 +70,10 @@ def evaluate_llm(model: str, tasks: str | Path, out: str | Path, *, split: str =
     if (limit is not None and limit < 1) or batch_size < 1:
         raise ConfigError("llm eval: --limit and --batch-size must be >= 1")
     tasks, out = Path(tasks), Path(out)
-    files = task_files(tasks, split)
+    files = [p for p in task_files(tasks, split) if only is None or p.stem in only]
+    if only is not None and len(files) != len(set(only)):
+        raise DataError(f"{tasks}: no {split} file for task(s) "
+                        f"{sorted(set(only) - {p.stem for p in files})}")
     if threads:
         torch.set_num_threads(threads)
     from snsrec.llm.post_train import resolve_model

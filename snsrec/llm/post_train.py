@@ -357,6 +357,7 @@ def post_train(stage: str, cfg: PostTrainConfig, out: str | Path = "runs") -> di
     """Run one stage into ``OUT/<name>/``; return its metrics."""
     if stage not in STAGES:
         raise ConfigError(f"unknown stage {stage!r}; stages: {', '.join(STAGES)}")
+    cfg = cfg.model_copy(update={"stage": stage})
     device = device_of(cfg.train.device)
     if cfg.train.threads:
         torch.set_num_threads(cfg.train.threads)

@@ -56,6 +56,16 @@ PROMPTS: dict[str, tuple[str, Callable[[dict[str, Any]], str], int]] = {
         lambda it: f"Here is the note title and content:\n\n{it['content']}\n\n\nUser's "
                    f"question:\n{it['query']}\nOutput:\n",
         256),
+    "Note-MRC-complex": (
+        "You are given a search query, an answer type (Level) and a document. Rewrite the query "
+        "for that answer type, judge whether the document is relevant to it, and list every "
+        "answer of that type in the document with the sentence that supports it. Write exactly "
+        "four tagged parts: <rewrite_query>the query</rewrite_query>, <relevance_analysis>your "
+        "judgement</relevance_analysis>, <AnswerList>[\"answer\", ...]</AnswerList>, "
+        "<Result>[{\"Option\": \"answer\", \"Reason\": \"sentence\"}, ...]</Result> "
+        "(empty lists when there is none).",
+        lambda it: it["content"],
+        192),
     "Note-QueryCorr-explain": (
         "Below are a question and a document. Can the document answer the question? Reply "
         "Yes or No only.",
