@@ -179,6 +179,26 @@ def bench_conversion(
     typer.echo(result["markdown"])
 
 
+@bench_app.command("moderation")
+def bench_moderation(
+    world: str = typer.Option("world:small", help="A world (world:PRESET or a directory): its "
+                              "notes carry the harmful / harm_type truth."),
+    model: str = typer.Option("smollm2-135m", help="The LLM: smollm2-135m | tiny-qwen2 | a HF "
+                              "directory | a `snsrec llm sft/dpo` run."),
+    out: Path = typer.Option(Path("bench/moderation"), help="Directory for moderation.json/.md."),
+    seed: int = typer.Option(0, help="The task suite's split seed (train / test notes)."),
+    limit: int | None = typer.Option(None, help="At most this many test notes."),
+    batch_size: int = typer.Option(16, help="Notes per LLM batch."),
+    threads: int | None = typer.Option(None, help="Torch threads."),
+) -> None:
+    """LLM moderation vs a hashed n-gram logistic regression on the world's test notes."""
+    from snsrec.data.datasets import resolve_dataset
+    from snsrec.llm.moderation import bench_moderation as run
+
+    run(resolve_dataset(world), model, out, seed=seed, limit=limit, batch_size=batch_size,
+        threads=threads)
+
+
 @bench_app.command("sequence")
 def bench_sequence(
     data: list[str] = typer.Option(["world:heavy"], help="Data set(s) with long histories."),
@@ -411,6 +431,24 @@ def llm_experiment(
     cfg = load_experiment_config(config, set_)
     typer.echo(run_experiment(cfg, out or Path("runs") / cfg.name,
                               " ".join(shlex.quote(w) for w in words))["markdown"])
+
+
+@llm_app.command("moderate")
+def llm_moderate(
+    model: str = typer.Option(..., help="smollm2-135m | tiny-qwen2 | a HF directory | a "
+                              "`snsrec llm sft/dpo` run."),
+    notes: Path = typer.Option(..., help="A notes table (note_id, title, body), e.g. a "
+                               "world's notes.parquet."),
+    out: Path = typer.Option(..., help="Output Parquet: note_id, p_harmful, harm_type, "
+                             "p_<label>."),
+    batch_size: int = typer.Option(16, help="Notes per batch."),
+    limit: int | None = typer.Option(None, help="Only the first N notes (by note_id)."),
+    threads: int | None = typer.Option(None, help="Torch threads."),
+) -> None:
+    """Score every note's harm with an LLM (label-token likelihoods); resumable."""
+    from snsrec.llm.moderation import moderate
+
+    moderate(model, notes, out, batch_size=batch_size, limit=limit, threads=threads)
 
 
 @llm_app.command("eval")

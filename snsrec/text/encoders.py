@@ -136,10 +136,11 @@ def ngrams(text: str) -> list[str]:
 class HashBackbone(TextBackbone):
     name = "hash"
 
-    def __init__(self, buckets: int = 1 << 18, dim: int = 64, max_tokens: int = 256):
+    def __init__(self, buckets: int = 1 << 18, dim: int = 64, max_tokens: int = 256,
+                 mode: str = "mean"):
         super().__init__()
         self.buckets, self.dim, self.max_tokens = buckets, dim, max_tokens
-        self.bag = nn.EmbeddingBag(buckets, dim, mode="mean", padding_idx=0)
+        self.bag = nn.EmbeddingBag(buckets, dim, mode=mode, padding_idx=0)
         nn.init.normal_(self.bag.weight, std=dim ** -0.5)
         with torch.no_grad():
             self.bag.weight[0].zero_()

@@ -1,0 +1,290 @@
+"""LLM moderation of notes, its fast n-gram baseline, and their comparison.
+
+`snsrec llm moderate --model M --notes PATH --out PATH` asks a causal LM the
+Note-Moderation question of the task suite (harm type among ``none`` and the
+world's harm types) for every note and reads the answer off the next-token
+distribution: the probability of each label is that of its first token,
+renormalised over the labels (the labels' first tokens must differ), so
+``p_harmful = 1 − p(none)`` and ``harm_type`` is the likeliest harmful label.
+Notes go in left-padded batches; every chunk of notes is written as a part file
+as soon as it is scored, so an interrupted run resumes where it stopped, and
+the output Parquet (``note_id, p_harmful, harm_type, p_<label>...``) appears
+only when every note is scored. Notes/s is reported.
+
+The baseline is a hashed word + character n-gram logistic regression (a
+multinomial one over the same labels, the n-grams of the hash text tower, summed),
+trained with Adagrad on the training notes (about a minute on one core for the
+`small` world's 16k notes).
+
+`snsrec bench moderation --world DIR --model M` trains the baseline on the
+world's training notes (split as the task suite), scores the test notes with
+both and reports precision / recall / F1 of "harmful" at p ≥ 0.5, the harm-type
+accuracy on the harmful notes, ROC AUC and notes/s (``moderation.json`` / ``.md``).
+"""
+
+from __future__ import annotations
+
+import shlex
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import polars as pl
+import torch
+from torch import nn
+
+from snsrec import __version__
+from snsrec.data.schema import HARM_TYPES
+from snsrec.errors import ConfigError, DataError, ModelError
+from snsrec.io import atomic_dir, atomic_path, read_json, write_json, write_text
+from snsrec.progress import Progress, echo
+
+HARM_NONE = "none"
+LABELS = (HARM_NONE, *HARM_TYPES)
+CHUNK = 256
+
+
+def read_notes(path: str | Path) -> pl.DataFrame:
+    path = Path(path)
+    if not path.is_file():
+        raise DataError(f"{path}: no such notes table; give a notes.parquet "
+                        "(note_id, title, body)")
+    from snsrec.io import parquet_columns
+
+    missing = [c for c in ("note_id", "title", "body") if c not in parquet_columns(path)]
+    if missing:
+        raise DataError(f"{path}: no column(s) {', '.join(missing)}; a notes table needs "
+                        "note_id, title and body")
+    extra = [c for c in ("harmful", "harm_type") if c in parquet_columns(path)]
+    return pl.read_parquet(path, columns=["note_id", "title", "body", *extra]).sort("note_id")
+
+
+def note_text(row: dict[str, Any]) -> str:
+    return f"{row['title'] or ''}\n{row['body'] or ''}"
+
+
+# -- the LLM ------------------------------------------------------------------------------
+
+class LLMModerator:
+    """A causal LM answering the Note-Moderation prompt, read as label probabilities."""
+
+    def __init__(self, model: str):
+        from snsrec.llm.post_train import load_backbone
+
+        self.name = model
+        self.lm, self.tok = load_backbone(model)
+        self.lm.eval()
+        self.tok.padding_side = "left"
+        probe = self.prompt({"title": "t", "body": "b"})
+        base = len(self.tok(probe)["input_ids"])
+        self.label_ids = [self.tok(probe + lab)["input_ids"][base] for lab in LABELS]
+        if len(set(self.label_ids)) != len(LABELS):
+            raise ModelError(f"{model}: the labels {', '.join(LABELS)} share a first token in "
+                             "this tokenizer; their probabilities cannot be read apart")
+
+    def prompt(self, row: dict[str, Any]) -> str:
+        from snsrec.llm.prompts import messages, render
+        from snsrec.llm.tasks import _note_content
+
+        item = {"content": _note_content(row), "candidates": ", ".join(LABELS)}
+        return render(self.tok, messages("Note-Moderation", item))[0]
+
+    @torch.no_grad()
+    def label_probs(self, rows: list[dict[str, Any]], batch_size: int) -> np.ndarray:
+        """``[n, len(LABELS)]`` probabilities of each label as the answer's first token."""
+        out = []
+        for s in range(0, len(rows), batch_size):
+            enc = self.tok([self.prompt(r) for r in rows[s:s + batch_size]],
+                           return_tensors="pt", padding=True)
+            logits = self.lm(**{k: v.to(self.lm.device) for k, v in enc.items()},
+                             logits_to_keep=1).logits[:, -1]     # the next token's only
+            out.append(torch.softmax(logits.float()[:, self.label_ids], dim=-1).cpu().numpy())
+        return np.concatenate(out) if out else np.zeros((0, len(LABELS)), dtype=np.float32)
+
+
+def frame_of(note_ids: np.ndarray, probs: np.ndarray) -> pl.DataFrame:
+    harmful = probs[:, 1:]
+    return pl.DataFrame({
+        "note_id": note_ids, "p_harmful": 1.0 - probs[:, 0],
+        "harm_type": np.asarray(LABELS[1:])[harmful.argmax(1)] if len(probs) else [],
+        **{f"p_{lab}": probs[:, i] for i, lab in enumerate(LABELS)}},
+        schema_overrides={"harm_type": pl.Utf8})
+
+
+def moderate(model: str, notes: str | Path, out: str | Path, *, batch_size: int = 16,
+             limit: int | None = None, threads: int | None = None) -> dict[str, Any]:
+    """Score every note of ``notes`` with ``model`` into the Parquet ``out`` (resumable)."""
+    if batch_size < 1 or (limit is not None and limit < 1):
+        raise ConfigError("llm moderate: --batch-size and --limit must be >= 1")
+    if threads:
+        torch.set_num_threads(threads)
+    table = read_notes(notes).head(limit) if limit else read_notes(notes)
+    out = Path(out)
+    parts = out.with_name(out.name + ".parts")
+    stamp = {"model": model, "notes": str(Path(notes).resolve()), "rows": table.height,
+             "chunk": CHUNK, "labels": list(LABELS)}
+    if parts.is_dir() and (not (parts / "run.json").is_file()
+                           or read_json(parts / "run.json") != stamp):
+        raise DataError(f"{parts}: parts of another moderation run; remove it or use another "
+                        "--out")
+    parts.mkdir(parents=True, exist_ok=True)
+    write_json(parts / "run.json", stamp)
+    moderator = LLMModerator(model)
+    rows = table.to_dicts()
+    chunks = range(0, len(rows), CHUNK)
+    todo = [s for s in chunks if not (parts / f"part-{s // CHUNK:05d}.parquet").is_file()]
+    t0, scored = time.perf_counter(), 0
+    with Progress("llm moderate", total=len(rows), unit="notes") as bar:
+        bar.update(len(rows) - sum(min(CHUNK, len(rows) - s) for s in todo))
+        for s in todo:
+            block = rows[s:s + CHUNK]
+            probs = moderator.label_probs(block, batch_size)
+            with atomic_path(parts / f"part-{s // CHUNK:05d}.parquet") as tmp:
+                frame_of(np.array([r["note_id"] for r in block]), probs).write_parquet(tmp)
+            scored += len(block)
+            bar.update(len(block))
+    seconds = time.perf_counter() - t0
+    result = pl.concat([pl.read_parquet(parts / f"part-{s // CHUNK:05d}.parquet")
+                        for s in chunks]) if rows else frame_of(np.zeros(0, np.int64),
+                                                                np.zeros((0, len(LABELS))))
+    with atomic_path(out) as tmp:
+        result.write_parquet(tmp)
+    import shutil
+
+    shutil.rmtree(parts)
+    rate = scored / seconds if scored and seconds > 0 else None
+    echo(f"llm moderate: {out} ({len(rows):,} notes"
+         + (f", {rate:.1f} notes/s" if rate else "") + ")")
+    return {"out": str(out), "notes": len(rows), "scored": scored, "notes_per_s": rate}
+
+
+# -- the n-gram baseline -------------------------------------------------------------------
+
+class NgramModerator(nn.Module):
+    """Multinomial logistic regression over hashed word + character n-grams."""
+
+    def __init__(self, buckets: int = 1 << 20):
+        super().__init__()
+        from snsrec.text.encoders import HashBackbone
+
+        # Summed, not averaged: a few telling n-grams in a long note keep their weight.
+        self.hash = HashBackbone(buckets=buckets, dim=len(LABELS), max_tokens=4096, mode="sum")
+        nn.init.zeros_(self.hash.bag.weight)
+        self.bias = nn.Parameter(torch.zeros(len(LABELS)))
+
+    def forward(self, rows: dict[str, torch.Tensor]) -> torch.Tensor:
+        return self.hash(rows) + self.bias
+
+    def fit(self, texts: list[str], labels: np.ndarray, epochs: int = 8, lr: float = 0.5,
+            batch_size: int = 256, seed: int = 0) -> None:
+        torch.manual_seed(seed)
+        rows = self.hash.prepare(texts)["ids"]
+        y = torch.as_tensor(labels, dtype=torch.long)
+        opt = torch.optim.Adagrad(self.parameters(), lr=lr)
+        order = np.random.default_rng(seed)
+        self.train()
+        for _ in range(epochs):
+            for idx in np.array_split(order.permutation(len(y)), max(1, len(y) // batch_size)):
+                i = torch.as_tensor(idx)
+                loss = nn.functional.cross_entropy(self({"ids": rows[i]}), y[i])
+                opt.zero_grad()
+                loss.backward()
+                opt.step()
+
+    @torch.no_grad()
+    def label_probs(self, texts: list[str], batch_size: int = 4096) -> np.ndarray:
+        self.eval()
+        out = [torch.softmax(self(self.hash.prepare(texts[s:s + batch_size])), -1).numpy()
+               for s in range(0, len(texts), batch_size)]
+        return np.concatenate(out) if out else np.zeros((0, len(LABELS)), dtype=np.float32)
+
+
+def label_index(rows: pl.DataFrame) -> np.ndarray:
+    if "harmful" not in rows.columns:
+        raise DataError("the notes have no `harmful` column; moderation metrics need a "
+                        "world's notes (harmful, harm_type)")
+    types = rows["harm_type"].fill_null(HARM_NONE).to_list()
+    return np.array([LABELS.index(t) if h else 0
+                     for h, t in zip(rows["harmful"].to_list(), types, strict=True)])
+
+
+def metrics(y: np.ndarray, probs: np.ndarray) -> dict[str, float | None]:
+    """Harmful-vs-not precision / recall / F1 at p ≥ 0.5, ROC AUC, and the harm-type
+    accuracy on the truly harmful notes (the likeliest harmful label)."""
+    from snsrec.eval.metrics import auc
+
+    truth, p = y > 0, 1.0 - probs[:, 0]
+    pred = p >= 0.5
+    tp = int((pred & truth).sum())
+    precision = tp / pred.sum() if pred.sum() else 0.0
+    recall = tp / truth.sum() if truth.sum() else 0.0
+    f1 = 2 * precision * recall / (precision + recall) if precision + recall else 0.0
+    kind = (probs[:, 1:].argmax(1) + 1)[truth]
+    return {"precision": float(precision), "recall": float(recall), "f1": float(f1),
+            "auc": float(auc(truth.astype(np.float64), p)) if 0 < truth.sum() < len(y)
+            else None,
+            "type_accuracy": float((kind == y[truth]).mean()) if truth.any() else None,
+            "harmful": int(truth.sum()), "notes": len(y)}
+
+
+def bench_moderation(world: str | Path, model: str, out: str | Path, *, seed: int = 0,
+                     batch_size: int = 16, limit: int | None = None,
+                     threads: int | None = None) -> dict[str, Any]:
+    from snsrec.llm.tasks import split_of
+
+    world, out = Path(world), Path(out)
+    notes = read_notes(world / "notes.parquet")
+    split = np.array([split_of(n, seed) for n in notes["note_id"].to_list()])
+    train, test = notes.filter(split == "train"), notes.filter(split == "test")
+    if limit:
+        test = test.head(limit)
+    y_train, y_test = label_index(train), label_index(test)
+    t0 = time.perf_counter()
+    base = NgramModerator()
+    base.fit([note_text(r) for r in train.iter_rows(named=True)], y_train, seed=seed)
+    fit_s = time.perf_counter() - t0
+    t0 = time.perf_counter()
+    p_base = base.label_probs([note_text(r) for r in test.iter_rows(named=True)])
+    base_s = time.perf_counter() - t0
+    with atomic_dir(out) as tmp:
+        test.select("note_id", "title", "body").write_parquet(tmp / "test_notes.parquet")
+        llm = moderate(model, tmp / "test_notes.parquet", tmp / "llm_scores.parquet",
+                       batch_size=batch_size, threads=threads)
+        p_llm = pl.read_parquet(tmp / "llm_scores.parquet").select(
+            [f"p_{lab}" for lab in LABELS]).to_numpy()
+        result = {
+            "benchmark": "moderation", "version": __version__, "world": str(world),
+            "seed": seed, "train_notes": train.height, "test_notes": test.height,
+            "command": shlex.join(["snsrec", "bench", "moderation", "--world", str(world),
+                                   "--model", model, "--out", str(out), "--seed", str(seed),
+                                   *(["--limit", str(limit)] if limit else [])]),
+            "systems": {
+                "ngram-lr": {**metrics(y_test, p_base), "fit_s": fit_s,
+                             "notes_per_s": test.height / base_s if base_s else None},
+                f"llm:{model}": {**metrics(y_test, p_llm), "notes_per_s": llm["notes_per_s"]}}}
+        (tmp / "test_notes.parquet").unlink()
+        md = markdown(result)
+        write_json(tmp / "moderation.json", result)
+        write_text(tmp / "moderation.md", md)
+    echo(md)
+    return {"markdown": md, "results": result}
+
+
+def markdown(r: dict[str, Any]) -> str:
+    from snsrec.report.markdown import markdown_table
+
+    def f(v: Any, spec: str = ".3f") -> str:
+        return "–" if v is None else format(v, spec)
+
+    rows = [[name, f(m["precision"]), f(m["recall"]), f(m["f1"]), f(m["auc"]),
+             f(m["type_accuracy"]), f(m["notes_per_s"], ",.1f")]
+            for name, m in r["systems"].items()]
+    return "\n".join([
+        f"# Moderation on {r['world']}: {r['test_notes']:,} test notes "
+        f"({next(iter(r['systems'].values()))['harmful']} harmful)\n",
+        markdown_table(["system", "precision", "recall", "F1", "AUC", "type accuracy",
+                        "notes/s"], rows), "",
+        f"Harmful at p ≥ 0.5; type accuracy over the truly harmful notes. The n-gram "
+        f"baseline trained on {r['train_notes']:,} training notes. `{r['command']}`\n"])
+

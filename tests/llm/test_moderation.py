@@ -1,0 +1,95 @@
+"""LLM moderation (label-token probabilities, resumable), the hashed n-gram baseline and
+`snsrec bench moderation`."""
+
+import json
+
+import numpy as np
+import polars as pl
+import pytest
+
+from snsrec.errors import DataError
+from snsrec.llm import moderation
+from snsrec.llm.moderation import LABELS, NgramModerator, bench_moderation, metrics, moderate
+
+
+def test_metrics_by_hand():
+    y = np.array([0, 0, 1, 2, 0])                        # two harmful: scam, gambling
+    probs = np.array([[0.9, 0.1, 0, 0, 0], [0.4, 0.6, 0, 0, 0], [0.2, 0.8, 0, 0, 0],
+                      [0.7, 0.0, 0.3, 0, 0], [1.0, 0, 0, 0, 0]])
+    m = metrics(y, probs)
+    assert m["precision"] == pytest.approx(0.5) and m["recall"] == pytest.approx(0.5)
+    assert m["f1"] == pytest.approx(0.5) and m["type_accuracy"] == 1.0
+    assert m["harmful"] == 2 and m["notes"] == 5
+    assert m["auc"] == pytest.approx(5 / 6)
+
+
+def test_ngram_baseline_learns_telling_words():
+    rng = np.random.default_rng(0)
+    filler = ["coffee", "trip", "lens", "sunset", "recipe", "weekend", "city", "book"]
+    texts, y = [], []
+    for i in range(400):
+        words = list(rng.choice(filler, 12))
+        label = [0, 0, 0, 1, 2][i % 5]
+        if label == 1:
+            words.insert(5, "guaranteed returns wire money")
+        if label == 2:
+            words.insert(3, "casino jackpot bet now")
+        texts.append(" ".join(words))
+        y.append(label)
+    m = NgramModerator(buckets=1 << 16)
+    m.fit(texts[:300], np.array(y[:300]), epochs=5)
+    got = metrics(np.array(y[300:]), m.label_probs(texts[300:]))
+    assert got["f1"] == 1.0 and got["type_accuracy"] == 1.0
+
+
+def _notes(tmp_path, n=10):
+    path = tmp_path / "notes.parquet"
+    pl.DataFrame({"note_id": np.arange(n), "title": [f"title {i}" for i in range(n)],
+                  "body": [f"body of note {i}" for i in range(n)]}).write_parquet(path)
+    return path
+
+
+def test_llm_moderation_scores_and_resumes(tmp_path, monkeypatch):
+    monkeypatch.setattr(moderation, "CHUNK", 4)
+    notes = _notes(tmp_path)
+    full = moderate("tiny-qwen2", notes, tmp_path / "a.parquet", batch_size=3)
+    a = pl.read_parquet(tmp_path / "a.parquet")
+    assert full["scored"] == 10 and a["note_id"].to_list() == list(range(10))
+    probs = a.select([f"p_{lab}" for lab in LABELS]).to_numpy()
+    assert np.allclose(probs.sum(1), 1.0, atol=1e-5)
+    assert np.allclose(a["p_harmful"], 1 - a["p_none"])
+    assert set(a["harm_type"]) <= set(LABELS[1:])
+    # An interrupted run: its first part is on disk; the rerun scores only the rest.
+    parts = tmp_path / "b.parquet.parts"
+    parts.mkdir()
+    (parts / "run.json").write_text(json.dumps({
+        "model": "tiny-qwen2", "notes": str(notes.resolve()), "rows": 10, "chunk": 4,
+        "labels": list(LABELS)}))
+    a.head(4).write_parquet(parts / "part-00000.parquet")
+    again = moderate("tiny-qwen2", notes, tmp_path / "b.parquet", batch_size=3)
+    assert again["scored"] == 6 and not parts.exists()
+    b = pl.read_parquet(tmp_path / "b.parquet")
+    assert np.allclose(b["p_harmful"], a["p_harmful"], atol=1e-5)
+    # Parts of another run are refused, not mixed in.
+    parts.mkdir()
+    (parts / "run.json").write_text("{}")
+    with pytest.raises(DataError, match="parts of another moderation run"):
+        moderate("tiny-qwen2", notes, tmp_path / "b.parquet")
+
+
+def test_bad_notes_tables(tmp_path):
+    pl.DataFrame({"note_id": [1], "title": ["t"]}).write_parquet(tmp_path / "n.parquet")
+    with pytest.raises(DataError, match=r"n.parquet: no column\(s\) body"):
+        moderate("tiny-qwen2", tmp_path / "n.parquet", tmp_path / "o.parquet")
+    with pytest.raises(DataError, match="no such notes table"):
+        moderate("tiny-qwen2", tmp_path / "none.parquet", tmp_path / "o.parquet")
+    assert not (tmp_path / "o.parquet").exists()
+
+
+def test_bench_moderation_on_the_tiny_world(tiny_world, tmp_path):
+    res = bench_moderation(tiny_world, "tiny-qwen2", tmp_path / "bench", limit=12)["results"]
+    assert set(res["systems"]) == {"ngram-lr", "llm:tiny-qwen2"} and res["test_notes"] == 12
+    for m in res["systems"].values():
+        assert 0.0 <= m["f1"] <= 1.0 and m["notes"] == 12 and m["notes_per_s"] > 0
+    assert sorted(p.name for p in (tmp_path / "bench").iterdir()) == [
+        "llm_scores.parquet", "moderation.json", "moderation.md"]
