@@ -75,6 +75,7 @@ class TrainSettings(StrictModel):
     warmup_ratio: float = PField(0.03, ge=0.0, lt=1.0)
     max_length: int = PField(512, ge=8)
     device: Literal["cpu", "cuda", "auto"] = "cpu"
+    bf16: bool = False                  # bfloat16 mixed precision (a GPU run)
     threads: int | None = PField(None, ge=1)
     logging_steps: int = PField(10, ge=1)
 
@@ -187,7 +188,7 @@ def _args(cls: Any, cfg: PostTrainConfig, out: Path, device: str, **extra: Any) 
                lr_scheduler_type="cosine",
                logging_steps=t.logging_steps, save_strategy="no", report_to=[],
                seed=cfg.seed, data_seed=cfg.seed, use_cpu=device == "cpu",
-               max_length=t.max_length, **extra)
+               max_length=t.max_length, bf16=t.bf16, **extra)
 
 
 def split_seed(cfg: PostTrainConfig) -> int:
@@ -363,6 +364,7 @@ def post_train(stage: str, cfg: PostTrainConfig, out: str | Path = "runs") -> di
         torch.set_num_threads(cfg.train.threads)
     torch.manual_seed(cfg.seed)
     lm, tok = load_backbone(cfg.model, cfg.seed)
+    lm.to(device)
     run_dir = Path(out) / cfg.name
     t0 = time.perf_counter()
     with atomic_dir(run_dir) as tmp, tempfile.TemporaryDirectory() as scratch:
