@@ -10,6 +10,7 @@ PIPC   := $(PIP) install -q -c constraints.txt
 CORE   := $(VENV)/.stamp-core
 DEV    := $(VENV)/.stamp-dev
 BENCH  := $(VENV)/.stamp-bench
+SYSTEM := $(VENV)/.stamp-system
 DEMO_ARGS ?=
 PYTEST_ARGS ?= -n 2
 
@@ -37,8 +38,18 @@ $(CORE): pyproject.toml constraints.txt requirements/carriers.txt | $(PY)
 	$(PIPC) --no-deps -r requirements/carriers.txt
 	@touch $@
 
-$(DEV): $(CORE)
+$(DEV): $(CORE) $(SYSTEM)
 	$(PIPC) -e ".[dev]"
+	@touch $@
+
+# Debian packages the tests run for real: redis-server (the serving store's Redis tests).
+# Installed with apt-get when missing (as root, as in CI); otherwise say what to install.
+$(SYSTEM): | $(PY)
+	@command -v redis-server >/dev/null || { \
+	  if [ "$$(id -u)" = 0 ]; then \
+	    (apt-get install -y -q redis-server || (apt-get update -q && \
+	     apt-get install -y -q redis-server)) >/dev/null; \
+	  else echo "make: install redis-server (sudo apt-get install redis-server)"; exit 1; fi; }
 	@touch $@
 
 # Peer libraries (torch-rechub, DeepCTR-Torch) and py-spy for `snsrec bench throughput`.

@@ -1,0 +1,70 @@
+"""The serving store on SQLite and on a real Redis: idempotent durable events, per-scenario
+histories newest first, the already-seen set, notes and takedowns."""
+
+import pytest
+
+from snsrec.errors import ConfigError
+from snsrec.serve.store import SQLiteStore, open_store
+
+
+@pytest.fixture(params=["sqlite", "redis"])
+def store(request, tmp_path):
+    if request.param == "sqlite":
+        s = open_store(f"sqlite:{tmp_path / 'db' / 'store.sqlite'}")
+    else:
+        s = open_store(request.getfixturevalue("redis_url"))
+        s.r.flushdb()
+    yield s
+    s.close()
+
+
+def ev(i, user, note, scenario="feed", click=0, **kw):
+    return {"event_id": i, "user_id": user, "note_id": note, "scenario": scenario,
+            "ts": 1000 + i, "position": 0, "click": click, **kw}
+
+
+def test_events_are_idempotent_and_build_user_state(store):
+    batch = [ev(1, 7, 100), ev(2, 7, 101, click=1), ev(3, 7, 102, "search", click=1,
+                                                           query="ramen"),
+             ev(4, 8, 100, click=1), ev(5, 7, 103, click=1)]
+    assert store.add_events(batch) == (5, 0)
+    assert store.add_events([ev(5, 7, 103, click=1), ev(6, 7, 104)]) == (1, 1)
+    assert store.count_events() == 6
+    assert store.history(7) == [103, 102, 101]                 # clicks, newest first
+    assert store.history(7, "feed") == [103, 101]
+    assert store.history(7, "search", limit=5) == [102]
+    assert store.history(7, limit=2) == [103, 102]
+    assert store.seen(7) == {100, 101, 102, 103, 104}          # every impression
+    assert store.history(99) == [] and store.seen(99) == set()
+
+
+def test_notes_and_takedowns(store):
+    store.put_note({"note_id": 5, "title": "新笔记 ramen", "hashtags": ["food"]})
+    assert store.get_note(5) == {"note_id": 5, "title": "新笔记 ramen", "hashtags": ["food"]}
+    assert store.delete_note(5) is True and store.delete_note(5) is False
+    assert store.get_note(5) is None and store.deleted() == {5}
+    assert store.delete_note(6) is True                         # a world note, never posted
+    assert store.deleted() == {5, 6} and store.get_note(404) is None
+    store.put_note({"note_id": 5, "title": "back"})             # re-posted: live again
+    assert store.get_note(5)["title"] == "back" and store.deleted() == {6}
+
+
+def test_sqlite_events_survive_a_reopen(tmp_path):
+    path = tmp_path / "s.sqlite"
+    s = SQLiteStore(path)
+    s.add_events([ev(1, 1, 10, click=1)])
+    s.db.close()                                  # no clean shutdown: the WAL holds it
+    again = SQLiteStore(path)
+    assert again.history(1) == [10] and again.add_events([ev(1, 1, 10)]) == (0, 1)
+
+
+def test_bad_store_specs(tmp_path):
+    with pytest.raises(ConfigError, match="use sqlite:PATH or redis://HOST:PORT"):
+        open_store("postgres://x")
+    with pytest.raises(ConfigError, match="a directory; give a database file path"):
+        open_store(f"sqlite:{tmp_path}")
+    (tmp_path / "junk.sqlite").write_bytes(b"not a database" * 100)
+    with pytest.raises(ConfigError, match="not a usable SQLite database"):
+        open_store(f"sqlite:{tmp_path / 'junk.sqlite'}")
+    with pytest.raises(ConfigError, match="cannot reach Redis"):
+        open_store("redis://127.0.0.1:1/0")
