@@ -52,6 +52,13 @@ class Store(ABC):
     def seen(self, user_id: int, limit: int = SEEN_CAP) -> set[int]: ...
 
     @abstractmethod
+    def behaviours(self, user_id: int, per_scenario: int = 96) -> dict[str, list]:
+        """The user's recent behaviour as the user tower reads it: ``clicks`` — (note_id,
+        scenario, ts) of the last ``per_scenario`` clicks of each scenario — and
+        ``queries`` — (query, ts) of the last ``per_scenario`` searches (one per
+        request), both oldest first."""
+
+    @abstractmethod
     def count_events(self) -> int: ...
 
     @abstractmethod
@@ -143,6 +150,24 @@ class SQLiteStore(Store):
                                    "ORDER BY seq DESC LIMIT ?", (user_id, limit)).fetchall()
         return {r[0] for r in rows}
 
+    def behaviours(self, user_id: int, per_scenario: int = 96) -> dict[str, list]:
+        from snsrec.data.schema import SCENARIOS
+
+        clicks: list[tuple[int, str, int, int]] = []
+        with self.lock:
+            for scen in SCENARIOS:
+                clicks += self.db.execute(
+                    "SELECT note_id, scenario, ts, seq FROM events WHERE user_id = ? AND "
+                    "click = 1 AND scenario = ? ORDER BY seq DESC LIMIT ?",
+                    (user_id, scen, per_scenario)).fetchall()
+            queries = self.db.execute(
+                "SELECT query, MIN(ts), MAX(seq) AS last FROM events WHERE user_id = ? AND "
+                "scenario = 'search' AND query IS NOT NULL GROUP BY COALESCE(request_id, -seq) "
+                "ORDER BY last DESC LIMIT ?", (user_id, per_scenario)).fetchall()
+        clicks.sort(key=lambda r: (r[2], r[3]))        # oldest first: time, then arrival
+        return {"clicks": [(n, sc, t) for n, sc, t, _ in clicks],
+                "queries": [(q, t) for q, t, _ in reversed(queries)]}
+
     def count_events(self) -> int:
         with self.lock:
             return self.db.execute("SELECT COUNT(*) FROM events").fetchone()[0]
@@ -179,17 +204,23 @@ class SQLiteStore(Store):
 
 # -- Redis --------------------------------------------------------------------------------
 
-# KEYS: event, seen list, scenario history, all-scenario history, event counter.
-# ARGV: event JSON, note id, clicked (0/1), history cap, seen cap.
+# KEYS: event, seen list, scenario history, all-scenario history, event counter, query list,
+#       the search request's key.
+# ARGV: event JSON, note id, clicked (0/1), history cap, seen cap, history entry
+#       ("note|scenario|ts"), query entry ("ts|query", or "" for none).
 _ADD_EVENT = """
 if redis.call('SET', KEYS[1], ARGV[1], 'NX') then
   redis.call('LPUSH', KEYS[2], ARGV[2])
   redis.call('LTRIM', KEYS[2], 0, tonumber(ARGV[5]) - 1)
   if ARGV[3] == '1' then
-    redis.call('LPUSH', KEYS[3], ARGV[2])
+    redis.call('LPUSH', KEYS[3], ARGV[6])
     redis.call('LTRIM', KEYS[3], 0, tonumber(ARGV[4]) - 1)
-    redis.call('LPUSH', KEYS[4], ARGV[2])
+    redis.call('LPUSH', KEYS[4], ARGV[6])
     redis.call('LTRIM', KEYS[4], 0, tonumber(ARGV[4]) - 1)
+  end
+  if ARGV[7] ~= '' and redis.call('SET', KEYS[7], '1', 'NX') then
+    redis.call('LPUSH', KEYS[6], ARGV[7])
+    redis.call('LTRIM', KEYS[6], 0, tonumber(ARGV[4]) - 1)
   end
   redis.call('INCR', KEYS[5])
   return 1
@@ -215,18 +246,43 @@ class RedisStore(Store):
         rows = list(rows)
         pipe = self.r.pipeline(transaction=False)
         for r in rows:
-            u, n = int(r["user_id"]), int(r["note_id"])
-            self.add_one(keys=[f"{self.p}event:{int(r['event_id'])}", f"{self.p}seen:{u}",
-                               f"{self.p}hist:{u}:{r['scenario']}", f"{self.p}hist:{u}:*",
-                               f"{self.p}events"],
+            u, n, e = int(r["user_id"]), int(r["note_id"]), int(r["event_id"])
+            ts, scen = int(r["ts"]), str(r["scenario"])
+            query = r.get("query") if scen == "search" else None
+            request = r.get("request_id")
+            self.add_one(keys=[f"{self.p}event:{e}", f"{self.p}seen:{u}",
+                               f"{self.p}hist:{u}:{scen}", f"{self.p}hist:{u}:*",
+                               f"{self.p}events", f"{self.p}queries:{u}",
+                               f"{self.p}request:{request if request is not None else -e}"],
                          args=[json.dumps({f: r.get(f) for f in EVENT_FIELDS}), n,
-                               int(bool(r.get("click"))), HISTORY_CAP, SEEN_CAP], client=pipe)
+                               int(bool(r.get("click"))), HISTORY_CAP, SEEN_CAP,
+                               f"{n}|{scen}|{ts}", f"{ts}|{query}" if query else ""],
+                         client=pipe)
         accepted = sum(int(x) for x in pipe.execute())
         return accepted, len(rows) - accepted
 
     def history(self, user_id: int, scenario: str | None = None, limit: int = 50) -> list[int]:
         key = f"{self.p}hist:{user_id}:{scenario or '*'}"
-        return [int(x) for x in self.r.lrange(key, 0, limit - 1)]
+        return [int(x.split("|", 1)[0]) for x in self.r.lrange(key, 0, limit - 1)]
+
+    def behaviours(self, user_id: int, per_scenario: int = 96) -> dict[str, list]:
+        from snsrec.data.schema import SCENARIOS
+
+        pipe = self.r.pipeline(transaction=False)
+        for scen in SCENARIOS:
+            pipe.lrange(f"{self.p}hist:{user_id}:{scen}", 0, per_scenario - 1)
+        pipe.lrange(f"{self.p}queries:{user_id}", 0, per_scenario - 1)
+        *lists, queries = pipe.execute()
+        clicks = []
+        for entries in lists:
+            for i, x in enumerate(entries):            # newest first within a scenario
+                note, scen, ts = x.split("|")
+                clicks.append((int(note), scen, int(ts), -i))
+        # Oldest first: by time, then by arrival within a scenario.
+        clicks.sort(key=lambda c: (c[2], c[3]))
+        return {"clicks": [c[:3] for c in clicks],
+                "queries": [(q, int(t)) for t, q in
+                            (x.split("|", 1) for x in reversed(queries))]}
 
     def seen(self, user_id: int, limit: int = SEEN_CAP) -> set[int]:
         return {int(x) for x in self.r.lrange(f"{self.p}seen:{user_id}", 0, limit - 1)}

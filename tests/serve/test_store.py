@@ -38,6 +38,23 @@ def test_events_are_idempotent_and_build_user_state(store):
     assert store.history(99) == [] and store.seen(99) == set()
 
 
+def test_behaviours_as_the_user_tower_reads_them(store):
+    store.add_events([
+        ev(1, 3, 10, click=1), ev(2, 3, 11, "search", click=0, query="ramen", request_id=50),
+        ev(3, 3, 12, "search", click=1, query="ramen", request_id=50),   # same request
+        ev(4, 3, 13, "ads", click=1, convert=1), ev(5, 3, 14, click=1),
+        ev(6, 3, 15, "search", query="tokyo trip", request_id=51), ev(7, 3, 16, click=1),
+        ev(8, 4, 10, click=1)])
+    b = store.behaviours(3)
+    assert b["clicks"] == [(10, "feed", 1001), (12, "search", 1003), (13, "ads", 1004),
+                           (14, "feed", 1005), (16, "feed", 1007)]
+    assert b["queries"] == [("ramen", 1002), ("tokyo trip", 1006)]   # one per request
+    last = store.behaviours(3, per_scenario=1)
+    assert last["clicks"] == [(12, "search", 1003), (13, "ads", 1004), (16, "feed", 1007)]
+    assert last["queries"] == [("tokyo trip", 1006)]
+    assert store.behaviours(99) == {"clicks": [], "queries": []}
+
+
 def test_notes_and_takedowns(store):
     store.put_note({"note_id": 5, "title": "新笔记 ramen", "hashtags": ["food"]})
     assert store.get_note(5) == {"note_id": 5, "title": "新笔记 ramen", "hashtags": ["food"]}
