@@ -320,3 +320,33 @@ def open_store(spec: str) -> Store:
     if spec.startswith(("redis://", "rediss://", "unix://")):
         return RedisStore(spec)
     raise ConfigError(f"--store {spec!r}: use sqlite:PATH or redis://HOST:PORT")
+
+
+def import_events(store: Store, events: Any, until: int | None = None,
+                  chunk: int = 20_000) -> tuple[int, int]:
+    """Load an events table (the canonical columns; a Polars frame, lazy or not) into the
+    store in chunks, up to ``until`` (epoch seconds, exclusive) when given; (accepted,
+    duplicates). Re-running it adds nothing (idempotent by ``event_id``)."""
+    import polars as pl
+
+    from snsrec.progress import Progress
+
+    frame = events.lazy() if isinstance(events, pl.DataFrame) else events
+    have = frame.collect_schema().names()
+    missing = [c for c in ("event_id", "user_id", "note_id", "scenario", "ts") if c not in have]
+    if missing:
+        raise ConfigError(f"events: no column(s) {', '.join(missing)}; the store needs the "
+                          "canonical events table")
+    ts = pl.col("ts").dt.epoch("s") if frame.collect_schema()["ts"] != pl.Int64 else pl.col("ts")
+    frame = frame.with_columns(ts.alias("ts"))
+    if until is not None:
+        frame = frame.filter(pl.col("ts") < until)
+    table = frame.select([c for c in EVENT_FIELDS if c in have]).collect()
+    accepted = duplicates = 0
+    with Progress("store: importing events", total=table.height, unit="events") as bar:
+        for start in range(0, table.height, chunk):
+            part = table.slice(start, chunk)
+            a, d = store.add_events(part.to_dicts())
+            accepted, duplicates = accepted + a, duplicates + d
+            bar.update(part.height)
+    return accepted, duplicates

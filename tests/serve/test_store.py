@@ -85,3 +85,31 @@ def test_bad_store_specs(tmp_path):
         open_store(f"sqlite:{tmp_path / 'junk.sqlite'}")
     with pytest.raises(ConfigError, match="cannot reach Redis"):
         open_store("redis://127.0.0.1:1/0")
+
+
+def test_imported_world_events_give_the_training_histories(store, tiny_world):
+    import numpy as np
+    import polars as pl
+
+    from snsrec.data.schema import SCENARIOS
+    from snsrec.data.sequences import NOTE, QUERY, BehaviourLog
+    from snsrec.data.tables import load_tables
+    from snsrec.serve.store import import_events
+
+    tables = load_tables(tiny_world)
+    n = tables.events.select(pl.len()).collect().item()
+    assert import_events(store, tables.events, chunk=5_000) == (n, 0)
+    assert import_events(store, tables.events.head(100)) == (0, 100)     # idempotent
+    log = BehaviourLog.from_tables(tables)
+    user = int(np.bincount(log.user).argmax())                           # the busiest user
+    mine = log.select(log.user == user)
+    got = store.behaviours(user, per_scenario=10)
+    want = []
+    for s, scen in enumerate(SCENARIOS):
+        sel = mine.select((mine.scenario == s) & (mine.kind == NOTE))
+        want += [(int(log.note_ids[i]), scen, int(t))
+                 for i, t in zip(sel.item[-10:], sel.ts[-10:], strict=True)]
+    assert sorted(got["clicks"], key=lambda c: (c[2], c[0])) == \
+        sorted(want, key=lambda c: (c[2], c[0]))
+    queries = mine.select(mine.kind == QUERY)
+    assert [q for q, _ in got["queries"]] == [log.queries[i] for i in queries.item[-10:]]
