@@ -56,8 +56,10 @@ class RetrievalDataConfig(StrictModel):
     bucket: int = PField(50, ge=0)
 
 
-def _history_arrays(log: BehaviourLog, users: np.ndarray, times: np.ndarray,
+def history_arrays(log: BehaviourLog, users: np.ndarray, times: np.ndarray,
                     seq: SequenceConfig) -> dict[str, np.ndarray]:
+    """The user tower's history inputs of each (user, time); serving builds the same
+    (``snsrec.serve.pipeline.user_rows``)."""
     h = histories(log, users, times, seq)
     return {"hist_item": h["hist_item"].astype(np.int64), "hist_kind": h["hist_kind"],
             "hist_scenario": h["hist_scenario"], "hist_recency": h["hist_recency"]}
@@ -85,7 +87,7 @@ def training_samples(log: BehaviourLog, train_end: int, config: RetrievalDataCon
     keep = order[(np.arange(len(order)) - first) < config.cutoffs_per_user]
     cand = np.sort(cand[keep])
     users, times, scen = log.user[cand], log.ts[cand], log.scenario[cand]
-    out = _history_arrays(log, users, times, config.sequence)
+    out = history_arrays(log, users, times, config.sequence)
     targets = np.full((len(cand), config.window), -1, np.int64)
     target_ts = targets.copy()
     for s in np.unique(scen):
@@ -158,7 +160,7 @@ def eval_samples(log: BehaviourLog, corpus: Corpus, start: int, end: int, target
         pick = np.sort(np.random.default_rng(seed).choice(len(users), config.max_eval_users,
                                                           replace=False))
         users, first, times = users[pick], first[pick], times[pick]
-    out = _history_arrays(log, users, np.full(len(users), start), config.sequence)
+    out = history_arrays(log, users, np.full(len(users), start), config.sequence)
     out.update(target_scenario=np.full(len(users), SCENARIOS.index(scen), np.int8),
                target=first, query_ts=times.astype(np.int64), _ts=times, _user=users)
     if cold_after is not None:
