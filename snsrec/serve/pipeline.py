@@ -11,11 +11,14 @@ read; they are left out and counted.
 
 from __future__ import annotations
 
+from pathlib import Path
+from typing import Any
+
 import numpy as np
 
 from snsrec.data.schema import SCENARIOS
 from snsrec.data.sequences import NOTE, QUERY, BehaviourLog, Corpus, SequenceConfig
-from snsrec.errors import DataError
+from snsrec.errors import DataError, ModelError
 
 
 def user_rows(behaviours: dict[str, list], corpus: Corpus, user_id: int, now: int,
@@ -56,3 +59,62 @@ def user_rows(behaviours: dict[str, list], corpus: Corpus, user_id: int, now: in
                 query_ts=np.array([now], np.int64))
     return rows, int((~known).sum() + (~q_known).sum())
 
+
+
+class Retriever:
+    """A retrieval run served: its user tower, its corpus and its ANN index.
+
+    ``retrieve`` turns a user's rows (``user_rows``) into the run's K interest
+    vectors and asks the index for the top notes of their union (the run's
+    fresh-note channel included), dropping ``exclude`` (already seen, taken
+    down); each candidate carries the interest that scores it highest — the
+    "why" a response shows.
+    """
+
+    def __init__(self, run_dir: str | Path, index_kind: str = "hnsw"):
+        import torch
+
+        from snsrec.eval.protocols import corpus_vectors
+        from snsrec.index.build import RunIndex, build_run_index
+        from snsrec.train.pipeline import RunConfig
+        from snsrec.train.trainer import load_run
+
+        run_dir = Path(run_dir)
+        run = load_run(run_dir)
+        if not isinstance(run.feature_map, Corpus) or not hasattr(run.model, "user_vectors"):
+            raise ModelError(f"{run_dir}: not a retrieval run with a user tower (e.g. redrec); "
+                             "serve a `snsrec train` run of model.name: redrec")
+        self.run_dir, self.model, self.corpus = run_dir, run.model.eval(), run.feature_map
+        self.sequence = RunConfig.model_validate(run.config).retrieval.sequence
+        saved = run_dir / f"index-{index_kind}"
+        self.index = RunIndex.load(saved) if (saved / "index.faiss").is_file() \
+            else build_run_index(run_dir, index_kind)["index"]
+        with torch.no_grad():
+            self.vectors = corpus_vectors(self.model, len(self.corpus)).numpy()
+
+    def rows(self, behaviours: dict[str, list], user_id: int, now: int, target: str
+             ) -> tuple[dict[str, np.ndarray], int]:
+        return user_rows(behaviours, self.corpus, user_id, now, self.sequence, target)
+
+    def interests(self, rows: dict[str, np.ndarray]) -> np.ndarray:
+        import torch
+
+        from snsrec.data.batches import to_tensors
+
+        with torch.no_grad():
+            return self.model.user_vectors(to_tensors(rows, "cpu"))[0].numpy()
+
+    def retrieve(self, rows: dict[str, np.ndarray], k: int, exclude: set[int] | None = None
+                 ) -> list[dict[str, Any]]:
+        """Up to ``k`` candidates: ``{"note_id", "score", "interest"}``, best first."""
+        interests = self.interests(rows)
+        exclude = exclude or set()
+        scores, ids = self.index.search_interests(interests, k + len(exclude))
+        keep = [(s, i) for s, i in zip(scores.tolist(), ids.tolist(), strict=True)
+                if i not in exclude][:k]
+        if not keep:
+            return []
+        pos = np.searchsorted(self.corpus.note_ids, [i for _, i in keep])
+        which = (self.vectors[pos] @ interests.T).argmax(1)
+        return [{"note_id": int(i), "score": float(s), "interest": int(w)}
+                for (s, i), w in zip(keep, which.tolist(), strict=True)]
