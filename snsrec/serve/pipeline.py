@@ -118,3 +118,42 @@ class Retriever:
         which = (self.vectors[pos] @ interests.T).argmax(1)
         return [{"note_id": int(i), "score": float(s), "interest": int(w)}
                 for (s, i), w in zip(keep, which.tolist(), strict=True)]
+
+
+class Ranker:
+    """A CTR run served: candidates of one request → click probabilities.
+
+    The request becomes an events-shaped frame (``FeatureMap.transform_request``)
+    joined with the run's tables exactly as training rows were, every candidate
+    at ``position`` (0 by default: ranked as if shown first, so the learned
+    position bias does not decide the order).
+    """
+
+    def __init__(self, run_dir: str | Path, tables: Any):
+        from snsrec.data.features import FeatureMap
+        from snsrec.train.trainer import load_run
+
+        run_dir = Path(run_dir)
+        run = load_run(run_dir)
+        if not isinstance(run.feature_map, FeatureMap):
+            raise ModelError(f"{run_dir}: not a ranking run (it has no feature map); serve a "
+                             "`snsrec train` CTR run (e.g. model.name: deepfm) as the ranker")
+        self.run_dir, self.model, self.fmap, self.tables = run_dir, run.model.eval(), \
+            run.feature_map, tables
+        self.name = run.config.get("model", {}).get("name", "?")
+
+    def score(self, user_id: int, note_ids: list[int], scenario: str, ts: int,
+              position: int = 0, query: str | None = None) -> np.ndarray:
+        import torch
+
+        from snsrec.data.batches import to_tensors
+        from snsrec.train.pipeline import model_inputs
+
+        if not note_ids:
+            return np.zeros(0)
+        inputs = model_inputs(self.fmap.transform_request(self.tables, {
+            "user_id": user_id, "note_ids": note_ids, "scenario": scenario, "ts": ts,
+            "position": position, "query": query}))
+        with torch.no_grad():
+            logit = self.model(to_tensors(inputs, "cpu"))["logit"]
+        return torch.sigmoid(logit.double()).numpy()

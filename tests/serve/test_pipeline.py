@@ -97,3 +97,30 @@ def test_retriever_refuses_a_ranking_run(tmp_path):
     (tmp_path / "x").mkdir()
     with pytest.raises(ModelError, match="not found; is .* a run directory"):
         Retriever(tmp_path / "x")
+
+
+def test_ranker_scores_a_request_as_training_scored_its_rows(tiny_world, tmp_path,
+                                                            redrec_run):
+    from snsrec.serve.pipeline import Ranker
+    from snsrec.train.pipeline import RunConfig, model_inputs, train_run
+    from snsrec.train.trainer import TrainConfig, Trainer, load_run
+
+    cfg = RunConfig.model_validate({"name": "fm", "data": str(tiny_world),
+                                    "model": {"name": "fm", "params": {"embedding_dim": 8}},
+                                    "train": {"epochs": 1, "batch_size": 1024}})
+    train_run(cfg, tmp_path / "fm")
+    tables = load_tables(tiny_world)
+    ranker = Ranker(tmp_path / "fm", tables)
+    ev = tables.events.filter(pl.col("scenario") == "feed").head(200).collect()
+    req = ev.filter(pl.col("request_id") == ev["request_id"][0])
+    ts = int(req["ts"].dt.epoch("s")[0])
+    got = ranker.score(int(req["user_id"][0]), req["note_id"].to_list(), "feed", ts)
+    # The same rows through the training path, every row at position 0.
+    frame = req.with_columns(pl.lit(0, pl.Int32).alias("position"))
+    run = load_run(tmp_path / "fm")
+    want = Trainer(TrainConfig()).predict(run.model, model_inputs(
+        run.feature_map.transform(tables, frame)))
+    np.testing.assert_allclose(got, want, rtol=1e-6)
+    assert len(got) == req.height and ((got > 0) & (got < 1)).all()
+    with pytest.raises(ModelError, match="not a ranking run"):
+        Ranker(redrec_run, tables)
