@@ -157,3 +157,112 @@ class Ranker:
         with torch.no_grad():
             logit = self.model(to_tensors(inputs, "cpu"))["logit"]
         return torch.sigmoid(logit.double()).numpy()
+
+
+class Moderation:
+    """Harmful probabilities of notes (from `snsrec llm moderate` or the n-gram baseline)
+    and the serving threshold; a note without a score passes (counted by the caller)."""
+
+    def __init__(self, scores: dict[int, float] | None = None, threshold: float = 0.5):
+        if not 0.0 < threshold <= 1.0:
+            raise DataError(f"moderation threshold {threshold}: give a probability in (0, 1]")
+        self.scores, self.threshold = dict(scores or {}), threshold
+
+    @classmethod
+    def from_parquet(cls, path: str | Path, threshold: float = 0.5) -> Moderation:
+        """A scores table with ``note_id`` and ``p_harmful`` (`snsrec llm moderate`'s)."""
+        import polars as pl
+
+        from snsrec.io import parquet_columns
+
+        path = Path(path)
+        if not path.is_file():
+            raise DataError(f"{path}: no such moderation scores file; write one with "
+                            "`snsrec llm moderate`")
+        missing = {"note_id", "p_harmful"} - set(parquet_columns(path))
+        if missing:
+            raise DataError(f"{path}: no column(s) {', '.join(sorted(missing))}; a moderation "
+                            "scores table has note_id and p_harmful")
+        t = pl.read_parquet(path, columns=["note_id", "p_harmful"])
+        return cls(dict(zip(t["note_id"].to_list(), t["p_harmful"].to_list(), strict=True)),
+                   threshold)
+
+    def blocked(self, note_id: int) -> bool:
+        return self.scores.get(note_id, 0.0) >= self.threshold
+
+
+def diversify(candidates: list[dict[str, Any]], topic_of: dict[int, str], k: int,
+              per_topic: int) -> list[dict[str, Any]]:
+    """The best ``k`` of ``candidates`` (already ordered) with at most ``per_topic`` a topic;
+    when the cap leaves fewer than ``k``, the capped-out ones fill in, in order."""
+    if per_topic < 1:
+        raise DataError(f"diversity per_topic {per_topic}: give at least 1")
+    taken, spill, count = [], [], {}
+    for c in candidates:
+        topic = topic_of.get(c["note_id"], "")
+        if count.get(topic, 0) < per_topic:
+            count[topic] = count.get(topic, 0) + 1
+            taken.append(c)
+        else:
+            spill.append(c)
+        if len(taken) == k:
+            return taken
+    return taken + spill[:k - len(taken)]
+
+
+class Platform:
+    """retrieve → rank → moderate → diversify over a store: what `/v1/feed` serves.
+
+    ``notes`` maps note id → its card (title, hashtags, category, subcategory);
+    the topic of the diversity cap is the subcategory.
+    """
+
+    def __init__(self, store: Any, retriever: Retriever, ranker: Ranker,
+                 moderation: Moderation, notes: dict[int, dict[str, Any]],
+                 retrieve_k: int = 200, per_topic: int = 3):
+        self.store, self.retriever, self.ranker = store, retriever, ranker
+        self.moderation, self.notes = moderation, notes
+        self.retrieve_k, self.per_topic = retrieve_k, per_topic
+
+    def feed(self, user_id: int, k: int, now: int, scenario: str = "feed",
+             show_filtered: bool = False) -> dict[str, Any]:
+        behaviours = self.store.behaviours(user_id, max(self.retriever.sequence.blocks.values()))
+        rows, unread = self.retriever.rows(behaviours, user_id, now, scenario)
+        exclude = self.store.seen(user_id) | self.store.deleted()
+        cands = self.retriever.retrieve(rows, self.retrieve_k, exclude)
+        filtered = [c for c in cands if self.moderation.blocked(c["note_id"])]
+        cands = [c for c in cands if not self.moderation.blocked(c["note_id"])]
+        p = self.ranker.score(user_id, [c["note_id"] for c in cands], scenario, now)
+        for c, s in zip(cands, p.tolist(), strict=True):
+            c["p_click"] = s
+        cands.sort(key=lambda c: -c["p_click"])
+        topic = {c["note_id"]: self.notes.get(c["note_id"], {}).get("subcategory", "")
+                 for c in cands}
+        served = diversify(cands, topic, k, self.per_topic)
+        because = self._because(served, behaviours)
+        items = [{**self.notes.get(c["note_id"], {"note_id": c["note_id"]}),
+                  "score": c["p_click"], "retrieval_score": c["score"],
+                  "reason": {"interest": c["interest"], **because.get(c["note_id"], {})}}
+                 for c in served]
+        out = {"user_id": user_id, "items": items, "retrieved": len(cands) + len(filtered),
+               "filtered": len(filtered), "unread_behaviours": unread}
+        if show_filtered:
+            out["filtered_items"] = [{"note_id": c["note_id"],
+                                      "p_harmful": self.moderation.scores.get(c["note_id"])}
+                                     for c in filtered]
+        return out
+
+    def _because(self, served: list[dict[str, Any]], behaviours: dict[str, list]
+                 ) -> dict[int, dict[str, Any]]:
+        """Each served note's closest clicked note in the user's history and its scenario."""
+        ids = self.retriever.corpus.note_ids
+        hist = [(n, s) for n, s, _ in behaviours.get("clicks", [])]
+        pos = np.searchsorted(ids, [n for n, _ in hist]) if hist else np.zeros(0, np.int64)
+        ok = [i for i, (n, _) in enumerate(hist) if pos[i] < len(ids) and ids[pos[i]] == n]
+        if not ok or not served:
+            return {}
+        h = self.retriever.vectors[pos[ok]]
+        c = self.retriever.vectors[np.searchsorted(ids, [x["note_id"] for x in served])]
+        best = (c @ h.T).argmax(1)
+        return {x["note_id"]: {"because_note": hist[ok[b]][0], "because_scenario": hist[ok[b]][1]}
+                for x, b in zip(served, best.tolist(), strict=True)}

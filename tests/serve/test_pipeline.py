@@ -7,7 +7,7 @@ import pytest
 from snsrec.data.schema import SCENARIOS
 from snsrec.data.sequences import BehaviourLog, Corpus, SequenceConfig
 from snsrec.data.tables import load_tables
-from snsrec.errors import ModelError
+from snsrec.errors import DataError, ModelError
 from snsrec.index.ann import merge_interests
 from snsrec.serve.pipeline import Retriever, user_rows
 from snsrec.serve.store import import_events, open_store
@@ -124,3 +124,70 @@ def test_ranker_scores_a_request_as_training_scored_its_rows(tiny_world, tmp_pat
     assert len(got) == req.height and ((got > 0) & (got < 1)).all()
     with pytest.raises(ModelError, match="not a ranking run"):
         Ranker(redrec_run, tables)
+
+
+def test_moderation_scores_and_threshold(tmp_path):
+    from snsrec.serve.pipeline import Moderation
+
+    pl.DataFrame({"note_id": [1, 2, 3], "p_harmful": [0.1, 0.5, 0.9]}).write_parquet(
+        tmp_path / "m.parquet")
+    m = Moderation.from_parquet(tmp_path / "m.parquet", threshold=0.5)
+    assert [m.blocked(i) for i in (1, 2, 3, 4)] == [False, True, True, False]
+    pl.DataFrame({"note_id": [1]}).write_parquet(tmp_path / "bad.parquet")
+    with pytest.raises(DataError, match=r"bad.parquet: no column\(s\) p_harmful"):
+        Moderation.from_parquet(tmp_path / "bad.parquet")
+    with pytest.raises(DataError, match="threshold 0: give a probability"):
+        Moderation(threshold=0)
+
+
+def test_diversity_caps_topics_then_fills_in_order():
+    from snsrec.serve.pipeline import diversify
+
+    cands = [{"note_id": i} for i in range(6)]
+    topic = {0: "food", 1: "food", 2: "food", 3: "travel", 4: "food", 5: "pets"}
+    assert [c["note_id"] for c in diversify(cands, topic, 4, per_topic=2)] == [0, 1, 3, 5]
+    assert [c["note_id"] for c in diversify(cands[:4], topic, 4, per_topic=1)] == [0, 3, 1, 2]
+    with pytest.raises(DataError, match="per_topic 0"):
+        diversify(cands, topic, 3, 0)
+
+
+def test_platform_feed_end_to_end_and_it_adapts(redrec_run, tiny_world, tmp_path):
+    from snsrec.serve.pipeline import Moderation, Platform, Ranker
+    from snsrec.train.pipeline import RunConfig, train_run
+
+    train_run(RunConfig.model_validate({"name": "lr", "data": str(tiny_world),
+                                        "model": {"name": "lr"},
+                                        "train": {"epochs": 1, "batch_size": 1024}}),
+              tmp_path / "lr")
+    tables = load_tables(tiny_world)
+    store = open_store(f"sqlite:{tmp_path / 's.sqlite'}")
+    import_events(store, tables.events)
+    retriever = Retriever(redrec_run, "flat")
+    notes = {r["note_id"]: r for r in tables.notes.select(
+        "note_id", "title", "hashtags", "category", "subcategory").collect().to_dicts()}
+    user = int(tables.events.select("user_id").head(1).collect().item())
+    now = int(retriever.corpus.created.max()) + 1
+    free = Platform(store, retriever, Ranker(tmp_path / "lr", tables), Moderation(), notes,
+                    retrieve_k=60, per_topic=2)
+    first = free.feed(user, 10, now)["items"]
+    blocked = {first[0]["note_id"]: 0.99, first[1]["note_id"]: 0.7}
+    p = Platform(store, retriever, free.ranker, Moderation(blocked, 0.5), notes,
+                 retrieve_k=60, per_topic=2)
+    out = p.feed(user, 10, now, show_filtered=True)
+    items = out["items"]
+    ids = [i["note_id"] for i in items]
+    assert len(items) == 10 and len(set(ids)) == 10 and out["filtered"] == 2
+    assert {f["note_id"] for f in out["filtered_items"]} == set(blocked)
+    assert not set(ids) & (store.seen(user) | set(blocked))
+    topics = [notes[i]["subcategory"] for i in ids]
+    assert max(topics.count(t) for t in topics) <= 2
+    assert all(0 < i["score"] < 1 and i["title"] == notes[i["note_id"]]["title"]
+               for i in items)
+    assert all(i["reason"]["because_scenario"] in SCENARIOS for i in items)
+    # A click is an event: the clicked note is seen now and leaves the feed.
+    store.add_events([{"event_id": 10**9, "user_id": user, "note_id": ids[0],
+                       "scenario": "feed", "ts": now, "click": 1}])
+    again = [i["note_id"] for i in p.feed(user, 10, now + 60)["items"]]
+    assert ids[0] not in again
+    store.delete_note(ids[1])                                        # a takedown
+    assert ids[1] not in [i["note_id"] for i in p.feed(user, 10, now + 60)["items"]]
