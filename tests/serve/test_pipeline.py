@@ -68,6 +68,31 @@ def redrec_run(tiny_world, tmp_path_factory):
     return run_dir
 
 
+@pytest.fixture(scope="module")
+def served(redrec_run, tiny_world, tmp_path_factory):
+    """The tiny world's tables, a served RED-Rec run, an LR ranker run and the note cards."""
+    from snsrec.serve.pipeline import Ranker
+    from snsrec.train.pipeline import RunConfig, train_run
+
+    lr = tmp_path_factory.mktemp("serve_lr") / "lr"
+    train_run(RunConfig.model_validate({"name": "lr", "data": str(tiny_world),
+                                        "model": {"name": "lr"},
+                                        "train": {"epochs": 1, "batch_size": 1024}}), lr)
+    tables = load_tables(tiny_world)
+    retriever = Retriever(redrec_run, "flat")
+    notes = {r["note_id"]: r for r in tables.notes.select(
+        "note_id", "title", "hashtags", "category", "subcategory").collect().to_dicts()}
+    return {"tables": tables, "retriever": retriever, "ranker": Ranker(lr, tables),
+            "notes": notes, "now": int(retriever.corpus.created.max()) + 1,
+            "user": int(tables.events.select("user_id").head(1).collect().item())}
+
+
+def _store(served, tmp_path):
+    store = open_store(f"sqlite:{tmp_path / 's.sqlite'}")
+    import_events(store, served["tables"].events)
+    return store
+
+
 def test_retriever_serves_the_runs_top_notes_with_their_interest(redrec_run, tiny_world,
                                                                  tmp_path):
     r = Retriever(redrec_run, "flat")
@@ -151,23 +176,13 @@ def test_diversity_caps_topics_then_fills_in_order():
         diversify(cands, topic, 3, 0)
 
 
-def test_platform_feed_end_to_end_and_it_adapts(redrec_run, tiny_world, tmp_path):
-    from snsrec.serve.pipeline import Moderation, Platform, Ranker
-    from snsrec.train.pipeline import RunConfig, train_run
+def test_platform_feed_end_to_end_and_it_adapts(served, tmp_path):
+    from snsrec.serve.pipeline import Moderation, Platform
 
-    train_run(RunConfig.model_validate({"name": "lr", "data": str(tiny_world),
-                                        "model": {"name": "lr"},
-                                        "train": {"epochs": 1, "batch_size": 1024}}),
-              tmp_path / "lr")
-    tables = load_tables(tiny_world)
-    store = open_store(f"sqlite:{tmp_path / 's.sqlite'}")
-    import_events(store, tables.events)
-    retriever = Retriever(redrec_run, "flat")
-    notes = {r["note_id"]: r for r in tables.notes.select(
-        "note_id", "title", "hashtags", "category", "subcategory").collect().to_dicts()}
-    user = int(tables.events.select("user_id").head(1).collect().item())
-    now = int(retriever.corpus.created.max()) + 1
-    free = Platform(store, retriever, Ranker(tmp_path / "lr", tables), Moderation(), notes,
+    store, notes, user, now = _store(served, tmp_path), served["notes"], served["user"], \
+        served["now"]
+    retriever = served["retriever"]
+    free = Platform(store, retriever, served["ranker"], Moderation(), notes,
                     retrieve_k=60, per_topic=2)
     first = free.feed(user, 10, now)["items"]
     blocked = {first[0]["note_id"]: 0.99, first[1]["note_id"]: 0.7}
@@ -191,3 +206,63 @@ def test_platform_feed_end_to_end_and_it_adapts(redrec_run, tiny_world, tmp_path
     assert ids[0] not in again
     store.delete_note(ids[1])                                        # a takedown
     assert ids[1] not in [i["note_id"] for i in p.feed(user, 10, now + 60)["items"]]
+
+
+def test_the_service_over_http(served, tmp_path):
+    import socket
+    import threading
+    import time
+
+    import httpx
+    import uvicorn
+
+    from snsrec.serve.app import create_app
+    from snsrec.serve.pipeline import Moderation, Platform
+
+    store, notes, user, now = _store(served, tmp_path), served["notes"], served["user"], \
+        served["now"]
+    platform = Platform(store, served["retriever"], served["ranker"], Moderation(), notes)
+    app = create_app(platform, "s3cret", clock=lambda: now)
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="error"))
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    base = f"http://127.0.0.1:{port}"
+    for _ in range(200):
+        if server.started:
+            break
+        time.sleep(0.05)
+    try:
+        with httpx.Client(base_url=base, timeout=30) as c:
+            assert c.get("/healthz").json()["status"] == "ok"
+            feed = c.get("/v1/feed", params={"user_id": user, "k": 5}).json()
+            ids = [i["note_id"] for i in feed["items"]]
+            assert len(ids) == 5
+            ev = {"event_id": 10**9, "user_id": user, "note_id": ids[0], "scenario": "feed",
+                  "click": 1}
+            assert c.post("/v1/events", json={"events": [ev]}).status_code == 401
+            auth = {"Authorization": "Bearer s3cret"}
+            r = c.post("/v1/events", json={"events": [ev, ev]}, headers=auth)
+            assert r.json() == {"accepted": 1, "duplicates": 1}
+            assert ids[0] not in [i["note_id"] for i in c.get(
+                "/v1/feed", params={"user_id": user, "k": 5}).json()["items"]]
+            assert c.get(f"/v1/notes/{ids[1]}").json()["title"] == notes[ids[1]]["title"]
+            assert c.delete(f"/v1/notes/{ids[1]}", headers=auth).json()["deleted"] is True
+            assert c.get(f"/v1/notes/{ids[1]}").status_code == 404
+            assert c.delete("/v1/notes/999999999", headers=auth).status_code == 404
+            # Bad input: 4xx with a message, never a 5xx.
+            for bad in ({"user_id": user, "k": 0}, {"user_id": -1}, {"user_id": "x"},
+                        {"user_id": user, "k": 10_000}):
+                r = c.get("/v1/feed", params=bad)
+                assert r.status_code == 422 and r.json()["detail"]
+            for body in ({"events": []}, {"events": [{**ev, "scenario": "tv"}]},
+                         {"events": [{**ev, "extra": 1}]}, {"nope": 1}):
+                assert c.post("/v1/events", json=body, headers=auth).status_code == 422
+            text = c.get("/metrics").text
+            assert 'snsrec_requests_total{route="/v1/feed",status="200"} 2' in text
+            assert "snsrec_events_stored" in text
+    finally:
+        server.should_exit = True
+        thread.join(timeout=10)
