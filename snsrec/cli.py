@@ -277,6 +277,29 @@ def bench_index(
     typer.echo(result["markdown"])
 
 
+@app.command("serve")
+def serve(
+    run_dir: Path = typer.Argument(Path("runs/demo"), help="`snsrec demo`'s output (its "
+                                   "models/redrec and ranker), or any dir with --retriever "
+                                   "and --ranker."),
+    store: str = typer.Option("sqlite:runs/serve/store.sqlite", help="sqlite:PATH or "
+                              "redis://HOST:PORT[/DB]."),
+    host: str = typer.Option("127.0.0.1", help="Address to listen on."),
+    port: int = typer.Option(8000, help="Port."),
+    retriever: Path | None = typer.Option(None, help="A retrieval run (redrec)."),
+    ranker: Path | None = typer.Option(None, help="A CTR run."),
+    moderation: Path | None = typer.Option(None, help="Moderation scores (`snsrec llm "
+                                           "moderate`); default: the n-gram baseline."),
+    threshold: float = typer.Option(0.5, help="Notes with p_harmful at or above are filtered."),
+    index: str = typer.Option("hnsw", help="ANN index kind: flat | hnsw | ivfpq."),
+) -> None:
+    """Serve retrieve → rank → moderate over HTTP (FastAPI); writes need SNSREC_TOKEN."""
+    from snsrec.serve.service import serve as run
+
+    run(run_dir, store, host, port, retriever=retriever, ranker=ranker,
+        moderation=moderation, threshold=threshold, index_kind=index)
+
+
 @app.command("train")
 def train(
     config: Path = typer.Argument(..., help="Run YAML (see configs/): data, features, model, train."),

@@ -266,3 +266,32 @@ def test_the_service_over_http(served, tmp_path):
     finally:
         server.should_exit = True
         thread.join(timeout=10)
+
+
+def test_build_platform_from_a_demo_layout(served, redrec_run, tmp_path):
+    import shutil
+
+    import yaml
+
+    from snsrec.serve.service import build_platform
+
+    demo = tmp_path / "demo"
+    (demo / "models").mkdir(parents=True)
+    shutil.copytree(redrec_run, demo / "models" / "redrec")
+    shutil.copytree(served["ranker"].run_dir, demo / "models" / "lr")
+    (demo / "config.yaml").write_text(yaml.safe_dump({"ranker": {"name": "lr"}}))
+    store = f"sqlite:{tmp_path / 'serve.sqlite'}"
+    p = build_platform(demo, store, index_kind="flat")
+    n = served["tables"].events.select(pl.len()).collect().item()
+    assert p.store.count_events() == n                       # the world's history, loaded
+    scores = pl.read_parquet(demo / "moderation.parquet")
+    assert scores.height == len(served["notes"]) and scores["p_harmful"].is_between(0, 1).all()
+    harmful = served["tables"].notes.filter(pl.col("harmful")).select("note_id").collect()
+    assert np.mean([p.moderation.scores[i] for i in harmful["note_id"]]) > \
+        np.mean(list(p.moderation.scores.values()))          # it finds the harmful notes
+    feed = p.feed(served["user"], 5, served["now"])
+    assert len(feed["items"]) == 5
+    again = build_platform(demo, store, index_kind="flat")   # no second import
+    assert again.store.count_events() == n
+    with pytest.raises(ModelError, match="not a retrieval run"):
+        build_platform(tmp_path, store)

@@ -1,0 +1,124 @@
+"""`snsrec serve RUN_DIR`: a trained demo (or a retrieval run and a ranker run) served over HTTP.
+
+``RUN_DIR`` is `snsrec demo`'s output (its ``models/redrec`` retrieves, its
+``models/<ranker.name>`` ranks) or, with ``--retriever`` / ``--ranker``, any
+retrieval run and CTR run of one world. On start:
+
+- the world the retrieval run was trained on is loaded (the ranker's features and
+  the note cards come from its tables);
+- the store (``sqlite:PATH`` by default, ``redis://…``) receives the world's events
+  when it holds none yet, so every user starts with their history;
+- moderation scores come from ``--moderation`` (a `snsrec llm moderate` table) or,
+  by default, from the hashed n-gram baseline trained once on the world's training
+  notes and kept as ``RUN_DIR/moderation.parquet``;
+- writes need ``SNSREC_TOKEN`` (a random one is made and printed when it is unset).
+"""
+
+from __future__ import annotations
+
+import secrets
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from snsrec.errors import ConfigError, ModelError
+from snsrec.progress import echo
+
+
+def _demo_ranker(run_dir: Path) -> Path:
+    import yaml
+
+    cfg = run_dir / "config.yaml"
+    name = (yaml.safe_load(cfg.read_text()) or {}).get("ranker", {}).get("name") \
+        if cfg.is_file() else None
+    if not name or not (run_dir / "models" / name / "model.safetensors").is_file():
+        raise ModelError(f"{run_dir}: no ranker run (models/<ranker.name>); give --ranker RUN")
+    return run_dir / "models" / name
+
+
+def resolve_runs(run_dir: Path, retriever: Path | None, ranker: Path | None
+                 ) -> tuple[Path, Path]:
+    retriever = retriever or (run_dir / "models" / "redrec")
+    if not (retriever / "corpus.parquet").is_file():
+        raise ModelError(f"{retriever}: not a retrieval run; serve `snsrec demo`'s output or "
+                         "give --retriever RUN (a redrec run)")
+    return retriever, ranker or _demo_ranker(run_dir)
+
+
+def baseline_scores(tables: Any, out: Path, seed: int = 0) -> Path:
+    """The n-gram moderation baseline trained on the training notes, every note scored."""
+    import polars as pl
+
+    from snsrec.io import atomic_path
+    from snsrec.llm.moderation import NgramModerator, label_index, note_text, read_notes
+    from snsrec.llm.tasks import split_of
+
+    notes = read_notes(tables.root / "notes.parquet")
+    train = notes.filter(pl.Series([split_of(n, seed) == "train"
+                                    for n in notes["note_id"].to_list()]))
+    model = NgramModerator()
+    model.fit([note_text(r) for r in train.iter_rows(named=True)], label_index(train),
+              seed=seed)
+    probs = model.label_probs([note_text(r) for r in notes.iter_rows(named=True)])
+    with atomic_path(out) as tmp:
+        pl.DataFrame({"note_id": notes["note_id"], "p_harmful": 1.0 - probs[:, 0]}
+                     ).write_parquet(tmp)
+    return out
+
+
+def build_platform(run_dir: str | Path, store: str, *, retriever: Path | None = None,
+                   ranker: Path | None = None, moderation: Path | None = None,
+                   threshold: float = 0.5, index_kind: str = "hnsw") -> Any:
+    import yaml
+
+    from snsrec.data.datasets import resolve_dataset
+    from snsrec.data.tables import load_tables
+    from snsrec.serve.pipeline import Moderation, Platform, Ranker, Retriever
+    from snsrec.serve.store import import_events, open_store
+
+    run_dir = Path(run_dir)
+    if not run_dir.is_dir():
+        raise ConfigError(f"{run_dir}: no such run directory; run `snsrec demo` first")
+    retriever_dir, ranker_dir = resolve_runs(run_dir, retriever, ranker)
+    data = (yaml.safe_load((retriever_dir / "config.yaml").read_text()) or {}).get("data")
+    tables = load_tables(resolve_dataset(data))
+    st = open_store(store)
+    if st.count_events() == 0:
+        echo(f"serve: loading the world's events into {store}")
+        import_events(st, tables.events)
+    if moderation is None:
+        moderation = run_dir / "moderation.parquet"
+        if not moderation.is_file():
+            echo("serve: training the n-gram moderation baseline (once)")
+            baseline_scores(tables, moderation)
+    notes = {r["note_id"]: r for r in tables.notes.select(
+        "note_id", "title", "hashtags", "category", "subcategory", "is_ad").collect()
+        .to_dicts()}
+    platform = Platform(st, Retriever(retriever_dir, index_kind), Ranker(ranker_dir, tables),
+                        Moderation.from_parquet(moderation, threshold), notes)
+    blocked = int(np.sum([platform.moderation.blocked(n) for n in notes]))
+    echo(f"serve: {len(notes):,} notes ({blocked:,} above the moderation threshold), "
+         f"retriever {retriever_dir}, ranker {ranker_dir}")
+    return platform
+
+
+def token_from_env() -> tuple[str, bool]:
+    """(``SNSREC_TOKEN``, False) or a fresh random token and True."""
+    import os
+
+    given = os.environ.get("SNSREC_TOKEN", "")
+    return (given, False) if given else (secrets.token_urlsafe(24), True)
+
+
+def serve(run_dir: str | Path, store: str, host: str, port: int, **kw: Any) -> None:
+    import uvicorn
+
+    from snsrec.serve.app import create_app
+
+    platform = build_platform(run_dir, store, **kw)
+    token, made = token_from_env()
+    if made:
+        echo(f"serve: SNSREC_TOKEN is unset; write token for this run: {token}")
+    echo(f"serve: http://{host}:{port}/ (OpenAPI at /docs)")
+    uvicorn.run(create_app(platform, token), host=host, port=port, log_level="warning")
