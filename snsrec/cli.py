@@ -283,7 +283,7 @@ def serve(
                                    "models/redrec and ranker), or any dir with --retriever "
                                    "and --ranker."),
     store: str = typer.Option("sqlite:runs/serve/store.sqlite", help="sqlite:PATH or "
-                              "redis://HOST:PORT[/DB]."),
+                              "redis://HOST:PORT/DB (the database number optional)."),
     host: str = typer.Option("127.0.0.1", help="Address to listen on."),
     port: int = typer.Option(8000, help="Port."),
     retriever: Path | None = typer.Option(None, help="A retrieval run (redrec)."),
