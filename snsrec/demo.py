@@ -280,6 +280,9 @@ def _summary_text(out: Path, world: dict, metrics: dict, seconds: float) -> str:
                 f"{v:>12.4f}" if v is not None else f"{'—':>12}"
                 for v in _retriever_cells(r["test"], "hr@100")))
     lines.append(f"report: {out / 'report.md'}  ({seconds:.0f} s)")
+    if "redrec" in metrics.get("retrievers", {}):
+        lines.append(f"serve it: SNSREC_TOKEN=dev snsrec serve {out}   "
+                     "(then http://127.0.0.1:8000/v1/feed?user_id=1&k=10)")
     return "\n".join(lines)
 
 

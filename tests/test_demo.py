@@ -63,6 +63,15 @@ def test_demo_end_to_end_on_tiny(tiny_world, tmp_path, capsys):
     test = run.feature_map.transform(tables, split_events(tables)["test"])
     assert Trainer().evaluate(run.model, test)["auc"] == pytest.approx(
         metrics["ctr"]["lr"]["auc"], abs=1e-9)
+    # The demo's output is what `snsrec serve` serves: its RED-Rec run and its ranker.
+    assert f"snsrec serve {out}" in printed
+    from snsrec.serve.service import build_platform
+
+    platform = build_platform(out, f"sqlite:{tmp_path / 'serve.sqlite'}", index_kind="flat")
+    user = int(tables.events.select("user_id").head(1).collect().item())
+    now = int(platform.retriever.corpus.created.max()) + 1
+    items = platform.feed(user, 5, now)["items"]
+    assert len(items) == 5 and all(0 < i["score"] < 1 for i in items)
 
 
 def test_bad_config_key_is_one_line_exit_2(tmp_path, capsys, monkeypatch):
