@@ -109,9 +109,16 @@ class Retriever:
         """Up to ``k`` candidates: ``{"note_id", "score", "interest"}``, best first."""
         interests = self.interests(rows)
         exclude = exclude or set()
-        scores, ids = self.index.search_interests(interests, k + len(exclude))
-        keep = [(s, i) for s, i in zip(scores.tolist(), ids.tolist(), strict=True)
-                if i not in exclude][:k]
+        # A heavy user has seen thousands of notes: ask for a few more than k and widen only
+        # when the excluded ones leave too few (a search of k + |seen| would be slow).
+        fetch, total = 2 * k, len(self.index)
+        while True:
+            scores, ids = self.index.search_interests(interests, min(fetch, total))
+            keep = [(s, i) for s, i in zip(scores.tolist(), ids.tolist(), strict=True)
+                    if i not in exclude][:k]
+            if len(keep) == k or fetch >= total:
+                break
+            fetch *= 4
         if not keep:
             return []
         pos = np.searchsorted(self.corpus.note_ids, [i for _, i in keep])

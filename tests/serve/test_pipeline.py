@@ -295,3 +295,12 @@ def test_build_platform_from_a_demo_layout(served, redrec_run, tmp_path):
     assert again.store.count_events() == n
     with pytest.raises(ModelError, match="not a retrieval run"):
         build_platform(tmp_path, store)
+
+
+def test_retrieval_widens_past_a_long_seen_list(served):
+    r = served["retriever"]
+    rows, _ = r.rows({"clicks": [], "queries": []}, 1, served["now"], "feed")
+    ranked = [c["note_id"] for c in r.retrieve(rows, len(r.corpus))]
+    seen = set(ranked[:300])                       # the best 300 were all shown already
+    got = [c["note_id"] for c in r.retrieve(rows, 10, exclude=seen)]
+    assert got == ranked[300:310]
