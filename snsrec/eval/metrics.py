@@ -139,6 +139,17 @@ def calibration(y: np.ndarray, p: np.ndarray) -> float:
     return float(p.mean() / observed) if observed > 0 else float("nan")
 
 
+def binary_prf(pred: np.ndarray, truth: np.ndarray) -> tuple[float, float, float]:
+    """Precision, recall and F1 of boolean predictions against boolean truth (0 where a
+    denominator is empty)."""
+    pred, truth = np.asarray(pred, bool), np.asarray(truth, bool)
+    tp = int((pred & truth).sum())
+    precision = tp / pred.sum() if pred.sum() else 0.0
+    recall = tp / truth.sum() if truth.sum() else 0.0
+    f1 = 2 * precision * recall / (precision + recall) if precision + recall else 0.0
+    return float(precision), float(recall), float(f1)
+
+
 def rank_of_targets(scores: np.ndarray, target_idx: np.ndarray,
                     ties: Literal["pessimistic", "average"] = "pessimistic") -> np.ndarray:
     """0-based rank of ``scores[i, target_idx[i]]`` within row ``i`` (higher score = better).

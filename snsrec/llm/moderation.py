@@ -212,16 +212,12 @@ def label_index(rows: pl.DataFrame) -> np.ndarray:
 def metrics(y: np.ndarray, probs: np.ndarray) -> dict[str, float | None]:
     """Harmful-vs-not precision / recall / F1 at p ≥ 0.5, ROC AUC, and the harm-type
     accuracy on the truly harmful notes (the likeliest harmful label)."""
-    from snsrec.eval.metrics import auc
+    from snsrec.eval.metrics import auc, binary_prf
 
     truth, p = y > 0, 1.0 - probs[:, 0]
-    pred = p >= 0.5
-    tp = int((pred & truth).sum())
-    precision = tp / pred.sum() if pred.sum() else 0.0
-    recall = tp / truth.sum() if truth.sum() else 0.0
-    f1 = 2 * precision * recall / (precision + recall) if precision + recall else 0.0
+    precision, recall, f1 = binary_prf(p >= 0.5, truth)
     kind = (probs[:, 1:].argmax(1) + 1)[truth]
-    return {"precision": float(precision), "recall": float(recall), "f1": float(f1),
+    return {"precision": precision, "recall": recall, "f1": f1,
             "auc": float(auc(truth.astype(np.float64), p)) if 0 < truth.sum() < len(y)
             else None,
             "type_accuracy": float((kind == y[truth]).mean()) if truth.any() else None,

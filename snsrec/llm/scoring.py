@@ -189,14 +189,11 @@ def _moderation(preds: Sequence[str], items: Sequence[dict[str, Any]]) -> dict[s
     ref = [str(it["answer"]) for it in items]
     acc = 100 * sum(g == r for g, r in zip(got, ref, strict=True)) / len(items) \
         if items else float("nan")
-    flag_p = [g != "none" for g in got]
-    flag_r = [r != "none" for r in ref]
-    tp = sum(p and r for p, r in zip(flag_p, flag_r, strict=True))
-    prec = 100 * tp / max(sum(flag_p), 1)
-    rec = 100 * tp / max(sum(flag_r), 1)
-    f1 = 2 * prec * rec / (prec + rec) if prec + rec else 0.0
-    return {"accuracy": acc, "harmful_precision": prec, "harmful_recall": rec,
-            "harmful_f1": f1, "score": acc}
+    from snsrec.eval.metrics import binary_prf
+
+    prec, rec, f1 = binary_prf([g != "none" for g in got], [r != "none" for r in ref])
+    return {"accuracy": acc, "harmful_precision": 100 * prec, "harmful_recall": 100 * rec,
+            "harmful_f1": 100 * f1, "score": acc}
 
 
 def levenshtein(a: str, b: str) -> int:

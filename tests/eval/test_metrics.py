@@ -168,3 +168,17 @@ def test_soft_auc_is_the_pair_weighted_brute_force_and_auc_on_hard_labels(seed):
     assert np.isnan(soft_auc(np.ones(5), np.arange(5.0)))
     with pytest.raises(ValueError, match="differ"):
         soft_auc(q, p[:-1])
+
+
+def test_binary_prf_matches_sklearn_and_empty_cases():
+    from sklearn.metrics import f1_score, precision_score, recall_score
+
+    from snsrec.eval.metrics import binary_prf
+
+    rng = np.random.default_rng(0)
+    pred, truth = rng.random(200) < 0.3, rng.random(200) < 0.2
+    got = binary_prf(pred, truth)
+    assert got == pytest.approx((precision_score(truth, pred), recall_score(truth, pred),
+                                 f1_score(truth, pred)))
+    assert binary_prf([False, False], [True, False]) == (0.0, 0.0, 0.0)
+    assert binary_prf([True, False], [True, False]) == (1.0, 1.0, 1.0)
