@@ -130,14 +130,14 @@ def sft_examples(tokenizer: Any, items: dict[str, list[dict[str, Any]]],
     """Prompt / completion pairs of the task items (the evaluator's prompts, through the
     tokenizer's chat template) mixed with general instructions; and whether the
     plain-text fallback was used (no chat template)."""
-    from snsrec.llm.prompts import messages, render
+    from snsrec.llm.prompts import render, render_items
 
     domain, fallback = [], False
     for task, rows in items.items():
-        for i, it in enumerate(rows):
-            text, fb = render(tokenizer, messages(task, it, f"{task}: item {i}"))
-            fallback |= fb
-            domain.append({"task": task, "prompt": text, "completion": answer_text(it["answer"])})
+        texts, fb = render_items(tokenizer, task, rows, task)
+        fallback |= fb
+        domain += [{"task": task, "prompt": text, "completion": answer_text(it["answer"])}
+                   for text, it in zip(texts, rows, strict=True)]
     general = []
     if general_ratio > 0:
         for q in general_instructions():

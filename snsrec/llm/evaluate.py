@@ -63,7 +63,7 @@ def evaluate_llm(model: str, tasks: str | Path, out: str | Path, *, split: str =
                  limit: int | None = None, batch_size: int = 8, threads: int | None = None,
                  only: list[str] | None = None) -> dict[str, Any]:
     """Answer and score every task file of ``tasks`` (those named in ``only``, if given)."""
-    from snsrec.llm.prompts import max_new_tokens, messages, render
+    from snsrec.llm.prompts import max_new_tokens, render_items
     from snsrec.llm.scoring import SCORERS, score_task
     from snsrec.text.encoders import load_causal_lm
 
@@ -85,11 +85,8 @@ def evaluate_llm(model: str, tasks: str | Path, out: str | Path, *, split: str =
     for path in files:
         task = path.stem
         items = read_items(path)[:limit]         # SNS-Bench layout, checked
-        prompts = []
-        for i, it in enumerate(items):
-            text, fb = render(tokenizer, messages(task, it, f"{path}: item {i}"))
-            prompts.append(text)
-            fallback |= fb
+        prompts, fb = render_items(tokenizer, task, items, str(path))
+        fallback |= fb
         t0 = time.perf_counter()
         with Progress(f"llm eval {task}", total=len(prompts), unit="items") as bar:
             outputs = generate(lm, tokenizer, prompts, max_new_tokens(task), batch_size, bar)

@@ -287,7 +287,7 @@ def preference_pairs(cfg: PostTrainConfig, lm: Any, tok: Any) -> tuple[list[dict
     """DPO pairs from ``dpo.samples`` sampled answers per training prompt (see the module doc)."""
     from snsrec.llm.corpus import task_items
     from snsrec.llm.evaluate import generate
-    from snsrec.llm.prompts import max_new_tokens, messages, render
+    from snsrec.llm.prompts import max_new_tokens, render_items
     from snsrec.llm.scoring import SCORERS
 
     d = cfg.dpo
@@ -300,8 +300,7 @@ def preference_pairs(cfg: PostTrainConfig, lm: Any, tok: Any) -> tuple[list[dict
     for task, rows in items.items():
         if task not in SCORERS:
             continue
-        prompts = [render(tok, messages(task, it, f"{task}: item {i}"))[0]
-                   for i, it in enumerate(rows)]
+        prompts = render_items(tok, task, rows, task)[0]
         with Progress(f"llm dpo: sampling {task}", total=len(prompts) * d.samples,
                       unit="answers") as bar:
             outs = generate(lm, tok, prompts, max_new_tokens(task), d.batch_size, bar,

@@ -119,5 +119,17 @@ def render(tokenizer: Any, turns: list[dict[str, str]]) -> tuple[str, bool]:
     return "\n\n".join(t["content"] for t in turns) + "\n", True
 
 
+def render_items(tokenizer: Any, task: str, items: list[dict[str, Any]], where: str
+                 ) -> tuple[list[str], bool]:
+    """The prompts of ``task``'s ``items`` (errors name ``where`` and the item's index), and
+    whether the plain-text fallback was used."""
+    texts, fallback = [], False
+    for i, it in enumerate(items):
+        text, fb = render(tokenizer, messages(task, it, f"{where}: item {i}"))
+        texts.append(text)
+        fallback |= fb
+    return texts, fallback
+
+
 def max_new_tokens(task: str) -> int:
     return PROMPTS[task][2]
