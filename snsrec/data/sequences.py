@@ -59,6 +59,16 @@ class SequenceConfig(StrictModel):
         return sum(self.blocks.values())
 
 
+def rows_in(sorted_ids: np.ndarray, ids: Any) -> tuple[np.ndarray, np.ndarray]:
+    """Positions of ``ids`` in the sorted ``sorted_ids`` and whether each is there at all."""
+    ids = np.asarray(ids, np.int64)
+    pos = np.searchsorted(sorted_ids, ids)
+    known = (pos < len(sorted_ids)) & \
+        (sorted_ids[np.minimum(pos, max(len(sorted_ids) - 1, 0))] == ids) \
+        if len(sorted_ids) else np.zeros(len(ids), bool)
+    return pos, known
+
+
 def _seconds(col: pl.Series | pl.Expr) -> Any:
     return col.dt.epoch("s")
 
@@ -91,9 +101,7 @@ class BehaviourLog:
                   .select("user_id", _seconds(pl.col("ts")).alias("t"), "scenario", "note_id",
                           pl.col("convert").fill_null(0) > 0)
                   .drop_nulls(["user_id", "t", "note_id"]).collect())
-        pos = np.searchsorted(note_ids, clicks["note_id"].to_numpy())
-        known = (pos < len(note_ids)) & \
-            (note_ids[np.minimum(pos, len(note_ids) - 1)] == clicks["note_id"].to_numpy())
+        pos, known = rows_in(note_ids, clicks["note_id"].to_numpy())
         searches = (ev.filter((pl.col("scenario") == "search") & pl.col("query").is_not_null())
                     .group_by("request_id")
                     .agg(pl.col("user_id").first(), _seconds(pl.col("ts").min()).alias("t"),

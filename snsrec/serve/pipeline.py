@@ -17,25 +17,37 @@ from typing import Any
 import numpy as np
 
 from snsrec.data.schema import SCENARIOS
-from snsrec.data.sequences import NOTE, QUERY, BehaviourLog, Corpus, SequenceConfig
+from snsrec.data.sequences import (
+    NOTE,
+    QUERY,
+    BehaviourLog,
+    Corpus,
+    SequenceConfig,
+    rows_in,
+)
 from snsrec.errors import DataError, ModelError
 
 
+def query_rows(corpus: Corpus) -> dict[str, int]:
+    """Query text → its row in the run's query vocabulary."""
+    return {q: i for i, q in enumerate(corpus.queries)}
+
+
 def user_rows(behaviours: dict[str, list], corpus: Corpus, user_id: int, now: int,
-              sequence: SequenceConfig, target: str) -> tuple[dict[str, np.ndarray], int]:
-    """``([1, L]`` history arrays + ``target_scenario`` + ``query_ts``, behaviours left out)."""
+              sequence: SequenceConfig, target: str, queries_index: dict[str, int] | None = None
+              ) -> tuple[dict[str, np.ndarray], int]:
+    """``([1, L]`` history arrays + ``target_scenario`` + ``query_ts``, behaviours left out).
+
+    ``queries_index`` (``query_rows(corpus)``) is built once by a server, not per request."""
     from snsrec.train.retrieval import history_arrays
 
     if target not in SCENARIOS:
         raise DataError(f"scenario {target!r}: use one of {', '.join(SCENARIOS)}")
     clicks = behaviours.get("clicks", [])
     queries = behaviours.get("queries", [])
-    notes = np.asarray([c[0] for c in clicks], np.int64)
-    pos = np.searchsorted(corpus.note_ids, notes)
-    known = (pos < len(corpus.note_ids)) & \
-        (corpus.note_ids[np.minimum(pos, len(corpus.note_ids) - 1)] == notes)
-    query_row = {q: i for i, q in enumerate(corpus.queries)}
-    q_rows = np.asarray([query_row.get(q, -1) for q, _ in queries], np.int64)
+    pos, known = rows_in(corpus.note_ids, [c[0] for c in clicks])
+    index = queries_index if queries_index is not None else query_rows(corpus)
+    q_rows = np.asarray([index.get(q, -1) for q, _ in queries], np.int64)
     q_known = q_rows >= 0
     scen = {s: i for i, s in enumerate(SCENARIOS)}
     cols = {
@@ -86,6 +98,7 @@ class Retriever:
                              "serve a `snsrec train` run of model.name: redrec")
         self.run_dir, self.model, self.corpus = run_dir, run.model.eval(), run.feature_map
         self.sequence = RunConfig.model_validate(run.config).retrieval.sequence
+        self.queries_index = query_rows(self.corpus)
         saved = run_dir / f"index-{index_kind}"
         self.index = RunIndex.load(saved) if (saved / "index.faiss").is_file() \
             else build_run_index(run_dir, index_kind)["index"]
@@ -94,7 +107,8 @@ class Retriever:
 
     def rows(self, behaviours: dict[str, list], user_id: int, now: int, target: str
              ) -> tuple[dict[str, np.ndarray], int]:
-        return user_rows(behaviours, self.corpus, user_id, now, self.sequence, target)
+        return user_rows(behaviours, self.corpus, user_id, now, self.sequence, target,
+                         self.queries_index)
 
     def interests(self, rows: dict[str, np.ndarray]) -> np.ndarray:
         import torch
@@ -121,7 +135,7 @@ class Retriever:
             fetch *= 4
         if not keep:
             return []
-        pos = np.searchsorted(self.corpus.note_ids, [i for _, i in keep])
+        pos = rows_in(self.corpus.note_ids, [i for _, i in keep])[0]
         which = (self.vectors[pos] @ interests.T).argmax(1)
         return [{"note_id": int(i), "score": float(s), "interest": int(w)}
                 for (s, i), w in zip(keep, which.tolist(), strict=True)]
@@ -264,12 +278,12 @@ class Platform:
         """Each served note's closest clicked note in the user's history and its scenario."""
         ids = self.retriever.corpus.note_ids
         hist = [(n, s) for n, s, _ in behaviours.get("clicks", [])]
-        pos = np.searchsorted(ids, [n for n, _ in hist]) if hist else np.zeros(0, np.int64)
-        ok = [i for i, (n, _) in enumerate(hist) if pos[i] < len(ids) and ids[pos[i]] == n]
-        if not ok or not served:
+        pos, known = rows_in(ids, [n for n, _ in hist])
+        ok = np.flatnonzero(known)
+        if not len(ok) or not served:
             return {}
         h = self.retriever.vectors[pos[ok]]
-        c = self.retriever.vectors[np.searchsorted(ids, [x["note_id"] for x in served])]
+        c = self.retriever.vectors[rows_in(ids, [x["note_id"] for x in served])[0]]
         best = (c @ h.T).argmax(1)
         return {x["note_id"]: {"because_note": hist[ok[b]][0], "because_scenario": hist[ok[b]][1]}
                 for x, b in zip(served, best.tolist(), strict=True)}
