@@ -69,18 +69,19 @@ GENERAL_SYSTEM = "You are a helpful assistant. Answer briefly."
 
 def note_documents(world: str | Path, split: str, seed: int = 0) -> list[str]:
     """The text of the world's notes in ``split`` (title, body, hashtags), by note id."""
-    from snsrec.llm.tasks import split_of
+    from snsrec.llm.tasks import splits_of
 
     path = Path(world) / "notes.parquet"
     if not path.is_file():
         raise DataError(f"{path}: no such file; point `world` at a world directory "
                         "(`snsrec world generate`)")
-    notes = pl.read_parquet(path, columns=["note_id", "title", "body", "hashtags"])
+    notes = pl.read_parquet(path, columns=["note_id", "title", "body", "hashtags"]
+                            ).sort("note_id")
+    notes = notes.filter(pl.Series(splits_of(notes["note_id"].to_list(), seed) == split))
     out = []
-    for r in notes.sort("note_id").iter_rows(named=True):
-        if split_of(r["note_id"], seed) == split:
-            tags = " ".join(f"#{t}" for t in (r["hashtags"] or []))
-            out.append("\n".join(p for p in (r["title"], r["body"], tags) if p))
+    for r in notes.iter_rows(named=True):
+        tags = " ".join(f"#{t}" for t in (r["hashtags"] or []))
+        out.append("\n".join(p for p in (r["title"], r["body"], tags) if p))
     return out
 
 

@@ -52,11 +52,12 @@ def read_notes(path: str | Path) -> pl.DataFrame:
                         "(note_id, title, body)")
     from snsrec.io import parquet_columns
 
-    missing = [c for c in ("note_id", "title", "body") if c not in parquet_columns(path)]
+    have = parquet_columns(path)
+    missing = [c for c in ("note_id", "title", "body") if c not in have]
     if missing:
         raise DataError(f"{path}: no column(s) {', '.join(missing)}; a notes table needs "
                         "note_id, title and body")
-    extra = [c for c in ("harmful", "harm_type") if c in parquet_columns(path)]
+    extra = [c for c in ("harmful", "harm_type") if c in have]
     return pl.read_parquet(path, columns=["note_id", "title", "body", *extra]).sort("note_id")
 
 
@@ -200,6 +201,22 @@ class NgramModerator(nn.Module):
         return np.concatenate(out) if out else np.zeros((0, len(LABELS)), dtype=np.float32)
 
 
+def split_notes(notes: pl.DataFrame, seed: int = 0) -> dict[str, pl.DataFrame]:
+    """The notes of each split of the task suite with ``seed`` (``snsrec.llm.tasks``)."""
+    from snsrec.llm.tasks import SPLITS, splits_of
+
+    split = splits_of(notes["note_id"].to_list(), seed)
+    return {name: notes.filter(pl.Series(split == name)) for name, _ in SPLITS}
+
+
+def fit_baseline(train: pl.DataFrame, seed: int = 0) -> NgramModerator:
+    """The n-gram baseline trained on ``train`` (notes with their harm labels)."""
+    model = NgramModerator()
+    model.fit([note_text(r) for r in train.iter_rows(named=True)], label_index(train),
+              seed=seed)
+    return model
+
+
 def label_index(rows: pl.DataFrame) -> np.ndarray:
     if "harmful" not in rows.columns:
         raise DataError("the notes have no `harmful` column; moderation metrics need a "
@@ -227,18 +244,14 @@ def metrics(y: np.ndarray, probs: np.ndarray) -> dict[str, float | None]:
 def bench_moderation(world: str | Path, model: str, out: str | Path, *, seed: int = 0,
                      batch_size: int = 16, limit: int | None = None,
                      threads: int | None = None) -> dict[str, Any]:
-    from snsrec.llm.tasks import split_of
-
     world, out = Path(world), Path(out)
-    notes = read_notes(world / "notes.parquet")
-    split = np.array([split_of(n, seed) for n in notes["note_id"].to_list()])
-    train, test = notes.filter(split == "train"), notes.filter(split == "test")
+    splits = split_notes(read_notes(world / "notes.parquet"), seed)
+    train, test = splits["train"], splits["test"]
     if limit:
         test = test.head(limit)
-    y_train, y_test = label_index(train), label_index(test)
+    y_test = label_index(test)
     t0 = time.perf_counter()
-    base = NgramModerator()
-    base.fit([note_text(r) for r in train.iter_rows(named=True)], y_train, seed=seed)
+    base = fit_baseline(train, seed)
     fit_s = time.perf_counter() - t0
     t0 = time.perf_counter()
     p_base = base.label_probs([note_text(r) for r in test.iter_rows(named=True)])

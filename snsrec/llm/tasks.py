@@ -69,6 +69,11 @@ def split_of(note_id: int, seed: int) -> str:
     return SPLITS[-1][0]
 
 
+def splits_of(note_ids: Any, seed: int) -> np.ndarray:
+    """``split_of`` of every note id, as an array of split names."""
+    return np.array([split_of(int(n), seed) for n in note_ids], dtype=object)
+
+
 def _clean(label: str) -> bool:
     """A single label SNS-Bench's answer cut leaves intact."""
     return "end" not in label and "," not in label and "." not in label

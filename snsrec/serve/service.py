@@ -51,15 +51,10 @@ def baseline_scores(tables: Any, out: Path, seed: int = 0) -> Path:
     import polars as pl
 
     from snsrec.io import atomic_path
-    from snsrec.llm.moderation import NgramModerator, label_index, note_text, read_notes
-    from snsrec.llm.tasks import split_of
+    from snsrec.llm.moderation import fit_baseline, note_text, read_notes, split_notes
 
     notes = read_notes(tables.root / "notes.parquet")
-    train = notes.filter(pl.Series([split_of(n, seed) == "train"
-                                    for n in notes["note_id"].to_list()]))
-    model = NgramModerator()
-    model.fit([note_text(r) for r in train.iter_rows(named=True)], label_index(train),
-              seed=seed)
+    model = fit_baseline(split_notes(notes, seed)["train"], seed)
     probs = model.label_probs([note_text(r) for r in notes.iter_rows(named=True)])
     with atomic_path(out) as tmp:
         pl.DataFrame({"note_id": notes["note_id"], "p_harmful": 1.0 - probs[:, 0]}
