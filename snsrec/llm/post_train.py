@@ -218,8 +218,12 @@ def run_cpt(cfg: PostTrainConfig, lm: Any, tok: Any, run: Path, scratch: Path, d
     from trl import SFTConfig, SFTTrainer
 
     data = cpt_data(cfg)
-    before = {"general": perplexity(lm, tok, data["held_out_general"], cfg.train.max_length),
-              "notes": perplexity(lm, tok, data["held_out_notes"], cfg.train.max_length)}
+
+    def held_out(model: Any) -> dict[str, float]:
+        return {kind: perplexity(model, tok, data[f"held_out_{kind}"], cfg.train.max_length)
+                for kind in ("general", "notes")}
+
+    before = held_out(lm)
     echo(f"llm cpt: {data['notes']:,} notes + {data['general']:,} general documents; held-out "
          f"perplexity general {before['general']:.2f}, notes {before['notes']:.2f}")
     args = _args(SFTConfig, cfg, scratch, device, packing=True, packing_strategy="wrapped",
@@ -228,8 +232,7 @@ def run_cpt(cfg: PostTrainConfig, lm: Any, tok: Any, run: Path, scratch: Path, d
                          train_dataset=Dataset.from_list([{"text": d} for d in data["train"]]))
     trainer.train()
     model = _merged(trainer, run)
-    after = {"general": perplexity(model, tok, data["held_out_general"], cfg.train.max_length),
-             "notes": perplexity(model, tok, data["held_out_notes"], cfg.train.max_length)}
+    after = held_out(model)
     echo(f"llm cpt: held-out perplexity general {before['general']:.2f} → {after['general']:.2f},"
          f" notes {before['notes']:.2f} → {after['notes']:.2f}")
     return trainer, {"documents": {"notes": data["notes"], "general": data["general"]},
