@@ -2,7 +2,9 @@
 
 ``create_app(platform, token)`` wraps a ``snsrec.serve.pipeline.Platform``:
 
-- ``GET /v1/feed?user_id=&k=`` — retrieve → rank → moderate → diversify;
+- ``GET /v1/feed?user_id=&k=[&scenario=]`` — retrieve → rank → moderate → diversify;
+- ``POST /v1/search`` — a query's notes, personalised by the user's search interests;
+- ``POST /v1/notes`` — a new note: encoded, moderated and indexed (cold start);
 - ``POST /v1/events`` — a batch of impressions / clicks / conversions, idempotent
   by ``event_id``, answered only once durably stored; the user's next feed reads them;
 - ``GET /v1/notes/{id}`` and ``DELETE /v1/notes/{id}`` (a takedown, gone from every
@@ -21,7 +23,7 @@ import hmac
 import threading
 import time
 from collections import defaultdict
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 from fastapi import Depends, FastAPI, Header, HTTPException, Query, Request
 from fastapi.responses import PlainTextResponse
@@ -31,6 +33,8 @@ from snsrec import __version__
 
 MAX_K = 100
 MAX_EVENTS = 1000
+MAX_QUERY = 256
+MAX_BODY = 10_000
 
 
 class Event(BaseModel):
@@ -51,6 +55,26 @@ class Event(BaseModel):
     share: int = Field(0, ge=0, le=1)
     convert: int = Field(0, ge=0, le=1)
     dwell_ms: int | None = Field(None, ge=0, le=86_400_000)
+
+
+class SearchRequest(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    user_id: int = Field(ge=0)
+    query: str = Field(min_length=1, max_length=MAX_QUERY)
+    k: int = Field(10, ge=1, le=MAX_K)
+    show_filtered: bool = False
+
+
+class NewNote(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    author_id: int | None = Field(None, ge=0)
+    title: str = Field(min_length=1, max_length=200)
+    body: str = Field("", max_length=MAX_BODY)
+    hashtags: list[Annotated[str, Field(min_length=1, max_length=64)]] = Field(
+        default_factory=list, max_length=20)
+    category: str | None = Field(None, max_length=64)
+    subcategory: str | None = Field(None, max_length=64)
+    language: str | None = Field(None, max_length=16)
 
 
 class EventBatch(BaseModel):
@@ -116,8 +140,20 @@ def create_app(platform: Any, token: str, clock: Any = time.time) -> FastAPI:
 
     @app.get("/v1/feed")
     def feed(user_id: int = Query(ge=0), k: int = Query(10, ge=1, le=MAX_K),
+             scenario: Literal["feed", "discover", "ads"] = "feed",
              show_filtered: bool = False) -> dict[str, Any]:
-        return platform.feed(user_id, k, int(clock()), show_filtered=show_filtered)
+        return platform.feed(user_id, k, int(clock()), scenario, show_filtered=show_filtered)
+
+    @app.post("/v1/search")
+    def search(req: SearchRequest) -> dict[str, Any]:
+        if not req.query.strip():
+            raise HTTPException(422, "query: give some text to search for")
+        return platform.search(req.user_id, req.query, req.k, int(clock()),
+                               show_filtered=req.show_filtered)
+
+    @app.post("/v1/notes", dependencies=[Depends(writer)], status_code=201)
+    def post_note(note: NewNote) -> dict[str, Any]:
+        return platform.post_note(note.model_dump(), int(clock()))
 
     @app.post("/v1/events", dependencies=[Depends(writer)])
     def events(batch: EventBatch) -> dict[str, int]:

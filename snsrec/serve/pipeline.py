@@ -11,6 +11,8 @@ read; they are left out and counted.
 
 from __future__ import annotations
 
+import threading
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -104,6 +106,7 @@ class Retriever:
             else build_run_index(run_dir, index_kind)["index"]
         with torch.no_grad():
             self.vectors = corpus_vectors(self.model, len(self.corpus)).numpy()
+        self.extra: dict[int, np.ndarray] = {}          # posted notes' vectors
 
     def rows(self, behaviours: dict[str, list], user_id: int, now: int, target: str
              ) -> tuple[dict[str, np.ndarray], int]:
@@ -118,10 +121,31 @@ class Retriever:
         with torch.no_grad():
             return self.model.user_vectors(to_tensors(rows, "cpu"))[0].numpy()
 
-    def retrieve(self, rows: dict[str, np.ndarray], k: int, exclude: set[int] | None = None
+    def encode(self, texts: list[str]) -> np.ndarray:
+        """``[n, dim]`` unit vectors of new texts (posted notes, search queries)."""
+        return self.model.encode_texts(texts).numpy()
+
+    def add(self, note_ids: list[int], vectors: np.ndarray) -> None:
+        """Index posted notes at once (cold start): into the fresh-note index when the run
+        serves one, else the main index; their vectors are kept for the "why"."""
+        target = self.index.fresh if self.index.fresh is not None else self.index.main
+        target.add(np.asarray(note_ids, np.int64), vectors)
+        self.extra.update(zip((int(i) for i in note_ids), vectors, strict=True))
+
+    def vectors_of(self, note_ids: list[int]) -> np.ndarray:
+        """``[n, dim]`` vectors of corpus or posted notes (zeros for unknown ids)."""
+        pos, known = rows_in(self.corpus.note_ids, note_ids)
+        out = np.zeros((len(note_ids), self.vectors.shape[1]), np.float32)
+        out[known] = self.vectors[pos[known]]
+        for j in np.flatnonzero(~known).tolist():
+            out[j] = self.extra.get(int(note_ids[j]), 0.0)
+        return out
+
+    def retrieve(self, interests: np.ndarray, k: int, exclude: set[int] | None = None
                  ) -> list[dict[str, Any]]:
-        """Up to ``k`` candidates: ``{"note_id", "score", "interest"}``, best first."""
-        interests = self.interests(rows)
+        """Up to ``k`` candidates of ``[K, dim]`` query vectors: ``{"note_id", "score",
+        "interest"}``, best first (``interest``: the row of ``interests`` that scores the
+        note highest)."""
         exclude = exclude or set()
         # A heavy user has seen thousands of notes: ask for a few more than k and widen only
         # when the excluded ones leave too few (a search of k + |seen| would be slow).
@@ -129,16 +153,18 @@ class Retriever:
         while True:
             scores, ids = self.index.search_interests(interests, min(fetch, total))
             keep = [(s, i) for s, i in zip(scores.tolist(), ids.tolist(), strict=True)
-                    if i not in exclude][:k]
+                    if i >= 0 and i not in exclude][:k]
             if len(keep) == k or fetch >= total:
                 break
             fetch *= 4
         if not keep:
             return []
-        pos = rows_in(self.corpus.note_ids, [i for _, i in keep])[0]
-        which = (self.vectors[pos] @ interests.T).argmax(1)
+        which = (self.vectors_of([i for _, i in keep]) @ interests.T).argmax(1)
         return [{"note_id": int(i), "score": float(s), "interest": int(w)}
                 for (s, i), w in zip(keep, which.tolist(), strict=True)]
+
+
+SIDE_KEYS = {"notes": "note_id", "users": "user_id"}
 
 
 class Ranker:
@@ -147,10 +173,17 @@ class Ranker:
     The request becomes an events-shaped frame (``FeatureMap.transform_request``)
     joined with the run's tables exactly as training rows were, every candidate
     at ``position`` (0 by default: ranked as if shown first, so the learned
-    position bias does not decide the order).
+    position bias does not decide the order). The note and user tables are held
+    in memory and cut to the request's rows, and the behaviour-sequence features
+    read ``clicks`` — the user's clicks from the serving store — so a request
+    costs its own rows, not the tables' size, and the user's latest clicks count.
+    Without ``clicks`` the world's events are the history (what training saw).
+    Notes posted through the service (``add_notes``) are ranked from their cards.
     """
 
     def __init__(self, run_dir: str | Path, tables: Any):
+        import polars as pl
+
         from snsrec.data.features import FeatureMap
         from snsrec.train.trainer import load_run
 
@@ -162,9 +195,49 @@ class Ranker:
         self.run_dir, self.model, self.fmap, self.tables = run_dir, run.model.eval(), \
             run.feature_map, tables
         self.name = run.config.get("model", {}).get("name", "?")
+        self.side = {name: lf.collect().sort(key) for name, key in SIDE_KEYS.items()
+                     if (lf := tables.get(name)) is not None}
+        self.keys = {name: df[SIDE_KEYS[name]].to_numpy() for name, df in self.side.items()}
+        self.events_schema = tables.events.collect_schema()
+        self._pl = pl
+
+    def add_notes(self, cards: list[dict[str, Any]]) -> None:
+        """Posted notes (rows of the notes table; missing columns null)."""
+        pl = self._pl
+        if "notes" not in self.side or not cards:
+            return
+        schema = self.side["notes"].schema
+        new = pl.DataFrame([{c: card.get(c) for c in schema} for card in cards], schema=schema)
+        self.side["notes"] = pl.concat([self.side["notes"], new]).sort("note_id")
+        self.keys["notes"] = self.side["notes"]["note_id"].to_numpy()
+
+    def _request_tables(self, user_id: int, note_ids: list[int],
+                        clicks: list[tuple[int, str, int]] | None) -> Any:
+        from dataclasses import replace
+
+        pl = self._pl
+        cut = {}
+        for name, df in self.side.items():
+            want = np.unique(np.asarray([user_id] if name == "users" else note_ids, np.int64))
+            pos = np.searchsorted(self.keys[name], want)
+            ok = pos < len(self.keys[name])
+            ok[ok] = self.keys[name][pos[ok]] == want[ok]
+            cut[name] = df[pos[ok]].lazy()
+        if clicks is not None:
+            n = len(clicks)
+            cols = {"event_id": list(range(n)), "user_id": [user_id] * n,
+                    "note_id": [c[0] for c in clicks], "scenario": [c[1] for c in clicks],
+                    "ts": [c[2] for c in clicks], "click": [1] * n}
+            cut["events"] = pl.DataFrame(
+                {c: pl.Series(c, cols.get(c, [None] * n)) for c in self.events_schema}
+            ).with_columns(pl.from_epoch("ts", "s").alias("ts")).cast(
+                dict(self.events_schema)).lazy()
+        return replace(self.tables, **cut)
 
     def score(self, user_id: int, note_ids: list[int], scenario: str, ts: int,
-              position: int = 0, query: str | None = None) -> np.ndarray:
+              position: int = 0, query: str | None = None,
+              clicks: list[tuple[int, str, int]] | None = None) -> np.ndarray:
+        """P(click) of each note; ``clicks``: the user's (note_id, scenario, ts) clicks."""
         import torch
 
         from snsrec.data.batches import to_tensors
@@ -172,7 +245,8 @@ class Ranker:
 
         if not note_ids:
             return np.zeros(0)
-        inputs = model_inputs(self.fmap.transform_request(self.tables, {
+        tables = self._request_tables(user_id, note_ids, clicks)
+        inputs = model_inputs(self.fmap.transform_request(tables, {
             "user_id": user_id, "note_ids": note_ids, "scenario": scenario, "ts": ts,
             "position": position, "query": query}))
         with torch.no_grad():
@@ -182,15 +256,31 @@ class Ranker:
 
 class Moderation:
     """Harmful probabilities of notes (from `snsrec llm moderate` or the n-gram baseline)
-    and the serving threshold; a note without a score passes (counted by the caller)."""
+    and the serving threshold; a note without a score passes (counted by the caller).
 
-    def __init__(self, scores: dict[int, float] | None = None, threshold: float = 0.5):
+    ``scorer`` (texts → P(harmful)) scores notes posted through the service; without
+    one a posted note passes unscored. ``enabled`` False serves everything (the
+    moderation-off arm of an A/B test) while still reporting the scores.
+    """
+
+    def __init__(self, scores: dict[int, float] | None = None, threshold: float = 0.5,
+                 scorer: Any = None, enabled: bool = True):
         if not 0.0 < threshold <= 1.0:
             raise DataError(f"moderation threshold {threshold}: give a probability in (0, 1]")
         self.scores, self.threshold = dict(scores or {}), threshold
+        self.scorer, self.enabled = scorer, enabled
+
+    def score_new(self, note_ids: list[int], texts: list[str]) -> list[float | None]:
+        """Score posted notes with ``scorer`` (kept for ``blocked``); None without one."""
+        if self.scorer is None:
+            return [None] * len(note_ids)
+        p = [float(x) for x in self.scorer(texts)]
+        self.scores.update(zip(note_ids, p, strict=True))
+        return p
 
     @classmethod
-    def from_parquet(cls, path: str | Path, threshold: float = 0.5) -> Moderation:
+    def from_parquet(cls, path: str | Path, threshold: float = 0.5,
+                     scorer: Any = None) -> Moderation:
         """A scores table with ``note_id`` and ``p_harmful`` (`snsrec llm moderate`'s)."""
         import polars as pl
 
@@ -206,10 +296,10 @@ class Moderation:
                             "scores table has note_id and p_harmful")
         t = pl.read_parquet(path, columns=["note_id", "p_harmful"])
         return cls(dict(zip(t["note_id"].to_list(), t["p_harmful"].to_list(), strict=True)),
-                   threshold)
+                   threshold, scorer)
 
     def blocked(self, note_id: int) -> bool:
-        return self.scores.get(note_id, 0.0) >= self.threshold
+        return self.enabled and self.scores.get(note_id, 0.0) >= self.threshold
 
 
 def diversify(candidates: list[dict[str, Any]], topic_of: dict[int, str], k: int,
@@ -231,59 +321,162 @@ def diversify(candidates: list[dict[str, Any]], topic_of: dict[int, str], k: int
     return taken + spill[:k - len(taken)]
 
 
+def note_text(card: dict[str, Any]) -> str:
+    """A note's text as the corpus writes it ("title / body / #tags")."""
+    from snsrec.data.sequences import note_text as corpus_text
+
+    return corpus_text(card.get("title"), card.get("body"), card.get("hashtags"))
+
+
 class Platform:
-    """retrieve → rank → moderate → diversify over a store: what `/v1/feed` serves.
+    """retrieve → rank → moderate → diversify over a store: what the service serves.
 
     ``notes`` maps note id → its card (title, hashtags, category, subcategory);
-    the topic of the diversity cap is the subcategory.
+    the topic of the diversity cap is the subcategory. ``feed`` serves a
+    scenario's recommendations; ``search`` a query's results, personalised;
+    ``post_note`` takes a new note in (encoded, moderated, indexed at once).
+    Search ranks by ``relevance + personalize · interest + click_weight · P(click)``:
+    the query's cosine with the note, the user's best search-interest cosine, and
+    the ranker's click probability (the ranker does not read the query).
     """
 
     def __init__(self, store: Any, retriever: Retriever, ranker: Ranker,
                  moderation: Moderation, notes: dict[int, dict[str, Any]],
-                 retrieve_k: int = 200, per_topic: int = 3):
+                 retrieve_k: int = 200, per_topic: int = 3, personalize: float = 0.5,
+                 click_weight: float = 1.0):
         self.store, self.retriever, self.ranker = store, retriever, ranker
         self.moderation, self.notes = moderation, notes
         self.retrieve_k, self.per_topic = retrieve_k, per_topic
+        self.personalize, self.click_weight = personalize, click_weight
+        self.lock = threading.Lock()
+        known = [*notes, *retriever.corpus.note_ids.tolist()]
+        self.next_id = max(known, default=0) + 1
+        posted = store.posted_notes()
+        if posted:
+            self._take_in(posted)
 
-    def feed(self, user_id: int, k: int, now: int, scenario: str = "feed",
-             show_filtered: bool = False) -> dict[str, Any]:
+    # -- the user -----------------------------------------------------------------------
+    def _user(self, user_id: int, now: int, scenario: str
+              ) -> tuple[dict[str, list], np.ndarray, int]:
         behaviours = self.store.behaviours(user_id, max(self.retriever.sequence.blocks.values()))
         rows, unread = self.retriever.rows(behaviours, user_id, now, scenario)
-        exclude = self.store.seen(user_id) | self.store.deleted()
-        cands = self.retriever.retrieve(rows, self.retrieve_k, exclude)
+        return behaviours, self.retriever.interests(rows), unread
+
+    def _moderate(self, cands: list[dict[str, Any]]
+                  ) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
         filtered = [c for c in cands if self.moderation.blocked(c["note_id"])]
-        cands = [c for c in cands if not self.moderation.blocked(c["note_id"])]
-        p = self.ranker.score(user_id, [c["note_id"] for c in cands], scenario, now)
+        return [c for c in cands if not self.moderation.blocked(c["note_id"])], filtered
+
+    def _card(self, note_id: int) -> dict[str, Any]:
+        return self.notes.get(note_id, {"note_id": note_id})
+
+    def _response(self, user_id: int, served: list[dict[str, Any]],
+                  filtered: list[dict[str, Any]], retrieved: int, unread: int,
+                  show_filtered: bool) -> dict[str, Any]:
+        out = {"user_id": user_id, "items": served, "retrieved": retrieved,
+               "filtered": len(filtered), "unread_behaviours": unread}
+        if show_filtered:
+            out["filtered_items"] = [{**self._card(c["note_id"]),
+                                      "p_harmful": self.moderation.scores.get(c["note_id"])}
+                                     for c in filtered]
+        return out
+
+    # -- endpoints ----------------------------------------------------------------------
+    def feed(self, user_id: int, k: int, now: int, scenario: str = "feed",
+             show_filtered: bool = False) -> dict[str, Any]:
+        behaviours, interests, unread = self._user(user_id, now, scenario)
+        exclude = self.store.seen(user_id) | self.store.deleted()
+        cands, filtered = self._moderate(
+            self.retriever.retrieve(interests, self.retrieve_k, exclude))
+        p = self.ranker.score(user_id, [c["note_id"] for c in cands], scenario, now,
+                              clicks=behaviours.get("clicks"))
         for c, s in zip(cands, p.tolist(), strict=True):
             c["p_click"] = s
         cands.sort(key=lambda c: -c["p_click"])
-        topic = {c["note_id"]: self.notes.get(c["note_id"], {}).get("subcategory", "")
-                 for c in cands}
+        topic = {c["note_id"]: self._card(c["note_id"]).get("subcategory", "") for c in cands}
         served = diversify(cands, topic, k, self.per_topic)
         because = self._because(served, behaviours)
-        items = [{**self.notes.get(c["note_id"], {"note_id": c["note_id"]}),
-                  "score": c["p_click"], "retrieval_score": c["score"],
+        items = [{**self._card(c["note_id"]), "score": c["p_click"],
+                  "retrieval_score": c["score"],
                   "reason": {"interest": c["interest"], **because.get(c["note_id"], {})}}
                  for c in served]
-        out = {"user_id": user_id, "items": items, "retrieved": len(cands) + len(filtered),
-               "filtered": len(filtered), "unread_behaviours": unread}
-        if show_filtered:
-            out["filtered_items"] = [{"note_id": c["note_id"],
-                                      "p_harmful": self.moderation.scores.get(c["note_id"])}
-                                     for c in filtered]
+        return self._response(user_id, items, filtered, len(cands) + len(filtered), unread,
+                              show_filtered)
+
+    def search(self, user_id: int, query: str, k: int, now: int,
+               show_filtered: bool = False) -> dict[str, Any]:
+        """The query's notes (the query vector's nearest, taken-down ones left out), ranked by
+        relevance, the user's search interests and the ranker's click probability."""
+        behaviours, interests, unread = self._user(user_id, now, "search")
+        q = self.retriever.encode([query])
+        cands, filtered = self._moderate(
+            self.retriever.retrieve(q, self.retrieve_k, self.store.deleted()))
+        ids = [c["note_id"] for c in cands]
+        vec = self.retriever.vectors_of(ids)
+        personal = (vec @ interests.T).max(1) if ids else np.zeros(0)
+        p = self.ranker.score(user_id, ids, "search", now, query=query,
+                              clicks=behaviours.get("clicks"))
+        for c, w, s in zip(cands, personal.tolist(), p.tolist(), strict=True):
+            c.update(relevance=c["score"], personal=w, p_click=s,
+                     score=c["score"] + self.personalize * w + self.click_weight * s)
+        cands.sort(key=lambda c: -c["score"])
+        items = [{**self._card(c["note_id"]), "score": c["score"],
+                  "relevance": c["relevance"], "p_click": c["p_click"],
+                  "reason": {"interest": int((vec[ids.index(c["note_id"])] @ interests.T)
+                                             .argmax()), "query": query}}
+                 for c in cands[:k]]
+        out = self._response(user_id, items, filtered, len(cands) + len(filtered), unread,
+                             show_filtered)
+        out["query"] = query
+        return out
+
+    def post_note(self, card: dict[str, Any], now: int) -> dict[str, Any]:
+        """A new note: given an id, stored, moderated and indexed (searchable at once)."""
+        with self.lock:
+            note = {**card, "note_id": self.next_id, "created_at": now}
+            self.next_id += 1
+            self.store.put_note(note)
+        return self._take_in([note])[0]
+
+    def _take_in(self, notes: list[dict[str, Any]]) -> list[dict[str, Any]]:
+        ids = [int(n["note_id"]) for n in notes]
+        texts = [note_text(n) for n in notes]
+        self.retriever.add(ids, self.retriever.encode(texts))
+        from snsrec.llm.moderation import note_text as moderated_text
+
+        p = self.moderation.score_new(ids, [moderated_text(
+            {"title": n.get("title"), "body": n.get("body")}) for n in notes])
+        self.ranker.add_notes([{**n, "created_at": _datetime(n.get("created_at"))}
+                               for n in notes])
+        out = []
+        for n, ph in zip(notes, p, strict=True):
+            card = {k: n.get(k) for k in CARD} | {"note_id": int(n["note_id"])}
+            self.notes[card["note_id"]] = card
+            self.next_id = max(self.next_id, card["note_id"] + 1)
+            out.append({**card, "p_harmful": ph,
+                        "blocked": self.moderation.blocked(card["note_id"])})
         return out
 
     def _because(self, served: list[dict[str, Any]], behaviours: dict[str, list]
                  ) -> dict[int, dict[str, Any]]:
         """Each served note's closest clicked note in the user's history and its scenario."""
-        ids = self.retriever.corpus.note_ids
         hist = [(n, s) for n, s, _ in behaviours.get("clicks", [])]
-        pos, known = rows_in(ids, [n for n, _ in hist])
-        ok = np.flatnonzero(known)
-        if not len(ok) or not served:
+        if not hist or not served:
             return {}
-        h = self.retriever.vectors[pos[ok]]
-        c = self.retriever.vectors[rows_in(ids, [x["note_id"] for x in served])[0]]
-        best = (c @ h.T).argmax(1)
+        h = self.retriever.vectors_of([n for n, _ in hist])
+        ok = np.flatnonzero(np.abs(h).sum(1) > 0)          # notes the retriever knows
+        if not len(ok):
+            return {}
+        c = self.retriever.vectors_of([x["note_id"] for x in served])
+        best = (c @ h[ok].T).argmax(1)
         return {x["note_id"]: {"because_note": hist[ok[b]][0], "because_scenario": hist[ok[b]][1]}
                 for x, b in zip(served, best.tolist(), strict=True)}
+
+
+CARD = ("note_id", "author_id", "title", "body", "hashtags", "category", "subcategory",
+        "language", "is_ad")
+
+
+def _datetime(ts: int | None) -> datetime | None:
+    return None if ts is None else datetime.fromtimestamp(int(ts), UTC).replace(
+        tzinfo=None)

@@ -23,7 +23,7 @@ from typing import Any
 import numpy as np
 
 from snsrec.errors import ConfigError, ModelError
-from snsrec.progress import echo
+from snsrec.progress import echo, set_quiet
 
 
 def _demo_ranker(run_dir: Path) -> Path:
@@ -46,20 +46,47 @@ def resolve_runs(run_dir: Path, retriever: Path | None, ranker: Path | None
     return retriever, ranker or _demo_ranker(run_dir)
 
 
-def baseline_scores(tables: Any, out: Path, seed: int = 0) -> Path:
-    """The n-gram moderation baseline trained on the training notes, every note scored."""
+BASELINE = "moderation-baseline.safetensors"
+
+
+def baseline(tables: Any, run_dir: Path, seed: int = 0) -> tuple[Path, Any]:
+    """The n-gram moderation baseline, trained once on the training notes and kept in
+    ``run_dir`` (weights as safetensors, every note's score as ``moderation.parquet``):
+    (the scores table, the model — it scores notes posted later)."""
     import polars as pl
+    from safetensors.torch import load_file, save_file
 
     from snsrec.io import atomic_path
-    from snsrec.llm.moderation import fit_baseline, note_text, read_notes, split_notes
+    from snsrec.llm.moderation import (
+        NgramModerator,
+        fit_baseline,
+        note_text,
+        read_notes,
+        split_notes,
+    )
 
+    weights, scores = run_dir / BASELINE, run_dir / "moderation.parquet"
+    if weights.is_file() and scores.is_file():
+        model = NgramModerator()
+        model.load_state_dict(load_file(weights))
+        return scores, model
+    echo("serve: training the n-gram moderation baseline (once)")
     notes = read_notes(tables.root / "notes.parquet")
     model = fit_baseline(split_notes(notes, seed)["train"], seed)
     probs = model.label_probs([note_text(r) for r in notes.iter_rows(named=True)])
-    with atomic_path(out) as tmp:
+    with atomic_path(scores) as tmp:
         pl.DataFrame({"note_id": notes["note_id"], "p_harmful": 1.0 - probs[:, 0]}
                      ).write_parquet(tmp)
-    return out
+    with atomic_path(weights) as tmp:
+        save_file({k: v.contiguous() for k, v in model.state_dict().items()}, str(tmp))
+    return scores, model
+
+
+def harmful_scorer(model: Any) -> Any:
+    """texts → P(harmful) of the n-gram baseline."""
+    def score(texts: list[str]) -> np.ndarray:
+        return 1.0 - model.label_probs(list(texts))[:, 0]
+    return score
 
 
 def build_platform(run_dir: str | Path, store: str, *, retriever: Path | None = None,
@@ -82,16 +109,14 @@ def build_platform(run_dir: str | Path, store: str, *, retriever: Path | None = 
     if st.count_events() == 0:
         echo(f"serve: loading the world's events into {store}")
         import_events(st, tables.events)
-    if moderation is None:
-        moderation = run_dir / "moderation.parquet"
-        if not moderation.is_file():
-            echo("serve: training the n-gram moderation baseline (once)")
-            baseline_scores(tables, moderation)
+    scores, model = baseline(tables, run_dir)
+    moderation = moderation or scores
     notes = {r["note_id"]: r for r in tables.notes.select(
         "note_id", "title", "hashtags", "category", "subcategory", "is_ad").collect()
         .to_dicts()}
     platform = Platform(st, Retriever(retriever_dir, index_kind), Ranker(ranker_dir, tables),
-                        Moderation.from_parquet(moderation, threshold), notes)
+                        Moderation.from_parquet(moderation, threshold, harmful_scorer(model)),
+                        notes)
     blocked = int(np.sum([platform.moderation.blocked(n) for n in notes]))
     echo(f"serve: {len(notes):,} notes ({blocked:,} above the moderation threshold), "
          f"retriever {retriever_dir}, ranker {ranker_dir}")
@@ -116,4 +141,5 @@ def serve(run_dir: str | Path, store: str, host: str, port: int, **kw: Any) -> N
     if made:
         echo(f"serve: SNSREC_TOKEN is unset; write token for this run: {token}")
     echo(f"serve: http://{host}:{port}/ (OpenAPI at /docs)")
+    set_quiet(True)             # per-request feature progress lines would flood the log
     uvicorn.run(create_app(platform, token), host=host, port=port, log_level="warning")

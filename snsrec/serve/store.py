@@ -74,6 +74,11 @@ class Store(ABC):
     @abstractmethod
     def deleted(self) -> set[int]: ...
 
+    @abstractmethod
+    def posted_notes(self) -> list[dict[str, Any]]:
+        """Every note posted through the service (taken down ones too), by id: a restarted
+        server indexes them again."""
+
     def close(self) -> None:
         return None
 
@@ -197,6 +202,11 @@ class SQLiteStore(Store):
         with self.lock:
             return {r[0] for r in self.db.execute("SELECT note_id FROM notes WHERE deleted = 1")}
 
+    def posted_notes(self) -> list[dict[str, Any]]:
+        with self.lock:
+            rows = self.db.execute("SELECT doc FROM notes WHERE doc != '{}' ORDER BY note_id")
+            return [json.loads(r[0]) for r in rows]
+
     def close(self) -> None:
         with self.lock:
             self.db.close()
@@ -294,6 +304,7 @@ class RedisStore(Store):
         nid = int(note["note_id"])
         pipe = self.r.pipeline(transaction=True)
         pipe.set(f"{self.p}note:{nid}", json.dumps(note, ensure_ascii=False))
+        pipe.sadd(f"{self.p}notes", nid)
         pipe.srem(f"{self.p}deleted", nid)
         pipe.execute()
 
@@ -308,6 +319,11 @@ class RedisStore(Store):
 
     def deleted(self) -> set[int]:
         return {int(x) for x in self.r.smembers(f"{self.p}deleted")}
+
+    def posted_notes(self) -> list[dict[str, Any]]:
+        ids = sorted(int(x) for x in self.r.smembers(f"{self.p}notes"))
+        docs = self.r.mget([f"{self.p}note:{i}" for i in ids]) if ids else []
+        return [json.loads(d) for d in docs if d]
 
     def close(self) -> None:
         self.r.close()

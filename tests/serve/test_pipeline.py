@@ -103,7 +103,7 @@ def test_retriever_serves_the_runs_top_notes_with_their_interest(redrec_run, tin
     user = int(tables.events.select("user_id").head(1).collect().item())
     now = int(r.corpus.created.max()) + 1
     rows, _ = r.rows(store.behaviours(user, 16), user, now, "feed")
-    got = r.retrieve(rows, 20)
+    got = r.retrieve(r.interests(rows), 20)
     interests = r.interests(rows)
     # The index searches the distinct interests (near-duplicates merged, as RED-Rec serves).
     distinct = interests[merge_interests(interests, 0.98)]
@@ -113,7 +113,7 @@ def test_retriever_serves_the_runs_top_notes_with_their_interest(redrec_run, tin
     assert np.allclose([c["score"] for c in got], exact[best], atol=1e-5)
     assert all(0 <= c["interest"] < len(interests) for c in got)
     seen = {got[0]["note_id"], got[3]["note_id"]}
-    fewer = r.retrieve(rows, 20, exclude=seen)
+    fewer = r.retrieve(r.interests(rows), 20, exclude=seen)
     assert len(fewer) == 20 and not seen & {c["note_id"] for c in fewer}
     assert Retriever(redrec_run, "flat").index is not None            # the saved index, loaded
 
@@ -217,11 +217,9 @@ def test_the_service_over_http(served, tmp_path):
     import uvicorn
 
     from snsrec.serve.app import create_app
-    from snsrec.serve.pipeline import Moderation, Platform
 
-    store, notes, user, now = _store(served, tmp_path), served["notes"], served["user"], \
-        served["now"]
-    platform = Platform(store, served["retriever"], served["ranker"], Moderation(), notes)
+    notes, user, now = served["notes"], served["user"], served["now"]
+    platform = _fresh_platform(served, tmp_path)
     app = create_app(platform, "s3cret", clock=lambda: now)
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
@@ -260,6 +258,25 @@ def test_the_service_over_http(served, tmp_path):
             for body in ({"events": []}, {"events": [{**ev, "scenario": "tv"}]},
                          {"events": [{**ev, "extra": 1}]}, {"nope": 1}):
                 assert c.post("/v1/events", json=body, headers=auth).status_code == 422
+            # Search, and a posted note found by it at once.
+            q = {"user_id": user, "query": "travel food", "k": 4}
+            found = c.post("/v1/search", json=q).json()
+            assert found["query"] == "travel food" and len(found["items"]) == 4
+            note = {"title": "Night market dumplings in Taipei", "hashtags": ["taipei"]}
+            assert c.post("/v1/notes", json=note).status_code == 401
+            r = c.post("/v1/notes", json=note, headers=auth)
+            assert r.status_code == 201
+            posted = r.json()["note_id"]
+            assert c.get(f"/v1/notes/{posted}").json()["title"] == note["title"]
+            hits = c.post("/v1/search", json={**q, "query": note["title"], "k": 20}).json()
+            assert posted in [i["note_id"] for i in hits["items"]]
+            for body in ({**q, "query": ""}, {**q, "query": "  "}, {**q, "k": 101},
+                         {**q, "query": "x" * 257}, {**q, "extra": 1}, {"query": "a"}):
+                r = c.post("/v1/search", json=body)
+                assert r.status_code == 422 and r.json()["detail"], body
+            for body in ({"title": ""}, {"title": "t", "hashtags": ["a"] * 21},
+                         {"title": "t", "body": "b" * 10_001}, {"title": "t", "note_id": 3}):
+                assert c.post("/v1/notes", json=body, headers=auth).status_code == 422
             text = c.get("/metrics").text
             assert 'snsrec_requests_total{route="/v1/feed",status="200"} 2' in text
             assert "snsrec_events_stored" in text
@@ -291,6 +308,13 @@ def test_build_platform_from_a_demo_layout(served, redrec_run, tmp_path):
         np.mean(list(p.moderation.scores.values()))          # it finds the harmful notes
     feed = p.feed(served["user"], 5, served["now"])
     assert len(feed["items"]) == 5
+    # A posted note is scored by the same baseline: a copy of a blocked note is blocked.
+    worst = max(harmful["note_id"], key=lambda i: p.moderation.scores[i])
+    src = served["tables"].notes.filter(pl.col("note_id") == worst).collect().row(0, named=True)
+    got = p.post_note({"title": src["title"], "body": src["body"]}, served["now"])
+    assert got["p_harmful"] == pytest.approx(p.moderation.scores[worst], abs=1e-5)
+    assert got["blocked"] is (p.moderation.scores[worst] >= 0.5)
+    assert (demo / "moderation-baseline.safetensors").is_file()
     again = build_platform(demo, store, index_kind="flat")   # no second import
     assert again.store.count_events() == n
     with pytest.raises(ModelError, match="not a retrieval run"):
@@ -300,7 +324,76 @@ def test_build_platform_from_a_demo_layout(served, redrec_run, tmp_path):
 def test_retrieval_widens_past_a_long_seen_list(served):
     r = served["retriever"]
     rows, _ = r.rows({"clicks": [], "queries": []}, 1, served["now"], "feed")
-    ranked = [c["note_id"] for c in r.retrieve(rows, len(r.corpus))]
+    ranked = [c["note_id"] for c in r.retrieve(r.interests(rows), len(r.corpus))]
     seen = set(ranked[:300])                       # the best 300 were all shown already
-    got = [c["note_id"] for c in r.retrieve(rows, 10, exclude=seen)]
+    got = [c["note_id"] for c in r.retrieve(r.interests(rows), 10, exclude=seen)]
     assert got == ranked[300:310]
+
+
+def test_new_text_is_encoded_as_the_corpus_was(served):
+    r = served["retriever"]
+    np.testing.assert_allclose(r.encode(r.corpus.texts[:8]), r.vectors[:8], atol=1e-5)
+
+
+def test_ranker_reads_the_stores_clicks_as_training_read_the_worlds(served, tmp_path):
+    store, ranker = _store(served, tmp_path), served["ranker"]
+    ev = served["tables"].events.filter(pl.col("scenario") == "feed").tail(400).collect()
+    req = ev.filter(pl.col("request_id") == ev["request_id"][-1])
+    user, ts = int(req["user_id"][0]), int(req["ts"].dt.epoch("s")[0])
+    clicks = store.behaviours(user, 1000)["clicks"]
+    world = ranker.score(user, req["note_id"].to_list(), "feed", ts)
+    live = ranker.score(user, req["note_id"].to_list(), "feed", ts, clicks=clicks)
+    np.testing.assert_allclose(live, world, rtol=1e-6)
+
+
+def _fresh_platform(served, tmp_path, **kw):
+    """A platform with its own retriever and ranker: posting notes changes their indexes."""
+    from snsrec.serve.pipeline import Moderation, Platform, Ranker
+
+    return Platform(_store(served, tmp_path), Retriever(served["retriever"].run_dir, "flat"),
+                    Ranker(served["ranker"].run_dir, served["tables"]), Moderation(),
+                    dict(served["notes"]), **kw)
+
+
+def test_search_is_relevance_plus_the_users_interests(served, tmp_path):
+    p = _fresh_platform(served, tmp_path)
+    user, now = served["user"], served["now"]
+    query = served["tables"].queries.select("query").head(1).collect().item()
+    out = p.search(user, query, 10, now)
+    items = out["items"]
+    assert out["query"] == query and len(items) == 10
+    q = p.retriever.encode([query])[0]
+    vec = p.retriever.vectors_of([i["note_id"] for i in items])
+    np.testing.assert_allclose([i["relevance"] for i in items], vec @ q, atol=1e-5)
+    assert [i["score"] for i in items] == sorted((i["score"] for i in items), reverse=True)
+    _, interests, _ = p._user(user, now, "search")
+    want = vec @ q + 0.5 * (vec @ interests.T).max(1) + np.array([i["p_click"] for i in items])
+    np.testing.assert_allclose([i["score"] for i in items], want, atol=1e-5)
+    p.store.delete_note(items[0]["note_id"])
+    assert items[0]["note_id"] not in [i["note_id"] for i in p.search(user, query, 10, now)
+                                       ["items"]]
+    with pytest.raises(DataError, match="scenario"):
+        p.feed(user, 5, now, scenario="tv")
+
+
+def test_a_posted_note_is_searchable_at_once_and_survives_a_restart(served, tmp_path):
+    p = _fresh_platform(served, tmp_path, personalize=0.0, click_weight=0.0)
+    user, now = served["user"], served["now"]
+    top = max(served["notes"])
+    card = {"title": "Snorkelling off Okinawa with a seahorse", "body": "Reef day trip.",
+            "hashtags": ["okinawa", "snorkel"], "author_id": user, "category": None,
+            "subcategory": None, "language": "en"}
+    got = p.post_note(card, now)
+    assert got["note_id"] == top + 1 and got["title"] == card["title"]
+    assert got["p_harmful"] is None and got["blocked"] is False       # no scorer: unscored
+    text = "Snorkelling off Okinawa with a seahorse / Reef day trip. / #okinawa #snorkel"
+    first = p.search(user, text, 5, now)["items"][0]
+    assert first["note_id"] == got["note_id"]
+    assert first["relevance"] == pytest.approx(1.0, abs=1e-5)
+    assert p.post_note({**card, "title": "second"}, now)["note_id"] == top + 2
+    # The ranker ranks it from its card; the feed can serve it like any note.
+    assert 0 < p.ranker.score(user, [got["note_id"]], "feed", now)[0] < 1
+    # A restarted server indexes the store's posted notes again and keeps counting.
+    again = _fresh_platform(served, tmp_path, personalize=0.0, click_weight=0.0)
+    assert again.search(user, text, 5, now)["items"][0]["note_id"] == got["note_id"]
+    assert again.next_id == top + 3

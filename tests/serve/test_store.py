@@ -60,10 +60,13 @@ def test_notes_and_takedowns(store):
     assert store.get_note(5) == {"note_id": 5, "title": "新笔记 ramen", "hashtags": ["food"]}
     assert store.delete_note(5) is True and store.delete_note(5) is False
     assert store.get_note(5) is None and store.deleted() == {5}
+    # Taken down, still a posted note: a restarted server indexes it (and filters it).
+    assert [n["note_id"] for n in store.posted_notes()] == [5]
     assert store.delete_note(6) is True                         # a world note, never posted
     assert store.deleted() == {5, 6} and store.get_note(404) is None
     store.put_note({"note_id": 5, "title": "back"})             # re-posted: live again
     assert store.get_note(5)["title"] == "back" and store.deleted() == {6}
+    assert store.posted_notes() == [{"note_id": 5, "title": "back"}]     # not world note 6
 
 
 def test_sqlite_events_survive_a_reopen(tmp_path):

@@ -183,6 +183,18 @@ class RedRec(nn.Module):
     def query_vectors(self, rows: torch.Tensor) -> torch.Tensor:
         return self.text.encode(self._prepared("query", self._queries), rows)
 
+    @torch.no_grad()
+    def encode_texts(self, texts: list[str]) -> torch.Tensor:
+        """``[n, dim]`` unit vectors of texts outside the corpus (a new note, a search
+        query) through the item tower's backbone and head — as corpus notes are encoded."""
+        if self.ids is not None:
+            raise ModelError("redrec: item_encoder 'id' has no text tower for new notes; "
+                             "serve a run with item_encoder 'text'")
+        prepared = self.text.backbone.prepare(list(texts))
+        device = self.log_scale.device
+        return self.text.head(self.text.backbone(
+            {k: v.to(device) for k, v in prepared.items()})).float()
+
     def tokens(self, batch: dict[str, torch.Tensor], extra: torch.Tensor | None = None
                ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor | None]:
         """``[B, T, width]`` history tokens, their ``[B, T]`` padding mask (True = pad) and
