@@ -1,4 +1,5 @@
-"""A real redis-server for the store tests, on a free loopback port, per test session."""
+"""Serving fixtures: a real redis-server on a free loopback port, and the tiny world's
+served runs (a RED-Rec retriever, an LR ranker, the note cards), per test session."""
 
 import shutil
 import socket
@@ -6,6 +7,10 @@ import subprocess
 import time
 
 import pytest
+
+from snsrec.data.tables import load_tables
+from snsrec.serve.pipeline import Retriever
+from snsrec.serve.store import import_events, open_store
 
 
 @pytest.fixture(scope="session")
@@ -32,3 +37,57 @@ def redis_url(tmp_path_factory):
     yield f"redis://127.0.0.1:{port}/0"
     proc.terminate()
     proc.wait(timeout=10)
+
+
+REDREC = {"dim": 16, "width": 32, "layers": 1, "heads": 2, "negatives": 50,
+          "text": {"backbone": "hash", "buckets": 1 << 14, "dim": 16}}
+
+
+@pytest.fixture(scope="session")
+def redrec_run(tiny_world, tmp_path_factory):
+    from snsrec.train.pipeline import RunConfig, train_run
+
+    cfg = RunConfig.model_validate({
+        "name": "redrec", "data": str(tiny_world),
+        "model": {"name": "redrec", "params": REDREC},
+        "train": {"epochs": 1, "batch_size": 256, "lr": 0.003, "loss": "window_nce",
+                  "monitor": "hr@100"},
+        "retrieval": {"window": 4, "cutoffs_per_user": 5, "sequence": {
+            "blocks": {"feed": 16, "search": 8, "discover": 8, "ads": 8}}}})
+    run_dir = tmp_path_factory.mktemp("serve_runs") / "redrec"
+    train_run(cfg, run_dir)
+    return run_dir
+
+
+@pytest.fixture(scope="session")
+def served(redrec_run, tiny_world, tmp_path_factory):
+    """The tiny world's tables, a served RED-Rec run, an LR ranker run and the note cards."""
+    from snsrec.serve.pipeline import Ranker
+    from snsrec.train.pipeline import RunConfig, train_run
+
+    lr = tmp_path_factory.mktemp("serve_lr") / "lr"
+    train_run(RunConfig.model_validate({"name": "lr", "data": str(tiny_world),
+                                        "model": {"name": "lr"},
+                                        "train": {"epochs": 1, "batch_size": 1024}}), lr)
+    tables = load_tables(tiny_world)
+    retriever = Retriever(redrec_run, "flat")
+    notes = {r["note_id"]: r for r in tables.notes.select(
+        "note_id", "title", "hashtags", "category", "subcategory").collect().to_dicts()}
+    return {"tables": tables, "retriever": retriever, "ranker": Ranker(lr, tables),
+            "notes": notes, "now": int(retriever.corpus.created.max()) + 1,
+            "user": int(tables.events.select("user_id").head(1).collect().item())}
+
+
+def stored(served, tmp_path):
+    store = open_store(f"sqlite:{tmp_path / 's.sqlite'}")
+    import_events(store, served["tables"].events)
+    return store
+
+
+def fresh_platform(served, tmp_path, **kw):
+    """A platform with its own retriever and ranker: posting notes changes their indexes."""
+    from snsrec.serve.pipeline import Moderation, Platform, Ranker
+
+    return Platform(stored(served, tmp_path), Retriever(served["retriever"].run_dir, "flat"),
+                    Ranker(served["ranker"].run_dir, served["tables"]), Moderation(),
+                    dict(served["notes"]), **kw)

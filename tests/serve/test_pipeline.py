@@ -13,6 +13,8 @@ from snsrec.serve.pipeline import Retriever, user_rows
 from snsrec.serve.store import import_events, open_store
 from snsrec.train.retrieval import history_arrays
 
+from .conftest import fresh_platform, stored
+
 
 def test_user_rows_match_the_training_histories(tiny_world, tmp_path):
     tables = load_tables(tiny_world)
@@ -46,51 +48,6 @@ def test_behaviour_outside_the_corpus_is_counted_not_read(tiny_world):
     real = rows["hist_kind"][0] != 0
     assert real.sum() == 2 and rows["hist_item"][0][real].tolist() == [0, 0]
     assert pl.Series(rows["hist_kind"][0][real]).to_list() == [1, 2]    # note, then query
-
-
-REDREC = {"dim": 16, "width": 32, "layers": 1, "heads": 2, "negatives": 50,
-          "text": {"backbone": "hash", "buckets": 1 << 14, "dim": 16}}
-
-
-@pytest.fixture(scope="module")
-def redrec_run(tiny_world, tmp_path_factory):
-    from snsrec.train.pipeline import RunConfig, train_run
-
-    cfg = RunConfig.model_validate({
-        "name": "redrec", "data": str(tiny_world),
-        "model": {"name": "redrec", "params": REDREC},
-        "train": {"epochs": 1, "batch_size": 256, "lr": 0.003, "loss": "window_nce",
-                  "monitor": "hr@100"},
-        "retrieval": {"window": 4, "cutoffs_per_user": 5, "sequence": {
-            "blocks": {"feed": 16, "search": 8, "discover": 8, "ads": 8}}}})
-    run_dir = tmp_path_factory.mktemp("serve_runs") / "redrec"
-    train_run(cfg, run_dir)
-    return run_dir
-
-
-@pytest.fixture(scope="module")
-def served(redrec_run, tiny_world, tmp_path_factory):
-    """The tiny world's tables, a served RED-Rec run, an LR ranker run and the note cards."""
-    from snsrec.serve.pipeline import Ranker
-    from snsrec.train.pipeline import RunConfig, train_run
-
-    lr = tmp_path_factory.mktemp("serve_lr") / "lr"
-    train_run(RunConfig.model_validate({"name": "lr", "data": str(tiny_world),
-                                        "model": {"name": "lr"},
-                                        "train": {"epochs": 1, "batch_size": 1024}}), lr)
-    tables = load_tables(tiny_world)
-    retriever = Retriever(redrec_run, "flat")
-    notes = {r["note_id"]: r for r in tables.notes.select(
-        "note_id", "title", "hashtags", "category", "subcategory").collect().to_dicts()}
-    return {"tables": tables, "retriever": retriever, "ranker": Ranker(lr, tables),
-            "notes": notes, "now": int(retriever.corpus.created.max()) + 1,
-            "user": int(tables.events.select("user_id").head(1).collect().item())}
-
-
-def _store(served, tmp_path):
-    store = open_store(f"sqlite:{tmp_path / 's.sqlite'}")
-    import_events(store, served["tables"].events)
-    return store
 
 
 def test_retriever_serves_the_runs_top_notes_with_their_interest(redrec_run, tiny_world,
@@ -179,7 +136,7 @@ def test_diversity_caps_topics_then_fills_in_order():
 def test_platform_feed_end_to_end_and_it_adapts(served, tmp_path):
     from snsrec.serve.pipeline import Moderation, Platform
 
-    store, notes, user, now = _store(served, tmp_path), served["notes"], served["user"], \
+    store, notes, user, now = stored(served, tmp_path), served["notes"], served["user"], \
         served["now"]
     retriever = served["retriever"]
     free = Platform(store, retriever, served["ranker"], Moderation(), notes,
@@ -219,7 +176,7 @@ def test_the_service_over_http(served, tmp_path):
     from snsrec.serve.app import create_app
 
     notes, user, now = served["notes"], served["user"], served["now"]
-    platform = _fresh_platform(served, tmp_path)
+    platform = fresh_platform(served, tmp_path)
     app = create_app(platform, "s3cret", clock=lambda: now)
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
@@ -336,7 +293,7 @@ def test_new_text_is_encoded_as_the_corpus_was(served):
 
 
 def test_ranker_reads_the_stores_clicks_as_training_read_the_worlds(served, tmp_path):
-    store, ranker = _store(served, tmp_path), served["ranker"]
+    store, ranker = stored(served, tmp_path), served["ranker"]
     ev = served["tables"].events.filter(pl.col("scenario") == "feed").tail(400).collect()
     req = ev.filter(pl.col("request_id") == ev["request_id"][-1])
     user, ts = int(req["user_id"][0]), int(req["ts"].dt.epoch("s")[0])
@@ -346,17 +303,8 @@ def test_ranker_reads_the_stores_clicks_as_training_read_the_worlds(served, tmp_
     np.testing.assert_allclose(live, world, rtol=1e-6)
 
 
-def _fresh_platform(served, tmp_path, **kw):
-    """A platform with its own retriever and ranker: posting notes changes their indexes."""
-    from snsrec.serve.pipeline import Moderation, Platform, Ranker
-
-    return Platform(_store(served, tmp_path), Retriever(served["retriever"].run_dir, "flat"),
-                    Ranker(served["ranker"].run_dir, served["tables"]), Moderation(),
-                    dict(served["notes"]), **kw)
-
-
 def test_search_is_relevance_plus_the_users_interests(served, tmp_path):
-    p = _fresh_platform(served, tmp_path)
+    p = fresh_platform(served, tmp_path)
     user, now = served["user"], served["now"]
     query = served["tables"].queries.select("query").head(1).collect().item()
     out = p.search(user, query, 10, now)
@@ -377,7 +325,7 @@ def test_search_is_relevance_plus_the_users_interests(served, tmp_path):
 
 
 def test_a_posted_note_is_searchable_at_once_and_survives_a_restart(served, tmp_path):
-    p = _fresh_platform(served, tmp_path, personalize=0.0, click_weight=0.0)
+    p = fresh_platform(served, tmp_path, personalize=0.0, click_weight=0.0)
     user, now = served["user"], served["now"]
     top = max(served["notes"])
     card = {"title": "Snorkelling off Okinawa with a seahorse", "body": "Reef day trip.",
@@ -394,6 +342,6 @@ def test_a_posted_note_is_searchable_at_once_and_survives_a_restart(served, tmp_
     # The ranker ranks it from its card; the feed can serve it like any note.
     assert 0 < p.ranker.score(user, [got["note_id"]], "feed", now)[0] < 1
     # A restarted server indexes the store's posted notes again and keeps counting.
-    again = _fresh_platform(served, tmp_path, personalize=0.0, click_weight=0.0)
+    again = fresh_platform(served, tmp_path, personalize=0.0, click_weight=0.0)
     assert again.search(user, text, 5, now)["items"][0]["note_id"] == got["note_id"]
     assert again.next_id == top + 3
