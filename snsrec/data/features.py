@@ -52,6 +52,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
+from functools import cached_property
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, Literal
@@ -451,6 +452,21 @@ class Vocab:
     def size(self) -> int:
         return len(self.values) + 2
 
+    @cached_property
+    def sorted_ints(self) -> tuple[np.ndarray, np.ndarray]:
+        """(the int values sorted, their ids): ``encode`` looks ints up by binary search
+        instead of turning the vocabulary into a mapping on every call (a served request
+        encodes a few hundred values against vocabularies of millions)."""
+        v = np.asarray(self.values, dtype=np.int64)
+        order = np.argsort(v, kind="stable")
+        return v[order], (order + 2).astype(ID_DTYPE)
+
+    @cached_property
+    def mapping(self) -> tuple[pl.Series, pl.Series]:
+        """(values, ids) as Series, built once for ``replace_strict``."""
+        return (pl.Series(self.values, dtype=_PL_KIND[self.kind], strict=False),
+                pl.Series(range(2, self.size), dtype=pl.Int32))
+
     @staticmethod
     def kind_of(dtype: pl.DataType) -> str:
         if dtype.is_integer():
@@ -485,8 +501,17 @@ def encode(s: pl.Series, vocab: Vocab) -> np.ndarray:
     """Raw values → ids (unknown and null → OOV)."""
     if not vocab.values:
         return np.full(len(s), OOV, dtype=ID_DTYPE)
-    codes = _cast(s, vocab.kind).replace_strict(
-        vocab.values, list(range(2, vocab.size)), default=OOV, return_dtype=pl.Int32)
+    if vocab.kind == "int":
+        x = _cast(s, "int")
+        present = x.is_not_null().to_numpy()
+        raw = x.fill_null(0).to_numpy().astype(np.int64, copy=False)
+        keys, ids = vocab.sorted_ints
+        pos = np.minimum(np.searchsorted(keys, raw), len(keys) - 1)
+        return np.where(present & (keys[pos] == raw), ids[pos], OOV).astype(ID_DTYPE,
+                                                                             copy=False)
+    values, ids = vocab.mapping
+    codes = _cast(s, vocab.kind).replace_strict(values, ids, default=OOV,
+                                                return_dtype=pl.Int32)
     return codes.fill_null(OOV).to_numpy().astype(ID_DTYPE, copy=False)
 
 
