@@ -37,6 +37,9 @@ app.add_typer(bench_app, name="bench")
 index_app = typer.Typer(help="ANN indexes (FAISS) over a retrieval run's item vectors.",
                         no_args_is_help=True)
 app.add_typer(index_app, name="index")
+sim_app = typer.Typer(help="Online simulation against the world's ground-truth users.",
+                      no_args_is_help=True)
+app.add_typer(sim_app, name="sim")
 
 
 class Preset(str, Enum):
@@ -277,6 +280,31 @@ def bench_index(
     typer.echo(result["markdown"])
 
 
+@bench_app.command("serve")
+def bench_serve(
+    items: int | None = typer.Option(None, help="Notes in the served index: the small world "
+                                     "with n_notes=ITEMS, built once into data/ [default: "
+                                     "1000000, or the --world's notes]."),
+    rate: float = typer.Option(100.0, help="Requests per second, sent open-loop."),
+    requests: int = typer.Option(3000, help="Requests to send; then the load stops."),
+    mix: str = typer.Option("feed=0.8,search=0.1,events=0.1",
+                            help="Shares of /v1/feed, /v1/search and /v1/events requests."),
+    index: str = typer.Option("hnsw", help="ANN index kind served: flat | hnsw | ivfpq."),
+    world: Path | None = typer.Option(None, help="Serve this world instead of building one."),
+    ranker: str = typer.Option("lr", help="CTR model of the ranker run (trained once)."),
+    batch: int = typer.Option(20, help="Events per /v1/events request."),
+    seed: int = typer.Option(7, help="Seed of the world and of the load."),
+    out: Path = typer.Option(Path("bench/serve"), help="Directory for serve.json / serve.md "
+                             "(and the cached runs, the store and the server's log)."),
+) -> None:
+    """The server on loopback under a bounded open-loop load: p50/p95/p99 per endpoint."""
+    from snsrec.bench.serve import bench_serve as run
+
+    result = run(out, items=items, rate=rate, requests=requests, mix=mix, index=index,
+                 world=world, ranker=ranker, batch=batch, seed=seed)
+    typer.echo(result["markdown"])
+
+
 @app.command("serve")
 def serve(
     run_dir: Path = typer.Argument(Path("runs/demo"), help="`snsrec demo`'s output (its "
@@ -298,6 +326,25 @@ def serve(
 
     run(run_dir, store, host, port, retriever=retriever, ranker=ranker,
         moderation=moderation, threshold=threshold, index_kind=index)
+
+
+@sim_app.command("ab")
+def sim_ab(
+    world: Path = typer.Option(..., help="The world directory (its truth answers the slates)."),
+    a: Path = typer.Option(..., help="Arm A YAML: name plus run (a demo dir) or retriever "
+                           "and ranker, or url; candidates, moderation, threshold, ..."),
+    b: Path = typer.Option(..., help="Arm B YAML (as --a)."),
+    days: int = typer.Option(2, help="Days simulated from the world's test start."),
+    out: Path = typer.Option(Path("runs/sim"), help="Directory for ab.json / ab.md and the "
+                             "arms' stores."),
+    set_: list[str] | None = typer.Option(
+        None, "--set", help="users_per_day=300, requests_per_user=4, seed=0."),
+) -> None:
+    """A/B test two serving setups: feed CTR, search click-page rate, ads conversion,
+    harmful exposure and coverage, with bootstrap intervals."""
+    from snsrec.serve.sim import markdown, run_ab
+
+    typer.echo(markdown(run_ab(world, a, b, out, overrides=set_, days=days)))
 
 
 @app.command("train")

@@ -121,6 +121,11 @@ class Retriever:
         with torch.no_grad():
             return self.model.user_vectors(to_tensors(rows, "cpu"))[0].numpy()
 
+    def search(self, query: np.ndarray, k: int, exclude: set[int] | None = None
+               ) -> list[dict[str, Any]]:
+        """The notes nearest a ``[1, dim]`` query vector (``encode``), best first."""
+        return self.retrieve(query, k, exclude)
+
     def encode(self, texts: list[str]) -> np.ndarray:
         """``[n, dim]`` unit vectors of new texts (posted notes, search queries)."""
         return self.model.encode_texts(texts).numpy()
@@ -349,6 +354,8 @@ class Platform:
         self.retrieve_k, self.per_topic = retrieve_k, per_topic
         self.personalize, self.click_weight = personalize, click_weight
         self.lock = threading.Lock()
+        ads = {n for n, c in notes.items() if c.get("is_ad")}
+        self.non_ads = set(notes) - ads if ads else set()
         known = [*notes, *retriever.corpus.note_ids.tolist()]
         self.next_id = max(known, default=0) + 1
         posted = store.posted_notes()
@@ -386,6 +393,8 @@ class Platform:
              show_filtered: bool = False) -> dict[str, Any]:
         behaviours, interests, unread = self._user(user_id, now, scenario)
         exclude = self.store.seen(user_id) | self.store.deleted()
+        if scenario == "ads" and self.non_ads:
+            exclude |= self.non_ads                 # the ads slot serves ads only
         cands, filtered = self._moderate(
             self.retriever.retrieve(interests, self.retrieve_k, exclude))
         p = self.ranker.score(user_id, [c["note_id"] for c in cands], scenario, now,
@@ -410,7 +419,7 @@ class Platform:
         behaviours, interests, unread = self._user(user_id, now, "search")
         q = self.retriever.encode([query])
         cands, filtered = self._moderate(
-            self.retriever.retrieve(q, self.retrieve_k, self.store.deleted()))
+            self.retriever.search(q, self.retrieve_k, self.store.deleted()))
         ids = [c["note_id"] for c in cands]
         vec = self.retriever.vectors_of(ids)
         personal = (vec @ interests.T).max(1) if ids else np.zeros(0)
@@ -452,6 +461,8 @@ class Platform:
         for n, ph in zip(notes, p, strict=True):
             card = {k: n.get(k) for k in CARD} | {"note_id": int(n["note_id"])}
             self.notes[card["note_id"]] = card
+            if self.non_ads and not card.get("is_ad"):
+                self.non_ads.add(card["note_id"])
             self.next_id = max(self.next_id, card["note_id"] + 1)
             out.append({**card, "p_harmful": ph,
                         "blocked": self.moderation.blocked(card["note_id"])})
