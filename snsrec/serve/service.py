@@ -123,6 +123,16 @@ def build_platform(run_dir: str | Path, store: str, *, retriever: Path | None = 
     return platform
 
 
+def active_users(events: Any, n: int = 100) -> list[int]:
+    """The ``n`` users with the most clicks in ``events`` (a LazyFrame; ties by id): the
+    users the web page suggests."""
+    import polars as pl
+
+    top = (events.group_by("user_id").agg(pl.col("click").sum().alias("clicks"))
+           .sort(["clicks", "user_id"], descending=[True, False]).head(n).collect())
+    return top["user_id"].to_list()
+
+
 def token_from_env() -> tuple[str, bool]:
     """(``SNSREC_TOKEN``, False) or a fresh random token and True."""
     import os
@@ -140,6 +150,8 @@ def serve(run_dir: str | Path, store: str, host: str, port: int, **kw: Any) -> N
     token, made = token_from_env()
     if made:
         echo(f"serve: SNSREC_TOKEN is unset; write token for this run: {token}")
-    echo(f"serve: http://{host}:{port}/ (OpenAPI at /docs)")
+    echo(f"serve: http://{host}:{port}/ (the web page; OpenAPI at /docs)")
     set_quiet(True)             # per-request feature progress lines would flood the log
-    uvicorn.run(create_app(platform, token), host=host, port=port, log_level="warning")
+    users = active_users(platform.ranker.tables.events)
+    uvicorn.run(create_app(platform, token, users=users), host=host, port=port,
+                log_level="warning")

@@ -1,9 +1,11 @@
 """Serving fixtures: a real redis-server on a free loopback port, and the tiny world's
 served runs (a RED-Rec retriever, an LR ranker, the note cards), per test session."""
 
+import contextlib
 import shutil
 import socket
 import subprocess
+import threading
 import time
 
 import pytest
@@ -91,3 +93,27 @@ def fresh_platform(served, tmp_path, **kw):
     return Platform(stored(served, tmp_path), Retriever(served["retriever"].run_dir, "flat"),
                     Ranker(served["ranker"].run_dir, served["tables"]), Moderation(),
                     dict(served["notes"]), **kw)
+
+
+@contextlib.contextmanager
+def live(app):
+    """``app`` served by uvicorn on a free loopback port in a thread: yields its base URL."""
+    import uvicorn
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="error"))
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    for _ in range(400):
+        if server.started:
+            break
+        time.sleep(0.05)
+    else:
+        pytest.fail("uvicorn did not start within 20 s")
+    try:
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        server.should_exit = True
+        thread.join(timeout=10)
