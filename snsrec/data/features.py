@@ -462,6 +462,11 @@ class Vocab:
         return v[order], (order + 2).astype(ID_DTYPE)
 
     @cached_property
+    def index(self) -> dict[Any, int]:
+        """value → id, for short inputs (a served request), where a dict beats a join."""
+        return {v: i for i, v in enumerate(self.values, start=2)}
+
+    @cached_property
     def mapping(self) -> tuple[pl.Series, pl.Series]:
         """(values, ids) as Series, built once for ``replace_strict``."""
         return (pl.Series(self.values, dtype=_PL_KIND[self.kind], strict=False),
@@ -476,6 +481,7 @@ class Vocab:
         return "bool" if dtype == pl.Boolean else "str"
 
 
+SMALL_ENCODE = 4096   # inputs up to this long are encoded through a dict (a served request)
 _PL_KIND = {"int": pl.Int64, "float": pl.Float64, "bool": pl.Boolean, "str": pl.String}
 
 
@@ -509,6 +515,10 @@ def encode(s: pl.Series, vocab: Vocab) -> np.ndarray:
         pos = np.minimum(np.searchsorted(keys, raw), len(keys) - 1)
         return np.where(present & (keys[pos] == raw), ids[pos], OOV).astype(ID_DTYPE,
                                                                              copy=False)
+    if len(s) <= SMALL_ENCODE:
+        index = vocab.index
+        return np.fromiter((index.get(v, OOV) for v in _cast(s, vocab.kind).to_list()),
+                           dtype=ID_DTYPE, count=len(s))
     values, ids = vocab.mapping
     codes = _cast(s, vocab.kind).replace_strict(values, ids, default=OOV,
                                                 return_dtype=pl.Int32)

@@ -480,8 +480,12 @@ class Platform:
             return {}
         c = self.retriever.vectors_of([x["note_id"] for x in served])
         best = (c @ h[ok].T).argmax(1)
-        return {x["note_id"]: {"because_note": hist[ok[b]][0], "because_scenario": hist[ok[b]][1]}
-                for x, b in zip(served, best.tolist(), strict=True)}
+        out = {}
+        for x, b in zip(served, best.tolist(), strict=True):
+            note, scenario = hist[ok[b]]
+            out[x["note_id"]] = {"because_note": note, "because_scenario": scenario,
+                                 "because_title": self._card(note).get("title")}
+        return out
 
 
 CARD = ("note_id", "author_id", "title", "body", "hashtags", "category", "subcategory",

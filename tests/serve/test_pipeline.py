@@ -13,7 +13,7 @@ from snsrec.serve.pipeline import Retriever, user_rows
 from snsrec.serve.store import import_events, open_store
 from snsrec.train.retrieval import history_arrays
 
-from .conftest import fresh_platform, stored
+from .conftest import fresh_platform, live, stored
 
 
 def test_user_rows_match_the_training_histories(tiny_world, tmp_path):
@@ -156,6 +156,8 @@ def test_platform_feed_end_to_end_and_it_adapts(served, tmp_path):
     assert all(0 < i["score"] < 1 and i["title"] == notes[i["note_id"]]["title"]
                for i in items)
     assert all(i["reason"]["because_scenario"] in SCENARIOS for i in items)
+    assert all(i["reason"]["because_title"] == notes[i["reason"]["because_note"]]["title"]
+               for i in items)
     # A click is an event: the clicked note is seen now and leaves the feed.
     store.add_events([{"event_id": 10**9, "user_id": user, "note_id": ids[0],
                        "scenario": "feed", "ts": now, "click": 1}])
@@ -166,80 +168,60 @@ def test_platform_feed_end_to_end_and_it_adapts(served, tmp_path):
 
 
 def test_the_service_over_http(served, tmp_path):
-    import socket
-    import threading
-    import time
-
     import httpx
-    import uvicorn
 
     from snsrec.serve.app import create_app
 
     notes, user, now = served["notes"], served["user"], served["now"]
     platform = fresh_platform(served, tmp_path)
     app = create_app(platform, "s3cret", clock=lambda: now)
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
-    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="error"))
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-    base = f"http://127.0.0.1:{port}"
-    for _ in range(200):
-        if server.started:
-            break
-        time.sleep(0.05)
-    try:
-        with httpx.Client(base_url=base, timeout=30) as c:
-            assert c.get("/healthz").json()["status"] == "ok"
-            feed = c.get("/v1/feed", params={"user_id": user, "k": 5}).json()
-            ids = [i["note_id"] for i in feed["items"]]
-            assert len(ids) == 5
-            ev = {"event_id": 10**9, "user_id": user, "note_id": ids[0], "scenario": "feed",
-                  "click": 1}
-            assert c.post("/v1/events", json={"events": [ev]}).status_code == 401
-            auth = {"Authorization": "Bearer s3cret"}
-            r = c.post("/v1/events", json={"events": [ev, ev]}, headers=auth)
-            assert r.json() == {"accepted": 1, "duplicates": 1}
-            assert ids[0] not in [i["note_id"] for i in c.get(
-                "/v1/feed", params={"user_id": user, "k": 5}).json()["items"]]
-            assert c.get(f"/v1/notes/{ids[1]}").json()["title"] == notes[ids[1]]["title"]
-            assert c.delete(f"/v1/notes/{ids[1]}", headers=auth).json()["deleted"] is True
-            assert c.get(f"/v1/notes/{ids[1]}").status_code == 404
-            assert c.delete("/v1/notes/999999999", headers=auth).status_code == 404
-            # Bad input: 4xx with a message, never a 5xx.
-            for bad in ({"user_id": user, "k": 0}, {"user_id": -1}, {"user_id": "x"},
-                        {"user_id": user, "k": 10_000}):
-                r = c.get("/v1/feed", params=bad)
-                assert r.status_code == 422 and r.json()["detail"]
-            for body in ({"events": []}, {"events": [{**ev, "scenario": "tv"}]},
-                         {"events": [{**ev, "extra": 1}]}, {"nope": 1}):
-                assert c.post("/v1/events", json=body, headers=auth).status_code == 422
-            # Search, and a posted note found by it at once.
-            q = {"user_id": user, "query": "travel food", "k": 4}
-            found = c.post("/v1/search", json=q).json()
-            assert found["query"] == "travel food" and len(found["items"]) == 4
-            note = {"title": "Night market dumplings in Taipei", "hashtags": ["taipei"]}
-            assert c.post("/v1/notes", json=note).status_code == 401
-            r = c.post("/v1/notes", json=note, headers=auth)
-            assert r.status_code == 201
-            posted = r.json()["note_id"]
-            assert c.get(f"/v1/notes/{posted}").json()["title"] == note["title"]
-            hits = c.post("/v1/search", json={**q, "query": note["title"], "k": 20}).json()
-            assert posted in [i["note_id"] for i in hits["items"]]
-            for body in ({**q, "query": ""}, {**q, "query": "  "}, {**q, "k": 101},
-                         {**q, "query": "x" * 257}, {**q, "extra": 1}, {"query": "a"}):
-                r = c.post("/v1/search", json=body)
-                assert r.status_code == 422 and r.json()["detail"], body
-            for body in ({"title": ""}, {"title": "t", "hashtags": ["a"] * 21},
-                         {"title": "t", "body": "b" * 10_001}, {"title": "t", "note_id": 3}):
-                assert c.post("/v1/notes", json=body, headers=auth).status_code == 422
-            text = c.get("/metrics").text
-            assert 'snsrec_requests_total{route="/v1/feed",status="200"} 2' in text
-            assert "snsrec_events_stored" in text
-    finally:
-        server.should_exit = True
-        thread.join(timeout=10)
+    with live(app) as base, httpx.Client(base_url=base, timeout=30) as c:
+        assert c.get("/healthz").json()["status"] == "ok"
+        feed = c.get("/v1/feed", params={"user_id": user, "k": 5}).json()
+        ids = [i["note_id"] for i in feed["items"]]
+        assert len(ids) == 5
+        ev = {"event_id": 10**9, "user_id": user, "note_id": ids[0], "scenario": "feed",
+              "click": 1}
+        assert c.post("/v1/events", json={"events": [ev]}).status_code == 401
+        auth = {"Authorization": "Bearer s3cret"}
+        r = c.post("/v1/events", json={"events": [ev, ev]}, headers=auth)
+        assert r.json() == {"accepted": 1, "duplicates": 1}
+        assert ids[0] not in [i["note_id"] for i in c.get(
+            "/v1/feed", params={"user_id": user, "k": 5}).json()["items"]]
+        assert c.get(f"/v1/notes/{ids[1]}").json()["title"] == notes[ids[1]]["title"]
+        assert c.delete(f"/v1/notes/{ids[1]}", headers=auth).json()["deleted"] is True
+        assert c.get(f"/v1/notes/{ids[1]}").status_code == 404
+        assert c.delete("/v1/notes/999999999", headers=auth).status_code == 404
+        # Bad input: 4xx with a message, never a 5xx.
+        for bad in ({"user_id": user, "k": 0}, {"user_id": -1}, {"user_id": "x"},
+                    {"user_id": user, "k": 10_000}):
+            r = c.get("/v1/feed", params=bad)
+            assert r.status_code == 422 and r.json()["detail"]
+        for body in ({"events": []}, {"events": [{**ev, "scenario": "tv"}]},
+                     {"events": [{**ev, "extra": 1}]}, {"nope": 1}):
+            assert c.post("/v1/events", json=body, headers=auth).status_code == 422
+        # Search, and a posted note found by it at once.
+        q = {"user_id": user, "query": "travel food", "k": 4}
+        found = c.post("/v1/search", json=q).json()
+        assert found["query"] == "travel food" and len(found["items"]) == 4
+        note = {"title": "Night market dumplings in Taipei", "hashtags": ["taipei"]}
+        assert c.post("/v1/notes", json=note).status_code == 401
+        r = c.post("/v1/notes", json=note, headers=auth)
+        assert r.status_code == 201
+        posted = r.json()["note_id"]
+        assert c.get(f"/v1/notes/{posted}").json()["title"] == note["title"]
+        hits = c.post("/v1/search", json={**q, "query": note["title"], "k": 20}).json()
+        assert posted in [i["note_id"] for i in hits["items"]]
+        for body in ({**q, "query": ""}, {**q, "query": "  "}, {**q, "k": 101},
+                     {**q, "query": "x" * 257}, {**q, "extra": 1}, {"query": "a"}):
+            r = c.post("/v1/search", json=body)
+            assert r.status_code == 422 and r.json()["detail"], body
+        for body in ({"title": ""}, {"title": "t", "hashtags": ["a"] * 21},
+                     {"title": "t", "body": "b" * 10_001}, {"title": "t", "note_id": 3}):
+            assert c.post("/v1/notes", json=body, headers=auth).status_code == 422
+        text = c.get("/metrics").text
+        assert 'snsrec_requests_total{route="/v1/feed",status="200"} 2' in text
+        assert "snsrec_events_stored" in text
 
 
 def test_build_platform_from_a_demo_layout(served, redrec_run, tmp_path):

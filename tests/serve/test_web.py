@@ -78,7 +78,7 @@ def test_the_page_in_headless_chromium(served, tmp_path):
             expect(feed.first.locator(".topic")).to_have_text(
                 f"{top['category']} › {top['subcategory']}")
             expect(feed.first.locator(".why")).to_contain_text("interest #")
-            expect(page.locator("#feed .why", has_text="because you clicked note")).not_to_have_count(0)
+            expect(page.locator("#feed .why", has_text="because you clicked “")).not_to_have_count(0)
             expect(page.locator("#feed-meta")).to_contain_text("1 filtered by moderation")
 
             # Click a note: a click event is stored and the re-rendered feed leaves it out.
