@@ -342,7 +342,7 @@ def sim_ab(
 ) -> None:
     """A/B test two serving setups: feed CTR, search click-page rate, ads conversion,
     harmful exposure and coverage, with bootstrap intervals."""
-    from snsrec.serve.sim import markdown, run_ab
+    from snsrec.sim.ab import markdown, run_ab
 
     typer.echo(markdown(run_ab(world, a, b, out, overrides=set_, days=days)))
 

@@ -5,7 +5,7 @@ import pytest
 import yaml
 
 from snsrec.errors import ConfigError, DataError
-from snsrec.serve.sim import compare, run_ab, schedule, user_totals
+from snsrec.sim.ab import compare, run_ab, schedule, user_totals
 
 
 def _arm(tmp_path, served, name, **kw):
@@ -30,7 +30,7 @@ def test_an_aa_test_shows_no_difference_and_the_schedule_is_fixed(served, tmp_pa
         assert s["a"] == s["b"] and s["diff"] == 0 and s["diff_ci"] == [0.0, 0.0]
     assert r["metrics"]["coverage"]["a"] > 0
     from snsrec.data.world.usermodel import UserModel
-    from snsrec.serve.sim import SimConfig
+    from snsrec.sim.ab import SimConfig
 
     um, cfg = UserModel.load(world), SimConfig(users_per_day=15, requests_per_user=3, days=1)
     one, two = schedule(world, cfg, 10**9, um), schedule(world, cfg, 10**9, um)

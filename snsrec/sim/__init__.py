@@ -1,0 +1,1 @@
+"""The online simulator: ground-truth users of a world answer served slates (`snsrec sim`)."""
