@@ -187,8 +187,6 @@ class Ranker:
     """
 
     def __init__(self, run_dir: str | Path, tables: Any):
-        import polars as pl
-
         from snsrec.data.features import FeatureMap
         from snsrec.train.trainer import load_run
 
@@ -204,11 +202,11 @@ class Ranker:
                      if (lf := tables.get(name)) is not None}
         self.keys = {name: df[SIDE_KEYS[name]].to_numpy() for name, df in self.side.items()}
         self.events_schema = tables.events.collect_schema()
-        self._pl = pl
 
     def add_notes(self, cards: list[dict[str, Any]]) -> None:
         """Posted notes (rows of the notes table; missing columns null)."""
-        pl = self._pl
+        import polars as pl
+
         if "notes" not in self.side or not cards:
             return
         schema = self.side["notes"].schema
@@ -220,7 +218,8 @@ class Ranker:
                         clicks: list[tuple[int, str, int]] | None) -> Any:
         from dataclasses import replace
 
-        pl = self._pl
+        import polars as pl
+
         cut = {}
         for name, df in self.side.items():
             want = np.unique(np.asarray([user_id] if name == "users" else note_ids, np.int64))
@@ -371,8 +370,10 @@ class Platform:
 
     def _moderate(self, cands: list[dict[str, Any]]
                   ) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
-        filtered = [c for c in cands if self.moderation.blocked(c["note_id"])]
-        return [c for c in cands if not self.moderation.blocked(c["note_id"])], filtered
+        passed, filtered = [], []
+        for c in cands:
+            (filtered if self.moderation.blocked(c["note_id"]) else passed).append(c)
+        return passed, filtered
 
     def _card(self, note_id: int) -> dict[str, Any]:
         return self.notes.get(note_id, {"note_id": note_id})
@@ -421,18 +422,17 @@ class Platform:
         cands, filtered = self._moderate(
             self.retriever.search(q, self.retrieve_k, self.store.deleted()))
         ids = [c["note_id"] for c in cands]
-        vec = self.retriever.vectors_of(ids)
-        personal = (vec @ interests.T).max(1) if ids else np.zeros(0)
+        cosines = self.retriever.vectors_of(ids) @ interests.T       # [candidates, K]
         p = self.ranker.score(user_id, ids, "search", now, query=query,
                               clicks=behaviours.get("clicks"))
-        for c, w, s in zip(cands, personal.tolist(), p.tolist(), strict=True):
-            c.update(relevance=c["score"], personal=w, p_click=s,
-                     score=c["score"] + self.personalize * w + self.click_weight * s)
+        for c, cos, s in zip(cands, cosines, p.tolist(), strict=True):
+            personal = float(cos.max())
+            c.update(relevance=c["score"], interest=int(cos.argmax()), p_click=s,
+                     score=c["score"] + self.personalize * personal + self.click_weight * s)
         cands.sort(key=lambda c: -c["score"])
         items = [{**self._card(c["note_id"]), "score": c["score"],
                   "relevance": c["relevance"], "p_click": c["p_click"],
-                  "reason": {"interest": int((vec[ids.index(c["note_id"])] @ interests.T)
-                                             .argmax()), "query": query}}
+                  "reason": {"interest": c["interest"], "query": query}}
                  for c in cands[:k]]
         out = self._response(user_id, items, filtered, len(cands) + len(filtered), unread,
                              show_filtered)

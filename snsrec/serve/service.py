@@ -53,13 +53,13 @@ def baseline(tables: Any, run_dir: Path, seed: int = 0) -> tuple[Path, Any]:
     """The n-gram moderation baseline, trained once on the training notes and kept in
     ``run_dir`` (weights as safetensors, every note's score as ``moderation.parquet``):
     (the scores table, the model — it scores notes posted later)."""
-    import polars as pl
     from safetensors.torch import load_file, save_file
 
     from snsrec.io import atomic_path
     from snsrec.llm.moderation import (
         NgramModerator,
         fit_baseline,
+        frame_of,
         note_text,
         read_notes,
         split_notes,
@@ -74,9 +74,8 @@ def baseline(tables: Any, run_dir: Path, seed: int = 0) -> tuple[Path, Any]:
     notes = read_notes(tables.root / "notes.parquet")
     model = fit_baseline(split_notes(notes, seed)["train"], seed)
     probs = model.label_probs([note_text(r) for r in notes.iter_rows(named=True)])
-    with atomic_path(scores) as tmp:
-        pl.DataFrame({"note_id": notes["note_id"], "p_harmful": 1.0 - probs[:, 0]}
-                     ).write_parquet(tmp)
+    with atomic_path(scores) as tmp:         # the table `snsrec llm moderate` writes
+        frame_of(notes["note_id"].to_numpy(), probs).write_parquet(tmp)
     with atomic_path(weights) as tmp:
         save_file({k: v.contiguous() for k, v in model.state_dict().items()}, str(tmp))
     return scores, model
@@ -111,9 +110,7 @@ def build_platform(run_dir: str | Path, store: str, *, retriever: Path | None = 
         import_events(st, tables.events)
     scores, model = baseline(tables, run_dir)
     moderation = moderation or scores
-    notes = {r["note_id"]: r for r in tables.notes.select(
-        "note_id", "title", "hashtags", "category", "subcategory", "is_ad").collect()
-        .to_dicts()}
+    notes = note_cards(tables)
     platform = Platform(st, Retriever(retriever_dir, index_kind), Ranker(ranker_dir, tables),
                         Moderation.from_parquet(moderation, threshold, harmful_scorer(model)),
                         notes)
@@ -131,6 +128,13 @@ def active_users(events: Any, n: int = 100) -> list[int]:
     top = (events.group_by("user_id").agg(pl.col("click").sum().alias("clicks"))
            .sort(["clicks", "user_id"], descending=[True, False]).head(n).collect())
     return top["user_id"].to_list()
+
+
+def note_cards(tables: Any) -> dict[int, dict[str, Any]]:
+    """note id → the card a response shows (title, hashtags, category, subcategory, is_ad)."""
+    return {r["note_id"]: r for r in tables.notes.select(
+        "note_id", "title", "hashtags", "category", "subcategory", "is_ad").collect()
+        .to_dicts()}
 
 
 def token_from_env() -> tuple[str, bool]:

@@ -154,7 +154,7 @@ def _arm(cfg: ArmConfig, world: Path, start: int, folder: Path) -> tuple[Any, An
         return Http(cfg.url, token), None
     from snsrec.data.tables import load_tables
     from snsrec.serve.pipeline import Moderation, Platform, Ranker, Retriever
-    from snsrec.serve.service import baseline, harmful_scorer, resolve_runs
+    from snsrec.serve.service import baseline, harmful_scorer, note_cards, resolve_runs
     from snsrec.serve.store import import_events, open_store
 
     if cfg.run is None and (cfg.retriever is None or cfg.ranker is None):
@@ -183,8 +183,7 @@ def _arm(cfg: ArmConfig, world: Path, start: int, folder: Path) -> tuple[Any, An
     elif cfg.candidates != "platform":
         raise ConfigError(f"arm {cfg.name}: candidates {cfg.candidates!r}; use platform or "
                           "popularity")
-    notes = {r["note_id"]: r for r in tables.notes.select(
-        "note_id", "title", "hashtags", "category", "subcategory", "is_ad").collect().to_dicts()}
+    notes = note_cards(tables)
     platform = Platform(store, retriever, Ranker(ranker_dir, tables), moderation, notes,
                         retrieve_k=cfg.retrieve_k, per_topic=cfg.per_topic,
                         personalize=0.0 if cfg.candidates == "popularity" else cfg.personalize,

@@ -3,13 +3,13 @@ served runs (a RED-Rec retriever, an LR ranker, the note cards), per test sessio
 
 import contextlib
 import shutil
-import socket
 import subprocess
 import threading
 import time
 
 import pytest
 
+from snsrec.bench.serve import free_port
 from snsrec.data.tables import load_tables
 from snsrec.serve.pipeline import Retriever
 from snsrec.serve.store import import_events, open_store
@@ -20,9 +20,7 @@ def redis_url(tmp_path_factory):
     exe = shutil.which("redis-server")
     if exe is None:
         pytest.fail("redis-server is not installed; `make test` installs it (apt-get)")
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
+    port = free_port()
     folder = tmp_path_factory.mktemp("redis")
     proc = subprocess.Popen([exe, "--port", str(port), "--bind", "127.0.0.1", "--save", "",
                              "--appendonly", "yes", "--appendfsync", "always",
@@ -100,9 +98,7 @@ def live(app):
     """``app`` served by uvicorn on a free loopback port in a thread: yields its base URL."""
     import uvicorn
 
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
+    port = free_port()
     server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="error"))
     thread = threading.Thread(target=server.run, daemon=True)
     thread.start()
@@ -117,3 +113,15 @@ def live(app):
     finally:
         server.should_exit = True
         thread.join(timeout=10)
+
+
+def demo_layout(root, served, redrec_run):
+    """`snsrec demo`'s layout around the served runs (models/redrec, models/lr, config.yaml
+    naming the ranker) at ``root``: what `snsrec serve RUN_DIR` reads."""
+    import yaml
+
+    (root / "models").mkdir(parents=True)
+    shutil.copytree(redrec_run, root / "models" / "redrec")
+    shutil.copytree(served["ranker"].run_dir, root / "models" / "lr")
+    (root / "config.yaml").write_text(yaml.safe_dump({"ranker": {"name": "lr"}}))
+    return root

@@ -3,16 +3,16 @@ batches, then restarted on the same store. Every batch the server acknowledged (
 must still be there — `add_events` is durable when it returns, and the answer is sent after
 it returns — and the restarted server must serve feeds."""
 
-import shutil
 import threading
 import time
 
 import httpx
 import pytest
-import yaml
 
 from snsrec.bench.serve import ServerProcess
 from snsrec.serve.store import open_store
+
+from .conftest import demo_layout
 
 TOKEN = "fault-test-token"
 FIRST_ID = 1 << 41          # far above the world's event ids
@@ -22,12 +22,7 @@ BATCH = 100
 @pytest.fixture(scope="module")
 def demo(served, redrec_run, tmp_path_factory):
     """`snsrec demo`'s layout around the served runs: models/redrec, models/lr, config.yaml."""
-    root = tmp_path_factory.mktemp("fault_demo") / "demo"
-    (root / "models").mkdir(parents=True)
-    shutil.copytree(redrec_run, root / "models" / "redrec")
-    shutil.copytree(served["ranker"].run_dir, root / "models" / "lr")
-    (root / "config.yaml").write_text(yaml.safe_dump({"ranker": {"name": "lr"}}))
-    return root
+    return demo_layout(tmp_path_factory.mktemp("fault_demo") / "demo", served, redrec_run)
 
 
 class Ingest(threading.Thread):

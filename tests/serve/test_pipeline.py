@@ -13,7 +13,7 @@ from snsrec.serve.pipeline import Retriever, user_rows
 from snsrec.serve.store import import_events, open_store
 from snsrec.train.retrieval import history_arrays
 
-from .conftest import fresh_platform, live, stored
+from .conftest import demo_layout, fresh_platform, live, stored
 
 
 def test_user_rows_match_the_training_histories(tiny_world, tmp_path):
@@ -225,17 +225,9 @@ def test_the_service_over_http(served, tmp_path):
 
 
 def test_build_platform_from_a_demo_layout(served, redrec_run, tmp_path):
-    import shutil
-
-    import yaml
-
     from snsrec.serve.service import build_platform
 
-    demo = tmp_path / "demo"
-    (demo / "models").mkdir(parents=True)
-    shutil.copytree(redrec_run, demo / "models" / "redrec")
-    shutil.copytree(served["ranker"].run_dir, demo / "models" / "lr")
-    (demo / "config.yaml").write_text(yaml.safe_dump({"ranker": {"name": "lr"}}))
+    demo = demo_layout(tmp_path / "demo", served, redrec_run)
     store = f"sqlite:{tmp_path / 'serve.sqlite'}"
     p = build_platform(demo, store, index_kind="flat")
     n = served["tables"].events.select(pl.len()).collect().item()
