@@ -53,7 +53,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from functools import cached_property
+from functools import cache, cached_property
 from pathlib import Path
 from typing import Any, Literal
 
@@ -317,12 +317,13 @@ def _to_seconds(s: pl.Series) -> pl.Series:
     return s.cast(pl.Int64, strict=False)
 
 
-def _lookup(sorted_keys: np.ndarray, query: np.ndarray) -> np.ndarray:
-    """Row of each ``query`` key in ``sorted_keys``; -1 when absent."""
+def _lookup(sorted_keys: np.ndarray, query: np.ndarray, dense: bool = True) -> np.ndarray:
+    """Row of each ``query`` key in ``sorted_keys``; -1 when absent (``dense``: allow the
+    table lookup, which costs the keys' range: not for a few queries)."""
     if len(sorted_keys) == 0:
         return np.full(len(query), -1, dtype=np.int64)
     lo, hi = int(sorted_keys[0]), int(sorted_keys[-1])
-    if lo >= 0 and hi < 4 * len(sorted_keys) + 1_000_000:
+    if dense and lo >= 0 and hi < 4 * len(sorted_keys) + 1_000_000:
         # Dense non-negative ids (the usual case): one O(n) table lookup beats a search.
         table = np.full(hi + 2, -1, dtype=np.int64)
         table[sorted_keys[::-1]] = np.arange(len(sorted_keys) - 1, -1, -1)  # first row wins
@@ -352,16 +353,31 @@ def _gather(values: np.ndarray, idx: np.ndarray, fill: float) -> np.ndarray:
 def _ids(s: pl.Series | None, n: int, fill: int, dtype: Any = np.int64) -> np.ndarray:
     if s is None:
         return np.full(n, fill, dtype=dtype)
+    if s.dtype.is_integer() and not s.null_count():     # no polars op (a served request)
+        return s.to_numpy().astype(dtype)
     return s.cast(pl.Int64, strict=False).fill_null(fill).to_numpy().astype(dtype)
+
+
+def _present(s: pl.Series) -> np.ndarray:
+    """Non-null mask of ``s``."""
+    return np.ones(len(s), bool) if not s.null_count() else s.is_not_null().to_numpy()
 
 
 @dataclass
 class _Frame:
-    """Events of one split (or request) with the notes / users rows they point to."""
+    """Events of one split (or request) with the notes / users rows they point to.
+
+    ``cache`` (a ``RequestEncoder``'s): arrays computed over a whole notes / users
+    table, kept across requests — a request then costs its own rows, not the
+    tables' size. Each entry keeps how it was made, so rows appended to a table
+    (a posted note) extend it.
+    """
 
     ev: pl.DataFrame
     side: dict[str, pl.DataFrame]       # "notes" / "users", sorted by key
     idx: dict[str, np.ndarray]          # row of each event in side[table], -1 when absent
+    cache: dict[tuple[str, str], tuple[str, Callable[[pl.DataFrame], np.ndarray],
+                                       np.ndarray]] | None = None
 
     @property
     def n(self) -> int:
@@ -398,6 +414,24 @@ class _Frame:
     def align(self, table: str, values: np.ndarray, fill: float) -> np.ndarray:
         return values if table == "events" else _gather(values, self.idx[table], fill)
 
+    def at_level(self, kind: str, ref: str, fn: Callable[[pl.Series], np.ndarray]
+                 ) -> tuple[str, np.ndarray]:
+        """(table, ``fn`` of the reference's values at that table's level); a notes / users
+        level result is kept in ``cache`` when there is one."""
+        if ref in EXPRESSIONS:
+            return "events", fn(_EXPRESSION_FNS[ref](self))
+        table, _, col = ref.partition(".")
+        if table == "events":
+            return table, fn(self.ev[col])
+        if self.cache is None:
+            return table, fn(self.side[table][col])
+        hit = self.cache.get((kind, ref))
+        if hit is None:
+            def make(df: pl.DataFrame) -> np.ndarray:
+                return fn(df[col])
+            hit = self.cache[(kind, ref)] = (table, make, make(self.side[table]))
+        return table, hit[2]
+
     def weights(self, table: str) -> np.ndarray:
         """Training rows per level row: 1 per event, impressions per note / user."""
         if table == "events":
@@ -407,19 +441,21 @@ class _Frame:
 
     def seconds(self, ref: str) -> np.ndarray:
         """A time column aligned to events as float seconds (NaN for null)."""
-        table, s = self.level(ref)
-        sec = _to_seconds(s).cast(pl.Float64).fill_null(np.nan).to_numpy()
+        table, sec = self.at_level("seconds", ref, lambda s: _to_seconds(s).cast(
+            pl.Float64).fill_null(np.nan).to_numpy())
         return self.align(table, sec, np.nan)
 
     def numeric(self, ref: str) -> np.ndarray:
-        table, s = self.level(ref)
-        if isinstance(s.dtype, pl.Datetime | pl.Date):
-            s = _to_seconds(s)
-        try:
-            x = s.cast(pl.Float64).fill_null(np.nan).to_numpy()
-        except pl.exceptions.PolarsError:
-            raise SchemaError(f"column {ref} ({s.dtype}) is not numeric; use it as a categorical "
-                              f"feature instead") from None
+        def floats(s: pl.Series) -> np.ndarray:
+            if isinstance(s.dtype, pl.Datetime | pl.Date):
+                s = _to_seconds(s)
+            try:
+                return s.cast(pl.Float64).fill_null(np.nan).to_numpy()
+            except pl.exceptions.PolarsError:
+                raise SchemaError(f"column {ref} ({s.dtype}) is not numeric; use it as a "
+                                  f"categorical feature instead") from None
+
+        table, x = self.at_level("numeric", ref, floats)
         return self.align(table, x, np.nan)
 
 
@@ -508,9 +544,9 @@ def encode(s: pl.Series, vocab: Vocab) -> np.ndarray:
     if not vocab.values:
         return np.full(len(s), OOV, dtype=ID_DTYPE)
     if vocab.kind == "int":
-        x = _cast(s, "int")
-        present = x.is_not_null().to_numpy()
-        raw = x.fill_null(0).to_numpy().astype(np.int64, copy=False)
+        x = s if s.dtype.is_integer() else _cast(s, "int")
+        present = _present(x)
+        raw = _ids(x, len(x), 0)
         keys, ids = vocab.sorted_ints
         pos = np.minimum(np.searchsorted(keys, raw), len(keys) - 1)
         return np.where(present & (keys[pos] == raw), ids[pos], OOV).astype(ID_DTYPE,
@@ -724,50 +760,60 @@ class FeatureMap:
         """Model arrays for ``events``; histories are looked up in ``tables.events``."""
         check_columns(tables, self.spec.model_copy(update={"labels": []}))
         frame = _Frame.build(tables, events.lazy(), self.spec)
-        out: dict[str, np.ndarray] = {}
         with Progress("features", total=len(self.fields), unit="field") as bar:
-            for c in self.spec.categorical:
-                table, values = frame.level(c.column)
-                out[c.name] = frame.align(table, encode(values, self.vocabs[c.name]), OOV)
-                bar.update()
-            for m in self.spec.numeric:
-                out[m.name] = _apply_numeric(frame.numeric(m.column), self.stats[m.name])
-                bar.update()
-            for mu in self.spec.multi:
-                table, values = frame.level(mu.column)
+            out = self._arrays(frame, lambda q: self._history(tables, frame, q), bar.update)
+        out.update(_labels(frame.ev, self.spec.labels))
+        out.update(_meta(frame, self.spec.text))
+        return out
+
+    def _arrays(self, frame: _Frame, history: Callable[[SequenceSpec], np.ndarray],
+                step: Callable[[], Any] = lambda: None) -> dict[str, np.ndarray]:
+        """Every field's array for the frame's events (``history``: a sequence's rows)."""
+        out: dict[str, np.ndarray] = {}
+        for c in self.spec.categorical:
+            vocab = self.vocabs[c.name]
+            table, codes = frame.at_level(c.name, c.column, lambda s, v=vocab: encode(s, v))
+            out[c.name] = frame.align(table, codes, OOV)
+            step()
+        for m in self.spec.numeric:
+            out[m.name] = _apply_numeric(frame.numeric(m.column), self.stats[m.name])
+            step()
+        for mu in self.spec.multi:
+            def multi(values: pl.Series, mu: MultiSpec = mu) -> np.ndarray:
                 if not isinstance(values.dtype, pl.List):
                     raise SchemaError(f"column {mu.column} ({values.dtype}) is not a list; "
                                       f"use it as a categorical feature instead")
-                codes = encode_multi(values, self.vocabs[mu.name], mu.max_len)
-                out[mu.name] = frame.align(table, codes, PAD)
-                bar.update()
-            for q in self.spec.sequences:
-                out[q.name] = self._history(tables, frame, q)
-                bar.update()
-            for v in self.spec.vectors:
-                table, values = frame.level(v.column)
-                out[v.name] = frame.align(table, encode(values, self.vocabs[v.name]), OOV)
-                missing = int((out[v.name] == OOV).sum())
-                if missing:         # zero vectors: said, not hidden
-                    echo(f"feature '{v.name}': {missing:,} of {frame.n:,} rows have no vector "
-                         f"in {v.path} (a zero vector)")
-        out.update(_labels(frame.ev, self.spec.labels))
-        out.update(_meta(frame, self.spec.text))
+                return encode_multi(values, self.vocabs[mu.name], mu.max_len)
+            table, codes = frame.at_level(mu.name, mu.column, multi)
+            out[mu.name] = frame.align(table, codes, PAD)
+            step()
+        for q in self.spec.sequences:
+            out[q.name] = history(q)
+            step()
+        for v in self.spec.vectors:
+            vocab = self.vocabs[v.name]
+            table, codes = frame.at_level(v.name, v.column, lambda s, w=vocab: encode(s, w))
+            out[v.name] = frame.align(table, codes, OOV)
+            missing = int((out[v.name] == OOV).sum())
+            if missing:         # zero vectors: said, not hidden
+                echo(f"feature '{v.name}': {missing:,} of {frame.n:,} rows have no vector "
+                     f"in {v.path} (a zero vector)")
         return out
 
     def _history(self, tables: Tables, frame: _Frame, q: SequenceSpec) -> np.ndarray:
         clicks = _clicks(tables.events, q.scenarios)
         codes = encode(clicks["note_id"], self.vocabs[q.share_vocab_with or q.name])
-        ts = frame.ev["ts"]
-        e_ok = ts.is_not_null().to_numpy() & frame.ev["user_id"].is_not_null().to_numpy()
-        return histories(_ids(clicks["user_id"], clicks.height, -1),
-                         _ids(_to_seconds(clicks["ts"]), clicks.height, 0), codes,
-                         _ids(frame.ev["user_id"], frame.n, -1),
-                         _ids(_to_seconds(ts), frame.n, 0), e_ok, q.max_len)
+        return _event_histories(frame, _ids(clicks["user_id"], clicks.height, -1),
+                                _ids(_to_seconds(clicks["ts"]), clicks.height, 0), codes,
+                                q.max_len)
 
     def transform_request(self, tables: Tables, request: dict) -> dict[str, np.ndarray]:
         """One online request → the same arrays ``transform`` gives for those rows."""
         return self.transform(tables, request_frame(request, drop=self.spec.labels))
+
+    def request_encoder(self, tables: Tables) -> RequestEncoder:
+        """``transform_request`` for a server: the tables encoded once (``RequestEncoder``)."""
+        return RequestEncoder(self, tables)
 
     # -- persistence ------------------------------------------------------------------------
 
@@ -820,6 +866,87 @@ class FeatureMap:
         parts = ", ".join(f"{v} {k}" for k, v in counts.items() if v)
         ids = sum(f.vocab_size for f in self.fields if f.vocab_size and not f.share_vocab_with)
         return f"{len(self.fields)} fields ({parts}), {ids:,} ids"
+
+
+def _event_histories(frame: _Frame, c_user: np.ndarray, c_ts: np.ndarray, codes: np.ndarray,
+                     max_len: int) -> np.ndarray:
+    """``histories`` of the frame's events from clicks sorted by (user, ts)."""
+    ts = frame.ev["ts"]
+    e_ok = _present(ts) & _present(frame.ev["user_id"])
+    return histories(c_user, c_ts, codes, _ids(frame.ev["user_id"], frame.n, -1),
+                     _ids(_to_seconds(ts), frame.n, 0), e_ok, max_len)
+
+
+class RequestEncoder:
+    """``FeatureMap.transform_request`` for a server, one request at a time.
+
+    The notes / users rows the features read are collected once and every field at
+    their level is encoded once over the whole table (kept in the frame cache), so a
+    request costs its own candidates, not the tables' size. The behaviour-sequence
+    fields read ``clicks`` — one user's ``(note_id, scenario, ts)`` clicks, oldest
+    first (a serving store's) — instead of the world's events; without them the
+    tables' events are the history, as in ``transform``. ``add_rows`` appends
+    rows (a posted note) to a table. Equal to ``transform`` row for row (tested).
+    """
+
+    def __init__(self, fmap: FeatureMap, tables: Tables):
+        check_columns(tables, fmap.spec.model_copy(update={"labels": []}))
+        self.fmap, self.tables = fmap, tables
+        empty = request_frame({"user_id": 0, "note_ids": [], "scenario": "feed", "ts": 0},
+                              drop=fmap.spec.labels)
+        base = _Frame.build(tables, empty.lazy(), fmap.spec)
+        self.ev_columns = base.ev.columns
+        self.side, self.cache = base.side, {}
+        self.keys = {t: df[KEYS[t]].to_numpy() for t, df in self.side.items()}
+
+    def add_rows(self, table: str, rows: list[dict[str, Any]]) -> None:
+        """Rows of ``table`` (``notes`` / ``users``; missing columns null) added; rows with
+        a key already there replace it."""
+        if table not in self.side or not rows:
+            return
+        old, key = self.side[table], KEYS[table]
+        new = pl.DataFrame([{c: r.get(c) for c in old.columns} for r in rows],
+                           schema=old.schema).unique(key, keep="last").sort(key)
+        keys = new[key].to_numpy()
+        if len(self.keys[table]) and keys[0] <= self.keys[table][-1]:
+            # Not past the last key: rebuild the table and its cached arrays.
+            full = pl.concat([old.filter(~pl.col(key).is_in(new[key].implode())), new]
+                             ).sort(key)
+            entries = {k: (t, fn, fn(full) if t == table else arr)
+                       for k, (t, fn, arr) in self.cache.items()}
+        else:           # ids past the last (the service's posted notes): append
+            full = pl.concat([old, new])
+            entries = {k: (t, fn, np.concatenate([arr, fn(new)]) if t == table else arr)
+                       for k, (t, fn, arr) in self.cache.items()}
+        self.side = {**self.side, table: full}
+        self.keys = {**self.keys, table: full[key].to_numpy()}
+        self.cache = entries
+
+    def transform(self, request: dict, clicks: list[tuple[int, str, int]] | None = None
+                  ) -> dict[str, np.ndarray]:
+        """Model arrays of one request (``request_frame``'s keys) — no labels, no meta."""
+        ev = request_frame(request, drop=self.fmap.spec.labels, columns=self.ev_columns)
+        side, keys = self.side, self.keys
+        idx = {t: _lookup(keys[t], _ids(ev[KEYS[t]], ev.height, -1), dense=False)
+               for t in side}
+        frame = _Frame(ev, side, idx, self.cache)
+        if clicks is None:
+            return self.fmap._arrays(frame, lambda q: self.fmap._history(self.tables, frame, q))
+        # Every row of a request has its user and time: one history row, repeated.
+        now = _epoch_seconds(_as_datetime(request["ts"]))
+        ordered = sorted((c for c in clicks if c[2] < now), key=lambda c: c[2])  # stable
+
+        def history(q: SequenceSpec) -> np.ndarray:
+            wanted = set(q.scenarios)
+            notes = [c[0] for c in ordered if not wanted or c[1] in wanted][-q.max_len:]
+            row = np.zeros(q.max_len, ID_DTYPE)
+            if notes:
+                row[q.max_len - len(notes):] = encode(
+                    pl.Series(notes, dtype=pl.Int64),
+                    self.fmap.vocabs[q.share_vocab_with or q.name])
+            return np.repeat(row[None], frame.n, axis=0)
+
+        return self.fmap._arrays(frame, history)
 
 
 def _fit_numeric(x: np.ndarray, m: NumericSpec) -> dict:
@@ -880,8 +1007,15 @@ def _as_datetime(value: Any) -> datetime:
                         f"string; send e.g. 2024-01-30T12:00:00") from None
 
 
-def request_frame(request: dict, drop: list[str] | tuple[str, ...] = ()) -> pl.DataFrame:
-    """An events-shaped frame for one request: one row per candidate note."""
+def _epoch_seconds(value: datetime) -> int:
+    """Seconds since the epoch of a naive UTC datetime."""
+    return int(value.replace(tzinfo=UTC).timestamp())
+
+
+def request_frame(request: dict, drop: list[str] | tuple[str, ...] = (),
+                  columns: list[str] | None = None) -> pl.DataFrame:
+    """An events-shaped frame for one request: one row per candidate note (``columns``:
+    only those events columns)."""
     missing = [k for k in ("user_id", "note_ids", "scenario", "ts") if k not in request]
     if missing:
         raise DataError(f"request: missing key(s) {missing}; send user_id, note_ids, scenario, ts")
@@ -897,10 +1031,15 @@ def request_frame(request: dict, drop: list[str] | tuple[str, ...] = ()) -> pl.D
              "query": [request.get("query")] * n, "position": positions,
              "ts": [_as_datetime(request["ts"])] * n,
              "request_id": [request.get("request_id")] * n}
-    schema = pl.from_arrow(EVENTS.empty_table()).schema
     cols = {name: pl.Series(name, given.get(name, [None] * n), dtype=dtype)
-            for name, dtype in schema.items() if name not in drop}
+            for name, dtype in _events_schema().items()
+            if name not in drop and (columns is None or name in columns)}
     return pl.DataFrame(cols)
+
+
+@cache
+def _events_schema() -> pl.Schema:
+    return pl.from_arrow(EVENTS.empty_table()).schema
 
 
 def fit_from_dir(root: str | Path, config: str | Path | None = None) -> FeatureMap:

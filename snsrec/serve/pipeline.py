@@ -105,7 +105,10 @@ class Retriever:
         self.index = RunIndex.load(saved) if (saved / "index.faiss").is_file() \
             else build_run_index(run_dir, index_kind)["index"]
         with torch.no_grad():
-            self.vectors = corpus_vectors(self.model, len(self.corpus)).numpy()
+            items = corpus_vectors(self.model, len(self.corpus))
+        self.vectors = items.numpy()
+        if hasattr(self.model, "freeze_vectors"):      # the user tower reads these then,
+            self.model.freeze_vectors(items)            # not the text tower per request
         self.extra: dict[int, np.ndarray] = {}          # posted notes' vectors
 
     def rows(self, behaviours: dict[str, list], user_id: int, now: int, target: str
@@ -169,21 +172,17 @@ class Retriever:
                 for (s, i), w in zip(keep, which.tolist(), strict=True)]
 
 
-SIDE_KEYS = {"notes": "note_id", "users": "user_id"}
-
-
 class Ranker:
     """A CTR run served: candidates of one request → click probabilities.
 
-    The request becomes an events-shaped frame (``FeatureMap.transform_request``)
-    joined with the run's tables exactly as training rows were, every candidate
-    at ``position`` (0 by default: ranked as if shown first, so the learned
-    position bias does not decide the order). The note and user tables are held
-    in memory and cut to the request's rows, and the behaviour-sequence features
-    read ``clicks`` — the user's clicks from the serving store — so a request
-    costs its own rows, not the tables' size, and the user's latest clicks count.
-    Without ``clicks`` the world's events are the history (what training saw).
-    Notes posted through the service (``add_notes``) are ranked from their cards.
+    The run's features come from a ``RequestEncoder`` over the world's tables: the
+    note and user tables are encoded once, a request costs its own candidates, and
+    the behaviour-sequence features read ``clicks`` — the user's clicks from the
+    serving store — so the user's latest clicks count (without ``clicks`` the
+    world's events are the history: what training saw). Every candidate is scored at
+    ``position`` (0 by default: ranked as if shown first, so the learned position
+    bias does not decide the order). Notes posted through the service
+    (``add_notes``) are ranked from their cards.
     """
 
     def __init__(self, run_dir: str | Path, tables: Any):
@@ -198,45 +197,11 @@ class Ranker:
         self.run_dir, self.model, self.fmap, self.tables = run_dir, run.model.eval(), \
             run.feature_map, tables
         self.name = run.config.get("model", {}).get("name", "?")
-        self.side = {name: lf.collect().sort(key) for name, key in SIDE_KEYS.items()
-                     if (lf := tables.get(name)) is not None}
-        self.keys = {name: df[SIDE_KEYS[name]].to_numpy() for name, df in self.side.items()}
-        self.events_schema = tables.events.collect_schema()
+        self.encoder = run.feature_map.request_encoder(tables)
 
     def add_notes(self, cards: list[dict[str, Any]]) -> None:
         """Posted notes (rows of the notes table; missing columns null)."""
-        import polars as pl
-
-        if "notes" not in self.side or not cards:
-            return
-        schema = self.side["notes"].schema
-        new = pl.DataFrame([{c: card.get(c) for c in schema} for card in cards], schema=schema)
-        self.side["notes"] = pl.concat([self.side["notes"], new]).sort("note_id")
-        self.keys["notes"] = self.side["notes"]["note_id"].to_numpy()
-
-    def _request_tables(self, user_id: int, note_ids: list[int],
-                        clicks: list[tuple[int, str, int]] | None) -> Any:
-        from dataclasses import replace
-
-        import polars as pl
-
-        cut = {}
-        for name, df in self.side.items():
-            want = np.unique(np.asarray([user_id] if name == "users" else note_ids, np.int64))
-            pos = np.searchsorted(self.keys[name], want)
-            ok = pos < len(self.keys[name])
-            ok[ok] = self.keys[name][pos[ok]] == want[ok]
-            cut[name] = df[pos[ok]].lazy()
-        if clicks is not None:
-            n = len(clicks)
-            cols = {"event_id": list(range(n)), "user_id": [user_id] * n,
-                    "note_id": [c[0] for c in clicks], "scenario": [c[1] for c in clicks],
-                    "ts": [c[2] for c in clicks], "click": [1] * n}
-            cut["events"] = pl.DataFrame(
-                {c: pl.Series(c, cols.get(c, [None] * n)) for c in self.events_schema}
-            ).with_columns(pl.from_epoch("ts", "s").alias("ts")).cast(
-                dict(self.events_schema)).lazy()
-        return replace(self.tables, **cut)
+        self.encoder.add_rows("notes", cards)
 
     def score(self, user_id: int, note_ids: list[int], scenario: str, ts: int,
               position: int = 0, query: str | None = None,
@@ -245,14 +210,12 @@ class Ranker:
         import torch
 
         from snsrec.data.batches import to_tensors
-        from snsrec.train.pipeline import model_inputs
 
         if not note_ids:
             return np.zeros(0)
-        tables = self._request_tables(user_id, note_ids, clicks)
-        inputs = model_inputs(self.fmap.transform_request(tables, {
+        inputs = self.encoder.transform({
             "user_id": user_id, "note_ids": note_ids, "scenario": scenario, "ts": ts,
-            "position": position, "query": query}))
+            "position": position, "query": query}, clicks)
         with torch.no_grad():
             logit = self.model(to_tensors(inputs, "cpu"))["logit"]
         return torch.sigmoid(logit.double()).numpy()

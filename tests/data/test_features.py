@@ -133,6 +133,56 @@ def test_transform_request_equals_transform_rows(make_data, tmp_path_factory, pa
             np.testing.assert_array_equal(v, full[k][rows], err_msg=k)
 
 
+@PROPERTY
+@given(params=worlds, lengths=st.lists(st.integers(1, 4), min_size=4, max_size=4))
+def test_request_encoder_equals_transform_rows(make_data, tmp_path_factory, params, lengths):
+    """The server's encoder (tables encoded once, histories from a store's clicks) gives
+    ``transform``'s arrays row for row — before and after notes are added."""
+    tables = load_tables(make_data(tmp_path_factory.mktemp("w"), **params))
+    fmap = FeatureMap.fit(tables, _spec_with_lengths(tables, lengths))
+    enc = fmap.request_encoder(tables)
+    test = split_events(tables)["test"].collect()
+    full = fmap.transform(tables, test)
+    ev = tables.events.collect()
+    want = set(full) - set(fmap.spec.labels) - {k for k in full if k.startswith("_")}
+
+    def check(encoder, full, test):
+        for rid in test["request_id"].unique().sort().to_list()[:4]:
+            rows = np.flatnonzero(full["_request_id"] == rid)
+            req = test[rows.tolist()]
+            user = req["user_id"][0]
+            request = {"user_id": user, "note_ids": req["note_id"].to_list(),
+                       "scenario": req["scenario"][0], "ts": req["ts"][0],
+                       "position": req["position"].to_list(), "request_id": rid}
+            clicks = ev.filter((pl.col("user_id") == user) & (pl.col("click") == 1)).sort(
+                "ts", "event_id")
+            clicks = list(zip(clicks["note_id"].to_list(), clicks["scenario"].to_list(),
+                              clicks["ts"].dt.epoch("s").to_list(), strict=True))
+            for given_clicks in (clicks, None):
+                one = encoder.transform(request, given_clicks)
+                assert set(one) == want
+                for k, v in one.items():
+                    np.testing.assert_array_equal(v, full[k][rows], err_msg=k)
+
+    check(enc, full, test)
+    # Notes added (one past the last id: appended; one replacing a row: rebuilt) are
+    # encoded as if the tables had held them.
+    notes = tables.notes.collect()
+    last = notes.sort("note_id").row(-1, named=True)
+    changed = {**notes.row(0, named=True), "category": last["category"]}
+    added = {**last, "note_id": last["note_id"] + 1}
+    enc.add_rows("notes", [added])
+    enc.add_rows("notes", [changed])
+    from dataclasses import replace
+
+    more = replace(tables, notes=pl.concat([
+        notes.filter(pl.col("note_id") != changed["note_id"]),
+        pl.DataFrame([changed, added], schema=notes.schema)]).lazy())
+    test = test.with_columns(pl.when(pl.col("event_id") % 2 == 0).then(added["note_id"])
+                             .otherwise(pl.col("note_id")).alias("note_id"))
+    check(enc, fmap.transform(more, test), test)
+
+
 @settings(max_examples=30, deadline=None)
 @given(seed=st.integers(0, 10_000), huge=st.booleans())
 def test_histories_survive_sparse_ids_and_huge_time_spans(seed, huge):

@@ -116,6 +116,8 @@ class RedRec(nn.Module):
         self._notes = self._buffers_of("note", backbone.prepare(corpus.texts)) \
             if item_encoder == "text" else []
         self._queries = self._buffers_of("query", backbone.prepare(corpus.queries or [""]))
+        self.n_queries = max(len(corpus.queries), 1)
+        self._frozen: tuple[torch.Tensor, torch.Tensor] | None = None   # freeze_vectors
         self.ids = nn.Embedding(self.n_items, dim) if item_encoder == "id" else None
         if self.ids is not None:
             nn.init.normal_(self.ids.weight, std=dim ** -0.5)
@@ -176,12 +178,28 @@ class RedRec(nn.Module):
     # -- towers -----------------------------------------------------------------------
     def item_vectors(self, rows: torch.Tensor) -> torch.Tensor:
         """``[..., dim]`` unit vectors of corpus rows."""
+        if self._frozen is not None and not self.training:
+            return self._frozen[0][rows]
         if self.ids is not None:
             return F.normalize(self.ids(rows), dim=-1)
         return self.text.encode(self._prepared("note", self._notes), rows)
 
     def query_vectors(self, rows: torch.Tensor) -> torch.Tensor:
+        if self._frozen is not None and not self.training:
+            return self._frozen[1][rows]
         return self.text.encode(self._prepared("query", self._queries), rows)
+
+    @torch.no_grad()
+    def freeze_vectors(self, items: torch.Tensor, batch_size: int = 4096) -> None:
+        """Serve from fixed vectors: ``items`` (``corpus_vectors``, every corpus row) and
+        every query, encoded now — the user tower then reads a history's notes and
+        queries without running the text tower per request. Only in eval mode; weights
+        that change afterwards (training) are not seen by the frozen vectors."""
+        self.eval()
+        n = self.n_queries
+        queries = torch.cat([self.query_vectors(torch.arange(s, min(s + batch_size, n)))
+                             for s in range(0, n, batch_size)])
+        self._frozen = (items, queries)
 
     @torch.no_grad()
     def encode_texts(self, texts: list[str]) -> torch.Tensor:
@@ -244,7 +262,10 @@ class RedRec(nn.Module):
                         position_ids=(real.cumsum(1) - 1).clamp(min=0)).last_hidden_state
             h = self.lm_out(h[:, -self.num_interests:])
         else:
-            h = self.encoder(x, src_key_padding_mask=pad)[:, -self.num_interests:]
+            # No padding at all (one served user): no mask — the masked softmax is the
+            # slowest op of the tower on CPU, and masking nothing changes nothing.
+            mask = pad if bool(pad.any()) else None
+            h = self.encoder(x, src_key_padding_mask=mask)[:, -self.num_interests:]
         return F.normalize(self.out(h), dim=-1)
 
     def item_bias(self, query_ts: torch.Tensor, rows: torch.Tensor | None = None
