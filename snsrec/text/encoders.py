@@ -34,6 +34,7 @@ from __future__ import annotations
 import hashlib
 import importlib.util
 import re
+import sys
 import zlib
 from abc import ABC, abstractmethod
 from collections.abc import Sequence
@@ -118,28 +119,36 @@ class TextBackbone(nn.Module, ABC):
 _WORD = re.compile(r"\w+", re.UNICODE)
 
 
-def ngrams(text: str) -> list[str]:
+def ngrams(text: str, limit: int | None = None) -> list[str]:
     """Words, word bigrams and the character 3-grams of each word (with ``<`` ``>`` ends).
 
     Lower-cased. A run of CJK characters is one ``\\w+`` word, so its character
-    3-grams carry its content the way a segmenter's words would.
+    3-grams carry its content the way a segmenter's words would. ``limit``: only the
+    first ``limit`` of them (built no further: a long note's grams past the limit
+    were most of the work).
     """
     words = _WORD.findall(text.lower())
-    grams = [f"w:{w}" for w in words]
-    grams += [f"b:{a} {b}" for a, b in zip(words, words[1:], strict=False)]
+    limit = sys.maxsize if limit is None else limit
+    grams = [f"w:{w}" for w in words[:limit]]
+    room = limit - len(grams)
+    grams += [f"b:{a} {b}" for a, b in zip(words[:room], words[1:room + 1], strict=False)]
     for w in words:
+        if len(grams) >= limit:
+            break
         padded = f"<{w}>"
         grams += [f"c:{padded[i:i + 3]}" for i in range(max(1, len(padded) - 2))]
-    return grams
+    return grams[:limit]
 
 
 class HashBackbone(TextBackbone):
     name = "hash"
+    ROW_CACHE = 1 << 21     # n-grams whose rows are kept (cleared past it)
 
     def __init__(self, buckets: int = 1 << 18, dim: int = 64, max_tokens: int = 256,
                  mode: str = "mean"):
         super().__init__()
         self.buckets, self.dim, self.max_tokens = buckets, dim, max_tokens
+        self._rows: dict[str, int] = {}     # n-gram → row: words recur across notes
         self.bag = nn.EmbeddingBag(buckets, dim, mode=mode, padding_idx=0)
         nn.init.normal_(self.bag.weight, std=dim ** -0.5)
         with torch.no_grad():
@@ -147,8 +156,16 @@ class HashBackbone(TextBackbone):
 
     def ids(self, text: str) -> list[int]:
         """Rows of ``text``'s n-grams (1..buckets-1; CRC-32, the same in every process)."""
-        grams = ngrams(text)[:self.max_tokens]
-        return [1 + zlib.crc32(g.encode("utf-8")) % (self.buckets - 1) for g in grams]
+        rows = self._rows
+        if len(rows) > self.ROW_CACHE:
+            rows.clear()
+        out = []
+        for g in ngrams(text, self.max_tokens):
+            r = rows.get(g)
+            if r is None:
+                r = rows[g] = 1 + zlib.crc32(g.encode("utf-8")) % (self.buckets - 1)
+            out.append(r)
+        return out
 
     def prepare(self, texts: Sequence[str]) -> dict[str, torch.Tensor]:
         rows = [self.ids(t) for t in texts]

@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
+import zlib
+
 import numpy as np
 import pytest
 import torch
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from snsrec.errors import ModelError
 from snsrec.text.encoders import (
@@ -29,6 +33,17 @@ def test_ngrams_are_words_bigrams_and_char_trigrams():
                                  "c:fe>", "c:<au", "c:au>"]
     assert "c:咖啡馆" in ngrams("周末去上海的咖啡馆")     # a CJK run is one word: its 3-grams
     assert ngrams("") == [] and ngrams("!!") == []
+
+
+@settings(max_examples=200, deadline=None)
+@given(text=st.text(alphabet="ab cd,.咖啡馆", max_size=120), limit=st.integers(0, 80))
+def test_ngrams_limit_is_the_full_list_cut(text, limit):
+    """Built only up to ``limit``: the same grams as building all and cutting."""
+    assert ngrams(text, limit) == ngrams(text)[:limit]
+    backbone = HashBackbone(buckets=1024, dim=8, max_tokens=limit)
+    for _ in range(2):                              # computed, then from the row cache
+        assert backbone.ids(text) == [1 + zlib.crc32(g.encode()) % 1023
+                                      for g in ngrams(text, limit)]
 
 
 def test_hash_backbone_is_stable_pads_empty_text_and_learns():
