@@ -24,6 +24,7 @@ accuracy on the harmful notes, ROC AUC and notes/s (``moderation.json`` / ``.md`
 
 from __future__ import annotations
 
+import itertools
 import shlex
 import time
 from pathlib import Path
@@ -180,15 +181,29 @@ class NgramModerator(nn.Module):
     def fit(self, texts: list[str], labels: np.ndarray, epochs: int = 8, lr: float = 0.5,
             batch_size: int = 256, seed: int = 0) -> None:
         torch.manual_seed(seed)
-        rows = self.hash.prepare(texts)["ids"]
+        # Ragged (flat ids + lengths), not a padded [notes, longest note] matrix: a
+        # million notes padded to the longest one do not fit in memory.
+        parts, lens = [], np.zeros(len(texts), np.int64)
+        for s in range(0, len(texts), 8192):            # Python lists a chunk at a time
+            ids = [self.hash.ids(t) for t in texts[s:s + 8192]]
+            lens[s:s + len(ids)] = [len(r) for r in ids]
+            parts.append(np.fromiter(itertools.chain.from_iterable(ids), np.int32,
+                                     int(lens[s:s + len(ids)].sum())))
+        flat = np.concatenate(parts) if parts else np.zeros(0, np.int32)
+        del parts
+        starts = np.cumsum(lens) - lens
         y = torch.as_tensor(labels, dtype=torch.long)
         opt = torch.optim.Adagrad(self.parameters(), lr=lr)
         order = np.random.default_rng(seed)
         self.train()
         for _ in range(epochs):
             for idx in np.array_split(order.permutation(len(y)), max(1, len(y) // batch_size)):
-                i = torch.as_tensor(idx)
-                loss = nn.functional.cross_entropy(self({"ids": rows[i]}), y[i])
+                n = lens[idx]
+                offsets = np.cumsum(n) - n
+                pos = np.repeat(starts[idx] - offsets, n) + np.arange(int(n.sum()))
+                logits = self.hash.bag(torch.from_numpy(flat[pos].astype(np.int64)),
+                                       torch.from_numpy(offsets)) + self.bias
+                loss = nn.functional.cross_entropy(logits, y[torch.as_tensor(idx)])
                 opt.zero_grad()
                 loss.backward()
                 opt.step()
