@@ -198,15 +198,13 @@ class AnnIndex:
         """One user's K interest vectors ``[K, d]`` → the union of their top k: (scores, ids)."""
         q = self._check(interests, "search")
         scores, ids = self.search(q[merge_interests(q, merge)], k)
-        flat_ids, flat_scores = ids.reshape(-1), scores.reshape(-1)
-        ok = flat_ids >= 0
-        best: dict[int, float] = {}
-        for i, s in zip(flat_ids[ok].tolist(), flat_scores[ok].tolist(), strict=True):
-            if s > best.get(i, -np.inf):
-                best[i] = s
-        top = sorted(best.items(), key=lambda kv: (-kv[1], kv[0]))[:k]
-        return (np.array([s for _, s in top], np.float32),
-                np.array([i for i, _ in top], np.int64))
+        ok = ids.reshape(-1) >= 0
+        flat_ids, flat_scores = ids.reshape(-1)[ok], scores.reshape(-1)[ok]
+        # Best first (ties by id); each id's first place there is its best score.
+        order = np.lexsort((flat_ids, -flat_scores))
+        flat_ids, flat_scores = flat_ids[order], flat_scores[order]
+        first = np.sort(np.unique(flat_ids, return_index=True)[1])[:k]
+        return flat_scores[first].astype(np.float32), flat_ids[first].astype(np.int64)
 
     # -- persistence ------------------------------------------------------------------
     def save(self, path: str | Path) -> Path:

@@ -12,6 +12,7 @@ read; they are left out and counted.
 from __future__ import annotations
 
 import threading
+from collections import OrderedDict
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -85,6 +86,8 @@ class Retriever:
     "why" a response shows.
     """
 
+    INTEREST_CACHE = 50_000         # users' interest vectors kept (a few MB)
+
     def __init__(self, run_dir: str | Path, index_kind: str = "hnsw"):
         import torch
 
@@ -110,6 +113,8 @@ class Retriever:
         if hasattr(self.model, "freeze_vectors"):      # the user tower reads these then,
             self.model.freeze_vectors(items)            # not the text tower per request
         self.extra: dict[int, np.ndarray] = {}          # posted notes' vectors
+        self._interests: OrderedDict[bytes, np.ndarray] = OrderedDict()    # LRU, interests
+        self._cache_lock = threading.Lock()
 
     def rows(self, behaviours: dict[str, list], user_id: int, now: int, target: str
              ) -> tuple[dict[str, np.ndarray], int]:
@@ -117,12 +122,35 @@ class Retriever:
                          self.queries_index)
 
     def interests(self, rows: dict[str, np.ndarray]) -> np.ndarray:
+        """The user tower's ``[K, dim]`` vectors of one user's rows. Kept by the rows' bytes
+        (the query time aside: the towers read the history's recency buckets, not it), so
+        a user asking again with nothing new — a refresh, the next page, a search after
+        the feed — costs a lookup; the same rows give the same vectors."""
+        import hashlib
+
         import torch
 
         from snsrec.data.batches import to_tensors
 
+        h = hashlib.blake2b(digest_size=16)
+        for k in sorted(rows):
+            if k != "query_ts":
+                h.update(k.encode())
+                h.update(np.ascontiguousarray(rows[k]).tobytes())
+        key = h.digest()
+        with self._cache_lock:
+            hit = self._interests.get(key)
+            if hit is not None:
+                self._interests.move_to_end(key)
+                return hit
         with torch.no_grad():
-            return self.model.user_vectors(to_tensors(rows, "cpu"))[0].numpy()
+            out = self.model.user_vectors(to_tensors(rows, "cpu"))[0].numpy()
+        out.flags.writeable = False
+        with self._cache_lock:
+            self._interests[key] = out
+            if len(self._interests) > self.INTEREST_CACHE:
+                self._interests.popitem(last=False)
+        return out
 
     def search(self, query: np.ndarray, k: int, exclude: set[int] | None = None
                ) -> list[dict[str, Any]]:

@@ -73,6 +73,14 @@ def test_multi_interest_search_merges_close_queries_and_unites_by_best_score():
     assert (np.diff(scores) <= 0).all() and len(set(ids.tolist())) == 10
 
 
+def test_multi_interest_ties_go_to_the_smaller_id_and_each_id_comes_once():
+    v = unit(3, 8, 11)
+    index = AnnIndex(8, "flat").build(np.array([9, 4, 7]), np.stack([v[0], v[0], v[1]]))
+    scores, ids = index.search_interests(np.stack([v[0], v[2]]), 3, merge=1.0)
+    assert ids[:2].tolist() == [4, 9] and scores[0] == scores[1] and sorted(ids) == [4, 7, 9]
+    assert index.search_interests(np.stack([v[0], v[2]]), 2, merge=1.0)[1].tolist() == [4, 9]
+
+
 def test_errors_name_the_problem(tmp_path):
     with pytest.raises(ModelError, match="kind 'annoy'"):
         AnnIndex(32, "annoy")

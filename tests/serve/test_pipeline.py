@@ -261,6 +261,26 @@ def test_retrieval_widens_past_a_long_seen_list(served):
     assert got == ranked[300:310]
 
 
+def test_user_tower_answers_the_same_rows_from_its_cache_and_new_rows_afresh(served):
+    import torch
+
+    from snsrec.data.batches import to_tensors
+
+    r, user, now = served["retriever"], served["user"], served["now"]
+    rows, _ = r.rows({"clicks": [], "queries": []}, user, now, "feed")
+    clicked = r.corpus.note_ids[:3].tolist()
+    more, _ = r.rows({"clicks": [(n, "feed", now - 60 * i) for i, n in enumerate(clicked, 1)],
+                      "queries": []}, user, now, "feed")
+    first = r.interests(rows)
+    assert r.interests(rows) is first                           # a lookup, not a forward
+    later, _ = r.rows({"clicks": [], "queries": []}, user, now + 5, "feed")
+    assert r.interests(later) is first                          # the time alone: the same
+    with torch.no_grad():
+        direct = r.model.user_vectors(to_tensors(more, "cpu"))[0].numpy()
+    np.testing.assert_allclose(r.interests(more), direct, atol=1e-6)
+    assert not np.allclose(r.interests(more), first)
+
+
 def test_new_text_is_encoded_as_the_corpus_was(served):
     r = served["retriever"]
     np.testing.assert_allclose(r.encode(r.corpus.texts[:8]), r.vectors[:8], atol=1e-5)
