@@ -320,12 +320,17 @@ def serve(
                                            "moderate`); default: the n-gram baseline."),
     threshold: float = typer.Option(0.5, help="Notes with p_harmful at or above are filtered."),
     index: str = typer.Option("hnsw", help="ANN index kind: flat | hnsw | ivfpq."),
+    concurrency: int = typer.Option(4, help="Feed / search requests computed at once; "
+                                    "the rest wait in line."),
+    queue_timeout: float = typer.Option(1.0, help="Seconds a feed / search request may "
+                                        "wait in line before a 503 with Retry-After."),
 ) -> None:
     """Serve retrieve → rank → moderate over HTTP (FastAPI); writes need SNSREC_TOKEN."""
     from snsrec.serve.service import serve as run
 
     run(run_dir, store, host, port, retriever=retriever, ranker=ranker,
-        moderation=moderation, threshold=threshold, index_kind=index)
+        moderation=moderation, threshold=threshold, index_kind=index,
+        concurrency=concurrency, queue_timeout=queue_timeout)
 
 
 @sim_app.command("ab")

@@ -19,10 +19,17 @@
 Write endpoints need ``Authorization: Bearer <token>``. Every input is validated
 with limits (k, batch size, query length); bad input is a 4xx with a message,
 never a 5xx.
+
+Admission control: at most ``concurrency`` feed / search requests compute at once
+(they are CPU-bound: more at a time only share the cores and the interpreter); the
+others wait in line, and one that would wait longer than ``queue_timeout`` seconds
+is answered at once with ``503`` and ``Retry-After: 1`` — an overloaded server
+says so quickly instead of answering everyone late.
 """
 
 from __future__ import annotations
 
+import asyncio
 import hmac
 import threading
 import time
@@ -31,7 +38,7 @@ from importlib import resources
 from typing import Annotated, Any, Literal
 
 from fastapi import Depends, FastAPI, Header, HTTPException, Path, Query, Request
-from fastapi.responses import HTMLResponse, PlainTextResponse
+from fastapi.responses import HTMLResponse, JSONResponse, PlainTextResponse
 from pydantic import BaseModel, ConfigDict, Field
 
 from snsrec import __version__
@@ -125,11 +132,19 @@ def page() -> str:
     return resources.files("snsrec.serve").joinpath("static", "index.html").read_text("utf-8")
 
 
+GATED = ("/v1/feed", "/v1/search")          # the compute-heavy routes admission control limits
+
+
 def create_app(platform: Any, token: str, clock: Any = time.time,
-               users: list[int] | None = None) -> FastAPI:
-    """The service over ``platform``; ``users``: the user ids the page suggests."""
+               users: list[int] | None = None, concurrency: int = 4,
+               queue_timeout: float = 1.0) -> FastAPI:
+    """The service over ``platform``; ``users``: the user ids the page suggests;
+    ``concurrency`` / ``queue_timeout``: admission control (module docstring)."""
     if not token:
         raise ValueError("the service needs a write token (SNSREC_TOKEN)")
+    if concurrency < 1 or not queue_timeout > 0:
+        raise ValueError(f"concurrency ({concurrency}) >= 1 and queue_timeout "
+                         f"({queue_timeout}) > 0")
     suggested = [int(u) for u in users or []]
     html = page()
     app = FastAPI(title="snsrec", version=__version__,
@@ -137,12 +152,32 @@ def create_app(platform: Any, token: str, clock: Any = time.time,
     metrics = Metrics()
     write_lock = threading.Lock()
 
+    gate: list[asyncio.Semaphore] = []         # made in the server's event loop
+
+    async def admitted(request: Request, call_next: Any) -> Any:
+        if request.url.path not in GATED:
+            return await call_next(request)
+        if not gate:
+            gate.append(asyncio.Semaphore(concurrency))
+        try:
+            await asyncio.wait_for(gate[0].acquire(), queue_timeout)
+        except TimeoutError:
+            return JSONResponse({"detail": f"overloaded: more than {concurrency} requests "
+                                 f"computing and none done within {queue_timeout:g} s; "
+                                 "retry after a second"}, 503, headers={"Retry-After": "1"})
+        try:
+            return await call_next(request)
+        finally:
+            gate[0].release()
+
     @app.middleware("http")
     async def observe(request: Request, call_next: Any) -> Any:
         t0 = time.perf_counter()
-        response = await call_next(request)
+        response = await admitted(request, call_next)
         route = request.scope.get("route")
-        metrics.observe(getattr(route, "path", "unmatched"), response.status_code,
+        path = request.url.path        # a request turned away at the gate was never routed
+        metrics.observe(getattr(route, "path", path if path in GATED else "unmatched"),
+                        response.status_code,
                         time.perf_counter() - t0)
         return response
 

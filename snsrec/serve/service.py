@@ -145,11 +145,15 @@ def token_from_env() -> tuple[str, bool]:
     return (given, False) if given else (secrets.token_urlsafe(24), True)
 
 
-def serve(run_dir: str | Path, store: str, host: str, port: int, **kw: Any) -> None:
+def serve(run_dir: str | Path, store: str, host: str, port: int, *, concurrency: int = 4,
+          queue_timeout: float = 1.0, **kw: Any) -> None:
     import uvicorn
 
     from snsrec.serve.app import create_app
 
+    if concurrency < 1 or not queue_timeout > 0:
+        raise ConfigError(f"serve: --concurrency ({concurrency}) must be >= 1 and "
+                          f"--queue-timeout ({queue_timeout}) > 0")
     platform = build_platform(run_dir, store, **kw)
     token, made = token_from_env()
     if made:
@@ -157,5 +161,6 @@ def serve(run_dir: str | Path, store: str, host: str, port: int, **kw: Any) -> N
     echo(f"serve: http://{host}:{port}/ (the web page; OpenAPI at /docs)")
     set_quiet(True)             # per-request feature progress lines would flood the log
     users = active_users(platform.ranker.tables.events)
-    uvicorn.run(create_app(platform, token, users=users), host=host, port=port,
+    uvicorn.run(create_app(platform, token, users=users, concurrency=concurrency,
+                           queue_timeout=queue_timeout), host=host, port=port,
                 log_level="warning")

@@ -167,6 +167,34 @@ def test_platform_feed_end_to_end_and_it_adapts(served, tmp_path):
     assert ids[1] not in [i["note_id"] for i in p.feed(user, 10, now + 60)["items"]]
 
 
+def test_an_overloaded_service_answers_503_with_retry_after_at_once(served, tmp_path):
+    from concurrent.futures import ThreadPoolExecutor
+
+    import httpx
+
+    from snsrec.serve.app import create_app
+
+    user, now = served["user"], served["now"]
+    app = create_app(fresh_platform(served, tmp_path), "s3cret", clock=lambda: now,
+                     concurrency=1, queue_timeout=0.001)
+
+    def feed(base):
+        with httpx.Client(base_url=base, timeout=30) as c:
+            return c.get("/v1/feed", params={"user_id": user, "k": 5})
+
+    with live(app) as base:
+        with ThreadPoolExecutor(12) as pool:
+            answers = list(pool.map(feed, [base] * 24))
+        codes = [r.status_code for r in answers]
+        assert set(codes) == {200, 503}, codes
+        busy = next(r for r in answers if r.status_code == 503)
+        assert busy.headers["Retry-After"] == "1" and "overloaded" in busy.json()["detail"]
+        assert feed(base).status_code == 200                   # the line cleared
+        assert 'route="/v1/feed",status="503"' in httpx.get(base + "/metrics").text
+    with pytest.raises(ValueError, match="concurrency"):
+        create_app(None, "s3cret", concurrency=0)
+
+
 def test_the_service_over_http(served, tmp_path):
     import httpx
 
