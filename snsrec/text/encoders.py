@@ -143,6 +143,7 @@ def ngrams(text: str, limit: int | None = None) -> list[str]:
 class HashBackbone(TextBackbone):
     name = "hash"
     ROW_CACHE = 1 << 21     # n-grams whose rows are kept (cleared past it)
+    QUIET_BELOW = 50_000    # texts prepared without a progress bar
 
     def __init__(self, buckets: int = 1 << 18, dim: int = 64, max_tokens: int = 256,
                  mode: str = "mean"):
@@ -168,7 +169,14 @@ class HashBackbone(TextBackbone):
         return out
 
     def prepare(self, texts: Sequence[str]) -> dict[str, torch.Tensor]:
-        rows = [self.ids(t) for t in texts]
+        if len(texts) < self.QUIET_BELOW:
+            rows = [self.ids(t) for t in texts]
+        else:           # a corpus (minutes for a million notes): say how far it is
+            rows = []
+            with Progress("hash n-grams", total=len(texts), unit="texts") as bar:
+                for s in range(0, len(texts), 10_000):
+                    rows += [self.ids(t) for t in texts[s:s + 10_000]]
+                    bar.update(min(10_000, len(texts) - s))
         width = max((len(r) for r in rows), default=0) or 1
         ids = np.zeros((len(rows), width), dtype=np.int64)
         for i, r in enumerate(rows):
