@@ -27,6 +27,8 @@ from __future__ import annotations
 import itertools
 import shlex
 import time
+from dataclasses import dataclass
+from functools import cached_property
 from pathlib import Path
 from typing import Any
 
@@ -178,42 +180,68 @@ class NgramModerator(nn.Module):
     def forward(self, rows: dict[str, torch.Tensor]) -> torch.Tensor:
         return self.hash(rows) + self.bias
 
-    def fit(self, texts: list[str], labels: np.ndarray, epochs: int = 8, lr: float = 0.5,
-            batch_size: int = 256, seed: int = 0) -> None:
-        torch.manual_seed(seed)
-        # Ragged (flat ids + lengths), not a padded [notes, longest note] matrix: a
-        # million notes padded to the longest one do not fit in memory.
+    def ragged(self, texts: list[str]) -> Ragged:
+        """Every text's n-gram rows as one flat int32 array with lengths — not a padded
+        [texts, longest text] matrix: a million notes padded to the longest do not fit in
+        memory. Python lists are held a chunk at a time."""
         parts, lens = [], np.zeros(len(texts), np.int64)
-        for s in range(0, len(texts), 8192):            # Python lists a chunk at a time
+        for s in range(0, len(texts), 8192):
             ids = [self.hash.ids(t) for t in texts[s:s + 8192]]
             lens[s:s + len(ids)] = [len(r) for r in ids]
             parts.append(np.fromiter(itertools.chain.from_iterable(ids), np.int32,
                                      int(lens[s:s + len(ids)].sum())))
-        flat = np.concatenate(parts) if parts else np.zeros(0, np.int32)
-        del parts
-        starts = np.cumsum(lens) - lens
+        return Ragged(np.concatenate(parts) if parts else np.zeros(0, np.int32), lens)
+
+    def _logits(self, rows: Ragged, idx: np.ndarray) -> torch.Tensor:
+        n = rows.lens[idx]
+        offsets = np.cumsum(n) - n
+        pos = np.repeat(rows.starts[idx] - offsets, n) + np.arange(int(n.sum()))
+        return self.hash.bag(torch.from_numpy(rows.flat[pos].astype(np.int64)),
+                             torch.from_numpy(offsets)) + self.bias
+
+    def fit(self, texts: list[str] | Ragged, labels: np.ndarray, epochs: int = 8,
+            lr: float = 0.5, batch_size: int = 256, seed: int = 0) -> None:
+        torch.manual_seed(seed)
+        rows = texts if isinstance(texts, Ragged) else self.ragged(texts)
         y = torch.as_tensor(labels, dtype=torch.long)
         opt = torch.optim.Adagrad(self.parameters(), lr=lr)
         order = np.random.default_rng(seed)
         self.train()
         for _ in range(epochs):
             for idx in np.array_split(order.permutation(len(y)), max(1, len(y) // batch_size)):
-                n = lens[idx]
-                offsets = np.cumsum(n) - n
-                pos = np.repeat(starts[idx] - offsets, n) + np.arange(int(n.sum()))
-                logits = self.hash.bag(torch.from_numpy(flat[pos].astype(np.int64)),
-                                       torch.from_numpy(offsets)) + self.bias
-                loss = nn.functional.cross_entropy(logits, y[torch.as_tensor(idx)])
+                loss = nn.functional.cross_entropy(self._logits(rows, idx),
+                                                   y[torch.as_tensor(idx)])
                 opt.zero_grad()
                 loss.backward()
                 opt.step()
 
     @torch.no_grad()
-    def label_probs(self, texts: list[str], batch_size: int = 4096) -> np.ndarray:
+    def label_probs(self, texts: list[str] | Ragged, batch_size: int = 4096) -> np.ndarray:
         self.eval()
-        out = [torch.softmax(self(self.hash.prepare(texts[s:s + batch_size])), -1).numpy()
-               for s in range(0, len(texts), batch_size)]
+        rows = texts if isinstance(texts, Ragged) else self.ragged(texts)
+        out = [torch.softmax(self._logits(rows, np.arange(s, min(s + batch_size, len(rows)))),
+                             -1).numpy() for s in range(0, len(rows), batch_size)]
         return np.concatenate(out) if out else np.zeros((0, len(LABELS)), dtype=np.float32)
+
+
+@dataclass(frozen=True)
+class Ragged:
+    """Texts' n-gram rows: ``flat[starts[i]:starts[i] + lens[i]]`` are text i's."""
+
+    flat: np.ndarray
+    lens: np.ndarray
+
+    @cached_property
+    def starts(self) -> np.ndarray:
+        return np.cumsum(self.lens) - self.lens
+
+    def __len__(self) -> int:
+        return len(self.lens)
+
+    def subset(self, idx: np.ndarray) -> Ragged:
+        n = self.lens[idx]
+        pos = np.repeat(self.starts[idx] - (np.cumsum(n) - n), n) + np.arange(int(n.sum()))
+        return Ragged(self.flat[pos], n)
 
 
 def split_notes(notes: pl.DataFrame, seed: int = 0) -> dict[str, pl.DataFrame]:

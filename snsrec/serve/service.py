@@ -58,8 +58,8 @@ def baseline(tables: Any, run_dir: Path, seed: int = 0) -> tuple[Path, Any]:
     from snsrec.io import atomic_path
     from snsrec.llm.moderation import (
         NgramModerator,
-        fit_baseline,
         frame_of,
+        label_index,
         note_text,
         read_notes,
         split_notes,
@@ -72,8 +72,12 @@ def baseline(tables: Any, run_dir: Path, seed: int = 0) -> tuple[Path, Any]:
         return scores, model
     echo("serve: training the n-gram moderation baseline (once)")
     notes = read_notes(tables.root / "notes.parquet")
-    model = fit_baseline(split_notes(notes, seed)["train"], seed)
-    probs = model.label_probs([note_text(r) for r in notes.iter_rows(named=True)])
+    model = NgramModerator()
+    rows = model.ragged([note_text(r) for r in notes.iter_rows(named=True)])  # hashed once
+    train = np.flatnonzero(notes["note_id"].is_in(
+        split_notes(notes, seed)["train"]["note_id"].implode()).to_numpy())
+    model.fit(rows.subset(train), label_index(notes[train]), seed=seed)
+    probs = model.label_probs(rows)
     with atomic_path(scores) as tmp:         # the table `snsrec llm moderate` writes
         frame_of(notes["note_id"].to_numpy(), probs).write_parquet(tmp)
     with atomic_path(weights) as tmp:

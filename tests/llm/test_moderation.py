@@ -40,6 +40,13 @@ def test_ngram_baseline_learns_telling_words():
     m.fit(texts[:300], np.array(y[:300]), epochs=5)
     got = metrics(np.array(y[300:]), m.label_probs(texts[300:]))
     assert got["f1"] == 1.0 and got["type_accuracy"] == 1.0
+    # Hashed once (ragged rows), fitted on a subset and scored: the same model.
+    again = NgramModerator(buckets=1 << 16)
+    rows = again.ragged(texts)
+    assert rows.subset(np.array([2, 0])).flat.tolist() == again.hash.ids(texts[2]) + \
+        again.hash.ids(texts[0])
+    again.fit(rows.subset(np.arange(300)), np.array(y[:300]), epochs=5)
+    np.testing.assert_array_equal(again.label_probs(rows)[300:], m.label_probs(texts[300:]))
 
 
 def _notes(tmp_path, n=10):
