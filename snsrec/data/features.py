@@ -378,6 +378,7 @@ class _Frame:
     idx: dict[str, np.ndarray]          # row of each event in side[table], -1 when absent
     cache: dict[tuple[str, str], tuple[str, Callable[[pl.DataFrame], np.ndarray],
                                        np.ndarray]] | None = None
+    ts_seconds: np.ndarray | None = None    # the events' times, computed once (_ts)
 
     @property
     def n(self) -> int:
@@ -460,7 +461,9 @@ class _Frame:
 
 
 def _ts(frame: _Frame) -> np.ndarray:
-    return frame.seconds("events.ts")
+    if frame.ts_seconds is None:
+        frame.ts_seconds = frame.seconds("events.ts")
+    return frame.ts_seconds
 
 
 def _int_or_null(x: np.ndarray) -> pl.Series:
