@@ -147,6 +147,20 @@ def test_peer_rows_beside_the_best_peer_model(bench: tuple[dict, Path, Path]) ->
     assert "| torch-rechub |" in bench[0]["markdown"]
 
 
+def test_rerun_reuses_the_peers_results_while_their_settings_hold(
+        bench: tuple[dict, Path, Path]) -> None:
+    res, root, cache = bench
+    stamps = sorted((root / "a" / "runs").rglob("peer-*.json"))
+    assert len(stamps) == 2 * 2                    # two peers × two seeds, beside the runs
+    before = [p.stat().st_mtime_ns for p in stamps]
+    set_quiet(True)     # the autouse _not_quiet fixture turns it off again
+    again = bench_ctr(["world:tiny"], MODELS, 2, root / "a", overrides=FAST, cache=cache,
+                      peer_data=("world_tiny",))
+    assert [p.stat().st_mtime_ns for p in stamps] == before          # no peer ran again
+    assert again["results"]["data"]["world_tiny"]["peers"] == \
+        res["results"]["data"]["world_tiny"]["peers"]
+
+
 def _bars_folder(root: Path) -> Path:
     """A tiny BARS-style folder: label + categorical ints + one float column per split."""
     rng = np.random.default_rng(0)
