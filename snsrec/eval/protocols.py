@@ -43,6 +43,9 @@ def fresh_channel(model: nn.Module) -> tuple[int, np.ndarray | None]:
     return (every, model.fresh.cpu().numpy()) if every else (0, None)
 
 
+SCORE_BUDGET = 1 << 24      # [queries × corpus] score elements a full-corpus batch holds
+
+
 @torch.no_grad()
 def full_corpus(model: nn.Module, arrays: dict[str, np.ndarray], *, ks: Sequence[int] = KS,
                 created: np.ndarray | None = None, batch_size: int = 512,
@@ -75,6 +78,10 @@ def full_corpus(model: nn.Module, arrays: dict[str, np.ndarray], *, ks: Sequence
         created, ts = np.asarray(created), np.asarray(arrays["_ts"])[order]
     every, fresh = fresh_channel(model)
     ranks = np.empty(n, dtype=np.float64)
+    # A batch scores [queries, corpus] several times over (cosines, freshness buckets,
+    # float64 scores): bounded in elements, so a 1M-note corpus takes fewer queries at a
+    # time instead of tens of GB.
+    batch_size = max(1, min(batch_size, SCORE_BUDGET // max(n_items, 1)))
     with Progress("rank the corpus", total=n, unit="queries") as bar:
         for s in range(0, n, batch_size):
             rows = order[s:s + batch_size]

@@ -153,6 +153,16 @@ def test_learns_each_users_topic_through_the_trainer(name):
     assert fit["valid"]["hr@10"] == pytest.approx(after["hr@10"])     # best epoch restored
 
 
+def test_full_corpus_batches_by_the_score_budget_with_the_same_ranks(monkeypatch):
+    from snsrec.eval import protocols
+
+    torch.manual_seed(0)
+    model, valid = small(), users(60, 2)
+    whole = full_corpus(model, valid, ks=(1, 10, 50))
+    monkeypatch.setattr(protocols, "SCORE_BUDGET", 3 * model.n_items)  # 3 queries a batch
+    assert full_corpus(model, valid, ks=(1, 10, 50)) == whole
+
+
 def test_save_load_round_trip_rebuilds_the_text_tower_from_the_corpus(tmp_path):
     from snsrec.train.trainer import load_run, save_run
 
