@@ -348,9 +348,8 @@ class Platform:
         self.non_ads = set(notes) - ads if ads else set()
         known = [*notes, *retriever.corpus.note_ids.tolist()]
         self.next_id = max(known, default=0) + 1
-        posted = store.posted_notes()
-        if posted:
-            self._take_in(posted)
+        self.posted_upto = -1               # the highest posted note id taken in
+        self.sync()
 
     # -- the user -----------------------------------------------------------------------
     def _user(self, user_id: int, now: int, scenario: str
@@ -383,6 +382,7 @@ class Platform:
     # -- endpoints ----------------------------------------------------------------------
     def feed(self, user_id: int, k: int, now: int, scenario: str = "feed",
              show_filtered: bool = False) -> dict[str, Any]:
+        self.sync()
         behaviours, interests, unread = self._user(user_id, now, scenario)
         exclude = self.store.seen(user_id) | self.store.deleted()
         if scenario == "ads" and self.non_ads:
@@ -408,6 +408,7 @@ class Platform:
                show_filtered: bool = False) -> dict[str, Any]:
         """The query's notes (the query vector's nearest, taken-down ones left out), ranked by
         relevance, the user's search interests and the ranker's click probability."""
+        self.sync()
         behaviours, interests, unread = self._user(user_id, now, "search")
         q = self.retriever.encode([query])
         cands, filtered = self._moderate(
@@ -431,12 +432,27 @@ class Platform:
         return out
 
     def post_note(self, card: dict[str, Any], now: int) -> dict[str, Any]:
-        """A new note: given an id, stored, moderated and indexed (searchable at once)."""
+        """A new note: given an id by the store, stored, moderated and indexed (searchable
+        at once here; other servers on the store take it in at their next request)."""
         with self.lock:
-            note = {**card, "note_id": self.next_id, "created_at": now}
-            self.next_id += 1
-            self.store.put_note(note)
-        return self._take_in([note])[0]
+            nid = self.store.post_note({**card, "created_at": now}, floor=self.next_id)
+            taken = self._sync_locked()
+        return next(t for t in taken if t["note_id"] == nid)
+
+    def sync(self) -> None:
+        """Take in notes posted through the store since the last look — by this server or
+        by another one sharing the store (a worker process)."""
+        if self.store.posted_notes(after=self.posted_upto):
+            with self.lock:
+                self._sync_locked()
+
+    def _sync_locked(self) -> list[dict[str, Any]]:
+        new = self.store.posted_notes(after=self.posted_upto)
+        if not new:
+            return []
+        taken = self._take_in(new)
+        self.posted_upto = max(t["note_id"] for t in taken)
+        return taken
 
     def _take_in(self, notes: list[dict[str, Any]]) -> list[dict[str, Any]]:
         ids = [int(n["note_id"]) for n in notes]

@@ -75,9 +75,16 @@ class Store(ABC):
     def deleted(self) -> set[int]: ...
 
     @abstractmethod
-    def posted_notes(self) -> list[dict[str, Any]]:
-        """Every note posted through the service (taken down ones too), by id: a restarted
-        server indexes them again."""
+    def post_note(self, note: dict[str, Any], floor: int) -> int:
+        """Store a new note under the next free id — at least ``floor``, above every note
+        posted before — and return it. Atomic: servers sharing the store never hand out
+        one id twice, and ids become visible to ``posted_notes`` in increasing order."""
+
+    @abstractmethod
+    def posted_notes(self, after: int = -1) -> list[dict[str, Any]]:
+        """Every note posted through the service (taken down ones too) with an id above
+        ``after``, by id: a restarted server indexes them again, and a server sharing the
+        store picks up what another one posted."""
 
     def close(self) -> None:
         return None
@@ -210,9 +217,26 @@ class SQLiteStore(Store):
         with self.lock:
             return {r[0] for r in self.db.execute("SELECT note_id FROM notes WHERE deleted = 1")}
 
-    def posted_notes(self) -> list[dict[str, Any]]:
+    def post_note(self, note: dict[str, Any], floor: int) -> int:
         with self.lock:
-            rows = self.db.execute("SELECT doc FROM notes WHERE doc != '{}' ORDER BY note_id")
+            self.db.execute("BEGIN IMMEDIATE")          # other processes wait: one id each
+            try:
+                top = self.db.execute(
+                    "SELECT MAX(note_id) FROM notes WHERE doc != '{}'").fetchone()[0]
+                nid = max(int(floor), -1 if top is None else int(top) + 1)
+                self.db.execute("INSERT OR REPLACE INTO notes (note_id, doc, deleted) "
+                                "VALUES (?, ?, 0)", (nid, json.dumps(
+                                    {**note, "note_id": nid}, ensure_ascii=False)))
+                self.db.execute("COMMIT")
+            except BaseException:
+                self.db.execute("ROLLBACK")
+                raise
+        return nid
+
+    def posted_notes(self, after: int = -1) -> list[dict[str, Any]]:
+        with self.lock:
+            rows = self.db.execute("SELECT doc FROM notes WHERE note_id > ? AND doc != '{}' "
+                                   "ORDER BY note_id", (after,))
             return [json.loads(r[0]) for r in rows]
 
     def close(self) -> None:
@@ -247,6 +271,22 @@ return 0
 """
 
 
+# KEYS: the id counter, the posted ids (sorted set), the taken-down ids.
+# ARGV: the id floor, the note JSON (without its id), the key prefix. The note's own key
+# (prefix .. "note:" .. id) exists only once the id does: one Redis instance, not a cluster.
+_POST_NOTE = """
+local id = redis.call('INCR', KEYS[1])
+local top = redis.call('ZREVRANGE', KEYS[2], 0, 0, 'WITHSCORES')
+if top[2] and id <= tonumber(top[2]) then id = tonumber(top[2]) + 1 end
+if id < tonumber(ARGV[1]) then id = tonumber(ARGV[1]) end
+redis.call('SET', KEYS[1], id)
+redis.call('SET', ARGV[3] .. 'note:' .. id, ARGV[2])
+redis.call('ZADD', KEYS[2], id, id)
+redis.call('SREM', KEYS[3], id)
+return id
+"""
+
+
 class RedisStore(Store):
     def __init__(self, url: str, prefix: str = "snsrec:"):
         import redis
@@ -259,6 +299,7 @@ class RedisStore(Store):
             raise ConfigError(f"--store {url}: cannot reach Redis ({e}); start redis-server "
                               "or use --store sqlite:PATH") from None
         self.add_one = self.r.register_script(_ADD_EVENT)
+        self.post_one = self.r.register_script(_POST_NOTE)
 
     def add_events(self, rows: Iterable[dict[str, Any]]) -> tuple[int, int]:
         rows = list(rows)
@@ -312,15 +353,21 @@ class RedisStore(Store):
         nid = int(note["note_id"])
         pipe = self.r.pipeline(transaction=True)
         pipe.set(f"{self.p}note:{nid}", json.dumps(note, ensure_ascii=False))
-        pipe.sadd(f"{self.p}notes", nid)
+        pipe.zadd(f"{self.p}posted", {str(nid): nid})
         pipe.srem(f"{self.p}deleted", nid)
         pipe.execute()
+
+    def post_note(self, note: dict[str, Any], floor: int) -> int:
+        # The id and the note in one script: atomic, so ids appear in increasing order.
+        doc = json.dumps({k: v for k, v in note.items() if k != "note_id"}, ensure_ascii=False)
+        return int(self.post_one(keys=[f"{self.p}note_ids", f"{self.p}posted",
+                                       f"{self.p}deleted"], args=[int(floor), doc, self.p]))
 
     def get_note(self, note_id: int) -> dict[str, Any] | None:
         if self.r.sismember(f"{self.p}deleted", note_id):
             return None
         doc = self.r.get(f"{self.p}note:{note_id}")
-        return json.loads(doc) if doc else None
+        return {**json.loads(doc), "note_id": int(note_id)} if doc else None
 
     def delete_note(self, note_id: int) -> bool:
         return bool(self.r.sadd(f"{self.p}deleted", note_id))
@@ -328,10 +375,10 @@ class RedisStore(Store):
     def deleted(self) -> set[int]:
         return {int(x) for x in self.r.smembers(f"{self.p}deleted")}
 
-    def posted_notes(self) -> list[dict[str, Any]]:
-        ids = sorted(int(x) for x in self.r.smembers(f"{self.p}notes"))
+    def posted_notes(self, after: int = -1) -> list[dict[str, Any]]:
+        ids = [int(x) for x in self.r.zrangebyscore(f"{self.p}posted", f"({after}", "+inf")]
         docs = self.r.mget([f"{self.p}note:{i}" for i in ids]) if ids else []
-        return [json.loads(d) for d in docs if d]
+        return [{**json.loads(d), "note_id": i} for i, d in zip(ids, docs, strict=True) if d]
 
     def close(self) -> None:
         self.r.close()

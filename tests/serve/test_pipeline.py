@@ -367,3 +367,13 @@ def test_a_posted_note_is_searchable_at_once_and_survives_a_restart(served, tmp_
     again = fresh_platform(served, tmp_path, personalize=0.0, click_weight=0.0)
     assert again.search(user, text, 5, now)["items"][0]["note_id"] == got["note_id"]
     assert again.next_id == top + 3
+    # Two servers on one store (worker processes): ids never collide, and each takes in
+    # what the other posted at its next request.
+    third = p.post_note({**card, "title": "Night dive off Okinawa / #okinawa"}, now)
+    assert third["note_id"] == top + 3
+    assert again.post_note({**card, "title": "fourth"}, now)["note_id"] == top + 4
+    found = again.search(user, "Night dive off Okinawa / #okinawa", 5, now)["items"]
+    assert found[0]["note_id"] == third["note_id"]
+    assert top + 4 not in p.notes
+    p.feed(user, 5, now)                                     # any request takes it in
+    assert top + 4 in p.notes and p.posted_upto == top + 4

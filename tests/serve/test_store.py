@@ -69,6 +69,20 @@ def test_notes_and_takedowns(store):
     assert store.posted_notes() == [{"note_id": 5, "title": "back"}]     # not world note 6
 
 
+def test_posted_notes_get_increasing_ids_from_the_store(store):
+    assert store.post_note({"title": "a"}, floor=100) == 100          # at least the floor
+    assert store.post_note({"title": "b"}, floor=100) == 101          # above every posted
+    store.put_note({"note_id": 150, "title": "put"})
+    assert store.post_note({"title": "c"}, floor=100) == 151
+    assert store.post_note({"title": "d"}, floor=500) == 500
+    assert [n["note_id"] for n in store.posted_notes()] == [100, 101, 150, 151, 500]
+    assert store.posted_notes(after=150) == [{"title": "c", "note_id": 151},
+                                             {"title": "d", "note_id": 500}]
+    assert store.get_note(101) == {"title": "b", "note_id": 101}
+    store.delete_note(151)
+    assert [n["note_id"] for n in store.posted_notes(after=101)] == [150, 151, 500]
+
+
 def test_sqlite_events_survive_a_reopen(tmp_path):
     path = tmp_path / "s.sqlite"
     s = SQLiteStore(path)
