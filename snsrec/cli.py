@@ -294,6 +294,7 @@ def bench_serve(
     ranker: str = typer.Option("lr", help="CTR model of the ranker run (trained once)."),
     batch: int = typer.Option(20, help="Events per /v1/events request."),
     seed: int = typer.Option(7, help="Seed of the world and of the load."),
+    workers: int = typer.Option(1, help="Server processes (snsrec serve --workers)."),
     out: Path = typer.Option(Path("bench/serve"), help="Directory for serve.json / serve.md "
                              "(and the cached runs, the store and the server's log)."),
 ) -> None:
@@ -301,7 +302,7 @@ def bench_serve(
     from snsrec.bench.serve import bench_serve as run
 
     result = run(out, items=items, rate=rate, requests=requests, mix=mix, index=index,
-                 world=world, ranker=ranker, batch=batch, seed=seed)
+                 world=world, ranker=ranker, batch=batch, seed=seed, workers=workers)
     typer.echo(result["markdown"])
 
 
@@ -324,13 +325,15 @@ def serve(
                                     "the rest wait in line."),
     queue_timeout: float = typer.Option(1.0, help="Seconds a feed / search request may "
                                         "wait in line before a 503 with Retry-After."),
+    workers: int = typer.Option(1, help="Server processes on the port (each loads the "
+                                "platform; they share the store). One per core."),
 ) -> None:
     """Serve retrieve → rank → moderate over HTTP (FastAPI); writes need SNSREC_TOKEN."""
     from snsrec.serve.service import serve as run
 
     run(run_dir, store, host, port, retriever=retriever, ranker=ranker,
         moderation=moderation, threshold=threshold, index_kind=index,
-        concurrency=concurrency, queue_timeout=queue_timeout)
+        concurrency=concurrency, queue_timeout=queue_timeout, workers=workers)
 
 
 @sim_app.command("ab")

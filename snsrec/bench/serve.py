@@ -351,25 +351,41 @@ class ServerProcess:
         text = self.log.read_text(errors="replace") if self.log.is_file() else ""
         return "\n".join(text.splitlines()[-lines:])
 
-    def peak_rss_gb(self) -> float | None:
-        """The server's peak resident memory (VmHWM), while it runs."""
-        try:
-            for line in Path(f"/proc/{self.proc.pid}/status").read_text().splitlines():
-                if line.startswith("VmHWM:"):
-                    return int(line.split()[1]) / 1024 ** 2
-        except OSError:
-            return None
-        return None
-
-    def cpu_s(self) -> float | None:
-        """CPU seconds (user + system) the server has used so far."""
+    def _processes(self) -> list[Any]:
+        """The server and its worker processes (``--workers``)."""
         import psutil
 
         try:
-            t = psutil.Process(self.proc.pid).cpu_times()
+            main = psutil.Process(self.proc.pid)
+            return [main, *main.children(recursive=True)]
         except psutil.Error:
-            return None
-        return float(t.user + t.system)
+            return []
+
+    def peak_rss_gb(self) -> float | None:
+        """The server's peak resident memory (VmHWM; summed over its worker processes),
+        while it runs."""
+        total = 0
+        for p in self._processes():
+            try:
+                for line in Path(f"/proc/{p.pid}/status").read_text().splitlines():
+                    if line.startswith("VmHWM:"):
+                        total += int(line.split()[1])
+            except OSError:
+                continue
+        return total / 1024 ** 2 if total else None
+
+    def cpu_s(self) -> float | None:
+        """CPU seconds (user + system) the server and its workers have used so far."""
+        import psutil
+
+        total, seen = 0.0, False
+        for p in self._processes():
+            try:
+                t = p.cpu_times()
+            except psutil.Error:
+                continue
+            total, seen = total + t.user + t.system, True
+        return total if seen else None
 
     def kill(self) -> None:
         self.proc.kill()
@@ -475,14 +491,17 @@ def bench_serve(out: str | Path, *, items: int | None = None, rate: float = 100.
                 requests: int = 3000, mix: str = DEFAULT_MIX, index: str = "hnsw",
                 world: str | Path | None = None, ranker: str = "lr", seed: int = 7,
                 k: int = 10, batch: int = 20, warmup: int = 20, timeout: float = 10.0,
-                start_timeout: float = 3600.0, cache: Path = Path("data")) -> dict[str, Any]:
+                start_timeout: float = 3600.0, cache: Path = Path("data"),
+                workers: int = 1) -> dict[str, Any]:
     from snsrec.index.ann import KINDS
 
     if index not in KINDS:
         raise ConfigError(f"bench serve --index {index!r}: use one of {', '.join(KINDS)}")
-    if not 1 <= batch <= 1000 or not 1 <= k <= 100 or warmup < 0 or timeout <= 0:
+    if not 1 <= batch <= 1000 or not 1 <= k <= 100 or warmup < 0 or timeout <= 0 \
+            or workers < 1:
         raise ConfigError(f"bench serve: batch ({batch}) in 1..1000, k ({k}) in 1..100, "
-                          f"warmup ({warmup}) >= 0, timeout ({timeout}) > 0")
+                          f"warmup ({warmup}) >= 0, timeout ({timeout}) > 0, workers "
+                          f"({workers}) >= 1")
     shares = parse_mix(mix)
     offsets, kinds = schedule(requests, rate, shares, seed)       # bad numbers fail here
     out = Path(out)
@@ -516,7 +535,8 @@ def bench_serve(out: str | Path, *, items: int | None = None, rate: float = 100.
     log.unlink(missing_ok=True)
     t0 = time.perf_counter()
     with ServerProcess([runs, "--retriever", redrec, "--ranker", rank, "--index", index,
-                        "--store", f"sqlite:{store}"], log, token) as server:
+                        "--store", f"sqlite:{store}", "--workers", str(workers)], log,
+                       token) as server:
         health = server.ready(start_timeout)
         start_s = time.perf_counter() - t0
         if health.get("index_size") != items:
@@ -545,7 +565,8 @@ def bench_serve(out: str | Path, *, items: int | None = None, rate: float = 100.
     verdict = None if feed is None or items < TARGET["items"] or rate < TARGET["rate"] \
         else bool(feed["p99_ms"] <= TARGET["p99_ms"] and feed["errors"] == 0)
     res = {"benchmark": "serve", "items": items, "world": str(world_dir), "index": index,
-           "ranker": ranker, "rate": rate, "requests": requests, "mix": shares, "k": k,
+           "ranker": ranker, "workers": workers, "rate": rate, "requests": requests,
+           "mix": shares, "k": k,
            "event_batch": batch, "warmup": warmup, "seed": seed, "timeout_s": timeout,
            "duration_s": duration,
            "answered_rps": (len(records) - len(errors)) / duration,
@@ -567,7 +588,8 @@ def _ms(x: float) -> str:
 def _markdown(res: dict[str, Any]) -> str:
     mix = ", ".join(f"{k} {v:.0%}" for k, v in res["mix"].items())
     lines = ["# Serving under load", "",
-             f"{res['items']:,} notes ({res['index']} index, {res['ranker']} ranker); "
+             f"{res['items']:,} notes ({res['index']} index, {res['ranker']} ranker, "
+             f"{res.get('workers', 1)} server process{'es' if res.get('workers', 1) > 1 else ''}); "
              f"{res['requests']:,} requests open-loop at {res['rate']:g}/s ({mix}; events "
              f"in batches of {res['event_batch']}), latency from each request's scheduled "
              f"send time; {res['cores']} cores shared by the server and the load.", "",

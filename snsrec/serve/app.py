@@ -31,6 +31,7 @@ from __future__ import annotations
 
 import asyncio
 import hmac
+import os
 import threading
 import time
 from collections import defaultdict
@@ -197,7 +198,7 @@ def create_app(platform: Any, token: str, clock: Any = time.time,
 
     @app.get("/healthz")
     def healthz() -> dict[str, Any]:
-        return {"status": "ok", "version": __version__,
+        return {"status": "ok", "version": __version__, "pid": os.getpid(),
                 "index_size": len(platform.retriever.index),
                 "events": platform.store.count_events()}
 

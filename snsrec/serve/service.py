@@ -149,22 +149,87 @@ def token_from_env() -> tuple[str, bool]:
     return (given, False) if given else (secrets.token_urlsafe(24), True)
 
 
+WORKER_ENV = "SNSREC_SERVE_WORKER"      # a worker's settings (JSON), set by `serve --workers`
+
+
 def serve(run_dir: str | Path, store: str, host: str, port: int, *, concurrency: int = 4,
-          queue_timeout: float = 1.0, **kw: Any) -> None:
+          queue_timeout: float = 1.0, workers: int = 1, **kw: Any) -> None:
+    """``workers`` > 1: that many processes on one port, each with the whole platform
+    (one Python process computes on one core at a time). They share the store: events,
+    takedowns and posted notes (ids from the store) reach every worker. The one-time
+    work — the store's world events, the moderation baseline, the saved index — is done
+    here first; each worker then only loads."""
+    import json
+    import os
+
     import uvicorn
 
-    from snsrec.serve.app import create_app
-
-    if concurrency < 1 or not queue_timeout > 0:
-        raise ConfigError(f"serve: --concurrency ({concurrency}) must be >= 1 and "
-                          f"--queue-timeout ({queue_timeout}) > 0")
-    platform = build_platform(run_dir, store, **kw)
+    if concurrency < 1 or not queue_timeout > 0 or workers < 1:
+        raise ConfigError(f"serve: --concurrency ({concurrency}) and --workers ({workers}) "
+                          f"must be >= 1 and --queue-timeout ({queue_timeout}) > 0")
     token, made = token_from_env()
     if made:
         echo(f"serve: SNSREC_TOKEN is unset; write token for this run: {token}")
-    echo(f"serve: http://{host}:{port}/ (the web page; OpenAPI at /docs)")
+    settings = {"run_dir": str(run_dir), "store": store, "concurrency": concurrency,
+                "queue_timeout": queue_timeout,
+                **{k: str(v) if isinstance(v, Path) else v for k, v in kw.items()}}
+    if workers == 1:
+        app = _app(settings, token)
+        echo(f"serve: http://{host}:{port}/ (the web page; OpenAPI at /docs)")
+        uvicorn.run(app, host=host, port=port, log_level="warning")
+        return
+    prepare_shared(Path(run_dir), store, **kw)
+    os.environ.update({WORKER_ENV: json.dumps(settings), "SNSREC_TOKEN": token})
+    echo(f"serve: http://{host}:{port}/ with {workers} worker processes (each loads the "
+         "platform; the web page; OpenAPI at /docs)")
+    uvicorn.run("snsrec.serve.service:worker_app", factory=True, workers=workers,
+                host=host, port=port, log_level="warning")
+
+
+def _app(settings: dict[str, Any], token: str) -> Any:
+    from snsrec.serve.app import create_app
+
+    kw = {k: Path(v) if k in ("retriever", "ranker", "moderation") and v else v
+          for k, v in settings.items()
+          if k not in ("run_dir", "store", "concurrency", "queue_timeout")}
+    platform = build_platform(settings["run_dir"], settings["store"], **kw)
     set_quiet(True)             # per-request feature progress lines would flood the log
     users = active_users(platform.ranker.tables.events)
-    uvicorn.run(create_app(platform, token, users=users, concurrency=concurrency,
-                           queue_timeout=queue_timeout), host=host, port=port,
-                log_level="warning")
+    return create_app(platform, token, users=users, concurrency=settings["concurrency"],
+                      queue_timeout=settings["queue_timeout"])
+
+
+def worker_app() -> Any:
+    """One ``serve --workers`` process's app (uvicorn calls it in each worker)."""
+    import json
+    import os
+
+    return _app(json.loads(os.environ[WORKER_ENV]), os.environ["SNSREC_TOKEN"])
+
+
+def prepare_shared(run_dir: Path, store: str, *, retriever: Path | None = None,
+                   ranker: Path | None = None, index_kind: str = "hnsw", **_: Any) -> None:
+    """What workers must not each do at once: fill an empty store with the world's events,
+    train the moderation baseline, build and save the index."""
+    import yaml
+
+    from snsrec.data.datasets import resolve_dataset
+    from snsrec.data.tables import load_tables
+    from snsrec.index.build import build_run_index
+    from snsrec.serve.store import import_events, open_store
+
+    if not run_dir.is_dir():
+        raise ConfigError(f"{run_dir}: no such run directory; run `snsrec demo` first")
+    retriever_dir, _ = resolve_runs(run_dir, retriever, ranker)
+    data = (yaml.safe_load((retriever_dir / "config.yaml").read_text()) or {}).get("data")
+    tables = load_tables(resolve_dataset(data))
+    st = open_store(store)
+    if st.count_events() == 0:
+        echo(f"serve: loading the world's events into {store}")
+        import_events(st, tables.events)
+    st.close()
+    baseline(tables, run_dir)
+    saved = retriever_dir / f"index-{index_kind}"
+    if not (saved / "index.faiss").is_file():
+        echo(f"serve: building and saving the {index_kind} index of {retriever_dir}")
+        build_run_index(retriever_dir, index_kind, saved)

@@ -149,6 +149,31 @@ def test_bench_serve_smoke_on_the_tiny_world(tiny_world, tmp_path):
                           str(tiny_world), "--items", "5000", "--out", str(out)],
                          capture_output=True, text=True, timeout=300)
     assert bad.returncode == 2 and "not --items" in bad.stderr
+    _two_workers_share_the_store(out / "runs" / tiny_world.name, tmp_path)
+
+
+def _two_workers_share_the_store(runs, tmp_path):
+    """`snsrec serve --workers 2`: two processes on one port; a note posted through one is
+    found by every search whichever worker answers it."""
+    import httpx
+    import psutil
+
+    from snsrec.bench.serve import ServerProcess
+
+    args = [runs, "--retriever", runs / "redrec", "--ranker", runs / "lr", "--index", "flat",
+            "--store", f"sqlite:{tmp_path / 'workers.sqlite'}", "--workers", "2"]
+    with ServerProcess(args, tmp_path / "workers.log", "tok") as server:
+        health = server.ready(600)
+        assert health["index_size"] == 1000
+        assert len(psutil.Process(server.proc.pid).children(recursive=True)) >= 2
+        title = "Lantern festival over the old harbour"
+        posted = httpx.post(server.url + "/v1/notes", json={"title": title},
+                            headers={"Authorization": "Bearer tok"}, timeout=60).json()
+        for _ in range(8):                      # fresh connections: either worker answers
+            r = httpx.post(server.url + "/v1/search", json={"user_id": 1, "query": title},
+                           timeout=60)
+            assert r.status_code == 200
+            assert r.json()["items"][0]["note_id"] == posted["note_id"]
 
 
 def test_drive_records_a_timeout_as_an_error():
