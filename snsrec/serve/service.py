@@ -92,17 +92,16 @@ def harmful_scorer(model: Any) -> Any:
     return score
 
 
-def build_platform(run_dir: str | Path, store: str, *, retriever: Path | None = None,
-                   ranker: Path | None = None, moderation: Path | None = None,
-                   threshold: float = 0.5, index_kind: str = "hnsw") -> Any:
+def _open(run_dir: Path, store: str, retriever: Path | None, ranker: Path | None
+          ) -> tuple[Path, Path, Any, Any]:
+    """(retriever run, ranker run, the retrieval run's world tables, the store) — the
+    store filled with the world's events when it holds none."""
     import yaml
 
     from snsrec.data.datasets import resolve_dataset
     from snsrec.data.tables import load_tables
-    from snsrec.serve.pipeline import Moderation, Platform, Ranker, Retriever
     from snsrec.serve.store import import_events, open_store
 
-    run_dir = Path(run_dir)
     if not run_dir.is_dir():
         raise ConfigError(f"{run_dir}: no such run directory; run `snsrec demo` first")
     retriever_dir, ranker_dir = resolve_runs(run_dir, retriever, ranker)
@@ -112,6 +111,16 @@ def build_platform(run_dir: str | Path, store: str, *, retriever: Path | None = 
     if st.count_events() == 0:
         echo(f"serve: loading the world's events into {store}")
         import_events(st, tables.events)
+    return retriever_dir, ranker_dir, tables, st
+
+
+def build_platform(run_dir: str | Path, store: str, *, retriever: Path | None = None,
+                   ranker: Path | None = None, moderation: Path | None = None,
+                   threshold: float = 0.5, index_kind: str = "hnsw") -> Any:
+    from snsrec.serve.pipeline import Moderation, Platform, Ranker, Retriever
+
+    run_dir = Path(run_dir)
+    retriever_dir, ranker_dir, tables, st = _open(run_dir, store, retriever, ranker)
     scores, model = baseline(tables, run_dir)
     moderation = moderation or scores
     notes = note_cards(tables)
@@ -211,22 +220,9 @@ def prepare_shared(run_dir: Path, store: str, *, retriever: Path | None = None,
                    ranker: Path | None = None, index_kind: str = "hnsw", **_: Any) -> None:
     """What workers must not each do at once: fill an empty store with the world's events,
     train the moderation baseline, build and save the index."""
-    import yaml
-
-    from snsrec.data.datasets import resolve_dataset
-    from snsrec.data.tables import load_tables
     from snsrec.index.build import build_run_index
-    from snsrec.serve.store import import_events, open_store
 
-    if not run_dir.is_dir():
-        raise ConfigError(f"{run_dir}: no such run directory; run `snsrec demo` first")
-    retriever_dir, _ = resolve_runs(run_dir, retriever, ranker)
-    data = (yaml.safe_load((retriever_dir / "config.yaml").read_text()) or {}).get("data")
-    tables = load_tables(resolve_dataset(data))
-    st = open_store(store)
-    if st.count_events() == 0:
-        echo(f"serve: loading the world's events into {store}")
-        import_events(st, tables.events)
+    retriever_dir, _, tables, st = _open(run_dir, store, retriever, ranker)
     st.close()
     baseline(tables, run_dir)
     saved = retriever_dir / f"index-{index_kind}"
