@@ -165,6 +165,14 @@ class AnnIndex:
             return len(present)
         return int(self._index.remove_ids(_faiss().IDSelectorBatch(ids)))
 
+    def ids(self) -> np.ndarray:
+        """The ids in the index (removed ones left out)."""
+        if self._index is None:
+            return np.zeros(0, np.int64)
+        held = _faiss().vector_to_array(self._index.id_map).astype(np.int64)
+        return held[~np.isin(held, np.fromiter(self.removed, np.int64))] if self.removed \
+            else held
+
     def _present(self, ids: np.ndarray) -> np.ndarray:
         mapped = _faiss().vector_to_array(self._index.id_map)
         return np.intersect1d(mapped, ids)

@@ -29,6 +29,7 @@ from snsrec.data.sequences import (
     rows_in,
 )
 from snsrec.errors import DataError, ModelError
+from snsrec.index.ann import AnnIndex
 
 
 def query_rows(corpus: Corpus) -> dict[str, int]:
@@ -177,17 +178,18 @@ class Retriever:
             out[j] = self.extra.get(int(note_ids[j]), 0.0)
         return out
 
-    def retrieve(self, interests: np.ndarray, k: int, exclude: set[int] | None = None
-                 ) -> list[dict[str, Any]]:
+    def retrieve(self, interests: np.ndarray, k: int, exclude: set[int] | None = None,
+                 index: Any = None) -> list[dict[str, Any]]:
         """Up to ``k`` candidates of ``[K, dim]`` query vectors: ``{"note_id", "score",
         "interest"}``, best first (``interest``: the row of ``interests`` that scores the
-        note highest)."""
+        note highest). ``index``: another index to search (e.g. the ads slot's)."""
         exclude = exclude or set()
+        index = self.index if index is None else index
         # A heavy user has seen thousands of notes: ask for a few more than k and widen only
         # when the excluded ones leave too few (a search of k + |seen| would be slow).
-        fetch, total = 2 * k, len(self.index)
+        fetch, total = 2 * k, len(index)
         while True:
-            scores, ids = self.index.search_interests(interests, min(fetch, total))
+            scores, ids = index.search_interests(interests, min(fetch, total))
             keep = [(s, i) for s, i in zip(scores.tolist(), ids.tolist(), strict=True)
                     if i >= 0 and i not in exclude][:k]
             if len(keep) == k or fetch >= total:
@@ -344,8 +346,11 @@ class Platform:
         self.retrieve_k, self.per_topic = retrieve_k, per_topic
         self.personalize, self.click_weight = personalize, click_weight
         self.lock = threading.Lock()
-        ads = {n for n, c in notes.items() if c.get("is_ad")}
-        self.non_ads = set(notes) - ads if ads else set()
+        # The ads slot searches the ads alone (excluding every other note would mean a set
+        # of most of the corpus and an ANN fetch widened until enough ads turned up).
+        ads = np.asarray(sorted(n for n, c in notes.items() if c.get("is_ad")), np.int64)
+        self.ads_index = AnnIndex(retriever.vectors.shape[1], "flat").build(
+            ads, retriever.vectors_of(ads.tolist())) if len(ads) else None
         known = [*notes, *retriever.corpus.note_ids.tolist()]
         self.next_id = max(known, default=0) + 1
         self.posted_upto = -1               # the highest posted note id taken in
@@ -385,10 +390,9 @@ class Platform:
         self.sync()
         behaviours, interests, unread = self._user(user_id, now, scenario)
         exclude = self.store.seen(user_id) | self.store.deleted()
-        if scenario == "ads" and self.non_ads:
-            exclude |= self.non_ads                 # the ads slot serves ads only
+        ads_only = self.ads_index if scenario == "ads" else None     # the ads slot: ads only
         cands, filtered = self._moderate(
-            self.retriever.retrieve(interests, self.retrieve_k, exclude))
+            self.retriever.retrieve(interests, self.retrieve_k, exclude, index=ads_only))
         p = self.ranker.score(user_id, [c["note_id"] for c in cands], scenario, now,
                               clicks=behaviours.get("clicks"))
         for c, s in zip(cands, p.tolist(), strict=True):
@@ -468,8 +472,6 @@ class Platform:
         for n, ph in zip(notes, p, strict=True):
             card = {k: n.get(k) for k in CARD} | {"note_id": int(n["note_id"])}
             self.notes[card["note_id"]] = card
-            if self.non_ads and not card.get("is_ad"):
-                self.non_ads.add(card["note_id"])
             self.next_id = max(self.next_id, card["note_id"] + 1)
             out.append({**card, "p_harmful": ph,
                         "blocked": self.moderation.blocked(card["note_id"])})

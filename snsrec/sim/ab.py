@@ -130,12 +130,13 @@ class Popular:
     def __getattr__(self, name: str) -> Any:
         return getattr(self.inner, name)
 
-    def retrieve(self, interests: np.ndarray, k: int, exclude: set[int] | None = None
-                 ) -> list[dict[str, Any]]:
+    def retrieve(self, interests: np.ndarray, k: int, exclude: set[int] | None = None,
+                 index: Any = None) -> list[dict[str, Any]]:
         exclude = exclude or set()
+        within = None if index is None else set(index.ids().tolist())   # e.g. the ads only
         out = []
         for rank, n in enumerate(self.ranked):
-            if n not in exclude:
+            if n not in exclude and (within is None or n in within):
                 out.append({"note_id": n, "score": -float(rank), "interest": 0})
                 if len(out) == k:
                     break

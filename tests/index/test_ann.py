@@ -41,6 +41,14 @@ def test_recall_against_exact_search(kind):
     assert recall(ids, exact(QUERIES, 20)) >= want
 
 
+def test_ids_are_the_indexed_ones_without_the_removed():
+    index = AnnIndex(32, "hnsw").build(IDS[:50], ITEMS[:50])
+    assert sorted(index.ids().tolist()) == sorted(IDS[:50].tolist())
+    index.remove(IDS[:5])
+    assert sorted(index.ids().tolist()) == sorted(IDS[5:50].tolist())
+    assert AnnIndex(32, "flat").ids().tolist() == []
+
+
 @pytest.mark.parametrize("kind", KINDS)
 def test_remove_add_and_round_trip(kind, tmp_path):
     index = AnnIndex(32, kind, pq_m=8, nlist=32, nprobe=32).build(IDS, ITEMS)

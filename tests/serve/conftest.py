@@ -63,6 +63,7 @@ def redrec_run(tiny_world, tmp_path_factory):
 def served(redrec_run, tiny_world, tmp_path_factory):
     """The tiny world's tables, a served RED-Rec run, an LR ranker run and the note cards."""
     from snsrec.serve.pipeline import Ranker
+    from snsrec.serve.service import note_cards
     from snsrec.train.pipeline import RunConfig, train_run
 
     lr = tmp_path_factory.mktemp("serve_lr") / "lr"
@@ -71,8 +72,7 @@ def served(redrec_run, tiny_world, tmp_path_factory):
                                         "train": {"epochs": 1, "batch_size": 1024}}), lr)
     tables = load_tables(tiny_world)
     retriever = Retriever(redrec_run, "flat")
-    notes = {r["note_id"]: r for r in tables.notes.select(
-        "note_id", "title", "hashtags", "category", "subcategory").collect().to_dicts()}
+    notes = note_cards(tables)
     return {"tables": tables, "retriever": retriever, "ranker": Ranker(lr, tables),
             "notes": notes, "now": int(retriever.corpus.created.max()) + 1,
             "user": int(tables.events.select("user_id").head(1).collect().item())}

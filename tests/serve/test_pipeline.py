@@ -142,6 +142,11 @@ def test_platform_feed_end_to_end_and_it_adapts(served, tmp_path):
     free = Platform(store, retriever, served["ranker"], Moderation(), notes,
                     retrieve_k=60, per_topic=2)
     first = free.feed(user, 10, now)["items"]
+    # The ads slot serves ads only (from its own index of the ad notes), the feed any note.
+    ads = free.feed(user, 10, now, scenario="ads")["items"]
+    assert len(ads) == 10 and all(i["is_ad"] for i in ads)
+    assert sorted(free.ads_index.ids().tolist()) == sorted(n for n, c in notes.items()
+                                                           if c["is_ad"])
     blocked = {first[0]["note_id"]: 0.99, first[1]["note_id"]: 0.7}
     p = Platform(store, retriever, free.ranker, Moderation(blocked, 0.5), notes,
                  retrieve_k=60, per_topic=2)
