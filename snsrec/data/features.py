@@ -899,40 +899,41 @@ class RequestEncoder:
                               drop=fmap.spec.labels)
         base = _Frame.build(tables, empty.lazy(), fmap.spec)
         self.ev_columns = base.ev.columns
-        self.side, self.cache = base.side, {}
-        self.keys = {t: df[KEYS[t]].to_numpy() for t, df in self.side.items()}
+        # (tables, their sorted keys, the frame cache): replaced as one by add_rows, so a
+        # request served meanwhile reads one consistent state.
+        self.state = (base.side, {t: df[KEYS[t]].to_numpy() for t, df in base.side.items()},
+                      {})
 
     def add_rows(self, table: str, rows: list[dict[str, Any]]) -> None:
         """Rows of ``table`` (``notes`` / ``users``; missing columns null) added; rows with
         a key already there replace it."""
-        if table not in self.side or not rows:
+        side, known, cache = self.state
+        if table not in side or not rows:
             return
-        old, key = self.side[table], KEYS[table]
+        old, key = side[table], KEYS[table]
         new = pl.DataFrame([{c: r.get(c) for c in old.columns} for r in rows],
                            schema=old.schema).unique(key, keep="last").sort(key)
         keys = new[key].to_numpy()
-        if len(self.keys[table]) and keys[0] <= self.keys[table][-1]:
+        if len(known[table]) and keys[0] <= known[table][-1]:
             # Not past the last key: rebuild the table and its cached arrays.
             full = pl.concat([old.filter(~pl.col(key).is_in(new[key].implode())), new]
                              ).sort(key)
             entries = {k: (t, fn, fn(full) if t == table else arr)
-                       for k, (t, fn, arr) in self.cache.items()}
+                       for k, (t, fn, arr) in list(cache.items())}
         else:           # ids past the last (the service's posted notes): append
             full = pl.concat([old, new])
             entries = {k: (t, fn, np.concatenate([arr, fn(new)]) if t == table else arr)
-                       for k, (t, fn, arr) in self.cache.items()}
-        self.side = {**self.side, table: full}
-        self.keys = {**self.keys, table: full[key].to_numpy()}
-        self.cache = entries
+                       for k, (t, fn, arr) in list(cache.items())}
+        self.state = ({**side, table: full}, {**known, table: full[key].to_numpy()}, entries)
 
     def transform(self, request: dict, clicks: list[tuple[int, str, int]] | None = None
                   ) -> dict[str, np.ndarray]:
         """Model arrays of one request (``request_frame``'s keys) — no labels, no meta."""
         ev = request_frame(request, drop=self.fmap.spec.labels, columns=self.ev_columns)
-        side, keys = self.side, self.keys
+        side, keys, cache = self.state
         idx = {t: _lookup(keys[t], _ids(ev[KEYS[t]], ev.height, -1), dense=False)
                for t in side}
-        frame = _Frame(ev, side, idx, self.cache)
+        frame = _Frame(ev, side, idx, cache)
         if clicks is None:
             return self.fmap._arrays(frame, lambda q: self.fmap._history(self.tables, frame, q))
         # Every row of a request has its user and time: one history row, repeated.
