@@ -12,8 +12,12 @@ gives the same interface:
 - ``history(user, scenario, limit)`` — the notes the user clicked, newest
   first (arrival order), in one scenario or in all; ``seen(user, limit)`` — the
   notes shown to the user (every impression), for the already-seen filter.
-- ``put_note`` / ``get_note`` / ``delete_note`` / ``deleted()`` — notes posted
-  through the service and takedowns (a deleted note is gone from ``get_note``).
+- ``post_note(note, floor)`` — a new note under the next free id, given out
+  atomically, so several server processes on one store never share an id;
+  ``posted_notes(after)`` — the posted notes above an id (a restarted server
+  indexes them all, a worker picks up the ones another posted);
+  ``put_note`` / ``get_note`` / ``delete_note`` / ``deleted()`` — notes by id
+  and takedowns (a deleted note is gone from ``get_note``).
 
 Values are bound as parameters (SQLite) or passed as arguments (Redis): no
 statement is built from request strings.
