@@ -11,7 +11,8 @@ retrieval run and CTR run of one world. On start:
 - moderation scores come from ``--moderation`` (a `snsrec llm moderate` table) or,
   by default, from the hashed n-gram baseline trained once on the world's training
   notes and kept as ``RUN_DIR/moderation.parquet``;
-- writes need ``SNSREC_TOKEN`` (a random one is made and printed when it is unset).
+- writes need ``SNSREC_TOKEN`` (a random one is made and printed when it is unset);
+- ``--workers N`` runs N processes on the port over the one store (``serve``).
 """
 
 from __future__ import annotations
