@@ -200,16 +200,22 @@ class NgramModerator(nn.Module):
                              torch.from_numpy(offsets)) + self.bias
 
     def fit(self, texts: list[str] | Ragged, labels: np.ndarray, epochs: int = 8,
-            lr: float = 0.5, batch_size: int = 256, seed: int = 0) -> None:
+            lr: float = 0.5, batch_size: int = 256, seed: int = 0,
+            subset: np.ndarray | None = None) -> None:
+        """``subset``: fit on these rows of ``texts`` (Ragged) only — ``labels`` are theirs —
+        without copying them out (a million notes' n-grams are gigabytes)."""
         torch.manual_seed(seed)
         rows = texts if isinstance(texts, Ragged) else self.ragged(texts)
+        at = np.arange(len(rows)) if subset is None else np.asarray(subset, np.int64)
         y = torch.as_tensor(labels, dtype=torch.long)
+        if len(at) != len(y):
+            raise DataError(f"n-gram baseline: {len(y)} labels for {len(at)} texts")
         opt = torch.optim.Adagrad(self.parameters(), lr=lr)
         order = np.random.default_rng(seed)
         self.train()
         for _ in range(epochs):
             for idx in np.array_split(order.permutation(len(y)), max(1, len(y) // batch_size)):
-                loss = nn.functional.cross_entropy(self._logits(rows, idx),
+                loss = nn.functional.cross_entropy(self._logits(rows, at[idx]),
                                                    y[torch.as_tensor(idx)])
                 opt.zero_grad()
                 loss.backward()
@@ -237,11 +243,6 @@ class Ragged:
 
     def __len__(self) -> int:
         return len(self.lens)
-
-    def subset(self, idx: np.ndarray) -> Ragged:
-        n = self.lens[idx]
-        pos = np.repeat(self.starts[idx] - (np.cumsum(n) - n), n) + np.arange(int(n.sum()))
-        return Ragged(self.flat[pos], n)
 
 
 def split_notes(notes: pl.DataFrame, seed: int = 0) -> dict[str, pl.DataFrame]:

@@ -77,7 +77,7 @@ def baseline(tables: Any, run_dir: Path, seed: int = 0) -> tuple[Path, Any]:
     rows = model.ragged([note_text(r) for r in notes.iter_rows(named=True)])  # hashed once
     train = np.flatnonzero(notes["note_id"].is_in(
         split_notes(notes, seed)["train"]["note_id"].implode()).to_numpy())
-    model.fit(rows.subset(train), label_index(notes[train]), seed=seed)
+    model.fit(rows, label_index(notes[train]), seed=seed, subset=train)
     probs = model.label_probs(rows)
     with atomic_path(scores) as tmp:         # the table `snsrec llm moderate` writes
         frame_of(notes["note_id"].to_numpy(), probs).write_parquet(tmp)
