@@ -460,18 +460,6 @@ def serve_runs(world: Path, root: Path, ranker: str = "lr", seed: int = 0
     return redrec, rank
 
 
-def ensure_index(run_dir: Path, kind: str) -> Path:
-    """The run's saved ``kind`` index (built and saved once: HNSW on 1M notes takes minutes,
-    which a server start should not pay every time)."""
-    from snsrec.index.build import build_run_index
-
-    path = run_dir / f"index-{kind}"
-    if not (path / "index.faiss").is_file():
-        echo(f"bench serve: building the {kind} index of {run_dir}")
-        echo(build_run_index(run_dir, kind, path)["text"])
-    return path
-
-
 def _load_inputs(world: Path) -> tuple[np.ndarray, list[str], np.ndarray]:
     import polars as pl
 
@@ -494,6 +482,7 @@ def bench_serve(out: str | Path, *, items: int | None = None, rate: float = 100.
                 start_timeout: float = 3600.0, cache: Path = Path("data"),
                 workers: int = 1) -> dict[str, Any]:
     from snsrec.index.ann import KINDS
+    from snsrec.index.build import saved_run_index
 
     if index not in KINDS:
         raise ConfigError(f"bench serve --index {index!r}: use one of {', '.join(KINDS)}")
@@ -524,7 +513,7 @@ def bench_serve(out: str | Path, *, items: int | None = None, rate: float = 100.
     t0 = time.perf_counter()
     runs = out / "runs" / world_dir.name
     redrec, rank = serve_runs(world_dir, runs, ranker)
-    ensure_index(redrec, index)
+    saved_run_index(redrec, index)
     prepare_s = time.perf_counter() - t0
 
     store = out / "store.sqlite"

@@ -86,3 +86,16 @@ def build_run_index(run_dir: str | Path, kind: str = "hnsw",
     text = (f"indexed {len(index):,} notes ({vectors.shape[1]}-d, {kind}{channel}) in "
             f"{time.perf_counter() - t0:.1f} s → {out}")
     return {"index": index, "path": out, "text": text}
+
+
+def saved_run_index(run_dir: str | Path, kind: str = "hnsw") -> Path:
+    """Where the run's ``kind`` index is saved (``RUN_DIR/index-KIND``), building and saving
+    it first when there is none: HNSW on 1M notes takes minutes, which a server start
+    should pay once."""
+    from snsrec.progress import echo
+
+    path = Path(run_dir) / f"index-{kind}"
+    if not (path / "index.faiss").is_file():
+        echo(f"index: building the {kind} index of {run_dir} (saved for the next start)")
+        echo(build_run_index(run_dir, kind, path)["text"])
+    return path

@@ -93,7 +93,7 @@ class Retriever:
         import torch
 
         from snsrec.eval.protocols import corpus_vectors
-        from snsrec.index.build import RunIndex, build_run_index
+        from snsrec.index.build import RunIndex, saved_run_index
         from snsrec.train.pipeline import RunConfig
         from snsrec.train.trainer import load_run
 
@@ -105,9 +105,7 @@ class Retriever:
         self.run_dir, self.model, self.corpus = run_dir, run.model.eval(), run.feature_map
         self.sequence = RunConfig.model_validate(run.config).retrieval.sequence
         self.queries_index = query_rows(self.corpus)
-        saved = run_dir / f"index-{index_kind}"
-        self.index = RunIndex.load(saved) if (saved / "index.faiss").is_file() \
-            else build_run_index(run_dir, index_kind)["index"]
+        self.index = RunIndex.load(saved_run_index(run_dir, index_kind))
         with torch.no_grad():
             items = corpus_vectors(self.model, len(self.corpus))
         self.vectors = items.numpy()

@@ -221,12 +221,9 @@ def prepare_shared(run_dir: Path, store: str, *, retriever: Path | None = None,
                    ranker: Path | None = None, index_kind: str = "hnsw", **_: Any) -> None:
     """What workers must not each do at once: fill an empty store with the world's events,
     train the moderation baseline, build and save the index."""
-    from snsrec.index.build import build_run_index
+    from snsrec.index.build import saved_run_index
 
     retriever_dir, _, tables, st = _open(run_dir, store, retriever, ranker)
     st.close()
     baseline(tables, run_dir)
-    saved = retriever_dir / f"index-{index_kind}"
-    if not (saved / "index.faiss").is_file():
-        echo(f"serve: building and saving the {index_kind} index of {retriever_dir}")
-        build_run_index(retriever_dir, index_kind, saved)
+    saved_run_index(retriever_dir, index_kind)
