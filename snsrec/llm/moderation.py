@@ -24,11 +24,8 @@ accuracy on the harmful notes, ROC AUC and notes/s (``moderation.json`` / ``.md`
 
 from __future__ import annotations
 
-import itertools
 import shlex
 import time
-from dataclasses import dataclass
-from functools import cached_property
 from pathlib import Path
 from typing import Any
 
@@ -42,6 +39,7 @@ from snsrec.data.schema import HARM_TYPES
 from snsrec.errors import ConfigError, DataError, ModelError
 from snsrec.io import atomic_dir, atomic_path, read_json, write_json, write_text
 from snsrec.progress import Progress, echo
+from snsrec.text.encoders import Ragged
 
 HARM_NONE = "none"
 LABELS = (HARM_NONE, *HARM_TYPES)
@@ -183,24 +181,8 @@ class NgramModerator(nn.Module):
     def forward(self, rows: dict[str, torch.Tensor]) -> torch.Tensor:
         return self.hash(rows) + self.bias
 
-    def ragged(self, texts: list[str]) -> Ragged:
-        """Every text's n-gram rows as one flat int32 array with lengths — not a padded
-        [texts, longest text] matrix: a million notes padded to the longest do not fit in
-        memory. Python lists are held a chunk at a time."""
-        parts, lens = [], np.zeros(len(texts), np.int64)
-        for s in range(0, len(texts), 8192):
-            ids = [self.hash.ids(t) for t in texts[s:s + 8192]]
-            lens[s:s + len(ids)] = [len(r) for r in ids]
-            parts.append(np.fromiter(itertools.chain.from_iterable(ids), np.int32,
-                                     int(lens[s:s + len(ids)].sum())))
-        return Ragged(np.concatenate(parts) if parts else np.zeros(0, np.int32), lens)
-
     def _logits(self, rows: Ragged, idx: np.ndarray) -> torch.Tensor:
-        n = rows.lens[idx]
-        offsets = np.cumsum(n) - n
-        pos = np.repeat(rows.starts[idx] - offsets, n) + np.arange(int(n.sum()))
-        return self.hash.bag(torch.from_numpy(rows.flat[pos].astype(np.int64)),
-                             torch.from_numpy(offsets)) + self.bias
+        return self.hash.bag(*rows.bag(idx)) + self.bias
 
     def fit(self, texts: list[str] | Ragged, labels: np.ndarray, epochs: int = 8,
             lr: float = 0.5, batch_size: int = 256, seed: int = 0,
@@ -208,7 +190,7 @@ class NgramModerator(nn.Module):
         """``subset``: fit on these rows of ``texts`` (Ragged) only — ``labels`` are theirs —
         without copying them out (a million notes' n-grams are gigabytes)."""
         torch.manual_seed(seed)
-        rows = texts if isinstance(texts, Ragged) else self.ragged(texts)
+        rows = texts if isinstance(texts, Ragged) else self.hash.ragged(texts)
         at = np.arange(len(rows)) if subset is None else np.asarray(subset, np.int64)
         y = torch.as_tensor(labels, dtype=torch.long)
         if len(at) != len(y):
@@ -218,40 +200,22 @@ class NgramModerator(nn.Module):
         self.train()
         # Adagrad's sparse gradients are well formed: no invariant checks (nor the warning).
         with torch.sparse.check_sparse_tensor_invariants(enable=False):
-            self._epochs(rows, at, y, opt, order, epochs, batch_size)
-
-    def _epochs(self, rows: Ragged, at: np.ndarray, y: torch.Tensor, opt: Any,
-                order: np.random.Generator, epochs: int, batch_size: int) -> None:
-        for _ in range(epochs):
-            for idx in np.array_split(order.permutation(len(y)), max(1, len(y) // batch_size)):
-                loss = nn.functional.cross_entropy(self._logits(rows, at[idx]),
-                                                   y[torch.as_tensor(idx)])
-                opt.zero_grad()
-                loss.backward()
-                opt.step()
+            for _ in range(epochs):
+                for idx in np.array_split(order.permutation(len(y)),
+                                          max(1, len(y) // batch_size)):
+                    loss = nn.functional.cross_entropy(self._logits(rows, at[idx]),
+                                                       y[torch.as_tensor(idx)])
+                    opt.zero_grad()
+                    loss.backward()
+                    opt.step()
 
     @torch.no_grad()
     def label_probs(self, texts: list[str] | Ragged, batch_size: int = 4096) -> np.ndarray:
         self.eval()
-        rows = texts if isinstance(texts, Ragged) else self.ragged(texts)
+        rows = texts if isinstance(texts, Ragged) else self.hash.ragged(texts)
         out = [torch.softmax(self._logits(rows, np.arange(s, min(s + batch_size, len(rows)))),
                              -1).numpy() for s in range(0, len(rows), batch_size)]
         return np.concatenate(out) if out else np.zeros((0, len(LABELS)), dtype=np.float32)
-
-
-@dataclass(frozen=True)
-class Ragged:
-    """Texts' n-gram rows: ``flat[starts[i]:starts[i] + lens[i]]`` are text i's."""
-
-    flat: np.ndarray
-    lens: np.ndarray
-
-    @cached_property
-    def starts(self) -> np.ndarray:
-        return np.cumsum(self.lens) - self.lens
-
-    def __len__(self) -> int:
-        return len(self.lens)
 
 
 def split_notes(notes: pl.DataFrame, seed: int = 0) -> dict[str, pl.DataFrame]:

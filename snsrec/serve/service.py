@@ -74,7 +74,7 @@ def baseline(tables: Any, run_dir: Path, seed: int = 0) -> tuple[Path, Any]:
     echo("serve: training the n-gram moderation baseline (once)")
     notes = read_notes(tables.root / "notes.parquet")
     model = NgramModerator()
-    rows = model.ragged([note_text(r) for r in notes.iter_rows(named=True)])  # hashed once
+    rows = model.hash.ragged([note_text(r) for r in notes.iter_rows(named=True)])  # hashed once
     train = np.flatnonzero(notes["note_id"].is_in(
         split_notes(notes, seed)["train"]["note_id"].implode()).to_numpy())
     model.fit(rows, label_index(notes[train]), seed=seed, subset=train)

@@ -31,13 +31,17 @@ Backbones (``TextConfig.backbone``):
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import importlib.util
+import itertools
 import re
 import sys
 import zlib
 from abc import ABC, abstractmethod
 from collections.abc import Sequence
+from dataclasses import dataclass
+from functools import cached_property
 from pathlib import Path
 from typing import Any, Literal
 
@@ -140,6 +144,28 @@ def ngrams(text: str, limit: int | None = None) -> list[str]:
     return grams[:limit]
 
 
+@dataclass(frozen=True)
+class Ragged:
+    """Texts' n-gram rows: ``flat[starts[i]:starts[i] + lens[i]]`` are text i's."""
+
+    flat: np.ndarray
+    lens: np.ndarray
+
+    @cached_property
+    def starts(self) -> np.ndarray:
+        return np.cumsum(self.lens) - self.lens
+
+    def __len__(self) -> int:
+        return len(self.lens)
+
+    def bag(self, idx: np.ndarray) -> tuple[torch.Tensor, torch.Tensor]:
+        """(ids, offsets) of texts ``idx`` for an ``EmbeddingBag``."""
+        n = self.lens[idx]
+        offsets = np.cumsum(n) - n
+        pos = np.repeat(self.starts[idx] - offsets, n) + np.arange(int(n.sum()))
+        return torch.from_numpy(self.flat[pos].astype(np.int64)), torch.from_numpy(offsets)
+
+
 class HashBackbone(TextBackbone):
     name = "hash"
     ROW_CACHE = 1 << 21     # n-grams whose rows are kept (cleared past it)
@@ -168,19 +194,29 @@ class HashBackbone(TextBackbone):
             out.append(r)
         return out
 
+    def ragged(self, texts: Sequence[str]) -> Ragged:
+        """Every text's n-gram rows as one flat int32 array with lengths, hashed a chunk at a
+        time (a million notes' rows as Python lists would not fit in memory), with a
+        progress bar for a corpus (minutes for a million notes)."""
+        chunk = 10_000
+        parts, lens = [], np.zeros(len(texts), np.int64)
+        bar = Progress("hash n-grams", total=len(texts), unit="texts") \
+            if len(texts) >= self.QUIET_BELOW else None
+        with bar or contextlib.nullcontext():
+            for s in range(0, len(texts), chunk):
+                ids = [self.ids(t) for t in texts[s:s + chunk]]
+                lens[s:s + len(ids)] = [len(r) for r in ids]
+                parts.append(np.fromiter(itertools.chain.from_iterable(ids), np.int32,
+                                         int(lens[s:s + len(ids)].sum())))
+                if bar is not None:
+                    bar.update(len(ids))
+        return Ragged(np.concatenate(parts) if parts else np.zeros(0, np.int32), lens)
+
     def prepare(self, texts: Sequence[str]) -> dict[str, torch.Tensor]:
-        if len(texts) < self.QUIET_BELOW:
-            rows = [self.ids(t) for t in texts]
-        else:           # a corpus (minutes for a million notes): say how far it is
-            rows = []
-            with Progress("hash n-grams", total=len(texts), unit="texts") as bar:
-                for s in range(0, len(texts), 10_000):
-                    rows += [self.ids(t) for t in texts[s:s + 10_000]]
-                    bar.update(min(10_000, len(texts) - s))
-        width = max((len(r) for r in rows), default=0) or 1
+        rows = self.ragged(texts)
+        width = int(rows.lens.max(initial=0)) or 1
         ids = np.zeros((len(rows), width), dtype=np.int64)
-        for i, r in enumerate(rows):
-            ids[i, :len(r)] = r
+        ids[np.arange(width)[None, :] < rows.lens[:, None]] = rows.flat   # row-major order
         return {"ids": torch.from_numpy(ids)}
 
     def forward(self, rows: dict[str, torch.Tensor]) -> torch.Tensor:

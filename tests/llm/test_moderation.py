@@ -42,7 +42,7 @@ def test_ngram_baseline_learns_telling_words():
     assert got["f1"] == 1.0 and got["type_accuracy"] == 1.0
     # Hashed once (ragged rows), fitted on a subset and scored: the same model.
     again = NgramModerator(buckets=1 << 16)
-    rows = again.ragged(texts)
+    rows = again.hash.ragged(texts)
     assert rows.flat[rows.starts[2]:rows.starts[2] + rows.lens[2]].tolist() == \
         again.hash.ids(texts[2])
     again.fit(rows, np.array(y[:300]), epochs=5, subset=np.arange(300))
