@@ -419,18 +419,16 @@ class _Frame:
                  ) -> tuple[str, np.ndarray]:
         """(table, ``fn`` of the reference's values at that table's level); a notes / users
         level result is kept in ``cache`` when there is one."""
-        if ref in EXPRESSIONS:
-            return "events", fn(_EXPRESSION_FNS[ref](self))
-        table, _, col = ref.partition(".")
-        if table == "events":
-            return table, fn(self.ev[col])
-        if self.cache is None:
-            return table, fn(self.side[table][col])
+        table, values = self.level(ref)
+        if table == "events" or self.cache is None:
+            return table, fn(values)
         hit = self.cache.get((kind, ref))
         if hit is None:
+            col = ref.partition(".")[2]
+
             def make(df: pl.DataFrame) -> np.ndarray:
                 return fn(df[col])
-            hit = self.cache[(kind, ref)] = (table, make, make(self.side[table]))
+            hit = self.cache[(kind, ref)] = (table, make, fn(values))
         return table, hit[2]
 
     def weights(self, table: str) -> np.ndarray:
