@@ -5,8 +5,10 @@
 - ``GET /v1/feed?user_id=&k=[&scenario=]`` — retrieve → rank → moderate → diversify;
 - ``POST /v1/search`` — a query's notes, personalised by the user's search interests;
 - ``POST /v1/notes`` — a new note: encoded, moderated and indexed (cold start);
-- ``POST /v1/events`` — a batch of impressions / clicks / conversions, idempotent
-  by ``event_id``, answered only once durably stored; the user's next feed reads them;
+- ``POST /v1/events`` — a batch of impressions / clicks / conversions on known notes
+  (an unknown note id is a 422), idempotent by ``event_id`` (the client's: every id
+  ≥ 0 is free, the imported history lives below 0), answered only once durably
+  stored; the user's next feed reads them;
 - ``GET /v1/notes/{id}`` and ``DELETE /v1/notes/{id}`` (a takedown, gone from every
   response at once);
 - ``GET /healthz``; ``GET /metrics`` (Prometheus text: requests and latency per
@@ -40,7 +42,7 @@ from typing import Annotated, Any, Literal
 
 from fastapi import Depends, FastAPI, Header, HTTPException, Path, Query, Request
 from fastapi.responses import HTMLResponse, JSONResponse, PlainTextResponse
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from snsrec import __version__
 
@@ -93,6 +95,19 @@ class NewNote(BaseModel):
     category: str | None = Field(None, max_length=64)
     subcategory: str | None = Field(None, max_length=64)
     language: str | None = Field(None, max_length=16)
+
+    @field_validator("hashtags")
+    @classmethod
+    def _tags(cls, tags: list[str]) -> list[str]:
+        """Stored as the corpus writes them: no '#', lower case, each once, in order."""
+        out: list[str] = []
+        for i, tag in enumerate(tags):
+            t = tag.strip().lstrip("#").strip().lower()
+            if not t or any(c.isspace() for c in t):
+                raise ValueError(f"hashtags[{i}] {tag!r}: a tag is one word, e.g. 'filmcamera'")
+            if t not in out:
+                out.append(t)
+        return out
 
 
 class EventBatch(BaseModel):
@@ -221,6 +236,12 @@ def create_app(platform: Any, token: str, clock: Any = time.time,
 
     @app.post("/v1/events", dependencies=[Depends(writer)])
     def events(batch: EventBatch) -> dict[str, int]:
+        unknown = platform.unknown_notes([e.note_id for e in batch.events])
+        if unknown:
+            i, e = next((i, e) for i, e in enumerate(batch.events) if e.note_id in unknown)
+            raise HTTPException(422, f"events[{i}].note_id {e.note_id}: no such note "
+                                f"({len(unknown)} unknown note id(s) in the batch); events "
+                                "are about notes the platform has (GET /v1/notes/ID)")
         now = int(clock())
         rows = [{**e.model_dump(), "ts": e.ts if e.ts is not None else now}
                 for e in batch.events]

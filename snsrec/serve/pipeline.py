@@ -441,15 +441,30 @@ class Platform:
             taken = self._sync_locked()
         return next(t for t in taken if t["note_id"] == nid)
 
+    def unknown_notes(self, note_ids: list[int]) -> set[int]:
+        """The ids among ``note_ids`` that are no note of the platform's (taken-down notes
+        are known: their late events still count). Notes another server posted count."""
+        missing = {n for n in note_ids if n not in self.notes}
+        if missing:
+            self.sync()
+            missing = {n for n in missing if n not in self.notes}
+        return missing
+
     def sync(self) -> None:
         """Take in notes posted through the store since the last look — by this server or
         by another one sharing the store (a worker process)."""
-        if self.store.posted_notes(after=self.posted_upto):
-            with self.lock:
-                self._sync_locked()
-
-    def _sync_locked(self) -> list[dict[str, Any]]:
         new = self.store.posted_notes(after=self.posted_upto)
+        if new:
+            with self.lock:
+                self._sync_locked(new)
+
+    def _sync_locked(self, new: list[dict[str, Any]] | None = None
+                     ) -> list[dict[str, Any]]:
+        """Take in ``new`` (read again when absent), skipping what another thread took in
+        while this one waited for the lock."""
+        if new is None:
+            new = self.store.posted_notes(after=self.posted_upto)
+        new = [n for n in new if int(n["note_id"]) > self.posted_upto]
         if not new:
             return []
         taken = self._take_in(new)

@@ -4,7 +4,8 @@
 gives the same interface:
 
 - ``add_events(rows)`` — impressions / clicks / conversions; idempotent by
-  ``event_id`` (a replayed event is counted as a duplicate, not stored twice)
+  ``event_id`` (a replayed event is counted as a duplicate, not stored twice;
+  ``import_events`` puts a world's history under the negative ids)
   and durable when it returns: SQLite commits in WAL mode with
   ``synchronous=FULL``; Redis runs each event as one atomic script (for
   durability across a Redis restart, run it with ``appendonly yes`` and
@@ -397,11 +398,19 @@ def open_store(spec: str) -> Store:
     raise ConfigError(f"--store {spec!r}: use sqlite:PATH or redis://HOST:PORT")
 
 
+def imported_id(event_id: Any) -> Any:
+    """The store's id of an imported history event: ``-1 - event_id`` (ints, arrays or a
+    Polars expression). Clients' events take ids >= 0 (the API's range), so they never
+    collide with the history."""
+    return -1 - event_id
+
+
 def import_events(store: Store, events: Any, until: int | None = None,
                   chunk: int = 20_000) -> tuple[int, int]:
     """Load an events table (the canonical columns; a Polars frame, lazy or not) into the
     store in chunks, up to ``until`` (epoch seconds, exclusive) when given; (accepted,
-    duplicates). Re-running it adds nothing (idempotent by ``event_id``)."""
+    duplicates). Each event is stored under ``imported_id(event_id)``; re-running it adds
+    nothing (idempotent by ``event_id``)."""
     import polars as pl
 
     from snsrec.progress import Progress
@@ -413,7 +422,9 @@ def import_events(store: Store, events: Any, until: int | None = None,
         raise ConfigError(f"events: no column(s) {', '.join(missing)}; the store needs the "
                           "canonical events table")
     ts = pl.col("ts").dt.epoch("s") if frame.collect_schema()["ts"] != pl.Int64 else pl.col("ts")
-    frame = frame.with_columns(ts.alias("ts"))
+    # The history takes the negative ids, so every id >= 0 is free for clients' events.
+    frame = frame.with_columns(
+        ts.alias("ts"), imported_id(pl.col("event_id").cast(pl.Int64)).alias("event_id"))
     if until is not None:
         frame = frame.filter(pl.col("ts") < until)
     table = frame.select([c for c in EVENT_FIELDS if c in have]).collect()

@@ -217,6 +217,9 @@ def test_the_service_over_http(served, tmp_path):
               "click": 1}
         assert c.post("/v1/events", json={"events": [ev]}).status_code == 401
         auth = {"Authorization": "Bearer s3cret"}
+        stray = {**ev, "event_id": 10**9 + 1, "note_id": 999_999_999}
+        r = c.post("/v1/events", json={"events": [ev, stray]}, headers=auth)
+        assert r.status_code == 422 and "events[1].note_id 999999999" in r.json()["detail"]
         r = c.post("/v1/events", json={"events": [ev, ev]}, headers=auth)
         assert r.json() == {"accepted": 1, "duplicates": 1}
         assert ids[0] not in [i["note_id"] for i in c.get(
@@ -237,12 +240,14 @@ def test_the_service_over_http(served, tmp_path):
         q = {"user_id": user, "query": "travel food", "k": 4}
         found = c.post("/v1/search", json=q).json()
         assert found["query"] == "travel food" and len(found["items"]) == 4
-        note = {"title": "Night market dumplings in Taipei", "hashtags": ["taipei"]}
+        note = {"title": "Night market dumplings in Taipei",
+                "hashtags": ["#Taipei", "taipei", " 夜市 "]}
         assert c.post("/v1/notes", json=note).status_code == 401
         r = c.post("/v1/notes", json=note, headers=auth)
         assert r.status_code == 201
         posted = r.json()["note_id"]
-        assert c.get(f"/v1/notes/{posted}").json()["title"] == note["title"]
+        stored = c.get(f"/v1/notes/{posted}").json()
+        assert stored["title"] == note["title"] and stored["hashtags"] == ["taipei", "夜市"]
         hits = c.post("/v1/search", json={**q, "query": note["title"], "k": 20}).json()
         assert posted in [i["note_id"] for i in hits["items"]]
         for body in ({**q, "query": ""}, {**q, "query": "  "}, {**q, "k": 101},
@@ -250,7 +255,8 @@ def test_the_service_over_http(served, tmp_path):
             r = c.post("/v1/search", json=body)
             assert r.status_code == 422 and r.json()["detail"], body
         for body in ({"title": ""}, {"title": "t", "hashtags": ["a"] * 21},
-                     {"title": "t", "body": "b" * 10_001}, {"title": "t", "note_id": 3}):
+                     {"title": "t", "body": "b" * 10_001}, {"title": "t", "note_id": 3},
+                     {"title": "t", "hashtags": ["#"]}, {"title": "t", "hashtags": ["a b"]}):
             assert c.post("/v1/notes", json=body, headers=auth).status_code == 422
         text = c.get("/metrics").text
         assert 'snsrec_requests_total{route="/v1/feed",status="200"} 2' in text

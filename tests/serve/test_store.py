@@ -117,6 +117,10 @@ def test_imported_world_events_give_the_training_histories(store, tiny_world):
     n = tables.events.select(pl.len()).collect().item()
     assert import_events(store, tables.events, chunk=5_000) == (n, 0)
     assert import_events(store, tables.events.head(100)) == (0, 100)     # idempotent
+    # The history sits below 0: a client's first event ids are free.
+    first = tables.events.head(1).collect().row(0, named=True)
+    assert store.add_events([{**first, "event_id": 0, "ts": 1}]) == (1, 0)
+    assert store.count_events() == n + 1
     log = BehaviourLog.from_tables(tables)
     user = int(np.bincount(log.user).argmax())                           # the busiest user
     mine = log.select(log.user == user)
