@@ -115,19 +115,32 @@ def _open(run_dir: Path, store: str, retriever: Path | None, ranker: Path | None
     return retriever_dir, ranker_dir, tables, st
 
 
+def assemble(store: Any, tables: Any, retriever_dir: Path, ranker_dir: Path,
+             baseline_dir: Path, *, moderation: Path | None = None, threshold: float = 0.5,
+             index_kind: str = "hnsw", candidates: Any = None, **settings: Any) -> Any:
+    """The ``Platform`` over an open store and a world's tables: the retrieval run's
+    index, the ranker, moderation scores (``moderation`` or the n-gram baseline kept in
+    ``baseline_dir``; the baseline scores posted notes). ``candidates`` wraps the
+    retriever (the simulator's popularity arm); ``settings``: Platform's knobs."""
+    from snsrec.serve.pipeline import Moderation, Platform, Ranker, Retriever
+
+    scores, model = baseline(tables, baseline_dir)
+    retriever = Retriever(retriever_dir, index_kind)
+    return Platform(store, candidates(retriever) if candidates else retriever,
+                    Ranker(ranker_dir, tables),
+                    Moderation.from_parquet(moderation or scores, threshold,
+                                            harmful_scorer(model)),
+                    note_cards(tables), **settings)
+
+
 def build_platform(run_dir: str | Path, store: str, *, retriever: Path | None = None,
                    ranker: Path | None = None, moderation: Path | None = None,
                    threshold: float = 0.5, index_kind: str = "hnsw") -> Any:
-    from snsrec.serve.pipeline import Moderation, Platform, Ranker, Retriever
-
     run_dir = Path(run_dir)
     retriever_dir, ranker_dir, tables, st = _open(run_dir, store, retriever, ranker)
-    scores, model = baseline(tables, run_dir)
-    moderation = moderation or scores
-    notes = note_cards(tables)
-    platform = Platform(st, Retriever(retriever_dir, index_kind), Ranker(ranker_dir, tables),
-                        Moderation.from_parquet(moderation, threshold, harmful_scorer(model)),
-                        notes)
+    platform = assemble(st, tables, retriever_dir, ranker_dir, run_dir,
+                        moderation=moderation, threshold=threshold, index_kind=index_kind)
+    notes = platform.notes
     blocked = int(np.sum([platform.moderation.blocked(n) for n in notes]))
     echo(f"serve: {len(notes):,} notes ({blocked:,} above the moderation threshold), "
          f"retriever {retriever_dir}, ranker {ranker_dir}")

@@ -126,6 +126,7 @@ class Popular:
         self.inner = retriever
         order = sorted(clicks.items(), key=lambda kv: (-kv[1], kv[0]))
         self.ranked = [n for n, _ in order]
+        self._within: tuple[tuple[int, int], set[int]] | None = None   # an index's ids
 
     def __getattr__(self, name: str) -> Any:
         return getattr(self.inner, name)
@@ -133,7 +134,12 @@ class Popular:
     def retrieve(self, interests: np.ndarray, k: int, exclude: set[int] | None = None,
                  index: Any = None) -> list[dict[str, Any]]:
         exclude = exclude or set()
-        within = None if index is None else set(index.ids().tolist())   # e.g. the ads only
+        within = None
+        if index is not None:                   # e.g. the ads only; its ids, kept
+            key = (id(index), len(index))
+            if self._within is None or self._within[0] != key:
+                self._within = (key, set(index.ids().tolist()))
+            within = self._within[1]
         out = []
         for rank, n in enumerate(self.ranked):
             if n not in exclude and (within is None or n in within):
@@ -154,8 +160,7 @@ def _arm(cfg: ArmConfig, world: Path, start: int, folder: Path) -> tuple[Any, An
                               "SNSREC_TOKEN) to send events")
         return Http(cfg.url, token), None
     from snsrec.data.tables import load_tables
-    from snsrec.serve.pipeline import Moderation, Platform, Ranker, Retriever
-    from snsrec.serve.service import baseline, harmful_scorer, note_cards, resolve_runs
+    from snsrec.serve.service import assemble, resolve_runs
     from snsrec.serve.store import import_events, open_store
 
     if cfg.run is None and (cfg.retriever is None or cfg.ranker is None):
@@ -175,20 +180,17 @@ def _arm(cfg: ArmConfig, world: Path, start: int, folder: Path) -> tuple[Any, An
             extra.unlink()
     store = open_store(f"sqlite:{store_path}")
     import_events(store, tables.events, until=start)
-    scores, model = baseline(tables, run or folder.parent)
-    moderation = Moderation.from_parquet(scores, cfg.threshold, harmful_scorer(model))
-    moderation.enabled = cfg.moderation
-    retriever = Retriever(retriever_dir, cfg.index)
-    if cfg.candidates == "popularity":
-        retriever = Popular(retriever, _clicks_before(tables, start))
-    elif cfg.candidates != "platform":
+    if cfg.candidates not in ("platform", "popularity"):
         raise ConfigError(f"arm {cfg.name}: candidates {cfg.candidates!r}; use platform or "
                           "popularity")
-    notes = note_cards(tables)
-    platform = Platform(store, retriever, Ranker(ranker_dir, tables), moderation, notes,
-                        retrieve_k=cfg.retrieve_k, per_topic=cfg.per_topic,
-                        personalize=0.0 if cfg.candidates == "popularity" else cfg.personalize,
-                        click_weight=cfg.click_weight)
+    popular = cfg.candidates == "popularity"
+    platform = assemble(
+        store, tables, retriever_dir, ranker_dir, run or folder.parent,
+        threshold=cfg.threshold, index_kind=cfg.index,
+        candidates=(lambda r: Popular(r, _clicks_before(tables, start))) if popular else None,
+        retrieve_k=cfg.retrieve_k, per_topic=cfg.per_topic,
+        personalize=0.0 if popular else cfg.personalize, click_weight=cfg.click_weight)
+    platform.moderation.enabled = cfg.moderation
     return InProcess(platform), platform
 
 
