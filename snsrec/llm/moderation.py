@@ -163,8 +163,33 @@ def moderate(model: str, notes: str | Path, out: str | Path, *, batch_size: int 
 
 # -- the n-gram baseline -------------------------------------------------------------------
 
+def with_short_copies(notes: pl.DataFrame, seed: int = 0) -> tuple[list[str], np.ndarray]:
+    """The baseline's training texts and labels: every note, then every note again as a
+    short one — its title and the first U{0..¼} of its body's words, what a posted note
+    often is.
+
+    The baseline sums its n-gram weights, so a long note's many ordinary n-grams add up
+    to strong "not harmful" evidence; fitted on long notes alone, its intercept sits far
+    towards harmful and a short benign note reads as harmful (31% of the small world's
+    benign test titles did). With the short copies: 1.3%; on the full test notes F1
+    0.935 → 0.929, AUC 0.956 → 0.951, harm-type accuracy 0.939 → 0.988. Thinning the
+    n-gram bags at random instead did worse (12% of titles, F1 0.914): a title is not
+    a random sample of its body's n-grams.
+    """
+    rng = np.random.default_rng([seed, 17])
+    rows = list(notes.select("title", "body").iter_rows(named=True))
+    short = []
+    for r in rows:
+        words = (r["body"] or "").split()
+        keep = int(rng.integers(0, len(words) // 4 + 1))
+        short.append(note_text({"title": r["title"], "body": " ".join(words[:keep])}))
+    labels = label_index(notes)
+    return [note_text(r) for r in rows] + short, np.concatenate([labels, labels])
+
+
 class NgramModerator(nn.Module):
-    """Multinomial logistic regression over hashed word + character n-grams."""
+    """Multinomial logistic regression over hashed word + character n-grams (trained on
+    ``with_short_copies``)."""
 
     def __init__(self, buckets: int = 1 << 20):
         super().__init__()
@@ -229,8 +254,7 @@ def split_notes(notes: pl.DataFrame, seed: int = 0) -> dict[str, pl.DataFrame]:
 def fit_baseline(train: pl.DataFrame, seed: int = 0) -> NgramModerator:
     """The n-gram baseline trained on ``train`` (notes with their harm labels)."""
     model = NgramModerator()
-    model.fit([note_text(r) for r in train.iter_rows(named=True)], label_index(train),
-              seed=seed)
+    model.fit(*with_short_copies(train, seed), seed=seed)
     return model
 
 

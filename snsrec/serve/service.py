@@ -48,41 +48,52 @@ def resolve_runs(run_dir: Path, retriever: Path | None, ranker: Path | None
 
 
 BASELINE = "moderation-baseline.safetensors"
+BASELINE_RECIPE = "ngram-lr+short-copies"    # a baseline kept with another one is retrained
 
 
 def baseline(tables: Any, run_dir: Path, seed: int = 0) -> tuple[Path, Any]:
     """The n-gram moderation baseline, trained once on the training notes and kept in
     ``run_dir`` (weights as safetensors, every note's score as ``moderation.parquet``):
     (the scores table, the model — it scores notes posted later)."""
+    from safetensors import safe_open
     from safetensors.torch import load_file, save_file
 
     from snsrec.io import atomic_path
     from snsrec.llm.moderation import (
         NgramModerator,
         frame_of,
-        label_index,
         note_text,
         read_notes,
         split_notes,
+        with_short_copies,
     )
 
     weights, scores = run_dir / BASELINE, run_dir / "moderation.parquet"
     if weights.is_file() and scores.is_file():
-        model = NgramModerator()
-        model.load_state_dict(load_file(weights))
-        return scores, model
+        with safe_open(str(weights), "pt") as f:
+            recipe = (f.metadata() or {}).get("recipe")
+        if recipe == BASELINE_RECIPE:
+            model = NgramModerator()
+            model.load_state_dict(load_file(weights))
+            return scores, model
+        echo(f"serve: {weights} was trained another way; training it again")
     echo("serve: training the n-gram moderation baseline (once)")
     notes = read_notes(tables.root / "notes.parquet")
     model = NgramModerator()
-    rows = model.hash.ragged([note_text(r) for r in notes.iter_rows(named=True)])  # hashed once
     train = np.flatnonzero(notes["note_id"].is_in(
         split_notes(notes, seed)["train"]["note_id"].implode()).to_numpy())
-    model.fit(rows, label_index(notes[train]), seed=seed, subset=train)
-    probs = model.label_probs(rows)
+    texts, labels = with_short_copies(notes[train], seed)
+    short = texts[len(train):]
+    # Every note hashed once, the training notes' short copies after them.
+    rows = model.hash.ragged([note_text(r) for r in notes.iter_rows(named=True)] + short)
+    model.fit(rows, labels, seed=seed, subset=np.concatenate(
+        [train, notes.height + np.arange(len(short))]))
+    probs = model.label_probs(rows.head(notes.height))
     with atomic_path(scores) as tmp:         # the table `snsrec llm moderate` writes
         frame_of(notes["note_id"].to_numpy(), probs).write_parquet(tmp)
     with atomic_path(weights) as tmp:
-        save_file({k: v.contiguous() for k, v in model.state_dict().items()}, str(tmp))
+        save_file({k: v.contiguous() for k, v in model.state_dict().items()}, str(tmp),
+                  metadata={"recipe": BASELINE_RECIPE})
     return scores, model
 
 

@@ -158,6 +158,10 @@ class Ragged:
     def __len__(self) -> int:
         return len(self.lens)
 
+    def head(self, n: int) -> Ragged:
+        """The first ``n`` texts (a view: nothing copied)."""
+        return Ragged(self.flat[:int(self.lens[:n].sum())], self.lens[:n])
+
     def bag(self, idx: np.ndarray) -> tuple[torch.Tensor, torch.Tensor]:
         """(ids, offsets) of texts ``idx`` for an ``EmbeddingBag``."""
         n = self.lens[idx]

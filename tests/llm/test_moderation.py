@@ -49,6 +49,21 @@ def test_ngram_baseline_learns_telling_words():
     np.testing.assert_array_equal(again.label_probs(rows)[300:], m.label_probs(texts[300:]))
 
 
+def test_the_baseline_also_trains_on_every_note_as_a_short_one():
+    words = [f"w{i}" for i in range(40)]
+    notes = pl.DataFrame({"note_id": [1, 2, 3], "title": ["a title", "b", "c"],
+                          "body": [" ".join(words), "", None], "harmful": [True, False, False],
+                          "harm_type": ["scam", None, None]})
+    texts, labels = moderation.with_short_copies(notes)
+    assert texts[:3] == ["a title\n" + " ".join(words), "b\n", "c\n"]
+    assert labels.tolist() == [1, 0, 0, 1, 0, 0]
+    title, body = texts[3].split("\n")
+    assert title == "a title" and body.split() == words[:len(body.split())]
+    assert len(body.split()) <= 10 and texts[4:] == ["b\n", "c\n"]
+    again, _ = moderation.with_short_copies(notes)
+    assert again == texts                                  # seeded
+
+
 def _notes(tmp_path, n=10):
     path = tmp_path / "notes.parquet"
     pl.DataFrame({"note_id": np.arange(n), "title": [f"title {i}" for i in range(n)],

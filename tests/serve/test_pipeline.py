@@ -284,9 +284,20 @@ def test_build_platform_from_a_demo_layout(served, redrec_run, tmp_path):
     got = p.post_note({"title": src["title"], "body": src["body"]}, served["now"])
     assert got["p_harmful"] == pytest.approx(p.moderation.scores[worst], abs=1e-5)
     assert got["blocked"] is (p.moderation.scores[worst] >= 0.5)
-    assert (demo / "moderation-baseline.safetensors").is_file()
+    weights = demo / "moderation-baseline.safetensors"
+    stamp = weights.stat().st_mtime_ns
     again = build_platform(demo, store, index_kind="flat")   # no second import
     assert again.store.count_events() == n
+    assert weights.stat().st_mtime_ns == stamp                # the baseline is kept
+    # One kept from another recipe (no metadata) is trained again, not trusted.
+    from safetensors.torch import load_file, save_file
+
+    save_file(load_file(weights), str(weights))
+    build_platform(demo, store, index_kind="flat")
+    from safetensors import safe_open
+
+    with safe_open(str(weights), "pt") as f:
+        assert f.metadata() == {"recipe": "ngram-lr+short-copies"}
     with pytest.raises(ModelError, match="not a retrieval run"):
         build_platform(tmp_path, store)
 
