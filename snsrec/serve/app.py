@@ -148,6 +148,8 @@ def page() -> str:
     return resources.files("snsrec.serve").joinpath("static", "index.html").read_text("utf-8")
 
 
+_OBJECT: dict[int | str, dict[str, Any]] = {200: {"content": {"application/json": {
+    "schema": {"type": "object"}}}}}
 GATED = ("/v1/feed", "/v1/search")          # the compute-heavy routes admission control limits
 
 
@@ -217,18 +219,22 @@ def create_app(platform: Any, token: str, clock: Any = time.time,
                 "index_size": len(platform.retriever.index),
                 "events": platform.store.count_events()}
 
-    @app.get("/v1/feed")
+    # The feed and search answers are plain JSON values already (ints, floats, strings,
+    # lists): sent as they are, without FastAPI's generic encoder walking them (~1 ms a
+    # feed of 10, against ~0.1 ms for json.dumps).
+    @app.get("/v1/feed", response_class=JSONResponse, responses=_OBJECT)
     def feed(user_id: int = Query(ge=0, le=MAX_ID), k: int = Query(10, ge=1, le=MAX_K),
              scenario: Literal["feed", "discover", "ads"] = "feed",
-             show_filtered: bool = False) -> dict[str, Any]:
-        return platform.feed(user_id, k, int(clock()), scenario, show_filtered=show_filtered)
+             show_filtered: bool = False) -> JSONResponse:
+        return JSONResponse(platform.feed(user_id, k, int(clock()), scenario,
+                                          show_filtered=show_filtered))
 
-    @app.post("/v1/search")
-    def search(req: SearchRequest) -> dict[str, Any]:
+    @app.post("/v1/search", response_class=JSONResponse, responses=_OBJECT)
+    def search(req: SearchRequest) -> JSONResponse:
         if not req.query.strip():
             raise HTTPException(422, "query: give some text to search for")
-        return platform.search(req.user_id, req.query, req.k, int(clock()),
-                               show_filtered=req.show_filtered)
+        return JSONResponse(platform.search(req.user_id, req.query, req.k, int(clock()),
+                                            show_filtered=req.show_filtered))
 
     @app.post("/v1/notes", dependencies=[Depends(writer)], status_code=201)
     def post_note(note: NewNote) -> dict[str, Any]:
