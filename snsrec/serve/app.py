@@ -59,7 +59,8 @@ Id = Annotated[int, Field(ge=0, le=MAX_ID)]
 
 class Event(BaseModel):
     model_config = ConfigDict(extra="forbid")
-    event_id: Id
+    event_id: Id = Field(description="the client's idempotency key (any id >= 0; a replay "
+                         "is counted as a duplicate, not stored twice)")
     user_id: Id
     note_id: Id
     scenario: Literal["feed", "search", "discover", "ads"]
