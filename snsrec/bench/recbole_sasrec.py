@@ -188,7 +188,7 @@ def run_recbole_sasrec(cfg: Any, run_dir: Path, resume: bool = False) -> dict[st
     valid_start, test_start = _split_times(tables)
     log = BehaviourLog.from_tables(tables)
     corpus = Corpus.from_tables(tables, log, valid_start)
-    run_dir = Path(run_dir)
+    run_dir = Path(run_dir).resolve()        # RecBole runs in a chdir: no relative paths
     data_dir = run_dir / "recbole" / NAME
     data_dir.mkdir(parents=True, exist_ok=True)
     train = _training_rows(log, valid_start, rcfg, p["max_len"])

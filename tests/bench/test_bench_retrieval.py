@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import pytest
 
@@ -60,14 +61,16 @@ def test_every_shipped_variant_resolves(variant, tmp_path):
     assert cfg.name == f"{variant}-world_small-seed3"
 
 
-def test_sasrec_beside_recboles_on_the_same_split(tiny_cache, tmp_path):
+def test_sasrec_beside_recboles_on_the_same_split(tiny_cache, tmp_path, monkeypatch):
     """RecBole's SASRec trains with the sasrec variant's settings on the same clicks and is
-    scored by the same full-corpus protocol; the speed table compares the two."""
+    scored by the same full-corpus protocol; the speed table compares the two. The output
+    directory is relative, as on a command line (RecBole works in a chdir)."""
     cache = tiny_cache(tmp_path)
     fast = ["train.epochs=2", "model.params.max_len=10", "model.params.dim=16",
             "model.params.inner=32", "train.batch_size=128"]
     set_quiet(True)     # the autouse _not_quiet fixture turns it off again
-    res = bench_retrieval(["world:tiny"], ["sasrec"], 1, tmp_path / "s", overrides=fast,
+    monkeypatch.chdir(tmp_path)
+    res = bench_retrieval(["world:tiny"], ["sasrec"], 1, Path("s"), overrides=fast,
                           cache=cache)
     block = res["results"]["data"]["world_tiny"]
     assert {r["variant"] for r in block["runs"]} == {"sasrec", "recbole_sasrec"}
