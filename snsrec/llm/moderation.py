@@ -24,6 +24,7 @@ accuracy on the harmful notes, ROC AUC and notes/s (``moderation.json`` / ``.md`
 
 from __future__ import annotations
 
+import contextlib
 import shlex
 import time
 from pathlib import Path
@@ -223,16 +224,22 @@ class NgramModerator(nn.Module):
         opt = torch.optim.Adagrad(self.parameters(), lr=lr)
         order = np.random.default_rng(seed)
         self.train()
+        steps = max(1, len(y) // batch_size)
+        # A corpus fit takes minutes (a million notes: tens of them): show it.
+        bar = Progress("n-gram baseline: fitting", total=epochs * steps, unit="batches") \
+            if len(y) >= self.hash.QUIET_BELOW else None
         # Adagrad's sparse gradients are well formed: no invariant checks (nor the warning).
-        with torch.sparse.check_sparse_tensor_invariants(enable=False):
+        with torch.sparse.check_sparse_tensor_invariants(enable=False), \
+                bar or contextlib.nullcontext():
             for _ in range(epochs):
-                for idx in np.array_split(order.permutation(len(y)),
-                                          max(1, len(y) // batch_size)):
+                for idx in np.array_split(order.permutation(len(y)), steps):
                     loss = nn.functional.cross_entropy(self._logits(rows, at[idx]),
                                                        y[torch.as_tensor(idx)])
                     opt.zero_grad()
                     loss.backward()
                     opt.step()
+                    if bar is not None:
+                        bar.update()
 
     @torch.no_grad()
     def label_probs(self, texts: list[str] | Ragged, batch_size: int = 4096) -> np.ndarray:
