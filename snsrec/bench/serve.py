@@ -481,8 +481,10 @@ def bench_serve(out: str | Path, *, items: int | None = None, rate: float = 100.
                 k: int = 10, batch: int = 20, warmup: int = 20, timeout: float = 10.0,
                 start_timeout: float = 3600.0, cache: Path = Path("data"),
                 workers: int = 1) -> dict[str, Any]:
+    from snsrec.data.tables import load_tables
     from snsrec.index.ann import KINDS
     from snsrec.index.build import saved_run_index
+    from snsrec.serve.service import baseline
 
     if index not in KINDS:
         raise ConfigError(f"bench serve --index {index!r}: use one of {', '.join(KINDS)}")
@@ -514,6 +516,10 @@ def bench_serve(out: str | Path, *, items: int | None = None, rate: float = 100.
     runs = out / "runs" / world_dir.name
     redrec, rank = serve_runs(world_dir, runs, ranker)
     saved_run_index(redrec, index)
+    # The moderation baseline is fitted once and kept beside the runs: here, not in the
+    # server's start (at a million notes that is an hour on a busy 2-core machine, past
+    # any sensible wait for /healthz).
+    baseline(load_tables(world_dir), runs)
     prepare_s = time.perf_counter() - t0
 
     store = out / "store.sqlite"

@@ -136,6 +136,11 @@ def test_bench_serve_smoke_on_the_tiny_world(tiny_world, tmp_path):
     md = (out / "serve.md").read_text()
     assert "| /v1/feed |" in md and "not judged" in md
     assert md in done.stdout
+    # The moderation baseline was fitted before the server started, and kept; the server
+    # only loaded it (its log does not show a fit).
+    assert (out / "runs" / tiny_world.name / "moderation-baseline.safetensors").is_file()
+    assert "training the n-gram moderation baseline" not in \
+        (out / "server.log").read_text()
     # A second run reuses the trained runs and their index.
     stamp = (out / "runs" / tiny_world.name / "redrec" / "model.safetensors").stat().st_mtime
     again = subprocess.run(
