@@ -177,15 +177,20 @@ def with_short_copies(notes: pl.DataFrame, seed: int = 0) -> tuple[list[str], np
     n-gram bags at random instead did worse (12% of titles, F1 0.914): a title is not
     a random sample of its body's n-grams.
     """
+    labels = label_index(notes)
+    return ([note_text(r) for r in notes.select("title", "body").iter_rows(named=True)]
+            + short_copies(notes, seed), np.concatenate([labels, labels]))
+
+
+def short_copies(notes: pl.DataFrame, seed: int = 0) -> list[str]:
+    """The short copies of ``with_short_copies`` alone, in the notes' order."""
     rng = np.random.default_rng([seed, 17])
-    rows = list(notes.select("title", "body").iter_rows(named=True))
     short = []
-    for r in rows:
+    for r in notes.select("title", "body").iter_rows(named=True):
         words = (r["body"] or "").split()
         keep = int(rng.integers(0, len(words) // 4 + 1))
         short.append(note_text({"title": r["title"], "body": " ".join(words[:keep])}))
-    labels = label_index(notes)
-    return [note_text(r) for r in rows] + short, np.concatenate([labels, labels])
+    return short
 
 
 class NgramModerator(nn.Module):

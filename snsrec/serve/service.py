@@ -62,10 +62,11 @@ def baseline(tables: Any, run_dir: Path, seed: int = 0) -> tuple[Path, Any]:
     from snsrec.llm.moderation import (
         NgramModerator,
         frame_of,
+        label_index,
         note_text,
         read_notes,
+        short_copies,
         split_notes,
-        with_short_copies,
     )
 
     weights, scores = run_dir / BASELINE, run_dir / "moderation.parquet"
@@ -82,11 +83,12 @@ def baseline(tables: Any, run_dir: Path, seed: int = 0) -> tuple[Path, Any]:
     model = NgramModerator()
     train = np.flatnonzero(notes["note_id"].is_in(
         split_notes(notes, seed)["train"]["note_id"].implode()).to_numpy())
-    texts, labels = with_short_copies(notes[train], seed)
-    short = texts[len(train):]
-    # Every note hashed once, the training notes' short copies after them.
+    # Every note hashed once, the training notes' short copies after them (the training
+    # notes' full texts are not built a second time: at a million notes, gigabytes).
+    short = short_copies(notes[train], seed)
+    labels = label_index(notes[train])
     rows = model.hash.ragged([note_text(r) for r in notes.iter_rows(named=True)] + short)
-    model.fit(rows, labels, seed=seed, subset=np.concatenate(
+    model.fit(rows, np.concatenate([labels, labels]), seed=seed, subset=np.concatenate(
         [train, notes.height + np.arange(len(short))]))
     probs = model.label_probs(rows.head(notes.height))
     with atomic_path(scores) as tmp:         # the table `snsrec llm moderate` writes
