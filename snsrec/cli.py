@@ -491,7 +491,8 @@ def llm_experiment(
                                "(configs/llm/experiment-quick.yaml: tiny Qwen2, tiny world)."),
     set_: list[str] | None = typer.Option(None, "--set", help="Override a key, e.g. --set "
                                           "eval.limit=20."),
-    out: Path | None = typer.Option(None, help="Directory (default runs/<name>)."),
+    out: Path | None = typer.Option(None, help="Directory (default bench/<name>: git keeps "
+                                    "its records, so it resumes from a fresh clone)."),
 ) -> None:
     """RedOne's comparison: base vs single-task SFT vs multi-task SFT vs CPT + SFT vs + DPO."""
     import shlex
@@ -507,7 +508,7 @@ def llm_experiment(
         raise ConfigError("--quick picks configs/llm/experiment-quick.yaml; give a CONFIG or "
                           "--quick, not both")
     cfg = load_experiment_config(config, set_)
-    typer.echo(run_experiment(cfg, out or Path("runs") / cfg.name,
+    typer.echo(run_experiment(cfg, out or Path("bench") / cfg.name,
                               " ".join(shlex.quote(w) for w in words))["markdown"])
 
 

@@ -61,8 +61,10 @@ def generate(model: Any, tokenizer: Any, prompts: list[str], max_new_tokens: int
 
 def evaluate_llm(model: str, tasks: str | Path, out: str | Path, *, split: str = "test",
                  limit: int | None = None, batch_size: int = 8, threads: int | None = None,
-                 only: list[str] | None = None) -> dict[str, Any]:
-    """Answer and score every task file of ``tasks`` (those named in ``only``, if given)."""
+                 only: list[str] | None = None, meta: dict[str, Any] | None = None
+                 ) -> dict[str, Any]:
+    """Answer and score every task file of ``tasks`` (those named in ``only``, if given);
+    ``meta`` is recorded in ``eval.json`` as it is (what a caller needs to reuse it)."""
     from snsrec.llm.prompts import max_new_tokens, render_items
     from snsrec.llm.scoring import SCORERS, score_task
     from snsrec.text.encoders import load_causal_lm
@@ -101,7 +103,8 @@ def evaluate_llm(model: str, tasks: str | Path, out: str | Path, *, split: str =
     scored = [r["score"] for r in results.values() if r["score"] is not None]
     summary = {"model": model, "tasks": str(tasks), "split": split, "limit": limit,
                "chat_template": not fallback,
-               "average": sum(scored) / len(scored) if scored else None, "results": results}
+               "average": sum(scored) / len(scored) if scored else None, "results": results,
+               **(meta or {})}
     if fallback:
         echo("llm eval: the tokenizer has no chat template; prompts were plain text")
     md = markdown(summary)

@@ -12,8 +12,13 @@ eval` on the suite's test split:
 
 Every SFT sees its data for the same number of epochs, so the single-task models
 together train on exactly what the multi-task model does. Finished runs and
-evaluations are reused (the experiment resumes); ``experiment.json`` and
-``experiment.md`` hold the table, per task and average, with the command.
+evaluations are reused (the experiment resumes): an evaluation of a run whose
+config is unchanged needs neither the run nor its weights again, so the records
+alone (each run's ``metrics.json`` and ``config.yaml``, each ``eval.json``; what
+git keeps under ``bench/``) carry an experiment over to a fresh clone.
+``experiment.json`` and ``experiment.md`` hold the table, per task and average,
+with the command and the minutes of training and evaluation summed over every
+stage.
 """
 
 from __future__ import annotations
@@ -69,6 +74,7 @@ class Experiment:
         self.world = resolve_dataset(cfg.world)
         self.suite = self.out / "suite"
         self.runs = self.out / "runs"
+        self._specs: dict[str, tuple[str, str | None, dict[str, Any]]] = {}
 
     def build_suite(self) -> list[str]:
         from snsrec.llm.scoring import SCORERS
@@ -84,72 +90,109 @@ class Experiment:
         counts = read_json(manifest)["counts"]
         return [t for t in counts if t in SCORERS and counts[t]["train"] and counts[t]["test"]]
 
-    def stage(self, stage: str, name: str, model: str, data: dict[str, Any]) -> Path:
-        """Run (or reuse) one post-training stage; its run directory."""
-        from snsrec.llm.post_train import PostTrainConfig, post_train
+    def specs(self, tasks: list[str]) -> dict[str, tuple[str, str | None, dict[str, Any]]]:
+        """Every post-training run: name → (stage, the run it starts from or None for the
+        backbone, its data)."""
+        suite = {"tasks": str(self.suite)}
+        return {**{f"sft-{t}": ("sft", None, {**suite, "tasks_filter": [t]}) for t in tasks},
+                "sft-multi": ("sft", None, suite),
+                "cpt": ("cpt", None, {"world": str(self.world), **suite}),
+                "cpt-sft-multi": ("sft", "cpt", suite),
+                "cpt-sft-multi-dpo": ("dpo", "cpt-sft-multi", suite)}
 
-        run = self.runs / name
+    def config(self, name: str) -> Any:
+        """The resolved `snsrec llm <stage>` config of run ``name`` (as its config.yaml)."""
+        from snsrec.llm.post_train import PostTrainConfig
+
+        stage, parent, data = self._specs[name]
+        model = self.cfg.model if parent is None else str(self.runs / parent)
         raw = deep_merge(getattr(self.cfg, stage), {
             "name": name, "model": model, "seed": self.cfg.suite.seed,
             "data": deep_merge(getattr(self.cfg, stage).get("data", {}), data)})
         if self.cfg.threads:
             raw = deep_merge(raw, {"train": {"threads": self.cfg.threads}})
         cfg = validate_config(PostTrainConfig, raw, f"experiment {stage} ({name})")
-        done = run / "metrics.json"
-        if done.is_file() and (run / "config.yaml").is_file() and \
-                _same_config(run / "config.yaml", cfg.model_copy(update={"stage": stage})):
+        return cfg.model_copy(update={"stage": stage})
+
+    def recorded(self, name: str) -> bool:
+        """Whether run ``name`` finished with its current config (its metrics.json and
+        config.yaml; its weights may be gone — git keeps the records, not the weights)."""
+        run = self.runs / name
+        return (run / "metrics.json").is_file() and (run / "config.yaml").is_file() and \
+            _same_config(run / "config.yaml", self.config(name))
+
+    def trained(self, name: str) -> Path:
+        """Run ``name``'s directory with its weights: reused, or trained (after the run
+        it starts from)."""
+        from snsrec.llm.post_train import post_train
+
+        run = self.runs / name
+        if self.recorded(name) and (run / "model" / "config.json").is_file():
             echo(f"llm experiment: reusing {run}")
-        else:
-            post_train(stage, cfg, self.runs)
+            return run
+        stage, parent, _ = self._specs[name]
+        if parent is not None:
+            self.trained(parent)
+        post_train(stage, self.config(name), self.runs)
         return run
 
-    def evaluate(self, name: str, model: str, only: list[str]) -> dict[str, Any]:
+    def metrics(self, name: str) -> dict[str, Any]:
+        if not self.recorded(name):
+            self.trained(name)
+        return read_json(self.runs / name / "metrics.json")
+
+    def evaluate(self, name: str, only: list[str]) -> dict[str, Any]:
+        """The scores of the backbone (``base``) or of run ``name``: reused when its
+        eval.json scored the same tasks and limit of a run with the same config — no
+        training then, even where the run's weights are gone."""
         from snsrec.llm.evaluate import evaluate_llm
 
         out = self.out / "eval" / name
         e = self.cfg.eval
+        trained = None if name == "base" else self.config(name).model_dump(mode="json")
         saved = out / "eval.json"
-        trained = Path(model) / "metrics.json"      # a run re-trained since: evaluate again
-        if saved.is_file() and (not trained.is_file() or
-                                saved.stat().st_mtime >= trained.stat().st_mtime):
+        if saved.is_file():
             res = read_json(saved)
-            if res.get("limit") == e.limit and sorted(res["results"]) == sorted(only):
+            if res.get("limit") == e.limit and sorted(res["results"]) == sorted(only) and \
+                    res.get("trained", False) == trained and \
+                    (trained is not None or res.get("model") == self.cfg.model):
                 echo(f"llm experiment: reusing {saved}")
                 return res
+        model = self.cfg.model if trained is None else str(self.trained(name))
         return evaluate_llm(model, self.suite, out, limit=e.limit, batch_size=e.batch_size,
-                            threads=self.cfg.threads, only=only)["results"]
+                            threads=self.cfg.threads, only=only,
+                            meta={"trained": trained})["results"]
 
     def run(self) -> dict[str, Any]:
         t0 = time.perf_counter()
         tasks = self.build_suite()
-        suite = {"tasks": str(self.suite)}
+        self._specs = self.specs(tasks)
         scores: dict[str, dict[str, float]] = {}
+        seconds = 0.0           # training and evaluation, as recorded (across resumptions)
 
         def scored(variant: str, res: dict[str, Any]) -> None:
+            nonlocal seconds
+            seconds += sum(r.get("seconds") or 0.0 for r in res["results"].values())
             scores.setdefault(variant, {}).update(
                 {t: r["score"] for t, r in res["results"].items() if r["score"] is not None})
 
-        scored("base", self.evaluate("base", self.cfg.model, tasks))
+        scored("base", self.evaluate("base", tasks))
         for task in tasks:
-            run = self.stage("sft", f"sft-{task}", self.cfg.model,
-                             {**suite, "tasks_filter": [task]})
-            scored("single-task", self.evaluate(f"sft-{task}", str(run), [task]))
-        multi = self.stage("sft", "sft-multi", self.cfg.model, suite)
-        scored("multi-task", self.evaluate("sft-multi", str(multi), tasks))
-        cpt = self.stage("cpt", "cpt", self.cfg.model, {"world": str(self.world), **suite})
-        cpt_sft = self.stage("sft", "cpt-sft-multi", str(cpt), suite)
-        scored("cpt+multi-task", self.evaluate("cpt-sft-multi", str(cpt_sft), tasks))
-        dpo = self.stage("dpo", "cpt-sft-multi-dpo", str(cpt_sft), suite)
-        scored("cpt+multi-task+dpo", self.evaluate("cpt-sft-multi-dpo", str(dpo), tasks))
-        cpt_metrics = read_json(cpt / "metrics.json")
+            scored("single-task", self.evaluate(f"sft-{task}", [task]))
+        scored("multi-task", self.evaluate("sft-multi", tasks))
+        scored("cpt+multi-task", self.evaluate("cpt-sft-multi", tasks))
+        scored("cpt+multi-task+dpo", self.evaluate("cpt-sft-multi-dpo", tasks))
+        seconds += sum(read_json(self.runs / n / "metrics.json")["train_time_s"]
+                       for n in self._specs if self.recorded(n))
+        cpt, dpo = self.metrics("cpt"), self.metrics("cpt-sft-multi-dpo")
         result = {"name": self.cfg.name, "model": self.cfg.model, "world": str(self.world),
                   "tasks": tasks, "scores": scores,
                   "average": {v: _mean(scores[v].values()) for v in VARIANTS},
-                  "perplexity": {"before": cpt_metrics["perplexity_before"],
-                                 "after": cpt_metrics["perplexity_after"]},
-                  "pairs": read_json(dpo / "metrics.json")["pairs"],
+                  "perplexity": {"before": cpt["perplexity_before"],
+                                 "after": cpt["perplexity_after"]},
+                  "pairs": dpo["pairs"],
                   "config": self.cfg.model_dump(mode="json"), "command": self.command,
-                  "seconds": time.perf_counter() - t0}
+                  "seconds": seconds, "wall_s": time.perf_counter() - t0}
         md = markdown(result)
         write_json(self.out / "experiment.json", result)
         write_text(self.out / "experiment.md", md)
@@ -186,7 +229,8 @@ def markdown(r: dict[str, Any]) -> str:
         f"CPT held-out perplexity: general text {b['general']:.2f} → {a['general']:.2f}, "
         f"test notes {b['notes']:.2f} → {a['notes']:.2f}. DPO pairs: {p['from_samples']} from "
         f"samples, {p['from_reference']} with the reference chosen, {p['tied']} tied. "
-        f"{r['seconds'] / 60:.0f} minutes.\n",
+        f"{r['seconds'] / 60:.0f} minutes of training and evaluation "
+        f"({r['config'].get('threads') or 'all'} threads).\n",
         f"Reproduce: `{r['command']}`\n"])
 
 

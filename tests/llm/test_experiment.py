@@ -2,6 +2,8 @@
 second run reuses every run and evaluation."""
 
 import json
+import re
+import shutil
 
 import pytest
 from typer.testing import CliRunner
@@ -34,8 +36,25 @@ def test_quick_experiment_table_and_resume(tiny_world, tmp_path):
 
     again = CliRunner().invoke(app, args)
     assert again.exit_code == 0, again.output
-    assert again.output.count("llm experiment: reusing") == 6 + 6       # runs, evaluations
+    assert again.output.count("llm experiment: reusing") == 6       # every evaluation
     assert json.loads((out / "experiment.json").read_text())["scores"] == r["scores"]
+
+    # A fresh clone has the records (metrics.json, config.yaml, eval.json) but no weights:
+    # nothing is trained again.
+    for run in (out / "runs").iterdir():
+        shutil.rmtree(run / "model")
+    third = CliRunner().invoke(app, args)
+    assert third.exit_code == 0, third.output
+    assert not re.findall(r"^llm (cpt|sft|dpo): \S+ \(\d+ steps", third.output, re.M)
+    assert json.loads((out / "experiment.json").read_text())["scores"] == r["scores"]
+
+    # A changed DPO setting trains DPO again, and first the runs it starts from, whose
+    # weights are gone; their evaluations are still reused.
+    changed = CliRunner().invoke(app, [*args, "--set", "dpo.dpo.beta=0.2"])
+    assert changed.exit_code == 0, changed.output
+    assert re.findall(r"^llm (cpt|sft|dpo): \S+ \(\d+ steps", changed.output, re.M) == \
+        ["cpt", "sft", "dpo"]
+    assert changed.output.count("llm experiment: reusing") == 5
 
 
 def test_quick_and_a_config_are_exclusive(capsys):
