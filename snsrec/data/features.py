@@ -317,6 +317,25 @@ def _to_seconds(s: pl.Series) -> pl.Series:
     return s.cast(pl.Int64, strict=False)
 
 
+def _seconds(s: pl.Series) -> np.ndarray:
+    """A time column (or a number of seconds) as float seconds since the epoch, NaN for
+    null: ``_to_seconds`` in numpy after one cast. No polars expression runs, so a served
+    request does not queue on polars' thread pool for it (a few hundred microseconds each
+    on a busy server)."""
+    if isinstance(s.dtype, pl.Datetime | pl.Date):
+        if s.dtype == pl.Date:
+            per, raw = 1, s.cast(pl.Int32).to_numpy()      # days
+            scale = 86400.0
+        else:
+            per, raw = {"ns": 10**9, "us": 10**6, "ms": 10**3}[s.dtype.time_unit], \
+                s.cast(pl.Int64).to_numpy()
+            scale = 1.0
+        if raw.dtype.kind in "iu":                          # no nulls: exact integer seconds
+            return (raw // per).astype(np.float64) * scale
+        return np.floor(raw / per) * scale                  # NaN where null
+    return s.cast(pl.Int64, strict=False).cast(pl.Float64).to_numpy()   # null → NaN
+
+
 def _lookup(sorted_keys: np.ndarray, query: np.ndarray, dense: bool = True) -> np.ndarray:
     """Row of each ``query`` key in ``sorted_keys``; -1 when absent (``dense``: allow the
     table lookup, which costs the keys' range: not for a few queries)."""
@@ -440,16 +459,15 @@ class _Frame:
 
     def seconds(self, ref: str) -> np.ndarray:
         """A time column aligned to events as float seconds (NaN for null)."""
-        table, sec = self.at_level("seconds", ref, lambda s: _to_seconds(s).cast(
-            pl.Float64).fill_null(np.nan).to_numpy())
+        table, sec = self.at_level("seconds", ref, _seconds)
         return self.align(table, sec, np.nan)
 
     def numeric(self, ref: str) -> np.ndarray:
         def floats(s: pl.Series) -> np.ndarray:
             if isinstance(s.dtype, pl.Datetime | pl.Date):
-                s = _to_seconds(s)
+                return _seconds(s)
             try:
-                return s.cast(pl.Float64).fill_null(np.nan).to_numpy()
+                return s.cast(pl.Float64).to_numpy()            # null → NaN
             except pl.exceptions.PolarsError:
                 raise SchemaError(f"column {ref} ({s.dtype}) is not numeric; use it as a "
                                   f"categorical feature instead") from None
@@ -465,7 +483,7 @@ def _ts(frame: _Frame) -> np.ndarray:
 
 
 def _int_or_null(x: np.ndarray) -> pl.Series:
-    return pl.Series(x).fill_nan(None).cast(pl.Int64)
+    return pl.Series(x, nan_to_null=True).cast(pl.Int64)
 
 
 _EXPRESSION_FNS: dict[str, Callable[[_Frame], pl.Series]] = {
@@ -1031,9 +1049,11 @@ def request_frame(request: dict, drop: list[str] | tuple[str, ...] = (),
     given = {"event_id": list(range(n)), "user_id": [int(request["user_id"])] * n,
              "note_id": notes, "scenario": [str(request["scenario"])] * n,
              "query": [request.get("query")] * n, "position": positions,
-             "ts": [_as_datetime(request["ts"])] * n,
              "request_id": [request.get("request_id")] * n}
-    cols = {name: pl.Series(name, given.get(name, [None] * n), dtype=dtype)
+    # The time from numpy: a list of datetimes costs polars an expression on its thread pool.
+    ts = np.full(n, np.datetime64(_as_datetime(request["ts"]), "us"))
+    cols = {name: (pl.Series(name, ts).cast(dtype) if name == "ts" else
+                   pl.Series(name, given.get(name, [None] * n), dtype=dtype))
             for name, dtype in _events_schema().items()
             if name not in drop and (columns is None or name in columns)}
     return pl.DataFrame(cols)
