@@ -79,13 +79,22 @@ def blend(main: tuple[np.ndarray, np.ndarray], fresh: tuple[np.ndarray, np.ndarr
     channel runs out the other fills in (``snsrec.eval.metrics.blended_ranks``'s order)."""
     if every < 2:
         raise ModelError(f"fresh channel: every {every}; give at least 2")
-    m = [(float(s), int(i)) for s, i in zip(*main, strict=True) if i >= 0]
-    f = [(float(s), int(i)) for s, i in zip(*fresh, strict=True) if i >= 0]
-    out: list[tuple[float, int]] = []
-    while len(out) < k and (m or f):
-        from_fresh = ((len(out) + 1) % every == 0 and bool(f)) or not m
-        out.append((f if from_fresh else m).pop(0))
-    return (np.array([s for s, _ in out], np.float32), np.array([i for _, i in out], np.int64))
+    (ms, mi), (fs, fi) = ((np.asarray(s, np.float32)[np.asarray(i) >= 0],
+                           np.asarray(i, np.int64)[np.asarray(i) >= 0]) for s, i in (main, fresh))
+    # The pattern holds until a channel runs out at its place; the other one fills the rest.
+    pattern = (np.arange(k) + 1) % every == 0
+    short = np.flatnonzero((pattern & (np.cumsum(pattern) > len(fi))) |
+                           (~pattern & (np.cumsum(~pattern) > len(mi))))
+    cut = int(short[0]) if len(short) else k
+    head = pattern[:cut]
+    nf = int(head.sum())
+    scores, ids = np.empty(cut, np.float32), np.empty(cut, np.int64)
+    scores[head], ids[head] = fs[:nf], fi[:nf]
+    scores[~head], ids[~head] = ms[:cut - nf], mi[:cut - nf]
+    rest_s, rest_i = (ms[cut - nf:], mi[cut - nf:]) if cut < k and pattern[cut] else \
+        (fs[nf:], fi[nf:])
+    return (np.concatenate([scores, rest_s[:k - cut]]),
+            np.concatenate([ids, rest_i[:k - cut]]))
 
 
 class AnnIndex:

@@ -117,3 +117,27 @@ def test_blend_serves_every_nth_place_from_the_fresh_channel():
     with pytest.raises(ModelError, match="every 1"):
         blend(main, fresh, 1, 5)
 
+
+@pytest.mark.parametrize("seed", range(40))
+def test_blend_is_the_walk_over_the_places(seed):
+    """Against the list built the slow way: place by place, the fresh channel at every
+    ``every``-th while it lasts, else main while it lasts, else fresh."""
+    rng = np.random.default_rng(seed)
+    every, k = int(rng.integers(2, 6)), int(rng.integers(1, 30))
+    chans = []
+    for _ in range(2):
+        n = int(rng.integers(0, 20))
+        ids = rng.choice(1000, n, replace=False)
+        ids[rng.random(n) < 0.2] = -1                     # no note at some places
+        chans.append((np.sort(rng.random(n)).astype(np.float32)[::-1], ids))
+    m = [(float(s), int(i)) for s, i in zip(*chans[0], strict=True) if i >= 0]
+    f = [(float(s), int(i)) for s, i in zip(*chans[1], strict=True) if i >= 0]
+    want: list[tuple[float, int]] = []
+    while len(want) < k and (m or f):
+        from_fresh = ((len(want) + 1) % every == 0 and bool(f)) or not m
+        want.append((f if from_fresh else m).pop(0))
+    scores, ids = blend(chans[0], chans[1], every, k)
+    assert ids.tolist() == [i for _, i in want]
+    assert scores.tolist() == pytest.approx([s for s, _ in want])
+    assert scores.dtype == np.float32 and ids.dtype == np.int64
+
