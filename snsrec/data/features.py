@@ -1046,16 +1046,23 @@ def request_frame(request: dict, drop: list[str] | tuple[str, ...] = (),
         [int(p) for p in pos] if isinstance(pos, list | tuple) else [int(pos)] * n)
     if len(positions) != n:
         raise DataError(f"request: {len(positions)} positions for {n} note_ids; send one each")
-    given = {"event_id": list(range(n)), "user_id": [int(request["user_id"])] * n,
-             "note_id": notes, "scenario": [str(request["scenario"])] * n,
-             "query": [request.get("query")] * n, "position": positions,
-             "request_id": [request.get("request_id")] * n}
-    # The time from numpy: a list of datetimes costs polars an expression on its thread pool.
-    ts = np.full(n, np.datetime64(_as_datetime(request["ts"]), "us"))
-    cols = {name: (pl.Series(name, ts).cast(dtype) if name == "ts" else
-                   pl.Series(name, given.get(name, [None] * n), dtype=dtype))
-            for name, dtype in _events_schema().items()
-            if name not in drop and (columns is None or name in columns)}
+    rid = request.get("request_id")
+    # Numbers and the time as numpy arrays (a server builds this frame for every request:
+    # Python lists cost polars a conversion per value, and a list of datetimes an
+    # expression on its thread pool).
+    given = {"event_id": np.arange(n, dtype=np.int64),
+             "user_id": np.full(n, int(request["user_id"]), np.int64),
+             "note_id": np.asarray(notes, np.int64), "position": np.asarray(positions, np.int64),
+             "ts": np.full(n, np.datetime64(_as_datetime(request["ts"]), "us")),
+             "request_id": [None] * n if rid is None else np.full(n, int(rid), np.int64),
+             "scenario": [str(request["scenario"])] * n, "query": [request.get("query")] * n}
+    cols = {}
+    for name, dtype in _events_schema().items():
+        if name in drop or (columns is not None and name not in columns):
+            continue
+        v = given.get(name)
+        cols[name] = pl.Series(name, v).cast(dtype) if isinstance(v, np.ndarray) else \
+            pl.Series(name, [None] * n if v is None else v, dtype=dtype)
     return pl.DataFrame(cols)
 
 
