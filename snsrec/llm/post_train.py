@@ -78,6 +78,9 @@ class TrainSettings(StrictModel):
     bf16: bool = False                  # bfloat16 mixed precision (a GPU run)
     threads: int | None = PField(None, ge=1)
     logging_steps: int = PField(10, ge=1)
+    # Recompute activations in the backward pass: memory for time (~a third more compute).
+    # Off by default — a small model's activations fit; a 7B model on a GPU turns it on.
+    gradient_checkpointing: bool = False
 
 
 class DPOSettings(StrictModel):
@@ -188,7 +191,8 @@ def _args(cls: Any, cfg: PostTrainConfig, out: Path, device: str, **extra: Any) 
                lr_scheduler_type="cosine",
                logging_steps=t.logging_steps, save_strategy="no", report_to=[],
                seed=cfg.seed, data_seed=cfg.seed, use_cpu=device == "cpu",
-               max_length=t.max_length, bf16=t.bf16, **extra)
+               max_length=t.max_length, bf16=t.bf16,
+               gradient_checkpointing=t.gradient_checkpointing, **extra)
 
 
 def split_seed(cfg: PostTrainConfig) -> int:
