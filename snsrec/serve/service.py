@@ -17,6 +17,7 @@ retrieval run and CTR run of one world. On start:
 
 from __future__ import annotations
 
+import gc
 import secrets
 from pathlib import Path
 from typing import Any
@@ -231,8 +232,14 @@ def _app(settings: dict[str, Any], token: str) -> Any:
     platform = build_platform(settings["run_dir"], settings["store"], **kw)
     set_quiet(True)             # per-request feature progress lines would flood the log
     users = active_users(platform.ranker.tables.events)
-    return create_app(platform, token, users=users, concurrency=settings["concurrency"],
-                      queue_timeout=settings["queue_timeout"])
+    app = create_app(platform, token, users=users, concurrency=settings["concurrency"],
+                     queue_timeout=settings["queue_timeout"])
+    # The platform's objects live as long as the server: out of the collector's sight. A
+    # full collection otherwise walks all of them now and then in the middle of a request
+    # (225 ms for the small world's 286k objects, measured; seconds at a million notes).
+    gc.collect()
+    gc.freeze()
+    return app
 
 
 def worker_app() -> Any:
