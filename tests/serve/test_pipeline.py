@@ -263,7 +263,8 @@ def test_the_service_over_http(served, tmp_path):
         assert "snsrec_events_stored" in text
 
 
-def test_build_platform_from_a_demo_layout(served, redrec_run, tmp_path):
+def test_build_platform_from_a_demo_layout(served, redrec_run, tmp_path, monkeypatch, capsys):
+    from snsrec.serve import service
     from snsrec.serve.service import build_platform
 
     demo = demo_layout(tmp_path / "demo", served, redrec_run)
@@ -293,7 +294,13 @@ def test_build_platform_from_a_demo_layout(served, redrec_run, tmp_path):
     from safetensors.torch import load_file, save_file
 
     save_file(load_file(weights), str(weights))
+    # A big corpus: the baseline fits on a seeded sample of the training notes, and still
+    # scores every note.
+    monkeypatch.setattr(service, "BASELINE_MAX_NOTES", 50)
+    capsys.readouterr()
     build_platform(demo, store, index_kind="flat")
+    assert "the baseline fits on 50 of the training notes" in capsys.readouterr().err
+    assert pl.read_parquet(demo / "moderation.parquet").height == len(served["notes"])
     from safetensors import safe_open
 
     with safe_open(str(weights), "pt") as f:
