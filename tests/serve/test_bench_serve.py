@@ -168,9 +168,10 @@ def _two_workers_share_the_store(runs, tmp_path):
     args = [runs, "--retriever", runs / "redrec", "--ranker", runs / "lr", "--index", "flat",
             "--store", f"sqlite:{tmp_path / 'workers.sqlite'}", "--workers", "2"]
     with ServerProcess(args, tmp_path / "workers.log", "tok") as server:
-        health = server.ready(600)
-        assert health["index_size"] == 1000
-        assert len(psutil.Process(server.proc.pid).children(recursive=True)) >= 2
+        health = server.ready(600, workers=2)              # both workers up
+        assert health["index_size"] == 1000 and len(health["pids"]) == 2
+        assert set(health["pids"]) <= {p.pid for p in
+                                       psutil.Process(server.proc.pid).children(recursive=True)}
         title = "Lantern festival over the old harbour"
         posted = httpx.post(server.url + "/v1/notes", json={"title": title},
                             headers={"Authorization": "Bearer tok"}, timeout=60).json()
