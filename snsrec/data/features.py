@@ -309,31 +309,28 @@ def default_spec(tables: Tables) -> FeatureSpec:
 # ----------------------------------------------------------------------------- frames
 
 
-def _to_seconds(s: pl.Series) -> pl.Series:
-    if isinstance(s.dtype, pl.Datetime):
-        return s.dt.epoch("s")
-    if s.dtype == pl.Date:
-        return s.cast(pl.Datetime("ms")).dt.epoch("s")
-    return s.cast(pl.Int64, strict=False)
-
-
 def _seconds(s: pl.Series) -> np.ndarray:
-    """A time column (or a number of seconds) as float seconds since the epoch, NaN for
-    null: ``_to_seconds`` in numpy after one cast. No polars expression runs, so a served
-    request does not queue on polars' thread pool for it (a few hundred microseconds each
-    on a busy server)."""
-    if isinstance(s.dtype, pl.Datetime | pl.Date):
-        if s.dtype == pl.Date:
-            per, raw = 1, s.cast(pl.Int32).to_numpy()      # days
-            scale = 86400.0
-        else:
-            per, raw = {"ns": 10**9, "us": 10**6, "ms": 10**3}[s.dtype.time_unit], \
-                s.cast(pl.Int64).to_numpy()
-            scale = 1.0
-        if raw.dtype.kind in "iu":                          # no nulls: exact integer seconds
-            return (raw // per).astype(np.float64) * scale
-        return np.floor(raw / per) * scale                  # NaN where null
-    return s.cast(pl.Int64, strict=False).cast(pl.Float64).to_numpy()   # null → NaN
+    """A time column (or a number of seconds) as float seconds since the epoch (floored),
+    NaN for null. Without nulls no polars expression runs, so a served request does not
+    queue on polars' thread pool for it (a few hundred microseconds each on a busy
+    server)."""
+    if not isinstance(s.dtype, pl.Datetime | pl.Date):
+        return s.cast(pl.Int64, strict=False).cast(pl.Float64).to_numpy()   # null → NaN
+    if s.dtype == pl.Date:
+        per, scale, raw = 1, 86400, s.cast(pl.Int32)                         # days
+    else:
+        per, scale = {"ns": 10**9, "us": 10**6, "ms": 10**3}[s.dtype.time_unit], 1
+        raw = s.cast(pl.Int64)
+    if not raw.null_count():
+        return (raw.to_numpy() // per * scale).astype(np.float64)
+    out = (raw.fill_null(0).to_numpy() // per * scale).astype(np.float64)   # exact
+    out[raw.is_null().to_numpy()] = np.nan
+    return out
+
+
+def _to_seconds(s: pl.Series) -> pl.Series:
+    """``_seconds`` as an Int64 series (null for null)."""
+    return pl.Series(s.name, _seconds(s), nan_to_null=True).cast(pl.Int64)
 
 
 def _lookup(sorted_keys: np.ndarray, query: np.ndarray, dense: bool = True) -> np.ndarray:

@@ -72,6 +72,13 @@ def merge_interests(interests: np.ndarray, threshold: float = 0.98) -> list[int]
     return keep
 
 
+def _present(scores: np.ndarray, ids: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """A ranked channel's (scores, ids) without its empty places (id -1)."""
+    ids = np.asarray(ids, np.int64)
+    ok = ids >= 0
+    return np.asarray(scores, np.float32)[ok], ids[ok]
+
+
 def blend(main: tuple[np.ndarray, np.ndarray], fresh: tuple[np.ndarray, np.ndarray],
           every: int, k: int) -> tuple[np.ndarray, np.ndarray]:
     """One served list of ``k`` from two ranked channels (scores, ids; id -1 = none): places
@@ -79,8 +86,7 @@ def blend(main: tuple[np.ndarray, np.ndarray], fresh: tuple[np.ndarray, np.ndarr
     channel runs out the other fills in (``snsrec.eval.metrics.blended_ranks``'s order)."""
     if every < 2:
         raise ModelError(f"fresh channel: every {every}; give at least 2")
-    (ms, mi), (fs, fi) = ((np.asarray(s, np.float32)[np.asarray(i) >= 0],
-                           np.asarray(i, np.int64)[np.asarray(i) >= 0]) for s, i in (main, fresh))
+    (ms, mi), (fs, fi) = (_present(*channel) for channel in (main, fresh))
     # The pattern holds until a channel runs out at its place; the other one fills the rest.
     pattern = (np.arange(k) + 1) % every == 0
     short = np.flatnonzero((pattern & (np.cumsum(pattern) > len(fi))) |

@@ -94,8 +94,8 @@ def baseline(tables: Any, run_dir: Path, seed: int = 0) -> tuple[Path, Any]:
         echo(f"serve: the baseline fits on {BASELINE_MAX_NOTES:,} of the training notes")
     # Every note hashed once, the training notes' short copies after them (the training
     # notes' full texts are not built a second time: at a million notes, gigabytes).
-    short = short_copies(notes[train], seed)
-    labels = label_index(notes[train])
+    picked = notes[train]
+    short, labels = short_copies(picked, seed), label_index(picked)
     rows = model.hash.ragged([note_text(r) for r in notes.iter_rows(named=True)] + short)
     model.fit(rows, np.concatenate([labels, labels]), seed=seed, subset=np.concatenate(
         [train, notes.height + np.arange(len(short))]))
