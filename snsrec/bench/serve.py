@@ -29,6 +29,7 @@ import socket
 import subprocess
 import sys
 import time
+from collections import deque
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -144,7 +145,7 @@ class LoadClient:
         self.host, self.port, self.keep_alive = url.hostname, url.port or 80, keep_alive
         self.headers = [("host", f"{self.host}:{self.port}"),
                         *((k.lower(), v) for k, v in (headers or {}).items())]
-        self.idle: list[tuple[Any, Any, Any, float]] = []
+        self.idle: deque[tuple[Any, Any, Any, float]] = deque()   # oldest first
         self.slots = asyncio.Semaphore(max_connections)
 
     async def request(self, method: str, url: str, params: dict[str, Any] | None = None,
@@ -170,7 +171,7 @@ class LoadClient:
     def _idle_connection(self) -> tuple[Any, Any, Any] | None:
         now = asyncio.get_running_loop().time()
         while self.idle:
-            reader, writer, h, since = self.idle.pop(0)
+            reader, writer, h, since = self.idle.popleft()
             if now - since < self.keep_alive:
                 return reader, writer, h
             writer.close()
