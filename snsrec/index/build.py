@@ -18,9 +18,10 @@ import numpy as np
 
 from snsrec.errors import ModelError
 from snsrec.index.ann import AnnIndex, blend
-from snsrec.io import read_json, write_json
+from snsrec.io import atomic_path, read_json, write_json
 
 SERVING = "serving.json"
+VECTORS = "vectors.npy"
 
 
 class RunIndex:
@@ -43,12 +44,13 @@ class RunIndex:
         return blend(main, self.fresh.search_interests(interests, k, merge),
                      self.fresh_every, k)
 
-    def save(self, path: str | Path) -> Path:
+    def save(self, path: str | Path, meta: dict[str, Any] | None = None) -> Path:
+        """``meta``: more entries for ``serving.json`` (written last)."""
         path = Path(path)
         self.main.save(path)
         if self.fresh is not None:
             self.fresh.save(path / "fresh")
-        write_json(path / SERVING, {"fresh_every": self.fresh_every})
+        write_json(path / SERVING, {**(meta or {}), "fresh_every": self.fresh_every})
         return path
 
     @classmethod
@@ -80,7 +82,9 @@ def build_run_index(run_dir: str | Path, kind: str = "hnsw",
                      AnnIndex(vectors.shape[1], "flat").build(ids[fresh], vectors[fresh])
                      if every else None, every)
     out = Path(out) if out is not None else run_dir / f"index-{kind}"
-    index.save(out)
+    index.save(out, {"weights": weights_digest(run_dir)})
+    with atomic_path(out / VECTORS) as tmp, tmp.open("wb") as f:
+        np.save(f, vectors)
     channel = f"; {int(fresh.sum()):,} newer than the training in a flat fresh-note index, " \
         f"every {every}th place served from it" if every else ""
     text = (f"indexed {len(index):,} notes ({vectors.shape[1]}-d, {kind}{channel}) in "
@@ -88,14 +92,39 @@ def build_run_index(run_dir: str | Path, kind: str = "hnsw",
     return {"index": index, "path": out, "text": text}
 
 
+def weights_digest(run_dir: str | Path) -> str:
+    """A digest of the run's ``model.safetensors`` (what its vectors were computed from)."""
+    import hashlib
+
+    h = hashlib.blake2b(digest_size=16)
+    with (Path(run_dir) / "model.safetensors").open("rb") as f:
+        while chunk := f.read(1 << 22):
+            h.update(chunk)
+    return h.hexdigest()
+
+
 def saved_run_index(run_dir: str | Path, kind: str = "hnsw") -> Path:
-    """Where the run's ``kind`` index is saved (``RUN_DIR/index-KIND``), building and saving
-    it first when there is none: HNSW on 1M notes takes minutes, which a server start
-    should pay once."""
+    """Where the run's ``kind`` index and corpus vectors are saved (``RUN_DIR/index-KIND``),
+    building and saving them first when there are none or the run's weights changed since:
+    HNSW on 1M notes takes minutes, which a server start should pay once."""
     from snsrec.progress import echo
 
     path = Path(run_dir) / f"index-{kind}"
-    if not (path / "index.faiss").is_file():
+    if not (path / "index.faiss").is_file() or not (path / VECTORS).is_file():
         echo(f"index: building the {kind} index of {run_dir} (saved for the next start)")
-        echo(build_run_index(run_dir, kind, path)["text"])
+    elif not (path / SERVING).is_file() \
+            or read_json(path / SERVING).get("weights") != weights_digest(run_dir):
+        echo(f"index: {path} was built from other weights than the run's; rebuilding")
+    else:
+        return path
+    echo(build_run_index(run_dir, kind, path)["text"])
     return path
+
+
+def saved_vectors(path: str | Path, n: int) -> np.ndarray:
+    """The ``[n, dim]`` corpus vectors saved beside the index at ``path``."""
+    vectors = np.load(Path(path) / VECTORS)
+    if vectors.ndim != 2 or len(vectors) != n:
+        raise ModelError(f"{Path(path) / VECTORS}: {vectors.shape} vectors for a corpus of "
+                         f"{n:,} notes; rebuild with `snsrec index build RUN_DIR`")
+    return vectors

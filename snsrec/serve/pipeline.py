@@ -92,8 +92,7 @@ class Retriever:
     def __init__(self, run_dir: str | Path, index_kind: str = "hnsw"):
         import torch
 
-        from snsrec.eval.protocols import corpus_vectors
-        from snsrec.index.build import RunIndex, saved_run_index
+        from snsrec.index.build import RunIndex, saved_run_index, saved_vectors
         from snsrec.train.pipeline import RunConfig
         from snsrec.train.trainer import load_run
 
@@ -105,12 +104,11 @@ class Retriever:
         self.run_dir, self.model, self.corpus = run_dir, run.model.eval(), run.feature_map
         self.sequence = RunConfig.model_validate(run.config).retrieval.sequence
         self.queries_index = query_rows(self.corpus)
-        self.index = RunIndex.load(saved_run_index(run_dir, index_kind))
-        with torch.no_grad():
-            items = corpus_vectors(self.model, len(self.corpus))
-        self.vectors = items.numpy()
+        saved = saved_run_index(run_dir, index_kind)
+        self.index = RunIndex.load(saved)
+        self.vectors = saved_vectors(saved, len(self.corpus))
         if hasattr(self.model, "freeze_vectors"):      # the user tower reads these then,
-            self.model.freeze_vectors(items)            # not the text tower per request
+            self.model.freeze_vectors(torch.from_numpy(self.vectors))   # not the text tower
         self.extra: dict[int, np.ndarray] = {}          # posted notes' vectors
         self._interests: OrderedDict[bytes, np.ndarray] = OrderedDict()    # LRU, interests
         self._cache_lock = threading.Lock()

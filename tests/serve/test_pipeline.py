@@ -75,6 +75,52 @@ def test_retriever_serves_the_runs_top_notes_with_their_interest(redrec_run, tin
     assert Retriever(redrec_run, "flat").index is not None            # the saved index, loaded
 
 
+def test_retriever_starts_from_the_saved_vectors_and_rebuilds_for_new_weights(
+        redrec_run, tmp_path, capsys):
+    """The corpus vectors are saved beside the index (a start does not run the text tower
+    over the corpus); weights that changed since the index was built rebuild both."""
+    import json
+    import shutil
+
+    import torch
+
+    from snsrec.eval.protocols import corpus_vectors
+    from snsrec.index.build import VECTORS
+    from snsrec.train.trainer import load_run
+
+    run_dir = tmp_path / "run"
+    shutil.copytree(redrec_run, run_dir, ignore=shutil.ignore_patterns("index-*"))
+    run = load_run(run_dir)
+    with torch.no_grad():
+        exact = corpus_vectors(run.model, len(run.feature_map)).numpy()
+    Retriever(run_dir, "flat")
+    assert "building the flat index" in capsys.readouterr().err
+    saved = np.load(run_dir / "index-flat" / VECTORS)
+    np.testing.assert_array_equal(saved, exact)
+    np.save(run_dir / "index-flat" / VECTORS, saved[::-1])     # served as saved, not recomputed
+    assert np.array_equal(Retriever(run_dir, "flat").vectors, saved[::-1])
+    assert "index:" not in capsys.readouterr().err
+
+    # Retrained in place: other weights → the index and the vectors are built again.
+    from safetensors import safe_open
+    from safetensors.torch import load_file, save_file
+
+    weights = load_file(run_dir / "model.safetensors")
+    with safe_open(run_dir / "model.safetensors", "pt") as f:
+        meta = f.metadata()
+    head = next(k for k in weights if k.startswith("text.head") and k.endswith("weight"))
+    weights[head] = weights[head] * 2.0
+    save_file(weights, run_dir / "model.safetensors", metadata=meta)
+    r = Retriever(run_dir, "flat")
+    assert "built from other weights" in capsys.readouterr().err
+    with torch.no_grad():
+        fresh = corpus_vectors(load_run(run_dir).model, len(run.feature_map)).numpy()
+    assert not np.allclose(fresh, exact)
+    np.testing.assert_array_equal(r.vectors, fresh)
+    serving = json.loads((run_dir / "index-flat" / "serving.json").read_text())
+    assert len(serving["weights"]) == 32
+
+
 def test_retriever_refuses_a_ranking_run(tmp_path):
     (tmp_path / "x").mkdir()
     with pytest.raises(ModelError, match="not found; is .* a run directory"):
