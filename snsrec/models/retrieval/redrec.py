@@ -112,10 +112,12 @@ class RedRec(nn.Module):
                              persistent=False)
         backbone = build_text_backbone(TextConfig.model_validate(text or {}))
         self.text = TextTower(backbone, ProjectionHead(backbone.dim, dim))
-        # Prepared once; rebuilt from the corpus when the model is built again (not saved).
-        self._notes = self._buffers_of("note", backbone.prepare(corpus.texts)) \
-            if item_encoder == "text" else []
-        self._queries = self._buffers_of("query", backbone.prepare(corpus.queries or [""]))
+        # The backbone's inputs of every corpus note and query, prepared on first use (not
+        # saved): a served run reads its saved vectors (freeze_vectors) and never needs the
+        # notes' — at a million notes, minutes of hashing or encoding a process.
+        self._texts = {"note": corpus.texts if item_encoder == "text" else [],
+                       "query": corpus.queries or [""]}
+        self._ready: dict[str, dict[str, torch.Tensor]] = {}
         self.n_queries = max(len(corpus.queries), 1)
         self._frozen: tuple[torch.Tensor, torch.Tensor] | None = None   # freeze_vectors
         self.ids = nn.Embedding(self.n_items, dim) if item_encoder == "id" else None
@@ -165,15 +167,17 @@ class RedRec(nn.Module):
                                            norm_first=True, activation="gelu")
         self.encoder = nn.TransformerEncoder(layer, layers, enable_nested_tensor=False)
 
-    def _buffers_of(self, prefix: str, prepared: dict[str, torch.Tensor]) -> list[str]:
-        names = []
-        for key, value in prepared.items():
-            self.register_buffer(f"_{prefix}_{key}", value, persistent=False)
-            names.append(key)
-        return names
-
-    def _prepared(self, prefix: str, keys: list[str]) -> dict[str, torch.Tensor]:
-        return {k: getattr(self, f"_{prefix}_{k}") for k in keys}
+    def _prepared(self, kind: str) -> dict[str, torch.Tensor]:
+        """``prepare``'s tensors of every corpus ``kind`` ("note" | "query") text, made once
+        and kept on the model's device (moved with it on the next use)."""
+        device = self.log_scale.device
+        ready = self._ready.get(kind)
+        if ready is None:
+            ready = self.text.backbone.prepare(self._texts[kind])
+        if any(v.device != device for v in ready.values()):
+            ready = {k: v.to(device) for k, v in ready.items()}
+        self._ready[kind] = ready
+        return ready
 
     # -- towers -----------------------------------------------------------------------
     def item_vectors(self, rows: torch.Tensor) -> torch.Tensor:
@@ -182,12 +186,12 @@ class RedRec(nn.Module):
             return self._frozen[0][rows]
         if self.ids is not None:
             return F.normalize(self.ids(rows), dim=-1)
-        return self.text.encode(self._prepared("note", self._notes), rows)
+        return self.text.encode(self._prepared("note"), rows)
 
     def query_vectors(self, rows: torch.Tensor) -> torch.Tensor:
         if self._frozen is not None and not self.training:
             return self._frozen[1][rows]
-        return self.text.encode(self._prepared("query", self._queries), rows)
+        return self.text.encode(self._prepared("query"), rows)
 
     @torch.no_grad()
     def freeze_vectors(self, items: torch.Tensor, batch_size: int = 4096) -> None:
