@@ -195,6 +195,11 @@ def token_from_env() -> tuple[str, bool]:
 
 
 WORKER_ENV = "SNSREC_SERVE_WORKER"      # a worker's settings (JSON), set by `serve --workers`
+# uvicorn's supervisor pings each worker (a thread in it) and kills one that does not answer
+# within this many seconds. Its default, 5 s, kills a worker that is still loading a large
+# platform: a long native call holding the GIL (reading a million note cards took 10 s)
+# starves the answering thread, and the restarted worker meets the same fate (seen at 1M).
+WORKER_HEALTHCHECK_S = 300
 
 
 def serve(run_dir: str | Path, store: str, host: str, port: int, *, concurrency: int = 4,
@@ -228,7 +233,8 @@ def serve(run_dir: str | Path, store: str, host: str, port: int, *, concurrency:
     echo(f"serve: http://{host}:{port}/ with {workers} worker processes (each loads the "
          "platform; the web page; OpenAPI at /docs)")
     uvicorn.run("snsrec.serve.service:worker_app", factory=True, workers=workers,
-                host=host, port=port, log_level="warning")
+                host=host, port=port, log_level="warning",
+                timeout_worker_healthcheck=WORKER_HEALTHCHECK_S)
 
 
 def _app(settings: dict[str, Any], token: str) -> Any:
