@@ -120,6 +120,25 @@ def summarize(records: Sequence[dict[str, Any]], duration_s: float) -> dict[str,
     return out
 
 
+def timeline(records: Sequence[dict[str, Any]], endpoint: str = "feed",
+             step_s: float = 1.0) -> list[dict[str, Any]]:
+    """``endpoint``'s latency second by second of the scheduled send time (``sent_s``):
+    ``{"t_s", "requests", "errors", "p50_ms", "max_ms"}`` per step — where a tail comes
+    from (a warm-up, a stall, a steady queue) is a question the percentiles leave open."""
+    rows = [r for r in records if r["endpoint"] == endpoint and "sent_s" in r]
+    steps: dict[int, list[dict[str, Any]]] = {}
+    for r in rows:
+        steps.setdefault(int(r["sent_s"] // step_s), []).append(r)
+    out = []
+    for k in sorted(steps):
+        ok = [r["latency_s"] * 1e3 for r in steps[k]
+              if r["status"] is not None and 200 <= r["status"] < 300]
+        out.append({"t_s": k * step_s, "requests": len(steps[k]),
+                    "errors": len(steps[k]) - len(ok), "p50_ms": percentile(ok, 50),
+                    "max_ms": max(ok, default=float("nan"))})
+    return out
+
+
 class LoadClient:
     """A minimal HTTP/1.1 client for the load: keep-alive connections to one server, taken
     from an idle list or opened on demand, with h11 parsing the answers.
@@ -250,8 +269,8 @@ async def drive(base_url: str, plan: Sequence[tuple[float, str, dict[str, Any]]]
             error = f"no answer in {timeout:g} s"
         except (OSError, ConnectionError, h11.ProtocolError) as e:
             error = f"{type(e).__name__}: {e}"[:200]
-        return {"endpoint": name, "latency_s": loop.time() - at, "status": status,
-                "error": error}
+        return {"endpoint": name, "sent_s": at - t0, "latency_s": loop.time() - at,
+                "status": status, "error": error}
 
     try:
         t0 = loop.time() + 0.01
@@ -579,7 +598,7 @@ def bench_serve(out: str | Path, *, items: int | None = None, rate: float = 100.
            "prepare_s": prepare_s, "server_start_s": start_s,
            "server_peak_rss_gb": rss, "server_cpu_s": None if cpu0 is None or cpu1 is None
            else cpu1 - cpu0, "load_cpu_s": own, "server_alive": alive, "cores": len(os.sched_getaffinity(0)),
-           "endpoints": per, "errors": len(errors),
+           "endpoints": per, "feed_timeline": timeline(records), "errors": len(errors),
            "error_samples": sorted(set(errors))[:10], "meets_target": verdict}
     md = _markdown(res)
     write_json(out / "serve.json", res)
@@ -614,6 +633,13 @@ def _markdown(res: dict[str, Any]) -> str:
               + (f", {cpu / max(res['requests'], 1) * 1e3:.1f} ms server CPU a request"
                  if cpu is not None else "")
               + f"; the load itself used {res['load_cpu_s']:.1f} CPU s."]
+    slow = [t for t in res.get("feed_timeline", []) if t["max_ms"] > TARGET["p99_ms"]]
+    if slow:
+        lines += ["", f"Seconds with a feed slower than {TARGET['p99_ms']:g} ms: "
+                  f"{len(slow)} of {len(res['feed_timeline'])} ("
+                  + ", ".join(f"{t['t_s']:.0f} s: max {t['max_ms']:.0f} ms"
+                              for t in sorted(slow, key=lambda t: -t["max_ms"])[:5])
+                  + (", …" if len(slow) > 5 else "") + ")."]
     if res["error_samples"]:
         lines += ["", "Errors: " + "; ".join(res["error_samples"])]
     if res["meets_target"] is not None:

@@ -17,6 +17,7 @@ from snsrec.bench.serve import (
     requests_plan,
     schedule,
     summarize,
+    timeline,
 )
 from snsrec.errors import ConfigError
 
@@ -113,6 +114,19 @@ def test_drive_is_open_loop():
     # All are answered together, so the earlier a request was scheduled the longer it waited.
     assert lat[0] > lat[-1] and duration >= lat[0]
     assert summarize(records, duration)["feed"]["errors"] == 1
+    assert [r["sent_s"] for r in records] == pytest.approx([i / 100.0 for i in range(n)])
+
+
+def test_timeline_is_the_feeds_latency_second_by_second():
+    recs = [{"endpoint": "feed", "sent_s": t, "latency_s": ms / 1e3, "status": st}
+            for t, ms, st in [(0.1, 10, 200), (0.9, 30, 200), (1.5, 400, 200),
+                              (1.6, 9, None), (3.2, 12, 200)]]
+    recs.append({"endpoint": "search", "sent_s": 0.5, "latency_s": 9.0, "status": 200})
+    got = timeline(recs)
+    assert [t["t_s"] for t in got] == [0.0, 1.0, 3.0]              # seconds with requests
+    assert [(t["requests"], t["errors"]) for t in got] == [(2, 0), (2, 1), (1, 0)]
+    assert [t["max_ms"] for t in got] == pytest.approx([30, 400, 12])
+    assert got[0]["p50_ms"] == pytest.approx(10)
 
 
 def test_bench_serve_smoke_on_the_tiny_world(tiny_world, tmp_path):
@@ -131,6 +145,7 @@ def test_bench_serve_smoke_on_the_tiny_world(tiny_world, tmp_path):
     assert sum(r["requests"] for r in res["endpoints"].values()) == 40
     assert res["errors"] == 0, res["error_samples"]
     assert res["server_alive"] is True
+    assert sum(t["requests"] for t in res["feed_timeline"]) == res["endpoints"]["feed"]["requests"]
     for r in res["endpoints"].values():
         assert 0 < r["p50_ms"] <= r["p95_ms"] <= r["p99_ms"] <= r["max_ms"]
     md = (out / "serve.md").read_text()
