@@ -296,14 +296,17 @@ class Corpus:
 
         path = Path(path)
         table = read_parquet(path)
-        notes = table.to_pydict()
         queries = read_parquet(_queries_path(path)).column("query").to_pylist()
         end = (table.schema.metadata or {}).get(b"train_end")
-        return cls(np.asarray(notes["note_id"], np.int64), list(notes["text"]),
-                   np.asarray(notes["created"], np.int64), [str(q) for q in queries],
-                   np.asarray(notes["log_q"], np.float32),
-                   None if end is None else int(end),
-                   *[notes.get(c) for c in LEVELS])
+
+        def numbers(name: str, dtype: Any) -> np.ndarray:      # column-wise, not row objects
+            return table.column(name).to_numpy().astype(dtype, copy=False)
+
+        return cls(numbers("note_id", np.int64), table.column("text").to_pylist(),
+                   numbers("created", np.int64), [str(q) for q in queries],
+                   numbers("log_q", np.float32), None if end is None else int(end),
+                   *[table.column(c).to_pylist() if c in table.column_names else None
+                     for c in LEVELS])
 
 
 def _queries_path(path: Path) -> Path:
