@@ -295,6 +295,8 @@ def bench_serve(
     batch: int = typer.Option(20, help="Events per /v1/events request."),
     seed: int = typer.Option(7, help="Seed of the world and of the load."),
     workers: int = typer.Option(1, help="Server processes (snsrec serve --workers)."),
+    concurrency: int = typer.Option(2, help="Requests computing at once in a server process "
+                                    "(snsrec serve --concurrency)."),
     out: Path = typer.Option(Path("bench/serve"), help="Directory for serve.json / serve.md "
                              "(and the cached runs, the store and the server's log)."),
 ) -> None:
@@ -302,7 +304,8 @@ def bench_serve(
     from snsrec.bench.serve import bench_serve as run
 
     result = run(out, items=items, rate=rate, requests=requests, mix=mix, index=index,
-                 world=world, ranker=ranker, batch=batch, seed=seed, workers=workers)
+                 world=world, ranker=ranker, batch=batch, seed=seed, workers=workers,
+                 concurrency=concurrency)
     typer.echo(result["markdown"])
 
 
@@ -321,8 +324,8 @@ def serve(
                                            "moderate`); default: the n-gram baseline."),
     threshold: float = typer.Option(0.5, help="Notes with p_harmful at or above are filtered."),
     index: str = typer.Option("hnsw", help="ANN index kind: flat | hnsw | ivfpq."),
-    concurrency: int = typer.Option(4, help="Feed / search requests computed at once; "
-                                    "the rest wait in line."),
+    concurrency: int = typer.Option(2, help="Feed / search requests computed at once in "
+                                    "a server process; the rest wait in line."),
     queue_timeout: float = typer.Option(1.0, help="Seconds a feed / search request may "
                                         "wait in line before a 503 with Retry-After."),
     workers: int = typer.Option(1, help="Server processes on the port (each loads the "

@@ -510,7 +510,7 @@ def bench_serve(out: str | Path, *, items: int | None = None, rate: float = 100.
                 world: str | Path | None = None, ranker: str = "lr", seed: int = 7,
                 k: int = 10, batch: int = 20, warmup: int = 20, timeout: float = 10.0,
                 start_timeout: float = 3600.0, cache: Path = Path("data"),
-                workers: int = 1) -> dict[str, Any]:
+                workers: int = 1, concurrency: int = 2) -> dict[str, Any]:
     from snsrec.data.tables import load_tables
     from snsrec.index.ann import KINDS
     from snsrec.index.build import saved_run_index
@@ -519,10 +519,10 @@ def bench_serve(out: str | Path, *, items: int | None = None, rate: float = 100.
     if index not in KINDS:
         raise ConfigError(f"bench serve --index {index!r}: use one of {', '.join(KINDS)}")
     if not 1 <= batch <= 1000 or not 1 <= k <= 100 or warmup < 0 or timeout <= 0 \
-            or workers < 1:
+            or workers < 1 or concurrency < 1:
         raise ConfigError(f"bench serve: batch ({batch}) in 1..1000, k ({k}) in 1..100, "
                           f"warmup ({warmup}) >= 0, timeout ({timeout}) > 0, workers "
-                          f"({workers}) >= 1")
+                          f"({workers}) and concurrency ({concurrency}) >= 1")
     shares = parse_mix(mix)
     offsets, kinds = schedule(requests, rate, shares, seed)       # bad numbers fail here
     out = Path(out)
@@ -560,7 +560,8 @@ def bench_serve(out: str | Path, *, items: int | None = None, rate: float = 100.
     log.unlink(missing_ok=True)
     t0 = time.perf_counter()
     with ServerProcess([runs, "--retriever", redrec, "--ranker", rank, "--index", index,
-                        "--store", f"sqlite:{store}", "--workers", str(workers)], log,
+                        "--store", f"sqlite:{store}", "--workers", str(workers),
+                        "--concurrency", str(concurrency)], log,
                        token) as server:
         health = server.ready(start_timeout, workers)
         start_s = time.perf_counter() - t0
@@ -590,7 +591,8 @@ def bench_serve(out: str | Path, *, items: int | None = None, rate: float = 100.
     verdict = None if feed is None or items < TARGET["items"] or rate < TARGET["rate"] \
         else bool(feed["p99_ms"] <= TARGET["p99_ms"] and feed["errors"] == 0)
     res = {"benchmark": "serve", "items": items, "world": str(world_dir), "index": index,
-           "ranker": ranker, "workers": workers, "rate": rate, "requests": requests,
+           "ranker": ranker, "workers": workers, "concurrency": concurrency, "rate": rate,
+           "requests": requests,
            "mix": shares, "k": k,
            "event_batch": batch, "warmup": warmup, "seed": seed, "timeout_s": timeout,
            "duration_s": duration,
@@ -611,10 +613,12 @@ def _ms(x: float) -> str:
 
 
 def _markdown(res: dict[str, Any]) -> str:
+    # (Records written before --concurrency was recorded ran with 4 at once.)
     mix = ", ".join(f"{k} {v:.0%}" for k, v in res["mix"].items())
     lines = ["# Serving under load", "",
              f"{res['items']:,} notes ({res['index']} index, {res['ranker']} ranker, "
-             f"{res.get('workers', 1)} server process{'es' if res.get('workers', 1) > 1 else ''}); "
+             f"{res.get('workers', 1)} server process{'es' if res.get('workers', 1) > 1 else ''}"
+             f", {res.get('concurrency', 4)} requests computing at once in each); "
              f"{res['requests']:,} requests open-loop at {res['rate']:g}/s ({mix}; events "
              f"in batches of {res['event_batch']}), latency from each request's scheduled "
              f"send time; {res['cores']} cores shared by the server and the load.", "",

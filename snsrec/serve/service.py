@@ -202,7 +202,7 @@ WORKER_ENV = "SNSREC_SERVE_WORKER"      # a worker's settings (JSON), set by `se
 WORKER_HEALTHCHECK_S = 300
 
 
-def serve(run_dir: str | Path, store: str, host: str, port: int, *, concurrency: int = 4,
+def serve(run_dir: str | Path, store: str, host: str, port: int, *, concurrency: int = 2,
           queue_timeout: float = 1.0, workers: int = 1, **kw: Any) -> None:
     """``workers`` > 1: that many processes on one port, each with the whole platform
     (one Python process computes on one core at a time). They share the store: events,

@@ -136,11 +136,12 @@ def test_bench_serve_smoke_on_the_tiny_world(tiny_world, tmp_path):
     done = subprocess.run(
         [sys.executable, "-m", "snsrec.cli", "bench", "serve", "--world", str(tiny_world),
          "--requests", "40", "--rate", "20", "--mix", "feed=0.5,search=0.25,events=0.25",
-         "--index", "flat", "--batch", "5", "--out", str(out)],
+         "--index", "flat", "--batch", "5", "--concurrency", "2", "--out", str(out)],
         capture_output=True, text=True, timeout=900, env={**os.environ, "CI": "true"})
     assert done.returncode == 0, done.stderr[-3000:]
     res = json.loads((out / "serve.json").read_text())
     assert res["items"] == 1000 and res["requests"] == 40 and res["meets_target"] is None
+    assert res["concurrency"] == 2
     assert set(res["endpoints"]) == {"feed", "search", "events"}
     assert sum(r["requests"] for r in res["endpoints"].values()) == 40
     assert res["errors"] == 0, res["error_samples"]
@@ -149,7 +150,7 @@ def test_bench_serve_smoke_on_the_tiny_world(tiny_world, tmp_path):
     for r in res["endpoints"].values():
         assert 0 < r["p50_ms"] <= r["p95_ms"] <= r["p99_ms"] <= r["max_ms"]
     md = (out / "serve.md").read_text()
-    assert "| /v1/feed |" in md and "not judged" in md
+    assert "| /v1/feed |" in md and "not judged" in md and "2 requests computing at once" in md
     assert md in done.stdout
     # The moderation baseline was fitted before the server started, and kept; the server
     # only loaded it (its log does not show a fit).
