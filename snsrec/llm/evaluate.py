@@ -20,7 +20,7 @@ import torch
 
 from snsrec.data.sources.snsbench import read_items
 from snsrec.errors import ConfigError, DataError
-from snsrec.io import write_json, write_text
+from snsrec.io import read_json, write_json, write_text
 from snsrec.progress import Progress, echo
 
 
@@ -64,7 +64,11 @@ def evaluate_llm(model: str, tasks: str | Path, out: str | Path, *, split: str =
                  only: list[str] | None = None, meta: dict[str, Any] | None = None
                  ) -> dict[str, Any]:
     """Answer and score every task file of ``tasks`` (those named in ``only``, if given);
-    ``meta`` is recorded in ``eval.json`` as it is (what a caller needs to reuse it)."""
+    ``meta`` is recorded in ``eval.json`` as it is (what a caller needs to reuse it).
+
+    ``eval.json`` is written after every task (``"partial": true`` until the last), and a
+    partial one of the same model, tasks, split, limit and ``meta`` is resumed: its tasks
+    are kept, the others answered — an evaluation cut short loses one task at most."""
     from snsrec.llm.prompts import max_new_tokens, render_items
     from snsrec.llm.scoring import SCORERS, score_task
     from snsrec.text.encoders import load_causal_lm
@@ -82,10 +86,26 @@ def evaluate_llm(model: str, tasks: str | Path, out: str | Path, *, split: str =
 
     lm, tokenizer = load_causal_lm(resolve_model(model))
     lm.eval()
-    results: dict[str, Any] = {}
-    fallback = False
+    ident = {"model": model, "tasks": str(tasks), "split": split, "limit": limit,
+             **(meta or {})}
+    results, fallback = _resumed(out / "eval.json", ident)
+    if results:
+        echo(f"llm eval: resuming {out / 'eval.json'} ({len(results)} task(s) scored)")
+
+    def save(partial: bool) -> tuple[dict[str, Any], str]:
+        scored = [r["score"] for r in results.values() if r["score"] is not None]
+        summary = {**ident, "chat_template": not fallback, "partial": partial,
+                   "average": sum(scored) / len(scored) if scored else None,
+                   "results": results}
+        md = markdown(summary)
+        write_json(out / "eval.json", summary)
+        write_text(out / "eval.md", md)
+        return summary, md
+
     for path in files:
         task = path.stem
+        if task in results:
+            continue
         items = read_items(path)[:limit]         # SNS-Bench layout, checked
         prompts, fb = render_items(tokenizer, task, items, str(path))
         fallback |= fb
@@ -100,17 +120,24 @@ def evaluate_llm(model: str, tasks: str | Path, out: str | Path, *, split: str =
                                       for o, it in list(zip(outputs, items, strict=True))[:3]]}
         echo(f"llm eval: {task}: " + (f"{metrics['score']:.2f}" if metrics else "unscored") +
              f" ({len(items)} items, {seconds:.0f} s)")
-    scored = [r["score"] for r in results.values() if r["score"] is not None]
-    summary = {"model": model, "tasks": str(tasks), "split": split, "limit": limit,
-               "chat_template": not fallback,
-               "average": sum(scored) / len(scored) if scored else None, "results": results,
-               **(meta or {})}
+        if any(f.stem not in results for f in files):
+            save(partial=True)
     if fallback:
         echo("llm eval: the tokenizer has no chat template; prompts were plain text")
-    md = markdown(summary)
-    write_json(out / "eval.json", summary)
-    write_text(out / "eval.md", md)
+    results = {p.stem: results[p.stem] for p in files}         # in the files' order
+    summary, md = save(partial=False)
     return {"markdown": md, "results": summary}
+
+
+def _resumed(saved: Path, ident: dict[str, Any]) -> tuple[dict[str, Any], bool]:
+    """(task results, prompts were plain text) of a partial ``eval.json`` of the same
+    evaluation (``ident``); nothing when there is none."""
+    if not saved.is_file():
+        return {}, False
+    res = read_json(saved)
+    if not res.get("partial") or any(res.get(k) != v for k, v in ident.items()):
+        return {}, False
+    return dict(res.get("results") or {}), not res.get("chat_template", True)
 
 
 def markdown(s: dict[str, Any]) -> str:
@@ -122,6 +149,8 @@ def markdown(s: dict[str, Any]) -> str:
     return "\n".join([f"# SNS tasks: {s['model']}\n",
                       f"Tasks `{s['tasks']}` ({s['split']}), at most {s['limit'] or 'all'} "
                       f"items a task; greedy decoding"
+                      + (f"; **partial**: {len(s['results'])} task(s) so far"
+                         if s.get("partial") else "")
                       + ("" if s["chat_template"] else "; no chat template (plain prompts)")
                       + f". Average over scored tasks: **{avg}**.\n",
                       markdown_table(["task", "items", "score", "seconds"], rows), ""])

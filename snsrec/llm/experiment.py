@@ -153,7 +153,8 @@ class Experiment:
         saved = out / "eval.json"
         if saved.is_file():
             res = read_json(saved)
-            if res.get("limit") == e.limit and sorted(res["results"]) == sorted(only) and \
+            if not res.get("partial") and res.get("limit") == e.limit and \
+                    sorted(res["results"]) == sorted(only) and \
                     res.get("trained", False) == trained and \
                     (trained is not None or res.get("model") == self.cfg.model):
                 echo(f"llm experiment: reusing {saved}")

@@ -28,6 +28,52 @@ def test_a_suite_end_to_end_with_a_tiny_model(tiny_world, tmp_path):
     assert "| Note-NER | 3 |" in (tmp_path / "out" / "eval.md").read_text()
 
 
+def test_an_evaluation_cut_short_resumes_from_its_partial_eval_json(tiny_world, tmp_path,
+                                                                  monkeypatch):
+    """eval.json is written after every task; a rerun answers only the tasks it lacks —
+    and only when it is the same evaluation (model, tasks, split, limit, meta)."""
+    import snsrec.llm.evaluate as ev
+
+    tasks = ["Note-Gender", "Note-NER", "Note-MRC-simple"]
+    build_tasks(tiny_world, tmp_path / "suite", max_items=4, tasks=tasks)
+    real, calls = ev.generate, []
+
+    def cut(model, tokenizer, prompts, *a, **k):
+        if len(calls) == 2:
+            raise KeyboardInterrupt                     # the session ends mid-evaluation
+        calls.append(len(prompts))
+        return real(model, tokenizer, prompts, *a, **k)
+
+    monkeypatch.setattr(ev, "generate", cut)
+    out = tmp_path / "out"
+    with pytest.raises(KeyboardInterrupt):
+        evaluate_llm("tiny-qwen2", tmp_path / "suite", out, limit=3, meta={"run": "a"})
+    partial = json.loads((out / "eval.json").read_text())
+    assert partial["partial"] is True and len(partial["results"]) == 2
+    assert "**partial**: 2 task(s)" in (out / "eval.md").read_text()
+    first = dict(partial["results"])
+
+    calls.clear()
+    monkeypatch.setattr(ev, "generate", lambda *a, **k: calls.append(1) or real(*a, **k))
+    res = evaluate_llm("tiny-qwen2", tmp_path / "suite", out, limit=3,
+                       meta={"run": "a"})["results"]
+    assert len(calls) == 1                                # only the missing task
+    assert res["partial"] is False and list(res["results"]) == sorted(tasks)
+    for task, r in first.items():
+        assert res["results"][task] == r
+    assert res["average"] == pytest.approx(
+        sum(r["score"] for r in res["results"].values()) / 3)
+    # A complete eval.json, or another evaluation's partial one, is not resumed.
+    calls.clear()
+    evaluate_llm("tiny-qwen2", tmp_path / "suite", out, limit=3, meta={"run": "a"})
+    assert len(calls) == 3
+    partial["limit"] = 2
+    (out / "eval.json").write_text(json.dumps(partial))
+    calls.clear()
+    evaluate_llm("tiny-qwen2", tmp_path / "suite", out, limit=3, meta={"run": "a"})
+    assert len(calls) == 3
+
+
 def test_sns_bench_layout_files_and_bad_ones(tmp_path):
     flat = tmp_path / "snsbench"
     flat.mkdir()
