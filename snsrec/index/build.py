@@ -123,7 +123,11 @@ def saved_run_index(run_dir: str | Path, kind: str = "hnsw") -> Path:
 
 def saved_vectors(path: str | Path, n: int) -> np.ndarray:
     """The ``[n, dim]`` corpus vectors saved beside the index at ``path``."""
-    vectors = np.load(Path(path) / VECTORS)
+    try:
+        vectors = np.load(Path(path) / VECTORS, allow_pickle=False)
+    except (OSError, ValueError) as e:
+        raise ModelError(f"{Path(path) / VECTORS}: unreadable ({e}); rebuild with "
+                         "`snsrec index build RUN_DIR`") from None
     if vectors.ndim != 2 or len(vectors) != n:
         raise ModelError(f"{Path(path) / VECTORS}: {vectors.shape} vectors for a corpus of "
                          f"{n:,} notes; rebuild with `snsrec index build RUN_DIR`")

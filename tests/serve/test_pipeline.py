@@ -100,6 +100,10 @@ def test_retriever_starts_from_the_saved_vectors_and_rebuilds_for_new_weights(
     np.save(run_dir / "index-flat" / VECTORS, saved[::-1])     # served as saved, not recomputed
     assert np.array_equal(Retriever(run_dir, "flat").vectors, saved[::-1])
     assert "index:" not in capsys.readouterr().err
+    from snsrec.index.build import saved_vectors
+
+    with pytest.raises(ModelError, match="vectors for a corpus of"):
+        saved_vectors(run_dir / "index-flat", len(saved) + 1)
 
     # Retrained in place: other weights → the index and the vectors are built again.
     from safetensors import safe_open
