@@ -300,7 +300,7 @@ class Corpus:
         end = (table.schema.metadata or {}).get(b"train_end")
 
         def numbers(name: str, dtype: Any) -> np.ndarray:      # column-wise, not row objects
-            return table.column(name).to_numpy().astype(dtype, copy=False)
+            return np.array(table.column(name).to_numpy(), dtype)     # a writable copy
 
         return cls(numbers("note_id", np.int64), table.column("text").to_pylist(),
                    numbers("created", np.int64), [str(q) for q in queries],
