@@ -41,7 +41,7 @@ from collections import defaultdict
 from importlib import resources
 from typing import Annotated, Any, Literal
 
-from fastapi import Depends, FastAPI, Header, HTTPException, Path, Query, Request
+from fastapi import Depends, FastAPI, Header, HTTPException, Path, Query
 from fastapi.responses import HTMLResponse, JSONResponse, PlainTextResponse
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
@@ -155,6 +155,57 @@ _OBJECT: dict[int | str, dict[str, Any]] = {200: {"content": {"application/json"
 GATED = ("/v1/feed", "/v1/search")          # the compute-heavy routes admission control limits
 
 
+class Observe:
+    """ASGI middleware: admission control on ``GATED`` routes (module docstring) and each
+    request's status and latency into ``metrics``. Plain ASGI, not Starlette's
+    ``BaseHTTPMiddleware``, whose stream and task group per request cost ~0.3 ms of CPU
+    (measured: 0.56 against 0.26 ms for a trivial route)."""
+
+    def __init__(self, app: Any, metrics: Metrics, concurrency: int, queue_timeout: float):
+        self.app, self.metrics = app, metrics
+        self.concurrency, self.queue_timeout = concurrency, queue_timeout
+        self.gate: asyncio.Semaphore | None = None      # made in the server's event loop
+
+    async def __call__(self, scope: dict, receive: Any, send: Any) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        t0, status = time.perf_counter(), [500]     # 500 unless the app starts a response
+        path = scope["path"]
+
+        async def sending(message: dict) -> None:
+            if message["type"] == "http.response.start":
+                status[0] = message["status"]
+            await send(message)
+
+        gated = path in GATED
+        try:
+            if gated:
+                if self.gate is None:
+                    self.gate = asyncio.Semaphore(self.concurrency)
+                try:
+                    await asyncio.wait_for(self.gate.acquire(), self.queue_timeout)
+                except TimeoutError:
+                    await JSONResponse(
+                        {"detail": f"overloaded: more than {self.concurrency} requests "
+                         f"computing and none done within {self.queue_timeout:g} s; "
+                         "retry after a second"}, 503,
+                        headers={"Retry-After": "1"})(scope, receive, sending)
+                    return
+                try:
+                    await self.app(scope, receive, sending)
+                finally:
+                    self.gate.release()
+            else:
+                await self.app(scope, receive, sending)
+        finally:
+            # The router records the matched route in the scope; a request turned away
+            # at the gate was never routed.
+            route = scope.get("route")
+            self.metrics.observe(getattr(route, "path", path if gated else "unmatched"),
+                                 status[0], time.perf_counter() - t0)
+
+
 def create_app(platform: Any, token: str, clock: Any = time.time,
                users: list[int] | None = None, concurrency: int = 2,
                queue_timeout: float = 1.0) -> FastAPI:
@@ -172,34 +223,8 @@ def create_app(platform: Any, token: str, clock: Any = time.time,
     metrics = Metrics()
     write_lock = threading.Lock()
 
-    gate: list[asyncio.Semaphore] = []         # made in the server's event loop
-
-    async def admitted(request: Request, call_next: Any) -> Any:
-        if request.url.path not in GATED:
-            return await call_next(request)
-        if not gate:
-            gate.append(asyncio.Semaphore(concurrency))
-        try:
-            await asyncio.wait_for(gate[0].acquire(), queue_timeout)
-        except TimeoutError:
-            return JSONResponse({"detail": f"overloaded: more than {concurrency} requests "
-                                 f"computing and none done within {queue_timeout:g} s; "
-                                 "retry after a second"}, 503, headers={"Retry-After": "1"})
-        try:
-            return await call_next(request)
-        finally:
-            gate[0].release()
-
-    @app.middleware("http")
-    async def observe(request: Request, call_next: Any) -> Any:
-        t0 = time.perf_counter()
-        response = await admitted(request, call_next)
-        route = request.scope.get("route")
-        path = request.url.path        # a request turned away at the gate was never routed
-        metrics.observe(getattr(route, "path", path if path in GATED else "unmatched"),
-                        response.status_code,
-                        time.perf_counter() - t0)
-        return response
+    app.add_middleware(Observe, metrics=metrics, concurrency=concurrency,
+                       queue_timeout=queue_timeout)
 
     def writer(authorization: str | None = Header(None)) -> None:
         scheme, _, given = (authorization or "").partition(" ")
