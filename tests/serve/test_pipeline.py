@@ -456,3 +456,23 @@ def test_a_posted_note_is_searchable_at_once_and_survives_a_restart(served, tmp_
     assert top + 4 not in p.notes
     p.feed(user, 5, now)                                     # any request takes it in
     assert top + 4 in p.notes and p.posted_upto == top + 4
+
+
+def test_serve_workers_gives_loading_workers_time_before_uvicorn_health_checks(monkeypatch,
+                                                                              tmp_path):
+    """uvicorn's supervisor kills a worker that misses its health ping (5 s by default); a
+    worker loading a large platform can hold the GIL that long, so `serve --workers` asks
+    for WORKER_HEALTHCHECK_S, and a single process needs no supervisor at all."""
+    import uvicorn
+
+    import snsrec.serve.service as service
+
+    calls = []
+    monkeypatch.setattr(uvicorn, "run", lambda *a, **k: calls.append((a, k)))
+    monkeypatch.setattr(service, "prepare_shared", lambda *a, **k: None)
+    monkeypatch.setenv("SNSREC_TOKEN", "t")
+    monkeypatch.delenv(service.WORKER_ENV, raising=False)     # serve sets it: undone after
+    service.serve(tmp_path, "sqlite::memory:", "127.0.0.1", 0, workers=2)
+    (args, kw), = calls
+    assert args == ("snsrec.serve.service:worker_app",) and kw["workers"] == 2
+    assert kw["timeout_worker_healthcheck"] == service.WORKER_HEALTHCHECK_S >= 60
