@@ -103,6 +103,12 @@ def percentile(values: Sequence[float], q: float) -> float:
     return float(np.percentile(np.asarray(values, np.float64), q, method="inverted_cdf"))
 
 
+def _answered_ms(rows: Sequence[dict[str, Any]]) -> list[float]:
+    """The latencies (ms) of the requests answered with a 2xx."""
+    return [r["latency_s"] * 1e3 for r in rows
+            if r["status"] is not None and 200 <= r["status"] < 300]
+
+
 def summarize(records: Sequence[dict[str, Any]], duration_s: float) -> dict[str, dict]:
     """Per endpoint: requests, errors, p50 / p95 / p99 / max ms of the answered requests,
     achieved throughput (answered per second of ``duration_s``). A record is ``{"endpoint",
@@ -111,8 +117,7 @@ def summarize(records: Sequence[dict[str, Any]], duration_s: float) -> dict[str,
     names = {r["endpoint"] for r in records}
     for name in [*(e for e in ENDPOINTS if e in names), *sorted(names - set(ENDPOINTS))]:
         rows = [r for r in records if r["endpoint"] == name]
-        ok = [r["latency_s"] * 1e3 for r in rows
-              if r["status"] is not None and 200 <= r["status"] < 300]
+        ok = _answered_ms(rows)
         out[name] = {"requests": len(rows), "errors": len(rows) - len(ok),
                      "p50_ms": percentile(ok, 50), "p95_ms": percentile(ok, 95),
                      "p99_ms": percentile(ok, 99), "max_ms": max(ok, default=float("nan")),
@@ -131,8 +136,7 @@ def timeline(records: Sequence[dict[str, Any]], endpoint: str = "feed",
         steps.setdefault(int(r["sent_s"] // step_s), []).append(r)
     out = []
     for k in sorted(steps):
-        ok = [r["latency_s"] * 1e3 for r in steps[k]
-              if r["status"] is not None and 200 <= r["status"] < 300]
+        ok = _answered_ms(steps[k])
         out.append({"t_s": k * step_s, "requests": len(steps[k]),
                     "errors": len(steps[k]) - len(ok), "p50_ms": percentile(ok, 50),
                     "max_ms": max(ok, default=float("nan"))})
