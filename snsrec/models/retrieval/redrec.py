@@ -35,7 +35,10 @@ it as far as they move a cosine); the serving score is ``max_k cos + bias``.
 
 **Training** (``loss: window_nce``, ``snsrec.train.window_nce``): in training
 mode ``forward`` also returns the next-W positives' vectors, their log
-popularity and ``negatives`` uniformly sampled notes.
+popularity and ``negatives`` uniformly sampled notes. Give the transformer
+user tower a warm-up (``train.warmup_steps: 200``, ``train.grad_clip: 1.0``,
+as the shipped configs do): at lr 1e-3 from the first step it can stall near
+its starting loss for epochs, depending on the seed.
 """
 
 from __future__ import annotations
