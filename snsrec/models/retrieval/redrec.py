@@ -5,8 +5,9 @@ backbone (``snsrec.text.encoders``: hashed n-grams, frozen MiniLM or a causal
 LM with ``[EMB]``) and RED-Rec's projection head to one unit vector of
 ``dim`` (64). ``item_encoder: id`` swaps the text for a learned row per note
 (the ID ablation; it cannot score notes it never saw). The corpus texts are
-prepared once (``backbone.prepare``) and kept as non-persistent buffers, so a
-batch only indexes them. Search queries go through the same backbone and head.
+prepared once, on first use (``backbone.prepare``), and kept on the model's
+device, so a batch only indexes them. Search queries go through the same
+backbone and head.
 
 **User tower.** The user's behaviour from every scenario, merged in time
 order (``snsrec.data.sequences.histories``): each token is its item's (or
