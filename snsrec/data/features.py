@@ -26,7 +26,9 @@ Conventions (every model relies on them):
   scenarios (all scenarios when the list is empty) with click ``ts`` strictly
   before the event's ``ts`` — nothing from the same instant or request, nothing
   from the future — the most recent ``max_len`` of them, most recent LAST,
-  0-padded at the front, mapped through the ``note_id`` vocabulary. Clicks are
+  0-padded at the front, mapped through the ``note_id`` vocabulary — or, with
+  ``attribute: category`` (a categorical feature of a notes column), each
+  clicked note's code of that feature (DIN's category sequence). Clicks are
   looked up in the whole events table, so a valid/test event does see clicks
   from earlier valid/test events before its own ``ts``: that is what the model
   would know online, not leakage. Vocabularies still come from train only.
@@ -139,6 +141,21 @@ class SequenceSpec(StrictModel):
     max_len: int = PField(20, ge=1)
     share_vocab_with: str | None = "note_id"              # None: own vocab of clicked notes
     min_count: int = PField(1, ge=1)                      # only for an own vocab
+    # A categorical feature of the notes (e.g. "category"): the sequence holds that
+    # feature's code for each clicked note instead of the note's id, and shares its
+    # vocabulary (DIN's category sequence beside the item sequence). None: the note ids.
+    attribute: str | None = None
+
+    @model_validator(mode="after")
+    def _attribute(self) -> SequenceSpec:
+        if self.attribute is not None:
+            if "share_vocab_with" in self.model_fields_set and \
+                    self.share_vocab_with != self.attribute:
+                raise ValueError(f"sequence '{self.name}' holds the attribute "
+                                 f"'{self.attribute}', so it shares that feature's vocabulary; "
+                                 f"drop share_vocab_with or set it to '{self.attribute}'")
+            self.share_vocab_with = self.attribute
+        return self
 
 
 WORLD_CATEGORICAL = [
@@ -181,7 +198,12 @@ class FeatureSpec(StrictModel):
         if bad:
             raise ValueError(f"names starting with '_' are reserved for meta arrays: {bad}")
         cat = {c.name for c in self.categorical} | {v.name for v in self.vectors}
+        note_level = {c.name for c in self.categorical if c.column.startswith("notes.")}
         for s in self.sequences:
+            if s.attribute is not None and s.attribute not in note_level:
+                raise ValueError(f"sequence '{s.name}' holds the attribute '{s.attribute}', "
+                                 f"which is not a categorical feature of a notes column; "
+                                 f"use one of {sorted(note_level) or 'none: add one'}")
             if s.share_vocab_with is not None and s.share_vocab_with not in cat:
                 raise ValueError(f"sequence '{s.name}' shares the vocab of "
                                  f"'{s.share_vocab_with}', which is not a categorical or "
@@ -202,11 +224,18 @@ def _refs(spec: FeatureSpec) -> list[tuple[str, str]]:
            for f in g]
     for s in spec.sequences:
         out += [(s.name, f"events.{c}") for c in ("user_id", "note_id", "ts", "click")]
+        if s.attribute is not None:
+            out.append((s.name, _attribute_column(spec, s)))
         if s.scenarios:
             out.append((s.name, "events.scenario"))
     out += [(t, _full_ref(t)) for t in spec.text]
     out += [(lab, f"events.{lab}") for lab in spec.labels]
     return out
+
+
+def _attribute_column(spec: FeatureSpec, q: SequenceSpec) -> str:
+    """The notes column of a sequence's attribute (its categorical feature's)."""
+    return next(c.column for c in spec.categorical if c.name == q.attribute)
 
 
 def _columns(lf: pl.LazyFrame | None) -> list[str]:
@@ -816,9 +845,24 @@ class FeatureMap:
                      f"in {v.path} (a zero vector)")
         return out
 
+    def behaviour_codes(self, frame: _Frame, q: SequenceSpec, notes: pl.Series,
+                        dense: bool = True) -> np.ndarray:
+        """The ids a sequence holds for clicked ``notes``: their codes in the shared
+        vocabulary or, for an ``attribute`` sequence, their notes row's attribute code
+        (coded once per notes row, kept in a server's cache; a note the notes table
+        lacks is out of vocabulary)."""
+        vocab = self.vocabs[q.share_vocab_with or q.name]
+        if q.attribute is None:
+            return encode(notes, vocab)
+        table, codes = frame.at_level(q.attribute, _attribute_column(self.spec, q),
+                                      lambda s: encode(s, vocab))
+        rows = _lookup(frame.side[table][KEYS[table]].to_numpy(),
+                       _ids(notes, len(notes), -1), dense)
+        return _gather(codes, rows, OOV)
+
     def _history(self, tables: Tables, frame: _Frame, q: SequenceSpec) -> np.ndarray:
         clicks = _clicks(tables.events, q.scenarios)
-        codes = encode(clicks["note_id"], self.vocabs[q.share_vocab_with or q.name])
+        codes = self.behaviour_codes(frame, q, clicks["note_id"])
         return _event_histories(frame, _ids(clicks["user_id"], clicks.height, -1),
                                 _ids(_to_seconds(clicks["ts"]), clicks.height, 0), codes,
                                 q.max_len)
@@ -958,9 +1002,8 @@ class RequestEncoder:
             notes = [c[0] for c in ordered if not wanted or c[1] in wanted][-q.max_len:]
             row = np.zeros(q.max_len, ID_DTYPE)
             if notes:
-                row[q.max_len - len(notes):] = encode(
-                    pl.Series(notes, dtype=pl.Int64),
-                    self.fmap.vocabs[q.share_vocab_with or q.name])
+                row[q.max_len - len(notes):] = self.fmap.behaviour_codes(
+                    frame, q, pl.Series(notes, dtype=pl.Int64), dense=False)
             return np.repeat(row[None], frame.n, axis=0)
 
         return self.fmap._arrays(frame, history)

@@ -43,6 +43,9 @@ def _spec_with_lengths(tables, lengths):
     seqs = [SequenceSpec(name=f"hist_{s}", scenarios=[s], max_len=n)
             for s, n in zip(SCENARIOS, lengths, strict=True)]
     seqs.append(SequenceSpec(name="hist_all", scenarios=[], max_len=3))
+    # The clicked notes' categories (DIN's category sequence), coded as `category` is.
+    seqs.append(SequenceSpec(name="hist_category", scenarios=[], max_len=3,
+                             attribute="category"))
     return spec.model_copy(update={"sequences": seqs})
 
 
@@ -54,9 +57,12 @@ def test_histories_are_the_last_clicks_strictly_before(make_data, tmp_path_facto
     fmap = FeatureMap.fit(tables, _spec_with_lengths(tables, lengths))
     ev = tables.events.collect()
     out = fmap.transform(tables, ev)
-    code = {v: i + 2 for i, v in enumerate(fmap.vocabs["note_id"].values)}
+    notes = dict(tables.notes.select("note_id", "category").collect().iter_rows())
     clicks = ev.filter(pl.col("click") == 1).sort(["ts", "event_id"]).rows(named=True)
     for q in fmap.spec.sequences:
+        vocab = {v: i + 2 for i, v in enumerate(fmap.vocabs[q.share_vocab_with].values)}
+        code = {n: vocab.get(notes.get(n), 1) for n in ev["note_id"]} \
+            if q.attribute == "category" else vocab
         hist = out[q.name]
         assert hist.shape == (ev.height, q.max_len)
         for i, row in enumerate(ev.rows(named=True)):
@@ -276,7 +282,12 @@ def test_spec_errors_are_config_errors(tmp_path):
             load_config(FeatureSpec, bad)
     for data, msg in [({"numeric": [{"name": "n", "column": "price"}]}, "neither table.column"),
                       ({"labels": ["click", "click"]}, "unique"),
-                      ({"categorical": [], "sequences": [{"name": "h"}]}, "not a categorical")]:
+                      ({"categorical": [], "sequences": [{"name": "h"}]}, "not a categorical"),
+                      ({"sequences": [{"name": "h", "attribute": "user_id"}]},
+                       "'user_id', which is not a categorical feature of a notes column"),
+                      ({"sequences": [{"name": "h", "attribute": "category",
+                                       "share_vocab_with": "note_id"}]},
+                       "drop share_vocab_with or set it to 'category'")]:
         with pytest.raises(ConfigError, match=msg):
             validate_config(FeatureSpec, data, "features.yaml")
 
