@@ -53,12 +53,13 @@ TARGET = {"auc_gap": 0.002, "speedup": 5.0, "long": 1000}
 
 
 def features_file(out: Path, length: int | None) -> Path:
-    """The bench's feature YAML with ``hist`` at ``length`` behaviours (None: without it)."""
+    """The bench's feature YAML with every sequence (``hist`` and those beside it) at
+    ``length`` behaviours (None: without sequences)."""
     spec = yaml.safe_load((shipped(CONFIG_DIR) / "features.yaml").read_text())
-    seqs = [s for s in spec.get("sequences", []) if s["name"] == HIST]
-    if not seqs:
+    seqs = spec.get("sequences") or []
+    if not any(s.get("name") == HIST for s in seqs):
         raise ConfigError(f"{shipped(CONFIG_DIR) / 'features.yaml'}: no sequence '{HIST}'")
-    spec["sequences"] = [] if length is None else [{**seqs[0], "max_len": length}]
+    spec["sequences"] = [] if length is None else [{**s, "max_len": length} for s in seqs]
     path = out / "features" / (f"{HIST}-{length}.yaml" if length else "no-history.yaml")
     write_text(path, yaml.safe_dump(spec, sort_keys=False))
     return path
@@ -76,8 +77,8 @@ def resolve(model: str, data: str, length: int | None, seed: int, out: Path, row
 def request_latency(model: torch.nn.Module, test: dict[str, np.ndarray], candidates: int,
                     requests: int, seed: int = 0) -> dict[str, float]:
     """p50 / p99 milliseconds to score ``candidates`` notes for one user, over ``requests``
-    requests: each takes a test row with the longest histories as the user (its ``hist``
-    and ``user_id``) and ``candidates`` other test rows as the candidates. SDIM's user
+    requests: each takes a test row with the longest histories as the user (its ``hist*``
+    sequences and ``user_id``) and ``candidates`` other test rows as the candidates. SDIM's user
     state is computed first and timed apart (``state_ms``)."""
     from snsrec.data.batches import to_tensors
     from snsrec.train.pipeline import model_inputs
@@ -87,12 +88,13 @@ def request_latency(model: torch.nn.Module, test: dict[str, np.ndarray], candida
     n = len(next(iter(inputs.values())))
     rng = np.random.default_rng(seed)
     lengths = (inputs[HIST] > 0).sum(1).numpy() if HIST in inputs else np.zeros(n)
+    seq_fields = [k for k in inputs if k.startswith(HIST)]     # hist and its attributes
     users = np.argsort(-lengths, kind="stable")[:requests]
     times, state_times = [], []
     for i, u in enumerate([users[0], *users] if len(users) else []):   # the first: warm-up
         rows = torch.as_tensor(rng.choice(n, candidates, replace=n < candidates))
         batch = {k: v[rows] for k, v in inputs.items()}
-        for key in (HIST, "user_id"):
+        for key in (*seq_fields, "user_id"):
             if key in batch:
                 batch[key] = inputs[key][int(u)].expand_as(batch[key]).contiguous()
         if hasattr(model, "user_state"):
@@ -139,7 +141,7 @@ def record_of(cfg: Any, run_dir: Path, candidates: int, requests: int):
 
 
 def bench_sequence(data: list[str], models: list[str], lengths: list[int], seeds: int,
-                   out: Path, *, rows: int = 100_000, eval_rows: int = 20_000,
+                   out: Path, *, rows: int = 400_000, eval_rows: int = 50_000,
                    candidates: int = 500, requests: int = 20,
                    overrides: list[str] | None = None,
                    cache: Path = DEFAULT_CACHE) -> dict[str, Any]:

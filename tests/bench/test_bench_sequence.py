@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 
 import pytest
+import yaml
 
 from snsrec.bench.sequence import bench_sequence, verdicts
 from snsrec.errors import ConfigError
@@ -30,6 +31,12 @@ def test_table_latency_and_reuse(tiny_cache, tmp_path):
     assert share[4] >= share[16]                     # fewer rows fill the longer history
     assert [v["length"] for v in block["targets"]] == [4, 16]
     assert "| sdim | 16 |" in res["markdown"]
+    # Every sequence of the shipped features (the note ids and their categories) at the length.
+    feats = yaml.safe_load((tmp_path / "b" / "features" / "hist-16.yaml").read_text())
+    assert [(q["name"], q["max_len"]) for q in feats["sequences"]] == \
+        [("hist", 16), ("hist_category", 16)]
+    assert yaml.safe_load((tmp_path / "b" / "features" / "no-history.yaml").read_text()
+                          )["sequences"] == []
     saved = json.loads((tmp_path / "b" / "sequence.json").read_text())
     assert saved["data"]["world_tiny"]["runs"] == block["runs"]
     stamp = tmp_path / "b" / "runs" / "world_tiny" / "sdim-L16" / "seed0" / "bench.json"
