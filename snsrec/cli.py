@@ -15,6 +15,7 @@ import typer
 from snsrec import __version__
 from snsrec.errors import ConfigError, SnsrecError
 from snsrec.progress import set_quiet
+from snsrec.runtime import keep_freed_memory
 
 app = typer.Typer(
     name="snsrec",
@@ -653,6 +654,7 @@ def demo(
 
 def main(argv: list[str] | None = None) -> None:
     """Entry point: usage errors and our own bad-input errors become one line, exit 2."""
+    keep_freed_memory()
     try:
         code = app(args=argv, standalone_mode=False)
     except SnsrecError as e:

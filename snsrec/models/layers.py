@@ -425,11 +425,50 @@ class LogitLinear(nn.Linear):
             return F.linear(x.float(), self.weight, self.bias)
 
 
+class _DiceTraining(torch.autograd.Function):
+    """Dice on ``[N, h]`` with batch statistics, forward and backward written out: five
+    tensors of ``N × h`` per step instead of a dozen, ``x`` the only one kept for the
+    backward (``z`` and ``p`` are recomputed there). Updates the running statistics as
+    BatchNorm does (the unbiased variance)."""
+
+    @staticmethod
+    def forward(ctx, x, alpha, running_mean, running_var, momentum, eps):
+        # Two passes (mean, then the centred squares): torch.var_mean over dim 0 of a tall
+        # [N, h] tensor takes ~6x as long on CPU.
+        mean = x.mean(0)
+        z = x - mean
+        var = (z * z).mean(0)
+        n = x.shape[0]
+        running_mean.lerp_(mean, momentum)
+        running_var.lerp_(var * (n / (n - 1)), momentum)
+        rstd = torch.rsqrt(var + eps)
+        ctx.save_for_backward(x, alpha, mean, rstd)
+        p = z.mul_(rstd).sigmoid_()
+        return p.mul_(1 - alpha).add_(alpha).mul_(x)             # x · (α + (1 − α) · p)
+
+    @staticmethod
+    def backward(ctx, g):
+        x, alpha, mean, rstd = ctx.saved_tensors
+        z = torch.sub(x, mean).mul_(rstd)
+        p = torch.sigmoid(z)
+        gx = g * x
+        gz = gx * p                                  # ∂L/∂z = (1 − α) · g · x · p · (1 − p)
+        d_alpha = gx.sum(0) - gz.sum(0)              # ∂L/∂α = Σ g · x · (1 − p)
+        gz -= torch.mul(gz, p, out=gx)
+        gz *= 1 - alpha
+        mean_gz, mean_gzz = gz.mean(0), torch.mul(gz, z, out=gx).mean(0)
+        # through the batch normalisation: (gz − mean(gz) − z · mean(gz · z)) / std
+        z.mul_(-mean_gzz).add_(gz).sub_(mean_gz).mul_(rstd)
+        return p.mul_(1 - alpha).add_(alpha).mul_(g).add_(z), d_alpha, None, None, None, None
+
+
 class Dice(nn.Module):
     """DIN's data-adaptive activation: ``p · x + (1 − p) · α · x`` with
     ``p = σ(BN(x))`` — a PReLU whose rectification point follows each unit's batch
     mean and variance (BatchNorm without affine, eps 1e-8; running statistics in
-    eval). ``α`` per unit, learned, starting at 0. Works on ``[..., dim]``."""
+    eval). ``α`` per unit, learned, starting at 0. Works on ``[..., dim]``.
+    In float32 training the step is one autograd function (``_DiceTraining``); out of
+    training without autograd, one new tensor updated in place."""
 
     def __init__(self, dim: int, eps: float = 1e-8):
         super().__init__()
@@ -437,8 +476,18 @@ class Dice(nn.Module):
         self.alpha = nn.Parameter(torch.zeros(dim))
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        flat = x.reshape(-1, x.shape[-1])
         bn = self.bn
+        if not bn.training and not torch.is_grad_enabled():
+            # Inference: x · (α + (1 − α) · σ((x − mean) / std)) in one new tensor, in place.
+            scale = torch.rsqrt(bn.running_var + bn.eps)
+            p = torch.addcmul((-bn.running_mean * scale).to(x.dtype), x, scale.to(x.dtype))
+            alpha = self.alpha.to(x.dtype)
+            return p.sigmoid_().mul_(1 - alpha).add_(alpha).mul_(x)
+        flat = x.reshape(-1, x.shape[-1])
+        if bn.training and len(flat) > 1 and flat.dtype == self.alpha.dtype == torch.float32:
+            bn.num_batches_tracked.add_(1)
+            return _DiceTraining.apply(flat, self.alpha, bn.running_mean, bn.running_var,
+                                       bn.momentum, bn.eps).view_as(x)
         # One row has no batch variance: normalise it with the running statistics.
         norm = bn(flat) if not (bn.training and len(flat) == 1) else F.batch_norm(
             flat, bn.running_mean, bn.running_var, training=False, eps=bn.eps)

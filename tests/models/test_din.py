@@ -41,3 +41,63 @@ def test_bad_sequence_choices_are_errors(toy):
     with pytest.raises(ModelError, match="activation 'dice' needs the layer width"):
         from snsrec.models.layers import make_activation
         make_activation("dice")
+
+
+def _plain_unit(att, behaviours, target, mask):
+    """The activation unit as the paper writes it: an MLP over [e, t, e − t, e ⊙ t]."""
+    t = target.unsqueeze(1).expand_as(behaviours)
+    x = torch.cat([behaviours, t, behaviours - t, behaviours * t], dim=-1)
+    return ((att.unit.net(x).squeeze(-1) * mask).unsqueeze(-1) * behaviours).sum(1)
+
+
+@pytest.mark.parametrize("training", [True, False])
+def test_split_activation_unit_matches_the_concatenated_one(training, monkeypatch):
+    from snsrec.models.ranking.din import TargetAttention
+
+    torch.manual_seed(0)
+    att = TargetAttention(8, units=(12, 6)).train(training)
+    for dice in (m for m in att.unit.net if hasattr(m, "alpha")):
+        dice.alpha.data.uniform_(-0.5, 0.5)
+        dice.bn.running_mean.uniform_(-1, 1)
+        dice.bn.running_var.uniform_(0.5, 2)
+    monkeypatch.setattr(TargetAttention, "EVAL_CHUNK", 50)        # several chunks of 5 rows
+    behaviours, target = torch.randn(23, 10, 8), torch.randn(23, 8)
+    mask = (torch.rand(23, 10) > 0.3).float()
+    with torch.set_grad_enabled(training):
+        torch.testing.assert_close(att(behaviours, target, mask),
+                                   _plain_unit(att, behaviours, target, mask))
+
+
+def test_dice_inference_path_is_the_formula():
+    from snsrec.models.layers import Dice
+
+    torch.manual_seed(0)
+    dice = Dice(5).eval()
+    dice.alpha.data.uniform_(-1, 1)
+    dice.bn.running_mean.uniform_(-1, 1)
+    dice.bn.running_var.uniform_(0.5, 2)
+    x = torch.randn(4, 3, 5)
+    p = torch.sigmoid((x - dice.bn.running_mean) / torch.sqrt(dice.bn.running_var + dice.bn.eps))
+    with torch.no_grad():
+        torch.testing.assert_close(dice(x), p * x + (1 - p) * dice.alpha * x)
+    torch.testing.assert_close(dice(x), p * x + (1 - p) * dice.alpha * x)   # with autograd
+
+
+def test_dice_training_step_matches_batch_norm_and_autograd():
+    from snsrec.models.layers import Dice
+
+    torch.manual_seed(0)
+    fused, plain = Dice(4), Dice(4)
+    fused.alpha.data.uniform_(-1, 1)
+    plain.load_state_dict(fused.state_dict())
+    x = (torch.randn(50, 3, 4) * 2 + 1).requires_grad_()
+    y = fused(x)
+    p = torch.sigmoid(plain.bn(x.reshape(-1, 4)).view_as(x))          # the reference formula
+    ref = p * x + (1 - p) * plain.alpha * x
+    torch.testing.assert_close(y, ref)
+    g = torch.randn_like(y)
+    for a, b in zip(torch.autograd.grad(y, (x, fused.alpha), g),
+                    torch.autograd.grad(ref, (x, plain.alpha), g), strict=True):
+        torch.testing.assert_close(a, b)
+    for name in ("running_mean", "running_var", "num_batches_tracked"):
+        torch.testing.assert_close(getattr(fused.bn, name), getattr(plain.bn, name))
