@@ -50,10 +50,6 @@ LENGTHS = (50, 200, 1000, 2000)
 MODELS = ("deepfm", "din", "sdim")
 HIST = "hist"
 TARGET = {"auc_gap": 0.002, "speedup": 5.0, "long": 1000}
-# Behaviours per evaluation batch at most: DIN's activation unit holds ~1.5 KB a behaviour
-# (two sequences), so 65,536 rows of 200 behaviours took 20 GB; the bench lowers a run's
-# eval_batch_size to EVAL_BEHAVIOURS / length (65,536 rows stay at 50 behaviours).
-EVAL_BEHAVIOURS = 4_000_000
 
 
 def features_file(out: Path, length: int | None) -> Path:
@@ -73,13 +69,8 @@ def resolve(model: str, data: str, length: int | None, seed: int, out: Path, row
             eval_rows: int, overrides: Sequence[str] | None, cache: Path) -> Any:
     base = {"cache": str(cache), "features": str(features_file(out, length)),
             "max_rows": {"train": rows, "valid": eval_rows, "test": eval_rows}}
-    cfg = variant_config("sequence", CONFIG_DIR, model, data, seed, overrides, base,
-                         tag=f"L{length}" if length else "nohist")
-    cap = max(256, EVAL_BEHAVIOURS // length) if length else None
-    if cap is not None and cfg.train.eval_batch_size > cap:
-        cfg = cfg.model_copy(update={"train": cfg.train.model_copy(
-            update={"eval_batch_size": cap})})
-    return cfg
+    return variant_config("sequence", CONFIG_DIR, model, data, seed, overrides, base,
+                          tag=f"L{length}" if length else "nohist")
 
 
 @torch.no_grad()

@@ -211,6 +211,18 @@ def _n_rows(arrays: dict[str, np.ndarray]) -> int:
     return len(next(iter(arrays.values()))) if arrays else 0
 
 
+# Ids (sequence behaviours, multi-valued values) per evaluation batch at most: a row of
+# 2,000 behaviours in two sequences embeds 4,000 ids, so 65,536 such rows would look up
+# 260M embeddings at once; ``eval_batch_size`` is lowered to EVAL_IDS / (ids per row).
+EVAL_IDS = 8_000_000
+
+
+def eval_rows_per_batch(arrays: dict[str, np.ndarray], eval_batch_size: int) -> int:
+    """``eval_batch_size``, or fewer rows where the 2-D id fields make rows wide."""
+    ids = sum(v.shape[1] for v in arrays.values() if v.ndim == 2 and v.dtype.kind in "iu")
+    return min(eval_batch_size, max(256, EVAL_IDS // ids)) if ids else eval_batch_size
+
+
 def _state(model: nn.Module) -> dict[str, torch.Tensor]:
     return {k: v.detach().clone() for k, v in model.state_dict().items()}
 
@@ -409,7 +421,7 @@ class Trainer:
         n, d = _n_rows(arrays), distributed.info()
         lo, hi = distributed.shard_bounds(n, d.rank, d.world_size)
         tensors = to_tensors({k: v[lo:hi] for k, v in arrays.items()}, self.config.device)
-        bs = self.config.eval_batch_size
+        bs = eval_rows_per_batch(arrays, self.config.eval_batch_size)
         out: dict[str, np.ndarray] = {}
         for start in range(0, hi - lo, bs):
             batch = {k: v[start:start + bs] for k, v in tensors.items()}

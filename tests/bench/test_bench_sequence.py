@@ -57,19 +57,3 @@ def test_the_verdicts_and_bad_input(tiny_cache, tmp_path):
                        cache=tiny_cache(tmp_path))
     with pytest.raises(ConfigError, match="--lengths"):
         bench_sequence(["world:tiny"], ["din"], [0], 1, tmp_path / "x")
-
-
-
-def test_long_histories_evaluate_in_smaller_batches(tmp_path):
-    """A run's eval batch holds at most EVAL_BEHAVIOURS behaviours (DIN at 200 behaviours
-    and 65,536 rows a batch took 20 GB); a smaller one set by the user is kept."""
-    from snsrec.bench.sequence import EVAL_BEHAVIOURS, resolve
-
-    def batch(model, length, overrides=()):
-        cfg = resolve(model, "world:tiny", length, 0, tmp_path, 100, 100, list(overrides),
-                      tmp_path / "cache")
-        return cfg.train.eval_batch_size
-
-    assert batch("deepfm", None) == batch("din", 50) == 65536
-    assert batch("din", 1000) == EVAL_BEHAVIOURS // 1000
-    assert batch("sdim", 2000, ["train.eval_batch_size=512"]) == 512

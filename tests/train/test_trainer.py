@@ -146,3 +146,19 @@ def test_a_failed_fit_leaves_the_embeddings_dense_again(toy):
         Trainer(TrainConfig(epochs=1, batch_size=128)).fit(
             model, TensorBatches(_inputs(train), 128), valid)
     assert not any(m.sparse for m in embedding_modules(model))
+
+
+def test_wide_id_rows_evaluate_in_smaller_batches():
+    """Eval batches hold at most EVAL_IDS sequence / multi-valued ids (DIN at 200 behaviours
+    and 65,536 rows a batch took 20 GB); narrow rows keep ``eval_batch_size``."""
+    import numpy as np
+
+    from snsrec.train.trainer import EVAL_IDS, eval_rows_per_batch
+
+    narrow = {"a": np.zeros(10, np.int32), "tags": np.zeros((10, 5), np.int32),
+              "x": np.zeros((10, 384), np.float32)}            # a vector field is not ids
+    wide = {"a": np.zeros(10, np.int32), "hist": np.zeros((10, 1000), np.int32),
+            "hist_category": np.zeros((10, 1000), np.int64)}
+    assert eval_rows_per_batch(narrow, 65536) == 65536
+    assert eval_rows_per_batch(wide, 65536) == EVAL_IDS // 2000
+    assert eval_rows_per_batch(wide, 512) == 512
