@@ -304,8 +304,31 @@ def summarise(runs: list[dict[str, Any]]) -> list[dict[str, Any]]:
     return sorted(rows, key=lambda r: (-r["auc_mean"], r["model"]))
 
 
-def pm(mean: float, std: float, digits: int = 4) -> str:
-    return "–" if math.isnan(mean) else f"{mean:.{digits}f} ± {std:.{digits}f}"
+def pm(mean: float, std: float, digits: int = 4, seeds: int | None = None) -> str:
+    """``mean ± std``; the mean alone for one seed (a spread of one value is no spread)."""
+    if math.isnan(mean):
+        return "–"
+    return f"{mean:.{digits}f}" if seeds == 1 else f"{mean:.{digits}f} ± {std:.{digits}f}"
+
+
+def shown_path(path: str | Path) -> str:
+    """``path`` relative to the working directory when it lies below it (as configs name
+    files), else as given."""
+    try:
+        return str(Path(path).resolve().relative_to(Path.cwd().resolve()))
+    except ValueError:
+        return str(path)
+
+
+def features_line(block: dict[str, Any]) -> str:
+    """Which features file each model read: one when all share it (a config may name its
+    own, e.g. the sequence models' click histories)."""
+    by_file: dict[str, list[str]] = {}
+    for model, f in block.get("model_features", {}).items():
+        by_file.setdefault(f, []).append(model)
+    if len(by_file) <= 1:
+        return f"`{next(iter(by_file), block['features'])}`"
+    return "; ".join(f"`{f}` ({', '.join(sorted(ms))})" for f, ms in by_file.items())
 
 
 # -- peers -------------------------------------------------------------------
@@ -421,13 +444,13 @@ def leaderboard_markdown(result: dict[str, Any]) -> str:
              "Train time: mean seconds per run (fit incl. validation).\n"]
     for block in result["data"].values():
         parts.append(f"## {block['spec']}\n")
-        rows = [[r["model"], pm(r["auc_mean"], r["auc_std"]),
-                 pm(r["logloss_mean"], r["logloss_std"]), r["params"],
+        rows = [[r["model"], pm(r["auc_mean"], r["auc_std"], seeds=r["seeds"]),
+                 pm(r["logloss_mean"], r["logloss_std"], seeds=r["seeds"]), r["params"],
                  f"{r['train_time_s']:.1f}", r["seeds"], f"`{r['config']}`"]
                 for r in block["leaderboard"]]
         parts.append(markdown_table(["model", "test AUC", "test logloss", "params",
                                      "train time (s)", "seeds", "config"], rows))
-        parts.append(f"Features: `{block['features']}`. Runs: `{block['runs_dir']}`.\n")
+        parts.append(f"Features: {features_line(block)}. Runs: `{block['runs_dir']}`.\n")
         if "peers" in block:
             parts.append(peer_markdown(block))
     return "\n".join(parts)
@@ -440,10 +463,13 @@ def peer_markdown(block: dict[str, Any]) -> str:
     if peers["model"] is None:
         return f"Peer libraries: not run; {peers['note']}.\n"
     row = next(r for r in block["leaderboard"] if r["model"] == peers["model"])
-    rows = [["snsrec", pm(row["auc_mean"], row["auc_std"]),
-             pm(row["logloss_mean"], row["logloss_std"]), row["seeds"], "all fields"]]
-    rows += [[p["peer"], pm(p.get("auc_mean", math.nan), p.get("auc_std", math.nan)),
-              pm(p.get("logloss_mean", math.nan), p.get("logloss_std", math.nan)),
+    rows = [["snsrec", pm(row["auc_mean"], row["auc_std"], seeds=row["seeds"]),
+             pm(row["logloss_mean"], row["logloss_std"], seeds=row["seeds"]), row["seeds"],
+             "all fields"]]
+    rows += [[p["peer"], pm(p.get("auc_mean", math.nan), p.get("auc_std", math.nan),
+                            seeds=p.get("seeds")),
+              pm(p.get("logloss_mean", math.nan), p.get("logloss_std", math.nan),
+                 seeds=p.get("seeds")),
               p.get("seeds", 0), p["status"]] for p in peers["rows"]]
     return (f"`{peers['model']}` ({peers['note']}) on {block['spec']} beside the peer "
             "libraries, each run through its own training loop on the same train / test rows "
@@ -514,7 +540,10 @@ def bench_ctr(data: list[str], models: list[str], seeds: int, out: Path, *,
         block = {"spec": d, "path": str(roots[d]),
                  "features": str(features[d]) if features[d] else "default",
                  "runs_dir": str(out / "runs" / slug), "leaderboard": board, "runs": runs,
-                 "configs": {m: str(plan[(d, m, 0)][1] or "default") for m in models}}
+                 "configs": {m: str(plan[(d, m, 0)][1] or "default") for m in models},
+                 "model_features": {m: shown_path(plan[(d, m, 0)][0].features)
+                                    if plan[(d, m, 0)][0].features else "default"
+                                    for m in models}}
         if slug in peer_data:
             block["peers"] = peer_block(board, runs, {(m, k): plan[(dd, m, k)][0] for (dd, m, k)
                                                       in plan if dd == d})

@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 import yaml
 
-from snsrec.bench.ctr import bench_ctr, data_slug, mean_std, pm, summarise
+from snsrec.bench.ctr import bench_ctr, data_slug, features_line, mean_std, pm, summarise
 from snsrec.cli import main
 from snsrec.progress import set_quiet
 
@@ -35,6 +35,17 @@ def test_mean_std_is_mean_and_sample_std() -> None:
     assert mean_std([0.75]) == (0.75, 0.0)
     assert all(math.isnan(v) for v in mean_std([]))
     assert pm(0.81234, 0.00111) == "0.8123 ± 0.0011"
+    assert pm(0.81234, 0.0, seeds=1) == "0.8123"          # one seed: no spread to show
+    assert pm(0.7337, 0.0, seeds=5) == "0.7337 ± 0.0000"  # five seeds that agree
+
+
+def test_features_line_names_each_models_file() -> None:
+    one = {"features": "f.yaml", "model_features": {"lr": "f.yaml", "fm": "f.yaml"}}
+    assert features_line(one) == "`f.yaml`"
+    two = {"features": "f.yaml", "model_features": {"din": "s.yaml", "lr": "f.yaml",
+                                                     "qin": "s.yaml"}}
+    assert features_line(two) == "`s.yaml` (din, qin); `f.yaml` (lr)"
+    assert features_line({"features": "default"}) == "`default`"    # older records
 
 
 def test_summarise_sorts_by_mean_auc_and_averages_seeds() -> None:
