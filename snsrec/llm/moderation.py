@@ -95,15 +95,21 @@ class LLMModerator:
 
     @torch.no_grad()
     def label_probs(self, rows: list[dict[str, Any]], batch_size: int) -> np.ndarray:
-        """``[n, len(LABELS)]`` probabilities of each label as the answer's first token."""
-        out = []
+        """``[n, len(LABELS)]`` probabilities of each label as the answer's first token.
+
+        Batches are formed in order of prompt length, so a batch pads to a length close to
+        its own: on the small world's test notes (122–892 tokens) batches of 16 in note
+        order compute 2.2× the real tokens, in length order 1.01×."""
+        out = np.zeros((len(rows), len(LABELS)), dtype=np.float32)
+        ids = self.tok([self.prompt(r) for r in rows])["input_ids"]
+        order = np.argsort([len(x) for x in ids], kind="stable")
         for s in range(0, len(rows), batch_size):
-            enc = self.tok([self.prompt(r) for r in rows[s:s + batch_size]],
-                           return_tensors="pt", padding=True)
+            take = order[s:s + batch_size]
+            enc = self.tok.pad({"input_ids": [ids[i] for i in take]}, return_tensors="pt")
             logits = self.lm(**{k: v.to(self.lm.device) for k, v in enc.items()},
                              logits_to_keep=1).logits[:, -1]     # the next token's only
-            out.append(torch.softmax(logits.float()[:, self.label_ids], dim=-1).cpu().numpy())
-        return np.concatenate(out) if out else np.zeros((0, len(LABELS)), dtype=np.float32)
+            out[take] = torch.softmax(logits.float()[:, self.label_ids], dim=-1).cpu().numpy()
+        return out
 
 
 def frame_of(note_ids: np.ndarray, probs: np.ndarray) -> pl.DataFrame:

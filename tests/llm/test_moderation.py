@@ -71,6 +71,19 @@ def _notes(tmp_path, n=10):
     return path
 
 
+def test_llm_batches_by_length_keep_each_notes_answer():
+    # Batches are formed in prompt-length order; each note's probabilities must be its own
+    # (as when scored alone) and come back in the notes' order.
+    m = moderation.LLMModerator("tiny-qwen2")
+    rows = [{"title": f"note {i}", "body": " ".join(["word"] * (3 + 17 * (i % 4)))}
+            for i in range(9)]
+    alone = np.concatenate([m.label_probs([r], 1) for r in rows])
+    batched = m.label_probs(rows, 4)
+    assert batched.shape == (9, len(LABELS))
+    np.testing.assert_allclose(batched, alone, atol=1e-5)
+    assert len({round(float(x), 6) for x in alone[:, 0]}) > 1    # the notes differ
+
+
 def test_llm_moderation_scores_and_resumes(tmp_path, monkeypatch):
     monkeypatch.setattr(moderation, "CHUNK", 4)
     notes = _notes(tmp_path)
