@@ -455,11 +455,15 @@ def llm_tasks_build(
     tasks: str = typer.Option("", help="Comma-separated task names (default: all)."),
     max_items: int = typer.Option(500, help="Items per task and split (a seeded sample)."),
     seed: int = typer.Option(0, help="Seed of the splits and samples."),
+    harmful_share: float | None = typer.Option(
+        None, help="Sample Note-Moderation's train split with this share of harmful notes "
+        "(e.g. 0.5 for a moderation model; valid / test keep the world's mix)."),
 ) -> None:
     """Build the SNS tasks from a world's notes and truth, split by note."""
     from snsrec.llm.tasks import build_tasks
 
-    build_tasks(world, out, tasks=_names(tasks) or None, max_items=max_items, seed=seed)
+    build_tasks(world, out, tasks=_names(tasks) or None, max_items=max_items, seed=seed,
+                harmful_share=harmful_share)
 
 
 def _post_train_command(stage: str, doc: str) -> None:

@@ -454,10 +454,35 @@ BUILDERS: dict[str, Callable[[_World, np.random.Generator], list[tuple[int, dict
 }
 
 
+def _sample(items: list[dict], max_items: int, rng: np.random.Generator,
+            harmful_share: float | None = None, balance_rng: Any = None) -> list[dict]:
+    """At most ``max_items`` of ``items`` (a seeded sample, in their order); with
+    ``harmful_share``, harmful answers make up that share of it as far as there are
+    enough of them, and benign ones the rest — drawn with ``balance_rng``, while ``rng``
+    still draws the natural sample, so the splits sampled after this one do not change."""
+    natural = items if len(items) <= max_items else \
+        [items[i] for i in np.sort(rng.choice(len(items), max_items, replace=False))]
+    if harmful_share is None:
+        return natural
+    rng = balance_rng
+    harmful = [i for i, it in enumerate(items) if it["answer"] != HARM_NONE]
+    benign = [i for i, it in enumerate(items) if it["answer"] == HARM_NONE]
+    n_h = min(len(harmful), round(harmful_share * max_items))
+    n_b = min(len(benign), max_items - n_h)
+    keep = np.concatenate([rng.choice(harmful, n_h, replace=False),
+                           rng.choice(benign, n_b, replace=False)]).astype(np.int64)
+    return [items[i] for i in np.sort(keep)]
+
+
 def build_tasks(world: str | Path, out: str | Path, *, tasks: list[str] | None = None,
-                max_items: int = 500, seed: int = 0) -> dict[str, Any]:
+                max_items: int = 500, seed: int = 0,
+                harmful_share: float | None = None) -> dict[str, Any]:
     """Write every task × split (at most ``max_items`` items each, a seeded sample) and
-    ``manifest.json`` (counts, world, seed); return the manifest."""
+    ``manifest.json`` (counts, world, seed); return the manifest.
+
+    ``harmful_share`` samples Note-Moderation's train split so that harmful notes are
+    that share of it (the world has ~4% harmful notes: a model fine-tuned on the natural
+    mix learns to answer ``none``); its valid and test splits keep the natural mix."""
     world, out = Path(world), Path(out)
     names = tasks or list(BUILDERS)
     unknown = [t for t in names if t not in BUILDERS]
@@ -465,6 +490,8 @@ def build_tasks(world: str | Path, out: str | Path, *, tasks: list[str] | None =
         raise ConfigError(f"unknown task(s) {unknown}; tasks: {', '.join(BUILDERS)}")
     if max_items < 1:
         raise ConfigError(f"--max-items {max_items}: give at least 1")
+    if harmful_share is not None and not 0.0 < harmful_share < 1.0:
+        raise ConfigError(f"--harmful-share {harmful_share}: give a share in (0, 1)")
     w = _World(world)
     counts: dict[str, dict[str, int]] = {}
     for name in names:
@@ -474,14 +501,15 @@ def build_tasks(world: str | Path, out: str | Path, *, tasks: list[str] | None =
             by_split[split_of(nid, seed)].append(item)
         counts[name] = {}
         for split, items in by_split.items():
-            if len(items) > max_items:
-                keep = np.sort(rng.choice(len(items), max_items, replace=False))
-                items = [items[i] for i in keep]
+            balance = name == "Note-Moderation" and split == "train"
+            items = _sample(items, max_items, rng, harmful_share if balance else None,
+                            np.random.default_rng([seed, zlib.crc32(b"harmful_share")]))
             write_text(out / split / f"{name}.json",
                        json.dumps(items, ensure_ascii=False, indent=4) + "\n")
             counts[name][split] = len(items)
         echo(f"tasks: {name}: " + ", ".join(f"{s} {n:,}" for s, n in counts[name].items()))
     manifest = {"world": str(world), "seed": seed, "max_items": max_items,
+                **({"harmful_share": harmful_share} if harmful_share is not None else {}),
                 "splits": dict(SPLITS), "counts": counts}
     write_json(out / "manifest.json", manifest)
     return manifest

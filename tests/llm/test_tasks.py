@@ -102,3 +102,27 @@ def test_bad_input(tmp_path, tiny_world):
         build_tasks(tmp_path, tmp_path / "o")
     with pytest.raises(ConfigError, match="unknown task"):
         build_tasks(tiny_world, tmp_path / "o", tasks=["Note-Poetry"])
+    with pytest.raises(ConfigError, match="--harmful-share 1.5"):
+        build_tasks(tiny_world, tmp_path / "o", harmful_share=1.5)
+
+
+def test_harmful_share_balances_moderation_training_only(tiny_world, tmp_path):
+    def answers(out, split):
+        return [it["answer"] for it in _load(out, split, "Note-Moderation")]
+
+    natural = build_tasks(tiny_world, tmp_path / "a", tasks=["Note-Moderation"],
+                          max_items=10_000, seed=3)
+    share = sum(a != "none" for a in answers(tmp_path / "a", "train")) / \
+        natural["counts"]["Note-Moderation"]["train"]
+    assert 0 < share < 0.2                                  # the world's mix: rare harm
+    m = build_tasks(tiny_world, tmp_path / "b", tasks=["Note-Moderation"], max_items=20,
+                    seed=3, harmful_share=0.5)
+    train = answers(tmp_path / "b", "train")
+    assert len(train) == 20 and sum(a != "none" for a in train) == 10
+    assert m["harmful_share"] == 0.5
+    # Valid and test keep the natural sample; the other tasks are untouched.
+    plain = build_tasks(tiny_world, tmp_path / "c", tasks=["Note-Moderation"], max_items=20,
+                        seed=3)
+    for split in ("valid", "test"):
+        assert answers(tmp_path / "b", split) == answers(tmp_path / "c", split)
+    assert "harmful_share" not in plain
