@@ -25,8 +25,11 @@ accuracy on the harmful notes, ROC AUC and notes/s (``moderation.json`` / ``.md`
 from __future__ import annotations
 
 import contextlib
+import json
 import shlex
+import shutil
 import time
+import zlib
 from pathlib import Path
 from typing import Any
 
@@ -159,8 +162,6 @@ def moderate(model: str, notes: str | Path, out: str | Path, *, batch_size: int 
                                                                 np.zeros((0, len(LABELS))))
     with atomic_path(out) as tmp:
         result.write_parquet(tmp)
-    import shutil
-
     shutil.rmtree(parts)
     rate = scored / seconds if scored and seconds > 0 else None
     echo(f"llm moderate: {out} ({len(rows):,} notes"
@@ -315,10 +316,24 @@ def bench_moderation(world: str | Path, model: str, out: str | Path, *, seed: in
     t0 = time.perf_counter()
     p_base = base.label_probs([note_text(r) for r in test.iter_rows(named=True)])
     base_s = time.perf_counter() - t0
+    # The LLM scores the test notes in a work directory beside ``out`` named by what decides
+    # them, so an interrupted benchmark (an hour for a 135M model on a CPU core) resumes
+    # from its part files; it goes once the results are written.
+    key = zlib.crc32(json.dumps([str(world.resolve()), seed, limit, model]).encode())
+    work = out.parent / f".{out.name}.{key:08x}.work"
+    work.mkdir(parents=True, exist_ok=True)
+    notes = work / "test_notes.parquet"
+    if not notes.is_file():
+        with atomic_path(notes) as t:
+            test.select("note_id", "title", "body").write_parquet(t)
+    if (work / "llm.json").is_file():
+        llm = read_json(work / "llm.json")
+    else:
+        llm = moderate(model, notes, work / "llm_scores.parquet", batch_size=batch_size,
+                       threads=threads)
+        write_json(work / "llm.json", llm)
     with atomic_dir(out) as tmp:
-        test.select("note_id", "title", "body").write_parquet(tmp / "test_notes.parquet")
-        llm = moderate(model, tmp / "test_notes.parquet", tmp / "llm_scores.parquet",
-                       batch_size=batch_size, threads=threads)
+        shutil.copyfile(work / "llm_scores.parquet", tmp / "llm_scores.parquet")
         p_llm = pl.read_parquet(tmp / "llm_scores.parquet").select(
             [f"p_{lab}" for lab in LABELS]).to_numpy()
         result = {
@@ -331,10 +346,10 @@ def bench_moderation(world: str | Path, model: str, out: str | Path, *, seed: in
                 "ngram-lr": {**metrics(y_test, p_base), "fit_s": fit_s,
                              "notes_per_s": test.height / base_s if base_s else None},
                 f"llm:{model}": {**metrics(y_test, p_llm), "notes_per_s": llm["notes_per_s"]}}}
-        (tmp / "test_notes.parquet").unlink()
         md = markdown(result)
         write_json(tmp / "moderation.json", result)
         write_text(tmp / "moderation.md", md)
+    shutil.rmtree(work)
     echo(md)
     return {"markdown": md, "results": result}
 

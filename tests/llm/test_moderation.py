@@ -128,3 +128,40 @@ def test_bench_moderation_on_the_tiny_world(tiny_world, tmp_path):
         assert 0.0 <= m["f1"] <= 1.0 and m["notes"] == 12 and m["notes_per_s"] > 0
     assert sorted(p.name for p in (tmp_path / "bench").iterdir()) == [
         "llm_scores.parquet", "moderation.json", "moderation.md"]
+
+
+def test_an_interrupted_bench_resumes_from_its_parts(tiny_world, tmp_path, monkeypatch):
+    monkeypatch.setattr(moderation, "CHUNK", 4)
+    calls = []
+    real = moderation.LLMModerator.label_probs
+
+    def failing(self, rows, batch_size):
+        calls.append(len(rows))
+        if len(calls) == 2:
+            raise KeyboardInterrupt          # stopped while scoring the second part
+        return real(self, rows, batch_size)
+
+    monkeypatch.setattr(moderation.LLMModerator, "label_probs", failing)
+    with pytest.raises(KeyboardInterrupt):
+        bench_moderation(tiny_world, "tiny-qwen2", tmp_path / "bench", limit=12)
+    assert not (tmp_path / "bench").exists()
+    [work] = tmp_path.glob(".bench.*.work")
+    assert len(list(work.glob("llm_scores.parquet.parts/part-*.parquet"))) == 1
+    calls.clear()
+
+    def counting(self, rows, batch_size):
+        calls.append(len(rows))
+        return real(self, rows, batch_size)
+
+    monkeypatch.setattr(moderation.LLMModerator, "label_probs", counting)
+    resumed = bench_moderation(tiny_world, "tiny-qwen2", tmp_path / "bench", limit=12)
+    assert calls == [4, 4]                   # only the two parts not on disk
+    fresh = bench_moderation(tiny_world, "tiny-qwen2", tmp_path / "fresh", limit=12)
+    assert not list(tmp_path.glob(".*.work"))                 # gone once written
+    a = pl.read_parquet(tmp_path / "bench" / "llm_scores.parquet")
+    b = pl.read_parquet(tmp_path / "fresh" / "llm_scores.parquet")
+    assert a["note_id"].to_list() == b["note_id"].to_list() and a.height == 12
+    np.testing.assert_allclose(a["p_harmful"], b["p_harmful"], atol=1e-5)
+    llm = [k for k in resumed["results"]["systems"] if k.startswith("llm:")][0]
+    assert resumed["results"]["systems"][llm]["auc"] == pytest.approx(
+        fresh["results"]["systems"][llm]["auc"], abs=1e-6)
