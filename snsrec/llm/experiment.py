@@ -19,10 +19,19 @@ git keeps under ``bench/``) carry an experiment over to a fresh clone.
 ``experiment.json`` and ``experiment.md`` hold the table, per task and average,
 with the command and the minutes of training and evaluation summed over every
 stage.
+
+The thread count is how a run is computed, not what it is: a record made with
+another ``threads`` is reused. ``jobs`` > 1 runs the independent chains of
+stages side by side, one process each (``threads`` each, by default the cores
+shared out): the CPT → SFT → DPO chain, the multi-task SFT, the base model's
+evaluation and each single-task model. On a few cores two one-thread processes
+get more done than one process on two threads (a 135M model's matrices are
+too small to split well), and the chains do not wait for each other.
 """
 
 from __future__ import annotations
 
+import os
 import time
 from pathlib import Path
 from typing import Any
@@ -51,7 +60,8 @@ class ExperimentConfig(StrictModel):
     name: str = "redone"
     model: str = "smollm2-135m"
     world: str = "world:small"
-    threads: int | None = PField(None, ge=1)
+    threads: int | None = PField(None, ge=1)    # each job's; None: all cores, shared out
+    jobs: int = PField(1, ge=1)                  # chains of stages run side by side
     suite: SuiteSettings = PField(default_factory=SuiteSettings)
     eval: EvalSettings = PField(default_factory=EvalSettings)
     # Each a partial `snsrec llm <stage>` config (data / lora / train / dpo keys); the
@@ -75,6 +85,8 @@ class Experiment:
         self.suite = self.out / "suite"
         self.runs = self.out / "runs"
         self._specs: dict[str, tuple[str, str | None, dict[str, Any]]] = {}
+        cores = len(os.sched_getaffinity(0))
+        self.threads = cfg.threads or (max(1, cores // cfg.jobs) if cfg.jobs > 1 else None)
 
     def build_suite(self) -> list[str]:
         from snsrec.llm.scoring import SCORERS
@@ -109,8 +121,8 @@ class Experiment:
         raw = deep_merge(getattr(self.cfg, stage), {
             "name": name, "model": model, "seed": self.cfg.suite.seed,
             "data": deep_merge(getattr(self.cfg, stage).get("data", {}), data)})
-        if self.cfg.threads:
-            raw = deep_merge(raw, {"train": {"threads": self.cfg.threads}})
+        if self.threads:
+            raw = deep_merge(raw, {"train": {"threads": self.threads}})
         cfg = validate_config(PostTrainConfig, raw, f"experiment {stage} ({name})")
         return cfg.model_copy(update={"stage": stage})
 
@@ -141,33 +153,77 @@ class Experiment:
             self.trained(name)
         return read_json(self.runs / name / "metrics.json")
 
+    def saved_eval(self, name: str, only: list[str]) -> dict[str, Any] | None:
+        """Run ``name``'s eval.json (``base``: the backbone's) when it scored the same tasks
+        and limit of a run with the same config; None otherwise."""
+        saved = self.out / "eval" / name / "eval.json"
+        if not saved.is_file():
+            return None
+        res = read_json(saved)
+        trained = None if name == "base" else _comparable(self.config(name))
+        done = res.get("trained", False)
+        if not res.get("partial") and res.get("limit") == self.cfg.eval.limit and \
+                sorted(res["results"]) == sorted(only) and \
+                (_comparable(done) if isinstance(done, dict) else done) == trained and \
+                (trained is not None or res.get("model") == self.cfg.model):
+            return res
+        return None
+
     def evaluate(self, name: str, only: list[str]) -> dict[str, Any]:
-        """The scores of the backbone (``base``) or of run ``name``: reused when its
-        eval.json scored the same tasks and limit of a run with the same config — no
-        training then, even where the run's weights are gone."""
+        """The scores of the backbone (``base``) or of run ``name``: reused when
+        ``saved_eval`` has them — no training then, even where the run's weights are
+        gone."""
         from snsrec.llm.evaluate import evaluate_llm
 
-        out = self.out / "eval" / name
+        res = self.saved_eval(name, only)
+        if res is not None:
+            echo(f"llm experiment: reusing {self.out / 'eval' / name / 'eval.json'}")
+            return res
         e = self.cfg.eval
         trained = None if name == "base" else self.config(name).model_dump(mode="json")
-        saved = out / "eval.json"
-        if saved.is_file():
-            res = read_json(saved)
-            if not res.get("partial") and res.get("limit") == e.limit and \
-                    sorted(res["results"]) == sorted(only) and \
-                    res.get("trained", False) == trained and \
-                    (trained is not None or res.get("model") == self.cfg.model):
-                echo(f"llm experiment: reusing {saved}")
-                return res
         model = self.cfg.model if trained is None else str(self.trained(name))
-        return evaluate_llm(model, self.suite, out, limit=e.limit, batch_size=e.batch_size,
-                            threads=self.cfg.threads, only=only,
+        return evaluate_llm(model, self.suite, self.out / "eval" / name, limit=e.limit,
+                            batch_size=e.batch_size, threads=self.threads, only=only,
                             meta={"trained": trained})["results"]
+
+    def chains(self, tasks: list[str]) -> list[list[tuple[str, list[str]]]]:
+        """The evaluations in chains that share no run, longest first: each chain's
+        evaluations (and the runs they train) in order."""
+        return [[("cpt-sft-multi", tasks), ("cpt-sft-multi-dpo", tasks)],
+                [("sft-multi", tasks)], [("base", tasks)],
+                *[[(f"sft-{t}", [t])] for t in tasks]]
+
+    def side_by_side(self, tasks: list[str]) -> None:
+        """Run the chains with work left in ``jobs`` processes; a failure in one stops
+        the ones not started and is raised here."""
+        from concurrent.futures import ProcessPoolExecutor
+        from multiprocessing import get_context
+
+        todo = [c for c in self.chains(tasks)
+                if any(self.saved_eval(n, only) is None for n, only in c)]
+        if not todo:
+            return
+        echo(f"llm experiment: {len(todo)} chains of stages on {self.cfg.jobs} jobs, "
+             f"{self.threads} thread(s) each")
+        cfg = self.cfg.model_dump(mode="json")
+        with ProcessPoolExecutor(min(self.cfg.jobs, len(todo)),
+                                 mp_context=get_context("spawn")) as pool:
+            futures = [pool.submit(_run_chain, cfg, str(self.out), self.command, tasks, c)
+                       for c in todo]
+            try:
+                for f in futures:
+                    f.result()
+            except BaseException:
+                for f in futures:
+                    f.cancel()
+                raise
 
     def run(self) -> dict[str, Any]:
         t0 = time.perf_counter()
         tasks = self.build_suite()
         self._specs = self.specs(tasks)
+        if self.cfg.jobs > 1:
+            self.side_by_side(tasks)
         scores: dict[str, dict[str, float]] = {}
         seconds = 0.0           # training and evaluation, as recorded (across resumptions)
 
@@ -200,10 +256,34 @@ class Experiment:
         return {"markdown": md, "result": result}
 
 
+def _run_chain(cfg: dict[str, Any], out: str, command: str, tasks: list[str],
+               chain: list[tuple[str, list[str]]]) -> None:
+    """One chain of ``Experiment.side_by_side``, in its own process."""
+    exp = Experiment(ExperimentConfig.model_validate(cfg), Path(out), command)
+    exp._specs = exp.specs(tasks)
+    for name, only in chain:
+        exp.evaluate(name, only)
+
+
+def _comparable(cfg: Any) -> dict[str, Any]:
+    """A run's config (or its dump) without what only says how it was computed: the
+    thread count."""
+    d = cfg if isinstance(cfg, dict) else cfg.model_dump(mode="json")
+    return {**d, "train": {k: v for k, v in (d.get("train") or {}).items() if k != "threads"}}
+
+
 def _same_config(path: Path, cfg: Any) -> bool:
     import yaml
 
-    return yaml.safe_load(path.read_text(encoding="utf-8")) == cfg.model_dump(mode="json")
+    return _comparable(yaml.safe_load(path.read_text(encoding="utf-8")) or {}) == \
+        _comparable(cfg)
+
+
+def _threads(cfg: dict[str, Any]) -> str:
+    jobs, threads = cfg.get("jobs", 1), cfg.get("threads")
+    each = f"{threads} thread(s)" if threads else "all threads" if jobs == 1 else \
+        "the cores shared out"
+    return f"{each}" if jobs == 1 else f"{jobs} jobs side by side, {each} each"
 
 
 def _mean(values: Any) -> float:
@@ -231,7 +311,7 @@ def markdown(r: dict[str, Any]) -> str:
         f"test notes {b['notes']:.2f} → {a['notes']:.2f}. DPO pairs: {p['from_samples']} from "
         f"samples, {p['from_reference']} with the reference chosen, {p['tied']} tied. "
         f"{r['seconds'] / 60:.0f} minutes of training and evaluation "
-        f"({r['config'].get('threads') or 'all'} threads).\n",
+        f"({_threads(r['config'])}).\n",
         f"Reproduce: `{r['command']}`\n"])
 
 

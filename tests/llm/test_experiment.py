@@ -63,3 +63,27 @@ def test_quick_and_a_config_are_exclusive(capsys):
     err = capsys.readouterr().err
     assert e.value.code == 2 and err.count("\n") == 1
     assert "give a CONFIG or --quick, not both" in err
+
+
+def test_jobs_run_the_chains_side_by_side_and_threads_do_not_count(tiny_world, tmp_path):
+    out = tmp_path / "exp"
+    args = ["llm", "experiment", "--quick", "--out", str(out), "--set", f"world={tiny_world}",
+            "--set", "suite.tasks=[Note-Gender, Note-QueryCorr-explain]"]
+    res = CliRunner().invoke(app, [*args, "--set", "jobs=2", "--set", "threads=1"])
+    assert res.exit_code == 0, res.output
+    # Five chains (CPT → SFT → DPO, multi-task SFT, base, two single-task models) ran in
+    # two processes; the table is then made of their records alone.
+    assert "5 chains of stages on 2 jobs, 1 thread(s) each" in res.output
+    assert res.output.count("llm experiment: reusing") == 6
+    r = json.loads((out / "experiment.json").read_text())
+    for v in VARIANTS:
+        assert set(r["scores"][v]) == {"Note-Gender", "Note-QueryCorr-explain"}
+    assert "2 jobs side by side, 1 thread(s) each" in (out / "experiment.md").read_text()
+
+    # The thread count says how a run was computed, not what it is: records made on one
+    # thread serve a run on two, and nothing is trained or scored again.
+    again = CliRunner().invoke(app, [*args, "--set", "jobs=2", "--set", "threads=2"])
+    assert again.exit_code == 0, again.output
+    assert "chains of stages" not in again.output          # no chain had work left
+    assert again.output.count("llm experiment: reusing") == 6
+    assert json.loads((out / "experiment.json").read_text())["scores"] == r["scores"]
