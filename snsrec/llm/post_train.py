@@ -39,7 +39,7 @@ import yaml
 from pydantic import Field as PField
 
 from snsrec.config import StrictModel, load_config
-from snsrec.errors import ConfigError, DataError, ModelError
+from snsrec.errors import ConfigError, DataError
 from snsrec.io import atomic_dir, read_json, write_json, write_text
 from snsrec.llm.corpus import write_jsonl
 from snsrec.progress import Progress, echo
@@ -138,14 +138,7 @@ def device_of(setting: str) -> str:
 def load_backbone(model: str, seed: int = 0) -> tuple[Any, Any]:
     from snsrec.text.encoders import load_causal_lm
 
-    path = resolve_model(model)
-    p = Path(path)
-    if p.is_dir() and (p / "config.json").is_file() and not any(
-            (p / f).is_file() for f in ("tokenizer.json", "tokenizer_config.json",
-                                        "tokenizer.model", "vocab.json")):
-        raise ModelError(f"{p}: a model without a tokenizer; save the tokenizer beside it "
-                         "(tokenizer.json / tokenizer_config.json)")
-    lm, tok = load_causal_lm(path, seed)
+    lm, tok = load_causal_lm(resolve_model(model), seed)
     if tok.pad_token_id is None:
         tok.pad_token = tok.eos_token
     return lm, tok

@@ -391,8 +391,19 @@ def load_causal_lm(model: str, seed: int = 0) -> tuple[Any, Any]:
         raise ModelError(f"text model '{model}': not smollm2-135m, tiny-qwen2 or a local Hugging "
                          f"Face model directory (with config.json); download it first, "
                          f"nothing is fetched at run time")
-    return (AutoModelForCausalLM.from_pretrained(str(path), dtype=torch.float32),
-            AutoTokenizer.from_pretrained(str(path)))
+    if not any((path / f).is_file() for f in TOKENIZER_FILES):
+        raise ModelError(f"{path}: a model without a tokenizer; save the tokenizer beside it "
+                         "(tokenizer.json / tokenizer_config.json)")
+    try:
+        return (AutoModelForCausalLM.from_pretrained(str(path), dtype=torch.float32),
+                AutoTokenizer.from_pretrained(str(path)))
+    except (OSError, ValueError, KeyError) as e:      # what transformers raises on a bad folder
+        first = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
+        raise ModelError(f"{path}: not a loadable causal LM ({first}); give a Hugging Face "
+                         "model directory saved with save_pretrained") from None
+
+
+TOKENIZER_FILES = ("tokenizer.json", "tokenizer_config.json", "tokenizer.model", "vocab.json")
 
 
 def causal_lm_stack(model: str, seed: int = 0, lora_rank: int | None = None,

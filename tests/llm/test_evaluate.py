@@ -100,3 +100,23 @@ def test_every_prompt_renders_with_and_without_a_chat_template():
     for task in PROMPTS:
         text, fallback = render(NoTemplate(), messages(task, item))
         assert fallback and text.endswith("\n") and PROMPTS[task][0] in text
+
+
+def test_a_model_folder_transformers_cannot_load_is_one_line(tmp_path, capsys):
+    from snsrec.cli import main
+
+    tasks = tmp_path / "tasks" / "test"
+    tasks.mkdir(parents=True)
+    (tasks / "Note-Gender.json").write_text(json.dumps([{
+        "task": "Note-Gender", "content": "x", "answer": "yes"}]))
+    bad = tmp_path / "model"
+    bad.mkdir()
+    (bad / "config.json").write_text("{}")                  # no model_type
+    (bad / "tokenizer_config.json").write_text("{}")
+    with pytest.raises(SystemExit) as e:
+        main(["llm", "eval", "--model", str(bad), "--tasks", str(tmp_path / "tasks"),
+              "--out", str(tmp_path / "out")])
+    err = capsys.readouterr().err
+    assert e.value.code == 2 and err.count("\n") == 1, err
+    assert f"{bad}: not a loadable causal LM" in err and "Traceback" not in err
+    assert not (tmp_path / "out").exists()
