@@ -41,8 +41,14 @@ class RunIndex:
         main = self.main.search_interests(interests, k, merge)
         if self.fresh is None:
             return main
-        return blend(main, self.fresh.search_interests(interests, k, merge),
-                     self.fresh_every, k)
+        # The blend takes k // every of its k places from the fresh channel, and more only
+        # when the main one runs short: ask the (exact) fresh index for that many — the same
+        # first notes as a search for k, without scoring and sorting the k-long lists (at a
+        # million notes its ~43k flat vectors cost ~3.4 ms for k = 400, ~2.6 for 40).
+        quota = k // self.fresh_every
+        short = int((main[1] >= 0).sum()) < k - quota
+        fresh = self.fresh.search_interests(interests, k if short else max(quota, 1), merge)
+        return blend(main, fresh, self.fresh_every, k)
 
     def save(self, path: str | Path, meta: dict[str, Any] | None = None) -> Path:
         """``meta``: more entries for ``serving.json`` (written last)."""

@@ -141,3 +141,39 @@ def test_blend_is_the_walk_over_the_places(seed):
     assert scores.tolist() == pytest.approx([s for s, _ in want])
     assert scores.dtype == np.float32 and ids.dtype == np.int64
 
+
+
+@pytest.mark.parametrize("k", [1, 9, 10, 37, 200])
+def test_a_run_index_asks_the_fresh_channel_for_its_places_only(k):
+    """``RunIndex.search_interests`` asks the fresh index for k // every notes unless the main
+    channel runs short; the served list is the one a full search of both gives."""
+    from snsrec.index.build import RunIndex
+
+    rng = np.random.default_rng(k)
+    dim = 16
+    vecs = rng.standard_normal((600, dim)).astype(np.float32)
+    vecs /= np.linalg.norm(vecs, axis=1, keepdims=True)
+    main = AnnIndex(dim, "flat").build(np.arange(500), vecs[:500])
+    fresh = AnnIndex(dim, "flat").build(np.arange(1000, 1100), vecs[500:])
+    run = RunIndex(main, fresh, 10)
+    asked = []
+    search = fresh.search_interests
+
+    def counting(q, n, merge=0.98):
+        asked.append(n)
+        return search(q, n, merge)
+
+    fresh.search_interests = counting
+    interests = vecs[[3, 77, 512]]
+    got = run.search_interests(interests, k)
+    want = blend(main.search_interests(interests, k), search(interests, k), 10, k)
+    assert got[1].tolist() == want[1].tolist() and np.allclose(got[0], want[0])
+    assert asked == [max(k // 10, 1)]
+
+    # A main channel shorter than its places: the fresh one fills in, as before.
+    small = RunIndex(AnnIndex(dim, "flat").build(np.arange(5), vecs[:5]), fresh, 10)
+    asked.clear()
+    got = small.search_interests(interests, 40)
+    assert asked == [40] and len(got[1]) == 40
+    assert got[1].tolist() == blend(small.main.search_interests(interests, 40),
+                                    search(interests, 40), 10, 40)[1].tolist()
