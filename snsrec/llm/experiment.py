@@ -283,7 +283,7 @@ def _threads(cfg: dict[str, Any]) -> str:
     jobs, threads = cfg.get("jobs", 1), cfg.get("threads")
     each = f"{threads} thread(s)" if threads else "all threads" if jobs == 1 else \
         "the cores shared out"
-    return f"{each}" if jobs == 1 else f"{jobs} jobs side by side, {each} each"
+    return each if jobs == 1 else f"{jobs} jobs side by side, {each} each"
 
 
 def _mean(values: Any) -> float:

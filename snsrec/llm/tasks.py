@@ -455,16 +455,17 @@ BUILDERS: dict[str, Callable[[_World, np.random.Generator], list[tuple[int, dict
 
 
 def _sample(items: list[dict], max_items: int, rng: np.random.Generator,
-            harmful_share: float | None = None, balance_rng: Any = None) -> list[dict]:
+            harmful_share: float | None = None, seed: int = 0) -> list[dict]:
     """At most ``max_items`` of ``items`` (a seeded sample, in their order); with
     ``harmful_share``, harmful answers make up that share of it as far as there are
-    enough of them, and benign ones the rest — drawn with ``balance_rng``, while ``rng``
-    still draws the natural sample, so the splits sampled after this one do not change."""
+    enough of them, and benign ones the rest — drawn from their own stream of ``seed``,
+    while ``rng`` still draws the natural sample, so the splits sampled after this one
+    do not change."""
     natural = items if len(items) <= max_items else \
         [items[i] for i in np.sort(rng.choice(len(items), max_items, replace=False))]
     if harmful_share is None:
         return natural
-    rng = balance_rng
+    rng = np.random.default_rng([seed, zlib.crc32(b"harmful_share")])
     harmful = [i for i, it in enumerate(items) if it["answer"] != HARM_NONE]
     benign = [i for i, it in enumerate(items) if it["answer"] == HARM_NONE]
     n_h = min(len(harmful), round(harmful_share * max_items))
@@ -502,8 +503,7 @@ def build_tasks(world: str | Path, out: str | Path, *, tasks: list[str] | None =
         counts[name] = {}
         for split, items in by_split.items():
             balance = name == "Note-Moderation" and split == "train"
-            items = _sample(items, max_items, rng, harmful_share if balance else None,
-                            np.random.default_rng([seed, zlib.crc32(b"harmful_share")]))
+            items = _sample(items, max_items, rng, harmful_share if balance else None, seed)
             write_text(out / split / f"{name}.json",
                        json.dumps(items, ensure_ascii=False, indent=4) + "\n")
             counts[name][split] = len(items)

