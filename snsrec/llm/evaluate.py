@@ -40,23 +40,32 @@ def generate(model: Any, tokenizer: Any, prompts: list[str], max_new_tokens: int
              batch_size: int, bar: Progress | None = None, samples: int = 1,
              temperature: float = 0.0) -> list[str]:
     """Continuations of ``prompts`` (left padding, batched): greedy, or with a
-    ``temperature`` ``samples`` sampled ones a prompt, a prompt's samples side by side."""
+    ``temperature`` ``samples`` sampled ones a prompt, a prompt's samples side by side.
+
+    Batches are formed in order of prompt length (the answers come back in the prompts'
+    order), so a batch pads to a length close to its own: a note-length prompt in a batch
+    of short ones made the whole batch pay for its prefill."""
     tokenizer.padding_side = "left"
     if tokenizer.pad_token_id is None:
         tokenizer.pad_token = tokenizer.eos_token
-    out: list[str] = []
+    ids = tokenizer(prompts)["input_ids"] if prompts else []
+    order = sorted(range(len(prompts)), key=lambda i: len(ids[i]))
+    out: list[list[str]] = [[] for _ in prompts]
     for s in range(0, len(prompts), batch_size):
-        enc = tokenizer(prompts[s:s + batch_size], return_tensors="pt", padding=True)
+        take = order[s:s + batch_size]
+        enc = tokenizer.pad({"input_ids": [ids[i] for i in take]}, return_tensors="pt")
         enc = {k: v.to(model.device) for k, v in enc.items()}
         how = ({"do_sample": True, "temperature": temperature, "top_k": 0,
                 "num_return_sequences": samples} if temperature > 0 else {"do_sample": False})
         gen = model.generate(**enc, max_new_tokens=max_new_tokens,
                              pad_token_id=tokenizer.pad_token_id, **how)
-        out += tokenizer.batch_decode(gen[:, enc["input_ids"].shape[1]:],
+        text = tokenizer.batch_decode(gen[:, enc["input_ids"].shape[1]:],
                                       skip_special_tokens=True)
+        for j, i in enumerate(take):
+            out[i] = text[j * samples:(j + 1) * samples]
         if bar is not None:
             bar.update(len(gen))
-    return out
+    return [t for per_prompt in out for t in per_prompt]
 
 
 def evaluate_llm(model: str, tasks: str | Path, out: str | Path, *, split: str = "test",

@@ -188,6 +188,23 @@ def _args(cls: Any, cfg: PostTrainConfig, out: Path, device: str, **extra: Any) 
                gradient_checkpointing=t.gradient_checkpointing, **extra)
 
 
+def length_batches(rows: list[dict[str, Any]], lengths: list[int], batch_size: int,
+                   seed: int) -> list[dict[str, Any]]:
+    """``rows`` reordered for a sequential sampler: batches of ``batch_size`` rows of
+    similar length (sorted by length, ties in random order), the batches themselves in
+    random order. A batch pads to its longest row; on the small world's multi-task
+    mixture, batches of 4 in random order compute 1.5× the real tokens, these 1.004×."""
+    import random
+
+    rng = random.Random(seed)
+    order = list(range(len(rows)))
+    rng.shuffle(order)
+    order.sort(key=lambda i: lengths[i])
+    batches = [order[s:s + batch_size] for s in range(0, len(order), batch_size)]
+    rng.shuffle(batches)
+    return [rows[i] for b in batches for i in b]
+
+
 def split_seed(cfg: PostTrainConfig) -> int:
     if cfg.data.split_seed is not None:
         return cfg.data.split_seed
@@ -251,13 +268,20 @@ def run_sft(cfg: PostTrainConfig, lm: Any, tok: Any, run: Path, scratch: Path, d
         counts[key] = counts.get(key, 0) + 1
     echo(f"llm sft: {len(rows):,} examples ({', '.join(f'{k} {v}' for k, v in counts.items())})"
          + ("; no chat template, plain-text prompts" if fallback else ""))
-    args = _args(SFTConfig, cfg, scratch, device, completion_only_loss=True)
+    rows = length_batches([{"prompt": r["prompt"], "completion": r["completion"]} for r in rows],
+                          _lengths(tok, rows, "prompt", "completion"), cfg.train.batch_size,
+                          cfg.seed)
+    args = _args(SFTConfig, cfg, scratch, device, completion_only_loss=True,
+                 train_sampling_strategy="sequential")
     trainer = SFTTrainer(model=lm, args=args, processing_class=tok, peft_config=peft_config(cfg),
-                         train_dataset=Dataset.from_list(
-                             [{"prompt": r["prompt"], "completion": r["completion"]}
-                              for r in rows]))
+                         train_dataset=Dataset.from_list(rows))
     trainer.train()
     return trainer, {"examples": counts, "chat_template": not fallback}
+
+
+def _lengths(tok: Any, rows: list[dict[str, Any]], *fields: str) -> list[int]:
+    """Each row's token count over ``fields`` (the texts a training batch pads)."""
+    return [sum(len(ids) for ids in tok([r[f] for f in fields])["input_ids"]) for r in rows]
 
 
 def choose_pair(task: str, answers: list[str], item: dict[str, Any],
@@ -328,13 +352,15 @@ def run_dpo(cfg: PostTrainConfig, lm: Any, tok: Any, run: Path, scratch: Path, d
         raise DataError(f"{cfg.data.tasks}: no preference pairs (every prompt's samples tied); "
                         "raise dpo.samples or dpo.temperature")
     write_jsonl(run / "pairs.jsonl", pairs)
-    args = _args(DPOConfig, cfg, scratch, device, beta=cfg.dpo.beta)
+    rows = [{k: p[k] for k in ("prompt", "chosen", "rejected")} for p in pairs]
+    rows = length_batches(rows, _lengths(tok, rows, "prompt", "chosen", "rejected"),
+                          cfg.train.batch_size, cfg.seed)
+    args = _args(DPOConfig, cfg, scratch, device, beta=cfg.dpo.beta,
+                 train_sampling_strategy="sequential")
     lora = peft_config(cfg)
     trainer = DPOTrainer(model=lm, ref_model=None if lora else copy.deepcopy(lm), args=args,
                          processing_class=tok, peft_config=lora,
-                         train_dataset=Dataset.from_list(
-                             [{k: p[k] for k in ("prompt", "chosen", "rejected")}
-                              for p in pairs]))
+                         train_dataset=Dataset.from_list(rows))
     trainer.train()
     return trainer, {"pairs": stats}
 

@@ -120,3 +120,19 @@ def test_a_model_folder_transformers_cannot_load_is_one_line(tmp_path, capsys):
     assert e.value.code == 2 and err.count("\n") == 1, err
     assert f"{bad}: not a loadable causal LM" in err and "Traceback" not in err
     assert not (tmp_path / "out").exists()
+
+
+def test_batches_in_length_order_answer_each_prompt_as_alone():
+    """generate batches prompts by length; every answer is the one the prompt gets alone,
+    in the prompts' order, and sampled answers stay beside their prompt."""
+    from snsrec.llm.evaluate import generate
+    from snsrec.llm.post_train import load_backbone
+
+    lm, tok = load_backbone("tiny-qwen2", 0)
+    lm.eval()
+    prompts = ["a note about " + "baking bread " * n for n in (9, 1, 14, 3, 0)]
+    alone = [generate(lm, tok, [p], 6, 1)[0] for p in prompts]
+    assert generate(lm, tok, prompts, 6, 2) == alone
+    # sampling at a temperature near zero is greedy: each prompt's three samples are its answer
+    sampled = generate(lm, tok, prompts, 6, 2, samples=3, temperature=1e-6)
+    assert sampled == [a for a in alone for _ in range(3)]

@@ -70,6 +70,21 @@ def _write(path, text):
     return path
 
 
+def test_length_batches_group_similar_lengths_in_random_batch_order():
+    from snsrec.llm.post_train import length_batches
+
+    lengths = [7, 300, 12, 280, 9, 310, 11, 290, 150, 160]
+    rows = [{"i": i} for i in range(len(lengths))]
+    out = length_batches(rows, lengths, 2, seed=3)
+    assert sorted(r["i"] for r in out) == list(range(10))           # a permutation
+    batches = [[lengths[r["i"]] for r in out[s:s + 2]] for s in range(0, 10, 2)]
+    assert sorted(map(sorted, batches)) == [[7, 9], [11, 12], [150, 160], [280, 290],
+                                            [300, 310]]
+    assert out == length_batches(rows, lengths, 2, seed=3)           # seeded
+    orders = {tuple(r["i"] for r in length_batches(rows, lengths, 2, seed=s)) for s in range(8)}
+    assert len(orders) > 1                                           # batches shuffled
+
+
 def test_cpt_sft_dpo_eval_chain_with_a_tiny_model(tiny_world, tmp_path):
     suite = tmp_path / "suite"
     build_tasks(tiny_world, suite, max_items=3, seed=3,
