@@ -410,16 +410,21 @@ class ServerProcess:
 
     def cpu_s(self) -> float | None:
         """CPU seconds (user + system) the server and its workers have used so far."""
+        by = self.cpu_by_pid()
+        return sum(by.values()) if by else None
+
+    def cpu_by_pid(self) -> dict[int, float]:
+        """CPU seconds (user + system) so far of each of the server's processes."""
         import psutil
 
-        total, seen = 0.0, False
+        out = {}
         for p in self._processes():
             try:
                 t = p.cpu_times()
             except psutil.Error:
                 continue
-            total, seen = total + t.user + t.system, True
-        return total if seen else None
+            out[p.pid] = t.user + t.system
+        return out
 
     def kill(self) -> None:
         self.proc.kill()
@@ -582,9 +587,9 @@ def bench_serve(out: str | Path, *, items: int | None = None, rate: float = 100.
                 event_base=EVENT_ID_BASE // 2), auth, timeout))
         plan = requests_plan(offsets, kinds, users, queries, notes, k=k, batch=batch,
                              seed=seed)
-        cpu0, own0 = server.cpu_s(), time.process_time()
+        cpu0, own0 = server.cpu_by_pid(), time.process_time()
         records, duration = asyncio.run(drive(server.url, plan, auth, timeout))
-        cpu1, own = server.cpu_s(), time.process_time() - own0
+        cpu1, own = server.cpu_by_pid(), time.process_time() - own0
         rss = server.peak_rss_gb()
         alive = server.proc.poll() is None
     per = summarize(records, duration)
@@ -602,8 +607,13 @@ def bench_serve(out: str | Path, *, items: int | None = None, rate: float = 100.
            "duration_s": duration,
            "answered_rps": (len(records) - len(errors)) / duration,
            "prepare_s": prepare_s, "server_start_s": start_s,
-           "server_peak_rss_gb": rss, "server_cpu_s": None if cpu0 is None or cpu1 is None
-           else cpu1 - cpu0, "load_cpu_s": own, "server_alive": alive, "cores": len(os.sched_getaffinity(0)),
+           "server_peak_rss_gb": rss,
+           "server_cpu_s": sum(cpu1.values()) - sum(cpu0.values()) if cpu0 and cpu1 else None,
+           # Each worker's CPU over the load, most first: connections stay with the worker
+           # that accepted them, so an uneven split is a queue on one core, idle on another.
+           "worker_cpu_s": sorted((cpu1[p] - cpu0[p] for p in health.get("pids", [])
+                                   if p in cpu0 and p in cpu1), reverse=True),
+           "load_cpu_s": own, "server_alive": alive, "cores": len(os.sched_getaffinity(0)),
            "endpoints": per, "feed_timeline": timeline(records), "errors": len(errors),
            "error_samples": sorted(set(errors))[:10], "meets_target": verdict}
     md = _markdown(res)
@@ -640,6 +650,10 @@ def _markdown(res: dict[str, Any]) -> str:
                  if res["server_peak_rss_gb"] else "")
               + (f", {cpu / max(res['requests'], 1) * 1e3:.1f} ms server CPU a request"
                  if cpu is not None else "")
+              + (" (the workers' shares: " + " / ".join(
+                  f"{w / sum(workers):.0%}" for w in workers) + ")"
+                 if len(workers := res.get("worker_cpu_s") or []) > 1 and sum(workers) > 0
+                 else "")
               + f"; the load itself used {res['load_cpu_s']:.1f} CPU s."]
     slow = [t for t in res.get("feed_timeline", []) if t["max_ms"] > TARGET["p99_ms"]]
     if slow:

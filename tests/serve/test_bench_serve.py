@@ -146,6 +146,9 @@ def test_bench_serve_smoke_on_the_tiny_world(tiny_world, tmp_path):
     assert sum(r["requests"] for r in res["endpoints"].values()) == 40
     assert res["errors"] == 0, res["error_samples"]
     assert res["server_alive"] is True
+    assert len(res["worker_cpu_s"]) == 1 and 0 < res["worker_cpu_s"][0] <= res["server_cpu_s"]
+    from snsrec.bench.serve import _markdown
+    assert "(the workers' shares: 75% / 25%)" in _markdown({**res, "worker_cpu_s": [3.0, 1.0]})
     assert sum(t["requests"] for t in res["feed_timeline"]) == res["endpoints"]["feed"]["requests"]
     for r in res["endpoints"].values():
         assert 0 < r["p50_ms"] <= r["p95_ms"] <= r["p99_ms"] <= r["max_ms"]
