@@ -28,6 +28,9 @@ Admission control: at most ``concurrency`` feed / search requests compute at onc
 the others wait in line, and one that would wait longer than ``queue_timeout`` seconds
 is answered at once with ``503`` and ``Retry-After: 1`` — an overloaded server
 says so quickly instead of answering everyone late.
+A request that had to wait in that line is answered with ``Connection: close``: with
+``--workers`` a kept-alive connection stays with the worker that accepted it, so
+without this the load split by connections, not by free cores (70 / 30 over two).
 """
 
 from __future__ import annotations
@@ -173,9 +176,14 @@ class Observe:
         t0, status = time.perf_counter(), [500]     # 500 unless the app starts a response
         path = scope["path"]
 
+        waited = False
+
         async def sending(message: dict) -> None:
             if message["type"] == "http.response.start":
                 status[0] = message["status"]
+                if waited:
+                    message = {**message, "headers": [*message.get("headers", []),
+                                                      (b"connection", b"close")]}
             await send(message)
 
         gated = path in GATED
@@ -183,6 +191,12 @@ class Observe:
             if gated:
                 if self.gate is None:
                     self.gate = asyncio.Semaphore(self.concurrency)
+                # A request that finds this process full is answered with `Connection:
+                # close`: its client's next request comes on a new connection, which the
+                # least busy worker tends to accept first (with --workers, a kept-alive
+                # connection stays with the worker that accepted it, and the load split
+                # 70 / 30 over two workers).
+                waited = self.gate.locked()
                 try:
                     await asyncio.wait_for(self.gate.acquire(), self.queue_timeout)
                 except TimeoutError:

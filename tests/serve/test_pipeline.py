@@ -250,6 +250,34 @@ def test_an_overloaded_service_answers_503_with_retry_after_at_once(served, tmp_
         create_app(None, "s3cret", concurrency=0)
 
 
+def test_a_request_that_queued_closes_its_connection(served, tmp_path):
+    """A feed that found the process full is answered with `Connection: close` (its
+    client reconnects, and with --workers the least busy worker tends to accept); one
+    that did not queue keeps its connection alive."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    import httpx
+
+    from snsrec.serve.app import create_app
+
+    user, now = served["user"], served["now"]
+    app = create_app(fresh_platform(served, tmp_path), "s3cret", clock=lambda: now,
+                     concurrency=1, queue_timeout=60)
+
+    def feed(base):
+        with httpx.Client(base_url=base, timeout=60) as c:
+            return c.get("/v1/feed", params={"user_id": user, "k": 5})
+
+    with live(app) as base:
+        alone = feed(base)
+        assert alone.status_code == 200 and "connection" not in alone.headers
+        with ThreadPoolExecutor(8) as pool:
+            answers = list(pool.map(feed, [base] * 16))
+        assert {r.status_code for r in answers} == {200}
+        closed = [r.headers.get("connection") == "close" for r in answers]
+        assert any(closed) and not all(closed), closed
+
+
 def test_the_service_over_http(served, tmp_path):
     import httpx
 
