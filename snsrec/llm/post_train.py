@@ -15,10 +15,12 @@
   when they differ; when every sample scores the same and below the
   reference's own score, the reference is chosen (``dpo.reference_fallback``).
 
-Each stage is TRL's trainer (``SFTTrainer`` / ``DPOTrainer``) with PEFT LoRA by
-default (``lora: null``: full fine-tuning); the adapters are merged, so every
-run holds a plain Hugging Face model: ``OUT/<name>/model/`` (safetensors and
-the tokenizer), ``adapter/`` (the LoRA weights), ``config.yaml``,
+SFT and DPO train on batches of similar-length rows, the batches in random order
+(``length_batches``): a batch pads to its longest row. Each stage is TRL's trainer
+(``SFTTrainer`` / ``DPOTrainer``) with PEFT LoRA by default (``lora: null``: full
+fine-tuning); the adapters are merged, so every run holds a plain Hugging Face
+model: ``OUT/<name>/model/`` (safetensors and the tokenizer), ``adapter/`` (the LoRA
+weights), ``config.yaml``,
 ``metrics.json``, ``log.jsonl`` (TRL's log), ``report.md`` and, for DPO,
 ``pairs.jsonl``. A run directory is written whole or not at all. ``model:`` is
 ``tiny-qwen2``, ``smollm2-135m``, a Hugging Face model directory or an earlier
