@@ -311,7 +311,9 @@ def markdown(r: dict[str, Any]) -> str:
         f"test notes {b['notes']:.2f} → {a['notes']:.2f}. DPO pairs: {p['from_samples']} from "
         f"samples, {p['from_reference']} with the reference chosen, {p['tied']} tied. "
         f"{r['seconds'] / 60:.0f} minutes of training and evaluation "
-        f"({_threads(r['config'])}).\n",
+        f"({_threads(r['config'])})"
+        + (f"; this run took {r['wall_s'] / 60:.0f} minutes from start to table (reused "
+           "records cost nothing)" if "wall_s" in r else "") + ".\n",
         f"Reproduce: `{r['command']}`\n"])
 
 

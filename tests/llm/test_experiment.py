@@ -33,6 +33,7 @@ def test_quick_experiment_table_and_resume(tiny_world, tmp_path):
                 ["results"]) == ["Note-Gender"]
     md = (out / "experiment.md").read_text()
     assert "| cpt+multi-task+dpo |" in md and "Reproduce: `snsrec llm experiment --quick" in md
+    assert "minutes from start to table" in md
 
     again = CliRunner().invoke(app, args)
     assert again.exit_code == 0, again.output
