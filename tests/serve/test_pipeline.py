@@ -222,6 +222,24 @@ def test_platform_feed_end_to_end_and_it_adapts(served, tmp_path):
     assert ids[1] not in [i["note_id"] for i in p.feed(user, 10, now + 60)["items"]]
 
 
+def _one_at_a_time(served, tmp_path, queue_timeout):
+    """A live service computing one feed at a time; ``feed(base)`` asks it for the served
+    user's feed on a fresh connection."""
+    import httpx
+
+    from snsrec.serve.app import create_app
+
+    user, now = served["user"], served["now"]
+    app = create_app(fresh_platform(served, tmp_path), "s3cret", clock=lambda: now,
+                     concurrency=1, queue_timeout=queue_timeout)
+
+    def feed(base):
+        with httpx.Client(base_url=base, timeout=60) as c:
+            return c.get("/v1/feed", params={"user_id": user, "k": 5})
+
+    return app, feed
+
+
 def test_an_overloaded_service_answers_503_with_retry_after_at_once(served, tmp_path):
     from concurrent.futures import ThreadPoolExecutor
 
@@ -229,14 +247,7 @@ def test_an_overloaded_service_answers_503_with_retry_after_at_once(served, tmp_
 
     from snsrec.serve.app import create_app
 
-    user, now = served["user"], served["now"]
-    app = create_app(fresh_platform(served, tmp_path), "s3cret", clock=lambda: now,
-                     concurrency=1, queue_timeout=0.001)
-
-    def feed(base):
-        with httpx.Client(base_url=base, timeout=30) as c:
-            return c.get("/v1/feed", params={"user_id": user, "k": 5})
-
+    app, feed = _one_at_a_time(served, tmp_path, 0.001)
     with live(app) as base:
         with ThreadPoolExecutor(12) as pool:
             answers = list(pool.map(feed, [base] * 24))
@@ -256,18 +267,7 @@ def test_a_request_that_queued_closes_its_connection(served, tmp_path):
     that did not queue keeps its connection alive."""
     from concurrent.futures import ThreadPoolExecutor
 
-    import httpx
-
-    from snsrec.serve.app import create_app
-
-    user, now = served["user"], served["now"]
-    app = create_app(fresh_platform(served, tmp_path), "s3cret", clock=lambda: now,
-                     concurrency=1, queue_timeout=60)
-
-    def feed(base):
-        with httpx.Client(base_url=base, timeout=60) as c:
-            return c.get("/v1/feed", params={"user_id": user, "k": 5})
-
+    app, feed = _one_at_a_time(served, tmp_path, 60)
     with live(app) as base:
         alone = feed(base)
         assert alone.status_code == 200 and "connection" not in alone.headers
