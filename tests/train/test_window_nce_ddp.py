@@ -41,6 +41,9 @@ def _half(out: dict[str, torch.Tensor], rank: int, empty: bool) -> dict[str, tor
 
 
 def _rank(rank: int, init: str, empty: bool, results) -> None:
+    # A forked child must not enter the parent's OpenMP thread pool: after the parent ran
+    # multi-threaded ops (an earlier test in the same worker), it hangs there.
+    torch.set_num_threads(1)
     dist.init_process_group("gloo", init_method=init, rank=rank, world_size=2)
     try:
         half = _half(_batch(), rank, empty)
