@@ -20,9 +20,8 @@ SFT and DPO train on batches of similar-length rows, the batches in random order
 (``SFTTrainer`` / ``DPOTrainer``) with PEFT LoRA by default (``lora: null``: full
 fine-tuning); the adapters are merged, so every run holds a plain Hugging Face
 model: ``OUT/<name>/model/`` (safetensors and the tokenizer), ``adapter/`` (the LoRA
-weights), ``config.yaml``,
-``metrics.json``, ``log.jsonl`` (TRL's log), ``report.md`` and, for DPO,
-``pairs.jsonl``. A run directory is written whole or not at all. ``model:`` is
+weights), ``config.yaml``, ``metrics.json``, ``log.jsonl`` (TRL's log), ``report.md``
+and, for DPO, ``pairs.jsonl``. A run directory is written whole or not at all. ``model:`` is
 ``tiny-qwen2``, ``smollm2-135m``, a Hugging Face model directory or an earlier
 run's directory, so stages chain: cpt → sft → dpo.
 """
@@ -270,9 +269,8 @@ def run_sft(cfg: PostTrainConfig, lm: Any, tok: Any, run: Path, scratch: Path, d
         counts[key] = counts.get(key, 0) + 1
     echo(f"llm sft: {len(rows):,} examples ({', '.join(f'{k} {v}' for k, v in counts.items())})"
          + ("; no chat template, plain-text prompts" if fallback else ""))
-    rows = length_batches([{"prompt": r["prompt"], "completion": r["completion"]} for r in rows],
-                          _lengths(tok, rows, "prompt", "completion"), cfg.train.batch_size,
-                          cfg.seed)
+    rows = _length_batched(cfg, tok, [{"prompt": r["prompt"], "completion": r["completion"]}
+                                      for r in rows])
     args = _args(SFTConfig, cfg, scratch, device, completion_only_loss=True,
                  train_sampling_strategy="sequential")
     trainer = SFTTrainer(model=lm, args=args, processing_class=tok, peft_config=peft_config(cfg),
@@ -281,9 +279,12 @@ def run_sft(cfg: PostTrainConfig, lm: Any, tok: Any, run: Path, scratch: Path, d
     return trainer, {"examples": counts, "chat_template": not fallback}
 
 
-def _lengths(tok: Any, rows: list[dict[str, Any]], *fields: str) -> list[int]:
-    """Each row's token count over ``fields`` (the texts a training batch pads)."""
-    return [sum(len(ids) for ids in tok([r[f] for f in fields])["input_ids"]) for r in rows]
+def _length_batched(cfg: PostTrainConfig, tok: Any, rows: list[dict[str, Any]]
+                    ) -> list[dict[str, Any]]:
+    """``rows`` (training texts by field) in ``length_batches`` order, a row's length its
+    token count over all its fields (the texts a training batch pads)."""
+    lengths = [sum(len(ids) for ids in tok(list(r.values()))["input_ids"]) for r in rows]
+    return length_batches(rows, lengths, cfg.train.batch_size, cfg.seed)
 
 
 def choose_pair(task: str, answers: list[str], item: dict[str, Any],
@@ -354,9 +355,8 @@ def run_dpo(cfg: PostTrainConfig, lm: Any, tok: Any, run: Path, scratch: Path, d
         raise DataError(f"{cfg.data.tasks}: no preference pairs (every prompt's samples tied); "
                         "raise dpo.samples or dpo.temperature")
     write_jsonl(run / "pairs.jsonl", pairs)
-    rows = [{k: p[k] for k in ("prompt", "chosen", "rejected")} for p in pairs]
-    rows = length_batches(rows, _lengths(tok, rows, "prompt", "chosen", "rejected"),
-                          cfg.train.batch_size, cfg.seed)
+    rows = _length_batched(cfg, tok, [{k: p[k] for k in ("prompt", "chosen", "rejected")}
+                                      for p in pairs])
     args = _args(DPOConfig, cfg, scratch, device, beta=cfg.dpo.beta,
                  train_sampling_strategy="sequential")
     lora = peft_config(cfg)

@@ -191,12 +191,7 @@ class Observe:
             if gated:
                 if self.gate is None:
                     self.gate = asyncio.Semaphore(self.concurrency)
-                # A request that finds this process full is answered with `Connection:
-                # close`: its client's next request comes on a new connection, which the
-                # least busy worker tends to accept first (with --workers, a kept-alive
-                # connection stays with the worker that accepted it, and the load split
-                # 70 / 30 over two workers).
-                waited = self.gate.locked()
+                waited = self.gate.locked()      # then `Connection: close` (module doc)
                 try:
                     await asyncio.wait_for(self.gate.acquire(), self.queue_timeout)
                 except TimeoutError:
