@@ -295,8 +295,8 @@ def bench_serve(
     ranker: str = typer.Option("lr", help="CTR model of the ranker run (trained once)."),
     batch: int = typer.Option(20, help="Events per /v1/events request."),
     seed: int = typer.Option(7, help="Seed of the world and of the load."),
-    workers: int = typer.Option(1, help="Server processes (snsrec serve --workers)."),
-    concurrency: int = typer.Option(2, help="Requests computing at once in a server process "
+    workers: int = typer.Option(1, help="Worker processes (snsrec serve --workers)."),
+    concurrency: int = typer.Option(2, help="Requests in flight per platform process "
                                     "(snsrec serve --concurrency)."),
     out: Path = typer.Option(Path("bench/serve"), help="Directory for serve.json / serve.md "
                              "(and the cached runs, the store and the server's log)."),
@@ -325,12 +325,13 @@ def serve(
                                            "moderate`); default: the n-gram baseline."),
     threshold: float = typer.Option(0.5, help="Notes with p_harmful at or above are filtered."),
     index: str = typer.Option("hnsw", help="ANN index kind: flat | hnsw | ivfpq."),
-    concurrency: int = typer.Option(2, help="Feed / search requests computed at once in "
-                                    "a server process; the rest wait in line."),
+    concurrency: int = typer.Option(2, help="Feed / search requests in flight per "
+                                    "platform process; the rest wait in line."),
     queue_timeout: float = typer.Option(1.0, help="Seconds a feed / search request may "
                                         "wait in line before a 503 with Retry-After."),
-    workers: int = typer.Option(1, help="Server processes on the port (each loads the "
-                                "platform; they share the store). One per core."),
+    workers: int = typer.Option(1, help="Worker processes computing answers, each with the "
+                                "whole platform, behind one line (they share the store). "
+                                "One per core."),
 ) -> None:
     """Serve retrieve → rank → moderate over HTTP (FastAPI); writes need SNSREC_TOKEN."""
     from snsrec.serve.service import serve as run

@@ -354,8 +354,8 @@ class ServerProcess:
                 stdin=subprocess.DEVNULL, env=full_env)
 
     def ready(self, timeout: float = 300.0, workers: int = 1) -> dict[str, Any]:
-        """The ``/healthz`` answer once the server is up — with ``workers`` processes, once
-        that many have answered (``pids``: theirs): a worker still building its platform
+        """The ``/healthz`` answer once the server is up with ``workers`` worker processes
+        (``pids``: theirs, from its ``workers``): a worker still building its platform
         takes a core, and a load started then measured that (the first ~10 s of a
         two-worker run 40 ms slower a request). DataError when it exits first or is not up
         within ``timeout`` seconds (the log's tail in the message)."""
@@ -371,9 +371,10 @@ class ServerProcess:
                 # A new connection each time: whichever worker is accepting answers.
                 r = httpx.get(self.url + "/healthz", timeout=2.0)
                 if r.status_code == 200:
-                    pids.add(int(r.json()["pid"]))
+                    body = r.json()
+                    pids.update(int(p) for p in body.get("workers") or [body["pid"]])
                     if len(pids) >= workers:
-                        return {**r.json(), "pids": sorted(pids)}
+                        return {**body, "pids": sorted(pids)}
             except httpx.HTTPError:
                 pass
             time.sleep(0.1)

@@ -1,6 +1,7 @@
 """The HTTP service (FastAPI): the feed, events, notes and takedowns, health and metrics.
 
-``create_app(platform, token)`` wraps a ``snsrec.serve.pipeline.Platform``:
+``create_app(platform, token)`` wraps a ``snsrec.serve.pipeline.Platform`` — in this
+process, or a ``snsrec.serve.pool.WorkerPool`` of processes that each hold one:
 
 - ``GET /v1/feed?user_id=&k=[&scenario=]`` — retrieve → rank → moderate → diversify;
 - ``POST /v1/search`` — a query's notes, personalised by the user's search interests;
@@ -22,15 +23,13 @@ Write endpoints need ``Authorization: Bearer <token>``. Every input is validated
 with limits (k, batch size, query length); bad input is a 4xx with a message,
 never a 5xx.
 
-Admission control: at most ``concurrency`` feed / search requests compute at once
-(they are CPU-bound: more at a time only share the cores and the interpreter — at
-1M notes, 2 processes at 100/s, the feed's p99 was 112 / 82 / 77 ms with 4 / 2 / 1);
-the others wait in line, and one that would wait longer than ``queue_timeout`` seconds
-is answered at once with ``503`` and ``Retry-After: 1`` — an overloaded server
-says so quickly instead of answering everyone late.
-A request that had to wait in that line is answered with ``Connection: close``: with
-``--workers`` a kept-alive connection stays with the worker that accepted it, so
-without this the load split by connections, not by free cores (70 / 30 over two).
+Admission control: at most ``concurrency`` feed / search requests are in flight per
+platform process (they are CPU-bound: more at a time only share the cores and the
+interpreter — at 1M notes, 2 processes at 100/s, the feed's p99 was 112 / 82 / 77 ms
+with 4 / 2 / 1); the others wait in line, and one that would wait longer than
+``queue_timeout`` seconds is answered at once with ``503`` and ``Retry-After: 1`` — an
+overloaded server says so quickly instead of answering everyone late. A worker process
+that dies mid-request is a ``503`` too (it is restarted).
 """
 
 from __future__ import annotations
@@ -49,6 +48,7 @@ from fastapi.responses import HTMLResponse, JSONResponse, PlainTextResponse
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from snsrec import __version__
+from snsrec.serve.pool import Local, WorkerDied
 
 MAX_K = 100
 MAX_EVENTS = 1000
@@ -176,14 +176,9 @@ class Observe:
         t0, status = time.perf_counter(), [500]     # 500 unless the app starts a response
         path = scope["path"]
 
-        waited = False
-
         async def sending(message: dict) -> None:
             if message["type"] == "http.response.start":
                 status[0] = message["status"]
-                if waited:
-                    message = {**message, "headers": [*message.get("headers", []),
-                                                      (b"connection", b"close")]}
             await send(message)
 
         gated = path in GATED
@@ -191,7 +186,6 @@ class Observe:
             if gated:
                 if self.gate is None:
                     self.gate = asyncio.Semaphore(self.concurrency)
-                waited = self.gate.locked()      # then `Connection: close` (module doc)
                 try:
                     await asyncio.wait_for(self.gate.acquire(), self.queue_timeout)
                 except TimeoutError:
@@ -218,22 +212,30 @@ class Observe:
 def create_app(platform: Any, token: str, clock: Any = time.time,
                users: list[int] | None = None, concurrency: int = 2,
                queue_timeout: float = 1.0) -> FastAPI:
-    """The service over ``platform``; ``users``: the user ids the page suggests;
-    ``concurrency`` / ``queue_timeout``: admission control (module docstring)."""
+    """The service over ``platform`` (a ``Platform``, or a backend with ``call`` and
+    ``pids``: ``snsrec.serve.pool``); ``users``: the user ids the page suggests;
+    ``concurrency`` / ``queue_timeout``: admission control (module docstring), the
+    concurrency per platform process."""
     if not token:
         raise ValueError("the service needs a write token (SNSREC_TOKEN)")
     if concurrency < 1 or not queue_timeout > 0:
         raise ValueError(f"concurrency ({concurrency}) >= 1 and queue_timeout "
                          f"({queue_timeout}) > 0")
     suggested = [int(u) for u in users or []]
+    backend = platform if hasattr(platform, "call") else Local(platform)
+    call = backend.call
     html = page()
     app = FastAPI(title="snsrec", version=__version__,
                   description="retrieve → rank → moderate over HTTP")
     metrics = Metrics()
-    write_lock = threading.Lock()
 
-    app.add_middleware(Observe, metrics=metrics, concurrency=concurrency,
+    app.add_middleware(Observe, metrics=metrics,
+                       concurrency=concurrency * len(backend.pids),
                        queue_timeout=queue_timeout)
+
+    @app.exception_handler(WorkerDied)
+    async def worker_died(request: Any, exc: WorkerDied) -> JSONResponse:
+        return JSONResponse({"detail": str(exc)}, 503, headers={"Retry-After": "1"})
 
     def writer(authorization: str | None = Header(None)) -> None:
         scheme, _, given = (authorization or "").partition(" ")
@@ -250,66 +252,66 @@ def create_app(platform: Any, token: str, clock: Any = time.time,
         return {"users": suggested[:limit]}
 
     @app.get("/healthz")
-    def healthz() -> dict[str, Any]:
+    async def healthz() -> dict[str, Any]:
+        """``pid``: this server process; ``workers``: the processes computing answers."""
         return {"status": "ok", "version": __version__, "pid": os.getpid(),
-                "index_size": len(platform.retriever.index),
-                "events": platform.store.count_events()}
+                "workers": backend.pids, **await call("health")}
 
     # The feed and search answers are plain JSON values already (ints, floats, strings,
     # lists): sent as they are, without FastAPI's generic encoder walking them (~1 ms a
     # feed of 10, against ~0.1 ms for json.dumps).
     @app.get("/v1/feed", response_class=JSONResponse, responses=_OBJECT)
-    def feed(user_id: int = Query(ge=0, le=MAX_ID), k: int = Query(10, ge=1, le=MAX_K),
-             scenario: Literal["feed", "discover", "ads"] = "feed",
-             show_filtered: bool = False) -> JSONResponse:
-        return JSONResponse(platform.feed(user_id, k, int(clock()), scenario,
-                                          show_filtered=show_filtered))
+    async def feed(user_id: int = Query(ge=0, le=MAX_ID), k: int = Query(10, ge=1, le=MAX_K),
+                   scenario: Literal["feed", "discover", "ads"] = "feed",
+                   show_filtered: bool = False) -> JSONResponse:
+        return JSONResponse(await call("feed", user_id, k, int(clock()), scenario,
+                                       show_filtered))
 
     @app.post("/v1/search", response_class=JSONResponse, responses=_OBJECT)
-    def search(req: SearchRequest) -> JSONResponse:
+    async def search(req: SearchRequest) -> JSONResponse:
         if not req.query.strip():
             raise HTTPException(422, "query: give some text to search for")
-        return JSONResponse(platform.search(req.user_id, req.query, req.k, int(clock()),
-                                            show_filtered=req.show_filtered))
+        return JSONResponse(await call("search", req.user_id, req.query, req.k, int(clock()),
+                                       req.show_filtered))
 
     @app.post("/v1/notes", dependencies=[Depends(writer)], status_code=201)
-    def post_note(note: NewNote) -> dict[str, Any]:
-        return platform.post_note(note.model_dump(), int(clock()))
+    async def post_note(note: NewNote) -> dict[str, Any]:
+        return await call("post_note", note.model_dump(), int(clock()))
 
     @app.post("/v1/events", dependencies=[Depends(writer)])
-    def events(batch: EventBatch) -> dict[str, int]:
-        unknown = platform.unknown_notes([e.note_id for e in batch.events])
+    async def events(batch: EventBatch) -> dict[str, int]:
+        now = int(clock())
+        rows = [{**e.model_dump(), "ts": e.ts if e.ts is not None else now}
+                for e in batch.events]
+        out = await call("add_events", rows)
+        unknown = set(out.get("unknown", ()))
         if unknown:
             i, e = next((i, e) for i, e in enumerate(batch.events) if e.note_id in unknown)
             raise HTTPException(422, f"events[{i}].note_id {e.note_id}: no such note "
                                 f"({len(unknown)} unknown note id(s) in the batch); events "
                                 "are about notes the platform has (GET /v1/notes/ID)")
-        now = int(clock())
-        rows = [{**e.model_dump(), "ts": e.ts if e.ts is not None else now}
-                for e in batch.events]
-        with write_lock:
-            accepted, duplicates = platform.store.add_events(rows)
-        return {"accepted": accepted, "duplicates": duplicates}
+        return out
 
     @app.get("/v1/notes/{note_id}")
-    def get_note(note_id: int = Path(ge=0, le=MAX_ID)) -> dict[str, Any]:
-        if note_id in platform.store.deleted():
-            raise HTTPException(404, f"note {note_id} was taken down")
-        note = platform.store.get_note(note_id) or platform.notes.get(note_id)
+    async def get_note(note_id: int = Path(ge=0, le=MAX_ID)) -> dict[str, Any]:
+        state, note = await call("note", note_id)
         if note is None:
-            raise HTTPException(404, f"no note {note_id}")
+            raise HTTPException(404, f"note {note_id} was taken down" if state == "taken down"
+                                else f"no note {note_id}")
         return note
 
     @app.delete("/v1/notes/{note_id}", dependencies=[Depends(writer)])
-    def delete_note(note_id: int = Path(ge=0, le=MAX_ID)) -> dict[str, Any]:
-        if platform.store.get_note(note_id) is None and note_id not in platform.notes \
-                and note_id not in platform.store.deleted():
+    async def delete_note(note_id: int = Path(ge=0, le=MAX_ID)) -> dict[str, Any]:
+        deleted = await call("take_down", note_id)
+        if deleted is None:
             raise HTTPException(404, f"no note {note_id}")
-        return {"note_id": note_id, "deleted": platform.store.delete_note(note_id)}
+        return {"note_id": note_id, "deleted": deleted}
 
     @app.get("/metrics", response_class=PlainTextResponse)
-    def prometheus() -> str:
-        return metrics.text({"snsrec_index_size": len(platform.retriever.index),
-                             "snsrec_events_stored": platform.store.count_events()})
+    async def prometheus() -> str:
+        h = await call("health")
+        return metrics.text({"snsrec_index_size": h["index_size"],
+                             "snsrec_events_stored": h["events"],
+                             "snsrec_worker_processes": len(backend.pids)})
 
     return app

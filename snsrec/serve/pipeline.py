@@ -342,6 +342,7 @@ class Platform:
         self.retrieve_k, self.per_topic = retrieve_k, per_topic
         self.personalize, self.click_weight = personalize, click_weight
         self.lock = threading.Lock()
+        self.write_lock = threading.Lock()     # event batches: one at a time from here
         # The ads slot searches the ads alone (excluding every other note would mean a set
         # of most of the corpus and an ANN fetch widened until enough ads turned up).
         ads = np.asarray(sorted(n for n, c in notes.items() if c.get("is_ad")), np.int64)
@@ -447,6 +448,34 @@ class Platform:
             self.sync()
             missing = {n for n in missing if n not in self.notes}
         return missing
+
+    def add_events(self, rows: list[dict[str, Any]]) -> dict[str, Any]:
+        """Events stored durably: ``{"accepted", "duplicates"}``; when some are about notes
+        the platform does not have, nothing is stored: ``{"unknown": sorted ids}``."""
+        unknown = self.unknown_notes([int(r["note_id"]) for r in rows])
+        if unknown:
+            return {"unknown": sorted(unknown)}
+        with self.write_lock:
+            accepted, duplicates = self.store.add_events(rows)
+        return {"accepted": accepted, "duplicates": duplicates}
+
+    def note(self, note_id: int) -> tuple[str, dict[str, Any] | None]:
+        """(``"ok"``, the note) — a posted note as stored, a world note's card — or
+        (``"taken down"`` / ``"missing"``, None)."""
+        if note_id in self.store.deleted():
+            return "taken down", None
+        note = self.store.get_note(note_id) or self.notes.get(note_id)
+        return ("ok", note) if note is not None else ("missing", None)
+
+    def take_down(self, note_id: int) -> bool | None:
+        """Take a note down: True, False when it already was, None when there is no such note."""
+        if self.store.get_note(note_id) is None and note_id not in self.notes \
+                and note_id not in self.store.deleted():
+            return None
+        return self.store.delete_note(note_id)
+
+    def health(self) -> dict[str, int]:
+        return {"index_size": len(self.retriever.index), "events": self.store.count_events()}
 
     def sync(self) -> None:
         """Take in notes posted through the store since the last look — by this server or

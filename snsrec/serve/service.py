@@ -194,25 +194,18 @@ def token_from_env() -> tuple[str, bool]:
     return (given, False) if given else (secrets.token_urlsafe(24), True)
 
 
-WORKER_ENV = "SNSREC_SERVE_WORKER"      # a worker's settings (JSON), set by `serve --workers`
-# uvicorn's supervisor pings each worker (a thread in it) and kills one that does not answer
-# within this many seconds. Its default, 5 s, kills a worker that is still loading a large
-# platform: a long native call holding the GIL (reading a million note cards took 10 s)
-# starves the answering thread, and the restarted worker meets the same fate (seen at 1M).
-WORKER_HEALTHCHECK_S = 300
-
-
 def serve(run_dir: str | Path, store: str, host: str, port: int, *, concurrency: int = 2,
           queue_timeout: float = 1.0, workers: int = 1, **kw: Any) -> None:
-    """``workers`` > 1: that many processes on one port, each with the whole platform
-    (one Python process computes on one core at a time). They share the store: events,
-    takedowns and posted notes (ids from the store) reach every worker. The one-time
-    work — the store's world events, the moderation baseline, the saved index — is done
-    here first; each worker then only loads."""
-    import json
-    import os
-
+    """``workers`` > 1: that many processes, each with the whole platform, behind one line
+    in this server process (``snsrec.serve.pool``; one Python process computes on one core
+    at a time). They share the store: events, takedowns and posted notes (ids from the
+    store) reach every worker. The one-time work — the store's world events, the
+    moderation baseline, the saved index — is done here first; each worker then only
+    loads."""
     import uvicorn
+
+    from snsrec.serve.app import create_app
+    from snsrec.serve.pool import Local, WorkerPool
 
     if concurrency < 1 or not queue_timeout > 0 or workers < 1:
         raise ConfigError(f"serve: --concurrency ({concurrency}) and --workers ({workers}) "
@@ -220,48 +213,43 @@ def serve(run_dir: str | Path, store: str, host: str, port: int, *, concurrency:
     token, made = token_from_env()
     if made:
         echo(f"serve: SNSREC_TOKEN is unset; write token for this run: {token}")
-    settings = {"run_dir": str(run_dir), "store": store, "concurrency": concurrency,
-                "queue_timeout": queue_timeout,
+    settings = {"run_dir": str(run_dir), "store": store,
                 **{k: str(v) if isinstance(v, Path) else v for k, v in kw.items()}}
     if workers == 1:
-        app = _app(settings, token)
-        echo(f"serve: http://{host}:{port}/ (the web page; OpenAPI at /docs)")
+        platform, users = platform_of(settings)
+        backend: Any = Local(platform)
+        where = ""
+    else:
+        prepare_shared(Path(run_dir), store, **kw)
+        echo(f"serve: starting {workers} worker processes (each loads the platform)")
+        backend = WorkerPool(settings, workers)
+        users = backend.users
+        where = f" with {workers} worker processes"
+    app = create_app(backend, token, users=users, concurrency=concurrency,
+                     queue_timeout=queue_timeout)
+    echo(f"serve: http://{host}:{port}/{where} (the web page; OpenAPI at /docs)")
+    try:
         uvicorn.run(app, host=host, port=port, log_level="warning")
-        return
-    prepare_shared(Path(run_dir), store, **kw)
-    os.environ.update({WORKER_ENV: json.dumps(settings), "SNSREC_TOKEN": token})
-    echo(f"serve: http://{host}:{port}/ with {workers} worker processes (each loads the "
-         "platform; the web page; OpenAPI at /docs)")
-    uvicorn.run("snsrec.serve.service:worker_app", factory=True, workers=workers,
-                host=host, port=port, log_level="warning",
-                timeout_worker_healthcheck=WORKER_HEALTHCHECK_S)
+    finally:
+        if workers > 1:
+            backend.close()
 
 
-def _app(settings: dict[str, Any], token: str) -> Any:
-    from snsrec.serve.app import create_app
-
+def platform_of(settings: dict[str, Any]) -> tuple[Any, list[int]]:
+    """The platform of ``serve``'s settings (``run_dir``, ``store`` and ``build_platform``'s
+    keywords, paths as strings) and the users the web page suggests; its objects frozen
+    out of the collector's sight."""
     kw = {k: Path(v) if k in ("retriever", "ranker", "moderation") and v else v
-          for k, v in settings.items()
-          if k not in ("run_dir", "store", "concurrency", "queue_timeout")}
+          for k, v in settings.items() if k not in ("run_dir", "store")}
     platform = build_platform(settings["run_dir"], settings["store"], **kw)
     set_quiet(True)             # per-request feature progress lines would flood the log
     users = active_users(platform.ranker.tables.events)
-    app = create_app(platform, token, users=users, concurrency=settings["concurrency"],
-                     queue_timeout=settings["queue_timeout"])
     # The platform's objects live as long as the server: out of the collector's sight. A
     # full collection otherwise walks all of them now and then in the middle of a request
     # (225 ms for the small world's 286k objects, measured; seconds at a million notes).
     gc.collect()
     gc.freeze()
-    return app
-
-
-def worker_app() -> Any:
-    """One ``serve --workers`` process's app (uvicorn calls it in each worker)."""
-    import json
-    import os
-
-    return _app(json.loads(os.environ[WORKER_ENV]), os.environ["SNSREC_TOKEN"])
+    return platform, users
 
 
 def prepare_shared(run_dir: Path, store: str, *, retriever: Path | None = None,

@@ -6,6 +6,7 @@ import json
 import os
 import subprocess
 import sys
+import time
 
 import numpy as np
 import pytest
@@ -177,8 +178,9 @@ def test_bench_serve_smoke_on_the_tiny_world(tiny_world, tmp_path):
 
 
 def _two_workers_share_the_store(runs, tmp_path):
-    """`snsrec serve --workers 2`: two processes on one port; a note posted through one is
-    found by every search whichever worker answers it."""
+    """`snsrec serve --workers 2`: two worker processes behind the server; a note posted
+    through one is found by every search whichever worker answers it, and the workers
+    end with a killed server."""
     import httpx
     import psutil
 
@@ -199,6 +201,19 @@ def _two_workers_share_the_store(runs, tmp_path):
                            timeout=60)
             assert r.status_code == 200
             assert r.json()["items"][0]["note_id"] == posted["note_id"]
+        server.kill()                           # SIGKILL: no clean-up in the server at all
+
+        def running(pid):
+            try:
+                return psutil.Process(pid).status() != psutil.STATUS_ZOMBIE
+            except psutil.NoSuchProcess:
+                return False
+
+        for _ in range(100):
+            if not any(map(running, health["pids"])):
+                break
+            time.sleep(0.1)
+        assert not any(map(running, health["pids"]))
 
 
 def test_drive_records_a_timeout_as_an_error():

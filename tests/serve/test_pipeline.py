@@ -222,24 +222,6 @@ def test_platform_feed_end_to_end_and_it_adapts(served, tmp_path):
     assert ids[1] not in [i["note_id"] for i in p.feed(user, 10, now + 60)["items"]]
 
 
-def _one_at_a_time(served, tmp_path, queue_timeout):
-    """A live service computing one feed at a time; ``feed(base)`` asks it for the served
-    user's feed on a fresh connection."""
-    import httpx
-
-    from snsrec.serve.app import create_app
-
-    user, now = served["user"], served["now"]
-    app = create_app(fresh_platform(served, tmp_path), "s3cret", clock=lambda: now,
-                     concurrency=1, queue_timeout=queue_timeout)
-
-    def feed(base):
-        with httpx.Client(base_url=base, timeout=60) as c:
-            return c.get("/v1/feed", params={"user_id": user, "k": 5})
-
-    return app, feed
-
-
 def test_an_overloaded_service_answers_503_with_retry_after_at_once(served, tmp_path):
     from concurrent.futures import ThreadPoolExecutor
 
@@ -247,7 +229,14 @@ def test_an_overloaded_service_answers_503_with_retry_after_at_once(served, tmp_
 
     from snsrec.serve.app import create_app
 
-    app, feed = _one_at_a_time(served, tmp_path, 0.001)
+    user, now = served["user"], served["now"]
+    app = create_app(fresh_platform(served, tmp_path), "s3cret", clock=lambda: now,
+                     concurrency=1, queue_timeout=0.001)
+
+    def feed(base):
+        with httpx.Client(base_url=base, timeout=60) as c:
+            return c.get("/v1/feed", params={"user_id": user, "k": 5})
+
     with live(app) as base:
         with ThreadPoolExecutor(12) as pool:
             answers = list(pool.map(feed, [base] * 24))
@@ -259,23 +248,6 @@ def test_an_overloaded_service_answers_503_with_retry_after_at_once(served, tmp_
         assert 'route="/v1/feed",status="503"' in httpx.get(base + "/metrics").text
     with pytest.raises(ValueError, match="concurrency"):
         create_app(None, "s3cret", concurrency=0)
-
-
-def test_a_request_that_queued_closes_its_connection(served, tmp_path):
-    """A feed that found the process full is answered with `Connection: close` (its
-    client reconnects, and with --workers the least busy worker tends to accept); one
-    that did not queue keeps its connection alive."""
-    from concurrent.futures import ThreadPoolExecutor
-
-    app, feed = _one_at_a_time(served, tmp_path, 60)
-    with live(app) as base:
-        alone = feed(base)
-        assert alone.status_code == 200 and "connection" not in alone.headers
-        with ThreadPoolExecutor(8) as pool:
-            answers = list(pool.map(feed, [base] * 16))
-        assert {r.status_code for r in answers} == {200}
-        closed = [r.headers.get("connection") == "close" for r in answers]
-        assert any(closed) and not all(closed), closed
 
 
 def test_the_service_over_http(served, tmp_path):
@@ -484,23 +456,3 @@ def test_a_posted_note_is_searchable_at_once_and_survives_a_restart(served, tmp_
     assert top + 4 not in p.notes
     p.feed(user, 5, now)                                     # any request takes it in
     assert top + 4 in p.notes and p.posted_upto == top + 4
-
-
-def test_serve_workers_gives_loading_workers_time_before_uvicorn_health_checks(monkeypatch,
-                                                                              tmp_path):
-    """uvicorn's supervisor kills a worker that misses its health ping (5 s by default); a
-    worker loading a large platform can hold the GIL that long, so `serve --workers` asks
-    for WORKER_HEALTHCHECK_S, and a single process needs no supervisor at all."""
-    import uvicorn
-
-    import snsrec.serve.service as service
-
-    calls = []
-    monkeypatch.setattr(uvicorn, "run", lambda *a, **k: calls.append((a, k)))
-    monkeypatch.setattr(service, "prepare_shared", lambda *a, **k: None)
-    monkeypatch.setenv("SNSREC_TOKEN", "t")
-    monkeypatch.delenv(service.WORKER_ENV, raising=False)     # serve sets it: undone after
-    service.serve(tmp_path, "sqlite::memory:", "127.0.0.1", 0, workers=2)
-    (args, kw), = calls
-    assert args == ("snsrec.serve.service:worker_app",) and kw["workers"] == 2
-    assert kw["timeout_worker_healthcheck"] == service.WORKER_HEALTHCHECK_S >= 60
