@@ -103,6 +103,18 @@ def worker_main(conn: Any, settings: dict[str, Any], threads: int) -> None:
             conn.send(("error", RuntimeError(f"{type(e).__name__}: {e}")))
 
 
+async def _readable(conn: Any) -> None:
+    """Wait in the event loop until ``conn`` has something to read (or is closed)."""
+    loop = asyncio.get_running_loop()
+    readable = loop.create_future()
+    fd = conn.fileno()
+    loop.add_reader(fd, lambda: readable.done() or readable.set_result(None))
+    try:
+        await readable
+    finally:
+        loop.remove_reader(fd)
+
+
 class _Worker:
     def __init__(self, ctx: Any, settings: dict[str, Any], threads: int):
         self.conn, child = ctx.Pipe()
@@ -205,26 +217,12 @@ class WorkerPool:
         return value
 
     async def _exchange(self, w: _Worker, method: str, args: tuple) -> Any:
-        loop = asyncio.get_running_loop()
         w.conn.send((method, args))
-        readable = loop.create_future()
-        fd = w.conn.fileno()
-        loop.add_reader(fd, lambda: readable.done() or readable.set_result(None))
-        try:
-            await readable
-        finally:
-            loop.remove_reader(fd)
+        await _readable(w.conn)
         return w.conn.recv()
 
     async def _drain(self, w: _Worker) -> None:
-        loop = asyncio.get_running_loop()
-        readable = loop.create_future()
-        fd = w.conn.fileno()
-        loop.add_reader(fd, lambda: readable.done() or readable.set_result(None))
-        try:
-            await readable
-        finally:
-            loop.remove_reader(fd)
+        await _readable(w.conn)
         try:
             w.conn.recv()
         except (EOFError, OSError):
