@@ -83,7 +83,7 @@ def worker_main(conn: Any, settings: dict[str, Any], threads: int) -> None:
     except BaseException as e:                           # noqa: BLE001 - reported to the server
         conn.send(("failed", f"{type(e).__name__}: {e}"))
         raise
-    conn.send(("ready", {"pid": os.getpid(), "users": users}))
+    conn.send(("ready", {"users": users}))
     while True:
         try:
             method, args = conn.recv()
