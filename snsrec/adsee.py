@@ -20,6 +20,7 @@ improved.
 from __future__ import annotations
 
 import shlex
+import time
 from pathlib import Path
 from typing import Any
 
@@ -29,8 +30,8 @@ import torch
 from snsrec import __version__
 from snsrec.data.schema import COVER_FIELDS
 from snsrec.errors import ConfigError, ModelError
-from snsrec.io import write_json, write_text
 from snsrec.progress import echo
+from snsrec.records import write_record
 
 CONFIG = Path("configs/train/adsee_world_covers.yaml")
 
@@ -102,7 +103,7 @@ def suggest_for_note(run_dir: Path, note_id: int, **kw: Any) -> dict[str, Any]:
 
 def bench_adsee(data: str, out: Path, *, backbone: str = "minilm", seed: int = 0,
                 max_change: float = 0.25, overrides: list[str] | None = None,
-                cache: Path | None = None) -> dict[str, Any]:
+                cache: Path | None = None, rerun: bool = False) -> dict[str, Any]:
     """The whole loop (module doc) into ``out``: adsee.json / adsee.md."""
     from snsrec.bench.ctr import DEFAULT_CACHE, data_slug, run_one, shipped
     from snsrec.bench.multimodal import note_vectors, with_vectors
@@ -113,6 +114,7 @@ def bench_adsee(data: str, out: Path, *, backbone: str = "minilm", seed: int = 0
     if not (data.startswith("world:") or (Path(data) / "world.json").is_file()):
         raise ConfigError(f"adsee bench: --data {data}: the uplift needs a world's ground truth; "
                           "use world:covers or a generated world's directory")
+    started = time.time()
     cache = Path(cache or DEFAULT_CACHE)
     out = Path(out)
     vectors = note_vectors(data, out, backbone, cache)
@@ -125,7 +127,7 @@ def bench_adsee(data: str, out: Path, *, backbone: str = "minilm", seed: int = 0
     cfg = cfg.model_copy(update={"features": features,
                                  "name": f"adsee-{data_slug(data)}-seed{seed}"})
     run_dir = out / "runs" / data_slug(data) / f"seed{seed}"
-    run_one(cfg, run_dir, record=lambda m: {"auc": float(m["test"]["auc"])})
+    run_one(cfg, run_dir, record=lambda m: {"auc": float(m["test"]["auc"])}, rerun=rerun)
     run = load_run(run_dir)
     data_ = prepare_data(cfg)
     test = data_.arrays["test"]
@@ -178,8 +180,8 @@ def bench_adsee(data: str, out: Path, *, backbone: str = "minilm", seed: int = 0
                   [s["predicted_after"] / max(s["predicted_before"], 1e-9) - 1 for s in sugg])),
               "field_edited_share": fields, "max_change": max_change}
     md = markdown(result)
-    write_json(out / "adsee.json", result)
-    write_text(out / "adsee.md", md)
+    result, md = write_record(out, "adsee", result, md, default_command=result["command"], started=started,
+                 seeds=[seed])
     return {"markdown": md, "results": result}
 
 

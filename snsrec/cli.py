@@ -15,6 +15,7 @@ import typer
 from snsrec import __version__
 from snsrec.errors import ConfigError, SnsrecError
 from snsrec.progress import set_quiet
+from snsrec.records import set_command
 from snsrec.runtime import keep_freed_memory
 
 app = typer.Typer(
@@ -50,6 +51,11 @@ class Preset(str, Enum):
     covers = "covers"
     medium = "medium"
     large = "large"
+
+
+# Every benchmark that reuses finished runs (same config, same code fingerprint) takes it.
+RERUN = typer.Option(False, "--rerun", help="Train every run again, even one whose config "
+                     "and code are unchanged.")
 
 
 def _version(value: bool) -> None:
@@ -154,13 +160,15 @@ def bench_retrieval(
                                           "--set train.epochs=1."),
     peers: str = typer.Option("recbole", help="Peer libraries: recbole (RecBole's SASRec "
                               "beside sasrec; the bench extra) or none."),
+    rerun: bool = RERUN,
 ) -> None:
     """Full-corpus retrieval leaderboards per target (feed, search, ads) and cold-start."""
     from snsrec.bench.retrieval import bench_retrieval as run
 
     result = run(data, _names(models), seeds, out,
                  overrides=set_,
-                 peers=[p.strip() for p in peers.split(",") if p.strip() not in ("", "none")])
+                 peers=[p.strip() for p in peers.split(",") if p.strip() not in ("", "none")],
+                 rerun=rerun)
     typer.echo(result["markdown"])
 
 
@@ -174,12 +182,12 @@ def bench_conversion(
     out: Path = typer.Option(Path("bench/conversion"), help="Directory for the leaderboard."),
     set_: list[str] | None = typer.Option(None, "--set", help="Override for every run, e.g. "
                                           "--set train.epochs=2."),
+    rerun: bool = RERUN,
 ) -> None:
     """Click → conversion on the ads impressions: ESMM and MMoE, entire-space vs naive CVR."""
     from snsrec.bench.conversion import bench_conversion as run
 
-    result = run(data, _names(models), seeds, out,
-                 overrides=set_)
+    result = run(data, _names(models), seeds, out, overrides=set_, rerun=rerun)
     typer.echo(result["markdown"])
 
 
@@ -215,6 +223,7 @@ def bench_sequence(
     requests: int = typer.Option(20, help="Requests timed per run."),
     out: Path = typer.Option(Path("bench/sequence"), help="Directory for sequence.json / .md."),
     set_: list[str] | None = typer.Option(None, "--set", help="Override for every run."),
+    rerun: bool = RERUN,
 ) -> None:
     """DeepFM, DIN and SDIM over long click histories: test AUC and per-request latency."""
     from snsrec.bench.sequence import bench_sequence as run
@@ -224,7 +233,8 @@ def bench_sequence(
     except ValueError as e:
         raise ConfigError(f"--lengths {lengths!r}: give comma-separated integers") from e
     typer.echo(run(data, _names(models), lens, seeds, out, rows=rows, eval_rows=eval_rows,
-                   candidates=candidates, requests=requests, overrides=set_)["markdown"])
+                   candidates=candidates, requests=requests, overrides=set_,
+                   rerun=rerun)["markdown"])
 
 
 @bench_app.command("multimodal")
@@ -238,12 +248,13 @@ def bench_multimodal(
     out: Path = typer.Option(Path("bench/multimodal"), help="Directory for multimodal.json / "
                              ".md and the note vectors."),
     set_: list[str] | None = typer.Option(None, "--set", help="Override for every run."),
+    rerun: bool = RERUN,
 ) -> None:
     """QIN and DIN with and without the notes' text + cover vectors: test AUC, and on new notes."""
     from snsrec.bench.multimodal import bench_multimodal as run
 
     typer.echo(run(data, _names(models), seeds, out, backbone=backbone,
-                   overrides=set_)["markdown"])
+                   overrides=set_, rerun=rerun)["markdown"])
 
 
 @bench_app.command("compress")
@@ -581,12 +592,13 @@ def adsee_bench(
     max_change: float = typer.Option(0.25, help="How far each cover-style field may move."),
     out: Path = typer.Option(Path("bench/adsee"), help="Directory for adsee.json / .md."),
     set_: list[str] | None = typer.Option(None, "--set", help="Override the predictor's run."),
+    rerun: bool = RERUN,
 ) -> None:
     """Train the predictor, edit every test-day ad's cover, score the edits on the truth."""
     from snsrec.adsee import bench_adsee
 
     typer.echo(bench_adsee(data, out, backbone=backbone, max_change=max_change,
-                           overrides=set_)["markdown"])
+                           overrides=set_, rerun=rerun)["markdown"])
 
 
 @app.command("explain")
@@ -608,12 +620,12 @@ def bench_ctr(
     seeds: int = typer.Option(5, help="Seeds per model × data set."),
     out: Path = typer.Option(Path("bench/ctr"), help="Directory for leaderboard.json / .md."),
     set_: list[str] | None = typer.Option(None, "--set", help="Override every run's config."),
+    rerun: bool = RERUN,
 ) -> None:
     """The open CTR benchmark: mean ± std of test AUC / logloss per model × data set."""
     from snsrec.bench.ctr import bench_ctr as run
 
-    result = run(data, _names(models), seeds, out,
-                 overrides=set_)
+    result = run(data, _names(models), seeds, out, overrides=set_, rerun=rerun)
     typer.echo(result["markdown"])
 
 
@@ -660,6 +672,7 @@ def demo(
 def main(argv: list[str] | None = None) -> None:
     """Entry point: usage errors and our own bad-input errors become one line, exit 2."""
     keep_freed_memory()
+    set_command(sys.argv[1:] if argv is None else argv)
     try:
         code = app(args=argv, standalone_mode=False)
     except SnsrecError as e:

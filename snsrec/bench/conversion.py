@@ -105,7 +105,7 @@ def record_of(cfg: Any, run_dir: Path):
 
 def bench_conversion(data: list[str], variants: list[str], seeds: int, out: Path, *,
                      overrides: list[str] | None = None,
-                     cache: Path = DEFAULT_CACHE) -> dict[str, Any]:
+                     cache: Path = DEFAULT_CACHE, rerun: bool = False) -> dict[str, Any]:
     if seeds < 1 or not data or not variants:
         raise ConfigError("bench conversion: give --data, --models and --seeds >= 1")
     bad = [d for d in data if not d.startswith("world:")]
@@ -132,7 +132,8 @@ def bench_conversion(data: list[str], variants: list[str], seeds: int, out: Path
                 run_dir = out / "runs" / data_slug(d) / v / f"seed{k}"
                 cfg = plan[(d, v, k)]
                 runs.append({"variant": v, "seed": k,
-                             **run_one(cfg, run_dir, record=record_of(cfg, run_dir))})
+                             **run_one(cfg, run_dir, record=record_of(cfg, run_dir), code=(__name__,),
+                                     rerun=rerun)})
         result["data"][data_slug(d)] = {"spec": d, "leaderboard": leaderboard(runs),
                                         "runs": runs, "target": verdict(runs),
                                         "truth": ceiling(plan[(d, variants[0], 0)])}

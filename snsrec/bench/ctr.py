@@ -30,6 +30,7 @@ from __future__ import annotations
 import math
 import re
 import shlex
+import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
@@ -245,38 +246,71 @@ def ctr_record(metrics: dict[str, Any]) -> dict[str, Any]:
             "best_epoch": metrics.get("best_epoch"), "epochs_run": metrics.get("epochs_run")}
 
 
+# The code a training run's numbers depend on: the training path and every model file.
+TRAIN_CODE = ("snsrec.train.pipeline", "snsrec.models")
+
+
 def run_one(cfg: Any, run_dir: Path,
             record: Callable[[dict[str, Any]], dict[str, Any]] = ctr_record,
-            train: Callable[..., dict[str, Any]] | None = None) -> dict[str, Any]:
+            train: Callable[..., dict[str, Any]] | None = None, *,
+            code: Sequence[str] = (), rerun: bool = False) -> dict[str, Any]:
     """Train (or reuse) one run; the benchmark's ``record`` of its metrics.
 
     ``train(cfg, run_dir, resume=...)`` is ``snsrec train``'s by default (a peer library's
     run passes its own; it resumes only if it leaves a checkpoint in ``run_dir``).
+    A finished run is reused while its config and the fingerprint of its code are
+    unchanged (``snsrec.records.code_fingerprint`` over the training path, ``train``'s
+    module and the modules in ``code`` — those of a ``record`` that measures the model,
+    not just reads its metrics); ``rerun`` trains it again regardless.
     """
+    from snsrec.records import code_fingerprint, provenance
     from snsrec.train.pipeline import train_run
     from snsrec.train.trainer import checkpoint_dir_of
 
+    roots = (*TRAIN_CODE, *([train.__module__] if train is not None else []), *code)
+    fingerprint = code_fingerprint(tuple(dict.fromkeys(roots)))
     stamp = run_dir / "bench.json"
     resolved = _dump(cfg)
-    if stamp.is_file():
+    if stamp.is_file() and not rerun:
         old = read_json(stamp)
-        if _same_config(cfg, old.get("config"), resolved) and (run_dir / "metrics.json").is_file():
+        same_code = (old.get("code") or {}).get("sha256") == fingerprint["sha256"]
+        if _same_config(cfg, old.get("config"), resolved) and same_code \
+                and (run_dir / "metrics.json").is_file():
             echo(f"bench: reusing {run_dir}")
             return old["record"]
-    # A run interrupted earlier (the benchmark killed) resumes from its last checkpoint.
+        if not same_code:
+            echo(f"bench: {run_dir} was made by other code; training it again")
+    # A run interrupted earlier (the benchmark killed) resumes from its last checkpoint,
+    # if the code is the same.
     pending = run_dir / "bench.pending.json"
-    resume = pending.is_file() and _same_config(cfg, read_json(pending), resolved) \
+    began = pending_state(pending)
+    resume = not rerun and began is not None and _same_config(cfg, began.get("config"), resolved) \
+        and began.get("code") == fingerprint["sha256"] \
         and any(checkpoint_dir_of(p) is not None for p in run_dir.glob("checkpoint*"))
     if resume:
         echo(f"bench: resuming {run_dir} from its checkpoint")
     else:
         run_dir.mkdir(parents=True, exist_ok=True)
-        write_json(pending, resolved)
+        began = {"config": resolved, "code": fingerprint["sha256"], "started": time.time()}
+        write_json(pending, began)
     metrics = (train or train_run)(cfg, run_dir, resume=resume)   # replaces run_dir
     pending.unlink(missing_ok=True)
     rec = record(metrics)
-    write_json(stamp, {"config": resolved, "record": rec})
+    seed = getattr(getattr(cfg, "train", None), "seed", None)
+    write_json(stamp, {"config": resolved, "record": rec, "code": fingerprint,
+                       "provenance": provenance(f"snsrec train ({cfg.name})",
+                                                started=began["started"],
+                                                seeds=None if seed is None else [seed])})
     return rec
+
+
+def pending_state(path: Path) -> dict[str, Any] | None:
+    """What a started, unfinished run recorded at its start (None: nothing started)."""
+    if not path.is_file():
+        return None
+    began = read_json(path)
+    # Before the code fingerprint the file held the resolved config alone.
+    return began if "config" in began and "started" in began else None
 
 
 # -- aggregation -------------------------------------------------------------
@@ -498,7 +532,7 @@ def _check_models(models: Sequence[str]) -> None:
 
 def bench_ctr(data: list[str], models: list[str], seeds: int, out: Path, *,
               overrides: list[str] | None = None, cache: Path = DEFAULT_CACHE,
-              peer_data: Sequence[str] = PEER_DATA) -> dict[str, Any]:
+              peer_data: Sequence[str] = PEER_DATA, rerun: bool = False) -> dict[str, Any]:
     """Run every data set × model × seed; write ``leaderboard.json`` / ``.md`` into ``out``.
 
     ``peer_data``: slugs of the data sets whose best peer-supported model is also run
@@ -533,7 +567,7 @@ def bench_ctr(data: list[str], models: list[str], seeds: int, out: Path, *,
                 run_dir = out / "runs" / slug / m / f"seed{k}"
                 done += 1
                 echo(f"bench ctr [{done}/{total}]: {m} on {d}, seed {k}")
-                rec = run_one(cfg, run_dir)
+                rec = run_one(cfg, run_dir, rerun=rerun)
                 runs.append({"data": d, "model": m, "seed": k, **rec, "run_dir": str(run_dir),
                              "config": str(path) if path else "default"})
         board = summarise(runs)

@@ -13,6 +13,7 @@ with p99 ≤ 5 ms per user on this machine.
 
 from __future__ import annotations
 
+import shlex
 import time
 from collections.abc import Sequence
 from pathlib import Path
@@ -23,8 +24,8 @@ import numpy as np
 from snsrec.bench.peers import peak_rss_gb
 from snsrec.errors import ConfigError
 from snsrec.index.ann import KINDS, AnnIndex
-from snsrec.io import write_json, write_text
 from snsrec.progress import Progress, echo
+from snsrec.records import write_record
 
 TARGET = {"kind": "hnsw", "recall": 0.95, "p99_ms": 5.0}
 
@@ -41,6 +42,7 @@ def mixture(n: int, dim: int, centres: np.ndarray, spread: float, rng: np.random
 def bench_index(out: Path, *, items: int = 1_000_000, dim: int = 64, users: int = 200,
                 interests: int = 3, k: int = 100, clusters: int = 1000, spread: float = 0.08,
                 kinds: Sequence[str] = KINDS, seed: int = 0) -> dict[str, Any]:
+    started = time.time()
     for kind in kinds:
         if kind not in KINDS:
             raise ConfigError(f"bench index: kind '{kind}'; use {', '.join(KINDS)}")
@@ -89,8 +91,10 @@ def bench_index(out: Path, *, items: int = 1_000_000, dim: int = 64, users: int 
            "interests": interests, "k": k, "clusters": clusters, "spread": spread,
            "threads": faiss.omp_get_max_threads(), "results": results, "meets_target": verdict}
     md = _markdown(res)
-    write_json(Path(out) / "index.json", res)
-    write_text(Path(out) / "index.md", md)
+    command = shlex.join(["snsrec", "bench", "index", "--items", str(items), "--dim", str(dim),
+                          "--users", str(users), "--interests", str(interests), "--kinds",
+                          ",".join(kinds), "--out", str(out)])
+    res, md = write_record(out, "index", res, md, default_command=command, started=started, seeds=[seed])
     return {**res, "markdown": md}
 
 

@@ -17,6 +17,7 @@ only the vectors know anything about them.
 from __future__ import annotations
 
 import shlex
+import time
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -35,8 +36,9 @@ from snsrec.bench.ctr import (
     variant_config,
 )
 from snsrec.errors import ConfigError
-from snsrec.io import write_json, write_text
+from snsrec.io import write_text
 from snsrec.progress import echo
+from snsrec.records import write_record
 
 CONFIG_DIR = Path("configs/bench/multimodal")
 VARIANTS = ("qin", "qin_id", "din", "din_id")
@@ -106,9 +108,10 @@ def record_of(cfg: Any, run_dir: Path):
 
 def bench_multimodal(data: list[str], variants: list[str], seeds: int, out: Path, *,
                      backbone: str = "minilm", overrides: list[str] | None = None,
-                     cache: Path = DEFAULT_CACHE) -> dict[str, Any]:
+                     cache: Path = DEFAULT_CACHE, rerun: bool = False) -> dict[str, Any]:
     if seeds < 1 or not data or not variants:
         raise ConfigError("bench multimodal: give --data, --models and --seeds >= 1")
+    started = time.time()
     out = Path(out)
     result: dict[str, Any] = {
         "benchmark": "multimodal", "version": __version__, "backbone": backbone,
@@ -127,7 +130,8 @@ def bench_multimodal(data: list[str], variants: list[str], seeds: int, out: Path
             echo(f"bench multimodal [{i}/{len(plan)}]: {v} on {d}, seed {k}")
             run_dir = out / "runs" / data_slug(d) / v / f"seed{k}"
             runs.append({"variant": v, "seed": k,
-                         **run_one(cfg, run_dir, record=record_of(cfg, run_dir))})
+                         **run_one(cfg, run_dir, record=record_of(cfg, run_dir), code=(__name__,),
+                                 rerun=rerun)})
         rows = []
         for v in dict.fromkeys(r["variant"] for r in runs):
             mine = [r for r in runs if r["variant"] == v]
@@ -137,8 +141,8 @@ def bench_multimodal(data: list[str], variants: list[str], seeds: int, out: Path
                          "train_time_s": float(np.mean([r["train_time_s"] for r in mine]))})
         result["data"][data_slug(d)] = {"spec": d, "table": rows, "runs": runs}
     md = markdown(result)
-    write_json(out / "multimodal.json", result)
-    write_text(out / "multimodal.md", md)
+    result, md = write_record(out, "multimodal", result, md, default_command=result["command"],
+                 started=started, seeds=list(range(seeds)))
     return {"markdown": md, "results": result}
 
 

@@ -92,7 +92,7 @@ def leaderboard(runs: list[dict[str, Any]]) -> dict[str, Any]:
 
 def bench_retrieval(data: list[str], variants: list[str], seeds: int, out: Path, *,
                     overrides: list[str] | None = None, peers: Sequence[str] = PEERS,
-                    cache: Path = DEFAULT_CACHE) -> dict[str, Any]:
+                    cache: Path = DEFAULT_CACHE, rerun: bool = False) -> dict[str, Any]:
     """Every variant × seed on every data set (see the module doc). ``peers``: "recbole"
     also trains RecBole's SASRec with the sasrec variant's config (when sasrec is run)."""
     from snsrec.bench import recbole_sasrec
@@ -132,7 +132,7 @@ def bench_retrieval(data: list[str], variants: list[str], seeds: int, out: Path,
                 done += 1
                 echo(f"bench retrieval [{done}/{total}]: {v} on {d}, seed {k}")
                 rec = run_one(cfg, out / "runs" / data_slug(d) / v / f"seed{k}",
-                              record=retrieval_record, train=train)
+                              record=retrieval_record, train=train, rerun=rerun)
                 runs.append({"variant": v, "seed": k, **rec})
         result["data"][data_slug(d)] = {"spec": d, "leaderboard": leaderboard(runs),
                                         "runs": runs}

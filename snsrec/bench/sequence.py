@@ -42,8 +42,9 @@ from snsrec.bench.ctr import (
     variant_config,
 )
 from snsrec.errors import ConfigError
-from snsrec.io import write_json, write_text
+from snsrec.io import write_text
 from snsrec.progress import echo
+from snsrec.records import write_record
 
 CONFIG_DIR = Path("configs/bench/sequence")
 LENGTHS = (50, 200, 1000, 2000)
@@ -144,13 +145,14 @@ def bench_sequence(data: list[str], models: list[str], lengths: list[int], seeds
                    out: Path, *, rows: int = 400_000, eval_rows: int = 50_000,
                    candidates: int = 500, requests: int = 20,
                    overrides: list[str] | None = None,
-                   cache: Path = DEFAULT_CACHE) -> dict[str, Any]:
+                   cache: Path = DEFAULT_CACHE, rerun: bool = False) -> dict[str, Any]:
     if seeds < 1 or not data or not models or not lengths or min(lengths) < 1:
         raise ConfigError("bench sequence: give --data, --models, --lengths (>= 1) and "
                           "--seeds >= 1")
     if min(rows, eval_rows, candidates, requests) < 1:
         raise ConfigError("bench sequence: --rows, --eval-rows, --candidates and --requests "
                           "must be >= 1")
+    started = time.time()
     out = Path(out)
     plan = []
     for d in data:
@@ -174,7 +176,8 @@ def bench_sequence(data: list[str], models: list[str], lengths: list[int], seeds
         echo(f"bench sequence [{i}/{len(plan)}]: {m} on {d}, history {length or '-'}, seed {k}")
         tag = f"L{length}" if length else "nohist"
         run_dir = out / "runs" / data_slug(d) / f"{m}-{tag}" / f"seed{k}"
-        rec = run_one(cfg, run_dir, record=record_of(cfg, run_dir, candidates, requests))
+        rec = run_one(cfg, run_dir, record=record_of(cfg, run_dir, candidates, requests),
+                      code=(__name__,), rerun=rerun)
         runs.setdefault(data_slug(d), []).append({"model": m, "length": length, "seed": k,
                                                    **rec})
     for d in data:
@@ -182,8 +185,8 @@ def bench_sequence(data: list[str], models: list[str], lengths: list[int], seeds
         result["data"][data_slug(d)] = {"spec": d, "table": table(mine), "runs": mine,
                                         "targets": verdicts(table(mine))}
     md = markdown(result)
-    write_json(out / "sequence.json", result)
-    write_text(out / "sequence.md", md)
+    result, md = write_record(out, "sequence", result, md, default_command=result["command"],
+                 started=started, seeds=list(range(seeds)))
     return {"markdown": md, "results": result}
 
 

@@ -25,6 +25,7 @@ import asyncio
 import math
 import os
 import secrets
+import shlex
 import socket
 import subprocess
 import sys
@@ -37,8 +38,9 @@ from typing import Any
 import numpy as np
 
 from snsrec.errors import ConfigError, DataError
-from snsrec.io import read_json, write_json, write_text
+from snsrec.io import read_json
 from snsrec.progress import echo
+from snsrec.records import write_record
 
 ENDPOINTS = ("feed", "search", "events")
 DEFAULT_MIX = "feed=0.8,search=0.1,events=0.1"
@@ -535,6 +537,7 @@ def bench_serve(out: str | Path, *, items: int | None = None, rate: float = 100.
                           f"({workers}) and concurrency ({concurrency}) >= 1")
     shares = parse_mix(mix)
     offsets, kinds = schedule(requests, rate, shares, seed)       # bad numbers fail here
+    started = time.time()
     out = Path(out)
     if world is None:
         if items is None:
@@ -618,8 +621,13 @@ def bench_serve(out: str | Path, *, items: int | None = None, rate: float = 100.
            "endpoints": per, "feed_timeline": timeline(records), "errors": len(errors),
            "error_samples": sorted(set(errors))[:10], "meets_target": verdict}
     md = _markdown(res)
-    write_json(out / "serve.json", res)
-    write_text(out / "serve.md", md)
+    command = shlex.join(["snsrec", "bench", "serve", *(["--items", str(items)] if world is None
+                                                        else ["--world", str(world)]),
+                          "--rate", f"{rate:g}", "--requests", str(requests), "--mix", mix,
+                          "--index", index, "--ranker", ranker, "--batch", str(batch),
+                          "--seed", str(seed), "--workers", str(workers), "--concurrency",
+                          str(concurrency), "--out", str(out)])
+    res, md = write_record(out, "serve", res, md, default_command=command, started=started, seeds=[seed])
     return {**res, "markdown": md}
 
 

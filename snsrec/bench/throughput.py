@@ -44,6 +44,7 @@ from __future__ import annotations
 
 import json
 import math
+import shlex
 import subprocess
 import sys
 import tempfile
@@ -69,8 +70,9 @@ from snsrec.bench.peers import (
     run_peer,
 )
 from snsrec.errors import ConfigError, DataError
-from snsrec.io import write_json, write_text
+from snsrec.io import write_json
 from snsrec.progress import Progress, echo
+from snsrec.records import write_record
 
 SNSREC = "snsrec"
 SNSREC_BF16 = "snsrec-bf16"     # the same model and trainer with train.precision = bf16
@@ -480,6 +482,7 @@ def bench_throughput(out: Path, *, rows: int = 1_000_000, seeds: int = 3,
     libraries = [*ours, *peers]
     sources = [("world", world)] + ([("ml-1m", movielens)] if movielens else [])
     t_start = time.perf_counter()
+    started = time.time()
     runs, infos = [], []
     with tempfile.TemporaryDirectory(prefix="snsrec-bench-throughput-") as tmp:
         work = Path(tmp)
@@ -518,9 +521,11 @@ def bench_throughput(out: Path, *, rows: int = 1_000_000, seeds: int = 3,
         "data": infos, "roofline": bounds, "results": rows_out, "verdicts": verdicts,
         "runs": runs, "wall_s": time.perf_counter() - t_start}
     md = _markdown(res)
-    out = Path(out)
-    write_json(out / "throughput.json", _jsonable(res))
-    write_text(out / "throughput.md", md)
+    command = shlex.join(["snsrec", "bench", "throughput", "--out", str(out), "--rows", str(rows),
+                          "--seeds", str(seeds), "--peers", ",".join(peers), "--precisions",
+                          ",".join(precisions)])
+    res, md = write_record(out, "throughput", res, md, default_command=command, started=started,
+                 seeds=list(range(seeds)))
     return {**res, "markdown": md}
 
 
@@ -534,12 +539,6 @@ def _versions(peers: Sequence[str]) -> dict[str, str]:
         except PackageNotFoundError:
             out[name] = "unknown"
     return out
-
-
-def _jsonable(obj: Any) -> Any:
-    from snsrec.train.trainer import jsonable
-
-    return jsonable(obj)
 
 
 if __name__ == "__main__":

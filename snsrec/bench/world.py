@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import resource
+import shlex
 import subprocess
 import sys
 import tempfile
@@ -17,8 +18,8 @@ import time
 from pathlib import Path
 
 from snsrec.errors import DataError
-from snsrec.io import write_json, write_text
 from snsrec.progress import echo
+from snsrec.records import write_record
 
 # Targets from the Foundation issue; presets without a target print "-".
 TARGETS = {"medium": {"seconds": 180.0, "peak_rss_gb": 4.0}}
@@ -81,6 +82,7 @@ def bench_world(presets: list[str], seed: int, out: Path) -> dict:
     """Time each preset in a child process; write ``out/world.json`` and ``out/world.md``."""
     from snsrec.data.world.generate import world_config
 
+    started = time.time()
     for p in presets:
         world_config(p)  # unknown preset → ConfigError before any work
     results = []
@@ -91,8 +93,11 @@ def bench_world(presets: list[str], seed: int, out: Path) -> dict:
     md = _markdown(results)
     out = Path(out)
     # Each file is written to a temp sibling and renamed; other files in ``out`` are kept.
-    write_json(out / "world.json", {"benchmark": "world", "results": results})
-    write_text(out / "world.md", md)
+    command = shlex.join(["snsrec", "bench", "world", *[x for p in presets
+                                                        for x in ("--preset", p)],
+                          "--seed", str(seed), "--out", str(out)])
+    _, md = write_record(out, "world", {"benchmark": "world", "results": results}, md,
+                 default_command=command, started=started, seeds=[seed])
     return {"results": results, "markdown": md}
 
 

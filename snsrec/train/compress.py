@@ -128,11 +128,12 @@ def bench_compress(runs: list[Path], rank: int, out: Path, *, embedding_rank: in
     import shlex
 
     from snsrec import __version__
-    from snsrec.io import write_json, write_text
+    from snsrec.records import write_record
     from snsrec.report.markdown import markdown_table
 
     if not runs:
         raise ConfigError("bench compress: give one or more run directories")
+    started = time.time()
     out = Path(out)
     rows = []
     for run_dir in runs:
@@ -178,8 +179,7 @@ def bench_compress(runs: list[Path], rank: int, out: Path, *, embedding_rank: in
                              f"{r['samples_per_s']['after']:,.0f}",
                              f"{r['test_auc']['before']:.4f} → {r['test_auc']['after']:.4f}"]
                             for r in rows])])
-    write_json(out / "compress.json", result)
-    write_text(out / "compress.md", md + "\n")
+    result, md = write_record(out, "compress", result, md, default_command=command, started=started)
     return {"markdown": md, "results": result}
 
 
