@@ -42,6 +42,8 @@ app.add_typer(index_app, name="index")
 sim_app = typer.Typer(help="Online simulation against the world's ground-truth users.",
                       no_args_is_help=True)
 app.add_typer(sim_app, name="sim")
+report_app = typer.Typer(help="Reports rendered from benchmark records.", no_args_is_help=True)
+app.add_typer(report_app, name="report")
 
 
 class Preset(str, Enum):
@@ -369,6 +371,23 @@ def sim_ab(
     from snsrec.sim.ab import markdown, run_ab
 
     typer.echo(markdown(run_ab(world, a, b, out, overrides=set_, days=days)))
+
+
+@report_app.command("docs")
+def report_docs(
+    files: list[Path] | None = typer.Argument(None, help="Markdown files [default: README.md "
+                                              "and docs/*.md of the checkout]."),
+    check: bool = typer.Option(False, "--check", help="Only compare: exit 1 if a file's "
+                               "tables differ from what its records render."),
+) -> None:
+    """Render every <!-- record ... --> table of the docs from its committed record."""
+    from snsrec.report.docs import render_docs
+
+    changed = render_docs(files or None, check=check)
+    for path in changed:
+        typer.echo(f"{'differs' if check else 'rendered'}: {path}")
+    if check and changed:
+        raise typer.Exit(1)
 
 
 @app.command("train")

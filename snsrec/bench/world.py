@@ -64,7 +64,8 @@ def run_preset(preset: str, seed: int, workdir: Path) -> dict:
     return res
 
 
-def _markdown(results: list[dict]) -> str:
+def markdown(record: dict) -> str:
+    results = record["results"]
     lines = ["# World generation benchmark", "",
              "| preset | users | notes | events | wall s | events/s | peak RSS GB | target |",
              "|---|---:|---:|---:|---:|---:|---:|---|"]
@@ -90,7 +91,7 @@ def bench_world(presets: list[str], seed: int, out: Path) -> dict:
         for p in presets:
             echo(f"bench world: generating preset {p} ...")
             results.append(run_preset(p, seed, Path(tmp)))
-    md = _markdown(results)
+    md = markdown({"results": results})
     out = Path(out)
     # Each file is written to a temp sibling and renamed; other files in ``out`` are kept.
     command = shlex.join(["snsrec", "bench", "world", *[x for p in presets

@@ -129,7 +129,6 @@ def bench_compress(runs: list[Path], rank: int, out: Path, *, embedding_rank: in
 
     from snsrec import __version__
     from snsrec.records import write_record
-    from snsrec.report.markdown import markdown_table
 
     if not runs:
         raise ConfigError("bench compress: give one or more run directories")
@@ -160,25 +159,8 @@ def bench_compress(runs: list[Path], rank: int, out: Path, *, embedding_rank: in
                           *(["--embedding-rank", str(embedding_rank)] if embedding_rank else []),
                           "--out", str(out)])
     result = {"benchmark": "compress", "version": __version__, "command": command,
-              "target": TARGET, "runs": rows, "models": summary_rows}
-    md = "\n".join([
-        "# Low-rank compression benchmark\n", f"Command: `{command}`  (snsrec {__version__})\n",
-        f"Target: ≥ {TARGET['smaller']}× smaller, ≥ {TARGET['faster']}× faster inference, "
-        f"test AUC loss ≤ {TARGET['auc_loss']} (mean over a model's runs). Inference: "
-        f"{threads} thread(s), eval mode, the test split, before and after timed in turns, "
-        "best of five each.\n",
-        markdown_table(["model", "runs", "smaller", "faster", "AUC change (mean)",
-                        "AUC change (worst)", "target"],
-                       [[s["model"], s["runs"], f"{s['smaller']:.2f}×", f"{s['faster']:.2f}×",
-                         f"{s['auc_change']:+.4f}", f"{s['worst_auc_change']:+.4f}",
-                         "met" if s["meets_target"] else "not met"] for s in summary_rows]),
-        "", markdown_table(["run", "params before → after", "samples/s before → after",
-                            "test AUC before → after"],
-                           [[r["run"], f"{r['params']['before']:,} → {r['params']['after']:,}",
-                             f"{r['samples_per_s']['before']:,.0f} → "
-                             f"{r['samples_per_s']['after']:,.0f}",
-                             f"{r['test_auc']['before']:.4f} → {r['test_auc']['after']:.4f}"]
-                            for r in rows])])
+              "target": TARGET, "threads": threads, "runs": rows, "models": summary_rows}
+    md = markdown(result)
     result, md = write_record(out, "compress", result, md, default_command=command, started=started)
     return {"markdown": md, "results": result}
 
@@ -190,3 +172,29 @@ def _base_model(run_dir: Path) -> str:
     from snsrec.io import read_json
 
     return str(read_json(Path(run_dir) / "metrics.json").get("model", "?"))
+
+
+def markdown(result: dict[str, Any]) -> str:
+    """compress.md of a ``bench compress`` record."""
+    from snsrec.report.markdown import markdown_table
+
+    return "\n".join([
+        "# Low-rank compression benchmark\n",
+        f"Command: `{result['command']}`  (snsrec {result['version']})\n",
+        f"Target: ≥ {TARGET['smaller']}× smaller, ≥ {TARGET['faster']}× faster inference, "
+        f"test AUC loss ≤ {TARGET['auc_loss']} (mean over a model's runs). Inference: "
+        f"{result['threads']} thread(s), eval mode, the test split, before and after timed in "
+        "turns, best of five each.\n",
+        markdown_table(["model", "runs", "smaller", "faster", "AUC change (mean)",
+                        "AUC change (worst)", "target"],
+                       [[s["model"], s["runs"], f"{s['smaller']:.2f}×", f"{s['faster']:.2f}×",
+                         f"{s['auc_change']:+.4f}", f"{s['worst_auc_change']:+.4f}",
+                         "met" if s["meets_target"] else "not met"]
+                        for s in result["models"]]),
+        "", markdown_table(["run", "params before → after", "samples/s before → after",
+                            "test AUC before → after"],
+                           [[r["run"], f"{r['params']['before']:,} → {r['params']['after']:,}",
+                             f"{r['samples_per_s']['before']:,.0f} → "
+                             f"{r['samples_per_s']['after']:,.0f}",
+                             f"{r['test_auc']['before']:.4f} → {r['test_auc']['after']:.4f}"]
+                            for r in result["runs"]])])

@@ -1,0 +1,73 @@
+"""`snsrec report docs`: marked tables are rendered from their records, and the repository's
+own docs are exactly what their committed records render."""
+
+from __future__ import annotations
+
+import pytest
+
+from snsrec.bench.index import bench_index
+from snsrec.cli import main
+from snsrec.errors import DataError
+from snsrec.records import provenance_line
+from snsrec.report.docs import (
+    render_block,
+    render_docs,
+    tables,
+    unrecorded_tables,
+)
+
+
+@pytest.fixture(scope="module")
+def record(tmp_path_factory):
+    """A real benchmark record: `bench index` at toy size, under ROOT/bench/index."""
+    root = tmp_path_factory.mktemp("repo")
+    res = bench_index(root / "bench" / "index", items=1000, dim=8, users=5, k=50, clusters=20,
+                      kinds=["flat", "hnsw"])
+    return root, res
+
+
+def test_a_block_is_the_records_own_table_and_its_provenance(record):
+    root, res = record
+    body = render_block("bench/index/index.json table=1", root)
+    assert body.startswith(tables(res["markdown"])[0][1])
+    assert body.rstrip().endswith(provenance_line(res)) and "`snsrec" in body
+    assert render_block("bench/index/index.json heading='ANN index'", root) == body
+
+
+def test_render_replaces_stale_numbers_and_check_reports_them(record):
+    root, _ = record
+    (root / "docs").mkdir(exist_ok=True)
+    doc = root / "docs" / "page.md"
+    stale = "# Page\n<!-- record bench/index/index.json table=1 -->\n| a |\n|---|\n| 0.1 |\n" \
+            "<!-- /record -->\ntext after\n"
+    doc.write_text(stale)
+    assert render_docs([doc], check=True) == [doc]
+    assert doc.read_text() == stale                             # --check changes nothing
+    assert render_docs([doc]) == [doc]
+    fresh = doc.read_text()
+    assert "| 0.1 |" not in fresh and fresh.endswith("<!-- /record -->\ntext after\n")
+    assert render_docs([doc], check=True) == []     # rendered: nothing differs
+    with pytest.raises(SystemExit) as e:
+        main(["report", "docs", str(doc), "--check"])
+    assert e.value.code == 0
+
+
+def test_bad_markers_are_one_line_errors(record, tmp_path):
+    (tmp_path / "lost.md").write_text("<!-- record bench/index/index.json table=1 -->\n"
+                                      "<!-- /record -->\n")
+    with pytest.raises(DataError, match="no bench/ folder above it"):
+        render_docs([tmp_path / "lost.md"])
+    root, _ = record
+    with pytest.raises(DataError, match="file not found"):
+        render_block("bench/nope/x.json table=1", root)
+    with pytest.raises(DataError, match="no table 9"):
+        render_block("bench/index/index.json table=9", root)
+    with pytest.raises(DataError, match="give heading=TEXT, table=N or view=NAME"):
+        render_block("bench/index/index.json", root)
+
+
+def test_tables_typed_by_hand_are_found():
+    text = ("<!-- record x table=1 -->\n| a |\n|---|\n| 0.5 |\n<!-- /record -->\n\n"
+            "| model | AUC |\n|---|---|\n| lr | 0.73 |\n\n| name | kind |\n|---|---|\n| lr | x |\n"
+            "```\n| shown | 0.1 |\n```\n")
+    assert unrecorded_tables(text) == ["| model | AUC |"]
