@@ -127,7 +127,9 @@ def render_text(text: str, root: Path = REPO_ROOT, where: str = "") -> str:
             raise DataError(f"{where}: {e}") from None
         return m["open"] + body + m["close"]
 
-    return BLOCK.sub(one, text)
+    # Fenced code shows markers (as in docs/benchmarks.md), it does not hold blocks.
+    parts = re.split(r"(```.*?```)", text, flags=re.S)
+    return "".join(p if p.startswith("```") else BLOCK.sub(one, p) for p in parts)
 
 
 def root_of(path: Path) -> Path:
@@ -179,3 +181,58 @@ def moderation_view(records: list[dict[str, Any]], **_: str) -> str:
                          s["harmful"]])
     return markdown_table(["system", "precision", "recall", "F1", "AUC", "harm-type accuracy",
                            "notes/s", "test notes", "harmful"], rows, digits=3)
+
+
+def per_seed(record: dict[str, Any], name: str, metric: str, target: str = "",
+             data: str = "") -> dict[int, float]:
+    """``{seed: value}`` of one model / variant in a ``ctr`` or ``retrieval`` record:
+    ``metric`` of its test split (retrieval: of ``target``, e.g. ``feed/all``)."""
+    blocks = record["data"]
+    block = blocks[data] if data else next(iter(blocks.values()))
+    out = {}
+    for r in block["runs"]:
+        if r.get("variant", r.get("model")) != name:
+            continue
+        if target:
+            t, _, part = target.partition("/")
+            value = r["test"].get(t, {}).get(part or "all", {}).get(metric)
+        else:
+            value = r.get(metric)
+        if value is not None:
+            out[int(r["seed"])] = float(value)
+    return out
+
+
+LOWER_IS_BETTER = ("logloss",)
+
+
+@view("paired")
+def paired_view(records: list[dict[str, Any]], pairs: str, metric: str = "auc",
+                targets: str = "", data: str = "") -> str:
+    """A − B over the seeds both ran (paired: the same seed, the same data), with a 95%
+    t interval (``scipy.stats.ttest_rel``): "A ahead" / "B ahead" only when the interval
+    excludes 0, else "tie". ``pairs``: ``a:b,a:c``; ``targets``: retrieval targets."""
+    from scipy import stats
+
+    rows = []
+    for pair in pairs.split(","):
+        a, _, b = pair.partition(":")
+        for target in targets.split(",") if targets else [""]:
+            xa, xb = (per_seed(records[0], m, metric, target, data) for m in (a, b))
+            seeds = sorted(set(xa) & set(xb))
+            diff = [xa[s] - xb[s] for s in seeds]
+            if len(seeds) < 2:
+                lo = hi = float("nan")
+                verdict = "one seed: no claim"
+            else:
+                lo, hi = (stats.ttest_rel([xa[s] for s in seeds], [xb[s] for s in seeds])
+                          .confidence_interval(0.95) if any(diff) else (0.0, 0.0))
+                better = (lo > 0, hi < 0)[::-1] if metric in LOWER_IS_BETTER else (lo > 0,
+                                                                                    hi < 0)
+                verdict = f"{a} ahead" if better[0] else f"{b} ahead" if better[1] else "tie"
+            mean = sum(diff) / len(diff) if diff else float("nan")
+            rows.append([f"{a} − {b}", *([target] if targets else []), f"{mean:+.4f}",
+                         f"[{lo:+.4f}, {hi:+.4f}]", len(seeds), verdict])
+    header = ["difference", *(["target"] if targets else []), f"mean {metric}",
+              "95% interval", "seeds", "reading"]
+    return markdown_table(header, rows)

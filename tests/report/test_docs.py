@@ -3,13 +3,16 @@ own docs are exactly what their committed records render."""
 
 from __future__ import annotations
 
+import subprocess
+
 import pytest
 
 from snsrec.bench.index import bench_index
 from snsrec.cli import main
 from snsrec.errors import DataError
-from snsrec.records import provenance_line
+from snsrec.records import REPO_ROOT, provenance_line
 from snsrec.report.docs import (
+    default_files,
     render_block,
     render_docs,
     tables,
@@ -52,6 +55,14 @@ def test_render_replaces_stale_numbers_and_check_reports_them(record):
     assert e.value.code == 0
 
 
+def test_markers_shown_in_fenced_code_are_left_alone(record):
+    from snsrec.report.docs import render_text
+
+    root, _ = record
+    shown = "```\n<!-- record bench/index/index.json table=1 -->\n...\n<!-- /record -->\n```\n"
+    assert render_text(shown, root) == shown
+
+
 def test_bad_markers_are_one_line_errors(record, tmp_path):
     (tmp_path / "lost.md").write_text("<!-- record bench/index/index.json table=1 -->\n"
                                       "<!-- /record -->\n")
@@ -71,3 +82,21 @@ def test_tables_typed_by_hand_are_found():
             "| model | AUC |\n|---|---|\n| lr | 0.73 |\n\n| name | kind |\n|---|---|\n| lr | x |\n"
             "```\n| shown | 0.1 |\n```\n")
     assert unrecorded_tables(text) == ["| model | AUC |"]
+
+
+def test_the_docs_are_what_their_records_render():
+    """Every measured table of README.md and docs/*.md is rendered from a committed record
+    (`snsrec report docs` leaves them unchanged) and none is typed by hand."""
+    assert render_docs(check=True) == []
+    for path in default_files():
+        assert unrecorded_tables(path.read_text(encoding="utf-8")) == [], path
+
+
+def test_every_cited_record_is_in_git():
+    import re
+
+    tracked = set(subprocess.run(["git", "-C", str(REPO_ROOT), "ls-files", "bench"],
+                                 capture_output=True, text=True, check=True).stdout.split())
+    for path in default_files():
+        cited = set(re.findall(r"bench/[A-Za-z0-9_./-]+\.(?:json|md)", path.read_text()))
+        assert cited <= tracked, (path, sorted(cited - tracked))

@@ -17,7 +17,7 @@ from .conftest import fresh_platform, live
 
 TOKEN = "s3cret"
 K = 8
-# The README embeds this screenshot; SNSREC_SCREENSHOT=1 refreshes it.
+# docs/serving.md embeds this screenshot; SNSREC_SCREENSHOT=1 refreshes it.
 DOCS_SHOT = Path(__file__).resolve().parents[2] / "docs" / "serve-page.png"
 
 
