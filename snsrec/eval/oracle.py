@@ -37,6 +37,7 @@ from snsrec.data.world.usermodel import UserModel
 from snsrec.data.world.vocab import TOPIC_NAMES
 from snsrec.errors import DataError
 from snsrec.eval.metrics import rank_of_targets
+from snsrec.io import read_parquet
 from snsrec.progress import Progress
 
 # Elements of one [queries × notes] block the retrieval oracle scores at a time: the click
@@ -68,21 +69,28 @@ def load_truth(root: str | Path) -> WorldTruth:
     if not has_truth(root):
         raise DataError(f"{root}: no truth/params.json, so no oracle: only a generated world "
                         "(snsrec world generate) knows how its clicks were drawn")
+    # The generator's own taxonomy: topic index by name, global subcategory index by
+    # (topic, subcategory) name, as queries.parquet writes them.
     tax = _taxonomy()
-    topic = {name: i for i, name in enumerate(TOPIC_NAMES)}
-    subcat = {(TOPIC_NAMES[t], name): i
-              for i, (t, name) in enumerate(zip(tax.sub_topic, tax.sub_names, strict=True))}
-    q = (pl.read_parquet(root / "queries.parquet",
-                         columns=["request_id", "category", "subcategory"])
-         .sort("request_id"))
-    pairs = list(zip(q["category"].to_list(), q["subcategory"].to_list(), strict=True))
-    bad = [p for p in pairs if p not in subcat]
-    if bad:
-        raise DataError(f"{root / 'queries.parquet'}: query category / subcategory {bad[0]} is "
-                        "not in the world's taxonomy; regenerate the world")
+    path = root / "queries.parquet"
+    q = (pl.from_arrow(read_parquet(path, columns=["request_id", "category", "subcategory"]))
+         .sort("request_id")
+         .with_columns(pl.col("category").replace_strict(
+                           list(TOPIC_NAMES), list(range(len(TOPIC_NAMES))), default=-1,
+                           return_dtype=pl.Int64).alias("topic"),
+                       pl.concat_str("category", "subcategory", separator="/").replace_strict(
+                           [f"{TOPIC_NAMES[t]}/{n}" for t, n in zip(tax.sub_topic,
+                                                                    tax.sub_names,
+                                                                    strict=True)],
+                           list(range(len(tax.sub_names))), default=-1,
+                           return_dtype=pl.Int64).alias("subcat")))
+    bad = q.filter(pl.col("subcat") < 0)
+    if bad.height:
+        raise DataError(f"{path}: query category / subcategory "
+                        f"{bad['category'][0]!r} / {bad['subcategory'][0]!r} is not in the "
+                        "world's taxonomy; regenerate the world")
     return WorldTruth(UserModel.load(root), q["request_id"].to_numpy().astype(np.int64),
-                      np.array([topic[c] for c, _ in pairs], np.int64),
-                      np.array([subcat[p] for p in pairs], np.int64))
+                      q["topic"].to_numpy(), q["subcat"].to_numpy())
 
 
 def query_topics(truth: WorldTruth, request_ids: np.ndarray) -> tuple[np.ndarray, np.ndarray]:

@@ -86,10 +86,21 @@ def test_the_oracle_beats_a_trained_lr_on_the_same_test_rows(tiny_world: Path,
         assert truth["by_scenario"][s]["auc"] > 0.5
 
 
-def test_a_world_without_truth_is_one_line(tmp_path: Path) -> None:
+def test_a_world_without_truth_or_with_a_foreign_query_is_one_line(tiny_world: Path,
+                                                                     tmp_path: Path) -> None:
     with pytest.raises(DataError, match=r"no truth/params.json.*snsrec world generate") as e:
         load_truth(tmp_path)
     assert "\n" not in str(e.value)
+    (tmp_path / "truth").symlink_to(tiny_world / "truth", target_is_directory=True)
+    with pytest.raises(DataError, match=r"queries.parquet: file not found"):
+        load_truth(tmp_path)
+    queries = pl.read_parquet(tiny_world / "queries.parquet")
+    queries.with_columns(pl.when(pl.col("query_id") == 3).then(pl.lit("knitting"))
+                         .otherwise("subcategory").alias("subcategory")
+                         ).write_parquet(tmp_path / "queries.parquet")
+    with pytest.raises(DataError, match=r"queries.parquet: .*'knitting' is not in the world's "
+                                        r"taxonomy; regenerate the world"):
+        load_truth(tmp_path)
 
 
 def _hand_made_world() -> WorldTruth:
