@@ -95,11 +95,11 @@ def test_a_world_without_truth_or_with_a_foreign_query_is_one_line(tiny_world: P
     with pytest.raises(DataError, match=r"queries.parquet: file not found"):
         load_truth(tmp_path)
     queries = pl.read_parquet(tiny_world / "queries.parquet")
-    queries.with_columns(pl.when(pl.col("query_id") == 3).then(pl.lit("knitting"))
+    queries.with_columns(pl.when(pl.col("query_id") == 3).then(pl.lit("underwater-basketry"))
                          .otherwise("subcategory").alias("subcategory")
                          ).write_parquet(tmp_path / "queries.parquet")
-    with pytest.raises(DataError, match=r"queries.parquet: .*'knitting' is not in the world's "
-                                        r"taxonomy; regenerate the world"):
+    with pytest.raises(DataError, match=r"queries.parquet: .*'underwater-basketry' is not in "
+                                        r"the world's taxonomy; regenerate the world"):
         load_truth(tmp_path)
 
 
