@@ -223,7 +223,7 @@ def markdown(result: dict[str, Any]) -> str:
                for r in block["references"]]))
         parts.append("In brackets: the share of the oracle, (AUC − 0.5) / (oracle − 0.5). "
                      f"*oracle*: {REFERENCES['oracle']} as the CTR, CVR and CTCVR scores — "
-                     "below 1 where they overlap, the best any model can do on these rows. "
+                     "below 1 where they overlap, the best any model can expect on these rows. "
                      f"*constant*: {REFERENCES['constant']}.\n")
         t = block["target"]
         if t:

@@ -572,7 +572,7 @@ def leaderboard_markdown(result: dict[str, Any]) -> str:
 
 ORACLE_NOTE = ("*oracle*: the world's own click model scoring each test impression (its "
                "user, note, scenario, position, time and search query) — the best any model "
-               "can do on these rows. Share of oracle: AUC (model − 0.5) / (oracle − 0.5); "
+               "can expect on these rows. Share of oracle: AUC (model − 0.5) / (oracle − 0.5); "
                "logloss (constant − model) / (constant − oracle).\n")
 
 

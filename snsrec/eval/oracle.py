@@ -2,11 +2,14 @@
 
 A synthetic world knows how its logs were written: ``truth/`` holds the click
 model (``snsrec.data.world.usermodel``) that drew every impression's click and
-conversion. Scored as if it were a model it is the **oracle** — the best any
-model can do on those rows (its AUC stays below 1 where the true
-probabilities overlap) — and a model's **share of the oracle** says how much
-of the achievable gain it reached: ``(model − baseline) / (oracle − baseline)``
-(``oracle_share``).
+conversion. Scored as if it were a model it is the **oracle** — on logged
+impressions the best any model can expect (its AUC stays below 1 where the true
+probabilities overlap; on a finite sample a model may pass it by chance) — and
+a model's **share of the oracle** says how much of the achievable gain it
+reached: ``(model − baseline) / (oracle − baseline)`` (``oracle_share``). Ranking
+a whole corpus for a logged click is different: the click also needed the
+logging policy to show the note, which the truth does not model, so there the
+oracle is the user's preference, not a ceiling (``truth_ranks``).
 
 - ``impression_truth``: P(click) and P(convert | click) of logged impressions
   (user, note, scenario, position, time, and for search rows the topic and
