@@ -707,6 +707,8 @@ def main(argv: list[str] | None = None) -> None:
             message += f" (see `{e.ctx.command_path} --help`)"
         print(f"error: {message}", file=sys.stderr)
         sys.exit(getattr(e, "exit_code", 2))
+    finally:
+        set_command(None)
     sys.exit(code if isinstance(code, int) else 0)
 
 

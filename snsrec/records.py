@@ -30,7 +30,7 @@ import platform
 import shlex
 import subprocess
 import time
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from importlib import metadata
 from pathlib import Path
 from typing import Any
@@ -49,11 +49,13 @@ CODE_PATHS = ("snsrec", "configs", "pyproject.toml", "constraints.txt", "require
 _command: list[str] | None = None
 
 
-def set_command(argv: Sequence[str]) -> None:
-    """Remember the CLI's arguments (``snsrec.cli.main`` calls this) for ``command``."""
+def set_command(argv: Sequence[str] | None) -> None:
+    """Remember the CLI's arguments for ``command`` while ``snsrec.cli.main`` runs (None:
+    its end)."""
     global _command
-    _command = ["snsrec", *argv]
-    git_state()         # the checkout as the command starts, not as it ends
+    _command = None if argv is None else ["snsrec", *argv]
+    if argv is not None:
+        git_state()         # the checkout as the command starts, not as it ends
 
 def command(default: str) -> str:
     """The command line that is running: the CLI's own words, else ``default`` (a library
@@ -123,17 +125,19 @@ def provenance(default_command: str, *, started: float, seeds: Sequence[int] | N
             "finished": time.strftime("%Y-%m-%dT%H:%M:%S%z")}
 
 
-def write_record(out: str | Path, stem: str, result: dict[str, Any], markdown: str, *,
-                 default_command: str, started: float, seeds: Sequence[int] | None = None
+def write_record(out: str | Path, stem: str, result: dict[str, Any],
+                 render: Callable[[dict[str, Any]], str], *, default_command: str,
+                 started: float, seeds: Sequence[int] | None = None
                  ) -> tuple[dict[str, Any], str]:
-    """Write ``OUT/STEM.json`` (``result`` with its provenance) and ``OUT/STEM.md``
-    (``markdown`` ending in a provenance line); return both as written."""
+    """Write ``OUT/STEM.json`` (``result`` with its provenance, as strict JSON) and
+    ``OUT/STEM.md`` (``render`` of that very record, ending in its provenance line, so
+    the Markdown is what ``snsrec report docs`` renders from the JSON); return both."""
     from snsrec.io import write_json, write_text
     from snsrec.train.trainer import jsonable
 
     record = jsonable({**result, "provenance": provenance(default_command, started=started,
                                                           seeds=seeds)})
-    text = markdown.rstrip("\n") + "\n\n" + provenance_line(record) + "\n"
+    text = render(record).rstrip("\n") + "\n\n" + provenance_line(record) + "\n"
     out = Path(out)
     write_json(out / f"{stem}.json", record)
     write_text(out / f"{stem}.md", text)

@@ -14,11 +14,19 @@ pCVR over **all** impressions against that probability (``soft_auc``: the AUC
 expected over labels drawn from it) — the space ESMM is about, where a CVR
 model trained on clicks alone has never looked. Target (Ranking II issue):
 ESMM beats the naive CVR model there.
+
+Under the variants two reference rows (``references``), scored with the same
+metric functions: the **oracle** — the world's true P(click), P(convert | click)
+and their product as the CTR, CVR and CTCVR scores (``snsrec.eval.oracle``;
+its "vs truth" AUC is below 1 where the true probabilities overlap) — and the
+**constant** answer (the training CTR and CVR everywhere: AUC 0.5). Every row
+gets its share of the oracle per column: (AUC − 0.5) / (oracle AUC − 0.5).
 """
 
 from __future__ import annotations
 
 import shlex
+import time
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -30,14 +38,16 @@ from snsrec.bench.ctr import (
     DEFAULT_CACHE,
     data_slug,
     mean_std,
+    percent,
     pm,
     run_one,
     shipped,
     variant_config,
 )
 from snsrec.errors import ConfigError
-from snsrec.io import write_json, write_text
+from snsrec.eval.oracle import constant_scores, impression_truth, load_truth, oracle_share
 from snsrec.progress import echo
+from snsrec.records import write_record
 
 CONFIG_DIR = Path("configs/bench/conversion")
 FEATURES = Path("configs/features/world_conversion.yaml")     # labels [click, convert]
@@ -45,6 +55,8 @@ VARIANTS = ("esmm", "esmm_naive", "mmoe", "mmoe_naive")
 COLUMNS = {"auc": "CTR AUC", "cvr_auc": "CVR AUC (clicked)",
            "cvr_auc_entire": "CVR AUC (all, vs truth)", "ctcvr_auc": "CTCVR AUC"}
 TARGET = ("esmm", "esmm_naive", "cvr_auc_entire")     # (model, baseline, metric): beat it
+REFERENCES = {"oracle": "the world's true P(click), P(convert | click) (truth/, no training)",
+              "constant": "the training CTR and CVR for every impression"}
 
 
 def resolve(variant: str, data: str, seed: int, overrides: Sequence[str] | None,
@@ -55,14 +67,11 @@ def resolve(variant: str, data: str, seed: int, overrides: Sequence[str] | None,
 
 def _truth(cfg: Any) -> tuple[dict[str, np.ndarray], dict[str, np.ndarray]]:
     """(the test arrays, the world's true click and convert probabilities of their rows)."""
-    from snsrec.data.world.usermodel import UserModel
     from snsrec.train.pipeline import prepare_data
 
     data = prepare_data(cfg)
     test = data.arrays["test"]
-    truth = UserModel.load(data.root).probabilities(
-        test["_user_id"], test["_note_id"], test["_scenario"], test["_position"], test["_ts"])
-    return test, truth
+    return test, impression_truth(load_truth(data.root), test)
 
 
 def _against(truth: dict[str, np.ndarray], p_click: np.ndarray, p_convert: np.ndarray
@@ -86,11 +95,36 @@ def truth_metrics(cfg: Any, run_dir: Path) -> dict[str, float]:
     return _against(truth, heads["logit"], heads["cvr_logit"])
 
 
-def ceiling(cfg: Any) -> dict[str, float]:
-    """The same AUCs of the truth itself: the best any model can reach on these rows (below 1
-    where the true probabilities overlap)."""
-    _, truth = _truth(cfg)
-    return _against(truth, truth["click"], truth["convert"])
+def reference_rows(cfg: Any) -> list[dict[str, Any]]:
+    """The oracle (the truth's P(click), P(convert | click) as the two heads) and the
+    constant answer (the training CTR and CVR), scored on the test rows exactly as a run's
+    heads are; no training."""
+    from snsrec.train.pipeline import prepare_data
+    from snsrec.train.trainer import conversion_metrics, evaluate_predictions
+
+    test, truth = _truth(cfg)
+    train = prepare_data(cfg).arrays["train"]
+    clicked = train["click"] > 0
+    n = len(test["click"])
+    heads = {"oracle": (truth["click"], truth["convert"]),
+             "constant": (constant_scores(train["click"], n),
+                          constant_scores(train["convert"][clicked], n))}
+    rows = []
+    for name, (p_click, p_convert) in heads.items():
+        got = {"auc": evaluate_predictions(test, p_click)["auc"],
+               **conversion_metrics(test, p_click, p_convert),
+               **_against(truth, p_click, p_convert)}
+        rows.append({"variant": name, "reference": REFERENCES[name],
+                     **{m: (float(got[m]), 0.0) for m in COLUMNS}})
+    return rows
+
+
+def add_shares(rows: list[dict[str, Any]], references: list[dict[str, Any]]) -> None:
+    """``<column>_share`` of every row, in place: (AUC − 0.5) / (oracle's − 0.5)."""
+    oracle = next(r for r in references if r["variant"] == "oracle")
+    for r in [*rows, *references]:
+        for m in COLUMNS:
+            r[f"{m}_share"] = oracle_share(r[m][0], oracle[m][0], 0.5)
 
 
 def record_of(cfg: Any, run_dir: Path):
@@ -112,6 +146,7 @@ def bench_conversion(data: list[str], variants: list[str], seeds: int, out: Path
     if bad:
         raise ConfigError(f"bench conversion: --data {', '.join(bad)}: the entire-space CVR "
                           "needs a world's true conversion probabilities; use world:PRESET")
+    started = time.time()
     out = Path(out)
     plan = {(d, v, k): resolve(v, d, k, overrides, cache)
             for d in data for v in variants for k in range(seeds)}
@@ -134,12 +169,15 @@ def bench_conversion(data: list[str], variants: list[str], seeds: int, out: Path
                 runs.append({"variant": v, "seed": k,
                              **run_one(cfg, run_dir, record=record_of(cfg, run_dir), code=(__name__,),
                                      rerun=rerun)})
-        result["data"][data_slug(d)] = {"spec": d, "leaderboard": leaderboard(runs),
-                                        "runs": runs, "target": verdict(runs),
-                                        "truth": ceiling(plan[(d, variants[0], 0)])}
-    md = markdown(result)
-    write_json(out / "leaderboard.json", result)
-    write_text(out / "leaderboard.md", md)
+        board = leaderboard(runs)
+        # Computed afresh each time (no training): a board rebuilt from reused runs has them.
+        refs = reference_rows(plan[(d, variants[0], 0)])
+        add_shares(board, refs)
+        result["data"][data_slug(d)] = {"spec": d, "leaderboard": board, "references": refs,
+                                        "runs": runs, "target": verdict(runs)}
+    result, md = write_record(out, "leaderboard", result, markdown,
+                              default_command=result["command"], started=started,
+                              seeds=list(range(seeds)))
     return {"markdown": md, "results": result}
 
 
@@ -177,13 +215,19 @@ def markdown(result: dict[str, Any]) -> str:
             r = runs[0]
             parts.append(f"{r['rows']:,} test impressions, {r['clicks']:,} clicks, "
                          f"{r['conversions']:,} conversions.\n")
-        truth = block["truth"]
         parts.append(markdown_table(
             ["variant", *COLUMNS.values(), "params", "train s", "seeds"],
-            [[r["variant"], *[pm(*r[m]) for m in COLUMNS], f"{r['params']:,}",
-              f"{r['train_time_s']:.0f}", r["seeds"]] for r in block["leaderboard"]]
-            + [["*the truth (ceiling)*", "", "", f"{truth['cvr_auc_entire']:.4f}", "", "", "",
-                ""]]))
+            [[r["variant"], *[f"{pm(*r[m], seeds=r['seeds'])} ({percent(r[f'{m}_share'])})"
+                              for m in COLUMNS],
+              f"{r['params']:,}", f"{r['train_time_s']:.0f}", r["seeds"]]
+             for r in block["leaderboard"]]
+            + [[f"*{r['variant']}*", *[f"{r[m][0]:.4f} ({percent(r[f'{m}_share'])})"
+                                       for m in COLUMNS], "", "", ""]
+               for r in block["references"]]))
+        parts.append("In brackets: the share of the oracle, (AUC − 0.5) / (oracle − 0.5). "
+                     f"*oracle*: {REFERENCES['oracle']} as the CTR, CVR and CTCVR scores — "
+                     "below 1 where they overlap, the best any model can expect on these rows. "
+                     f"*constant*: {REFERENCES['constant']}.\n")
         t = block["target"]
         if t:
             parts.append(f"\nTarget — {t['model']} beats {t['baseline']} on {t['metric']}: "

@@ -20,6 +20,17 @@ Configs (every hyper-parameter recorded):
 A finished run whose resolved config is unchanged is reused (``bench.json`` in
 its run directory), so an interrupted benchmark continues where it stopped.
 
+Under the models each table carries reference rows (``references`` in the JSON),
+computed afresh at leaderboard time on the same test split (as the first model's
+config cuts it; every shipped config takes the whole split) with the models' own
+metric function, so they need no run and appear in a board rebuilt from reused
+runs: on a world the **oracle** (the world's own click probability of each test
+impression, ``snsrec.eval.oracle``) and **popularity** (the note's smoothed
+training CTR); everywhere the **constant** answer (the training CTR). On a world
+each row also gets its share of the oracle (``auc_share``: (AUC − 0.5) / (oracle
+− 0.5); ``logloss_share``: (constant − logloss) / (constant − oracle); the same
+AUC share per scenario); without truth (MovieLens, BARS) the shares are null.
+
 On MovieLens-1M the best model (by mean AUC) is also run through the peer
 libraries (``snsrec.bench.peers``) on the same arrays with the same embedding
 size, MLP, batch size, learning rate and epochs, and reported beside it.
@@ -36,13 +47,24 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+import polars as pl
 import yaml
 
 from snsrec import __version__
 from snsrec.data.datasets import DEFAULT_CACHE, resolve_dataset
+from snsrec.data.schema import SCENARIOS
 from snsrec.errors import ConfigError, DataError
+from snsrec.eval.oracle import (
+    constant_scores,
+    has_truth,
+    impression_truth,
+    load_truth,
+    oracle_share,
+    popularity_scores,
+)
 from snsrec.io import read_json, write_json, write_text
 from snsrec.progress import echo
+from snsrec.records import write_record
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 CONFIG_DIR = Path("configs/bench/ctr")
@@ -242,6 +264,9 @@ def ctr_record(metrics: dict[str, Any]) -> dict[str, Any]:
     """What the CTR leaderboard keeps of a run's metrics.json."""
     test = metrics["test"]
     return {"auc": float(test["auc"]), "logloss": float(test["logloss"]),
+            "gauc": float(test.get("gauc", math.nan)),
+            "by_scenario": {s: {"auc": float(m["auc"])}
+                            for s, m in test.get("by_scenario", {}).items()},
             "params": int(metrics["params"]), "train_time_s": float(metrics["train_time_s"]),
             "best_epoch": metrics.get("best_epoch"), "epochs_run": metrics.get("epochs_run")}
 
@@ -330,8 +355,15 @@ def summarise(runs: list[dict[str, Any]]) -> list[dict[str, Any]]:
         mine = [r for r in runs if r["model"] == model]
         auc_m, auc_s = mean_std([r["auc"] for r in mine])
         ll_m, ll_s = mean_std([r["logloss"] for r in mine])
+        # Records written before gAUC / per-scenario AUC were kept have none: nan, shown "–".
+        scens = dict.fromkeys(s for r in mine for s in r.get("by_scenario", {}))
+        by = {s: dict(zip(("auc_mean", "auc_std"), mean_std(
+            [r.get("by_scenario", {}).get(s, {}).get("auc", math.nan) for r in mine]),
+            strict=True)) for s in scens}
         rows.append({"model": model, "auc_mean": auc_m, "auc_std": auc_s,
-                     "logloss_mean": ll_m, "logloss_std": ll_s, "params": mine[0]["params"],
+                     "logloss_mean": ll_m, "logloss_std": ll_s,
+                     "gauc_mean": mean_std([r.get("gauc", math.nan) for r in mine])[0],
+                     "by_scenario": by, "params": mine[0]["params"],
                      "train_time_s": mean_std([r["train_time_s"] for r in mine])[0],
                      "seeds": len(mine), "config": mine[0]["config"]})
     # Ties broken by name so the order never depends on the order models were given in.
@@ -339,8 +371,9 @@ def summarise(runs: list[dict[str, Any]]) -> list[dict[str, Any]]:
 
 
 def pm(mean: float, std: float, digits: int = 4, seeds: int | None = None) -> str:
-    """``mean ± std``; the mean alone for one seed (a spread of one value is no spread)."""
-    if math.isnan(mean):
+    """``mean ± std``; the mean alone for one seed (a spread of one value is no spread).
+    A missing mean (NaN, or None as a record's strict JSON keeps it) is "–"."""
+    if mean is None or math.isnan(mean):
         return "–"
     return f"{mean:.{digits}f}" if seeds == 1 else f"{mean:.{digits}f} ± {std:.{digits}f}"
 
@@ -363,6 +396,82 @@ def features_line(block: dict[str, Any]) -> str:
     if len(by_file) <= 1:
         return f"`{next(iter(by_file), block['features'])}`"
     return "; ".join(f"`{f}` ({', '.join(sorted(ms))})" for f, ms in by_file.items())
+
+
+# -- the oracle and the trivial answers --------------------------------------
+
+# What each reference row is, for the tables.
+REFERENCES = {"oracle": "the world's true P(click) (truth/, no training)",
+              "popularity": "the note's training CTR, smoothed",
+              "constant": "the training CTR for every impression"}
+# Events columns a reference row reads, under the names of the FeatureMap's meta arrays.
+META_COLUMNS = {"_user_id": "user_id", "_note_id": "note_id", "_request_id": "request_id",
+                "_position": "position"}
+
+
+def split_rows(frame: pl.LazyFrame) -> dict[str, np.ndarray]:
+    """The click label and the meta arrays a FeatureMap gives a split (``_user_id``,
+    ``_scenario``, ``_ts``, ...), read straight from its events: the references need no
+    features. Columns the data lacks are left out."""
+    from snsrec.train.trainer import LABEL
+
+    names = frame.collect_schema().names()
+    cols = [pl.col(LABEL).cast(pl.Float32).fill_null(0)]
+    cols += [pl.col(c).alias(k) for k, c in META_COLUMNS.items() if c in names]
+    if "ts" in names:
+        cols.append(pl.col("ts").dt.epoch("s").alias("_ts"))
+    if "scenario" in names:
+        cols.append(pl.col("scenario").cast(pl.String).replace_strict(
+            list(SCENARIOS), list(range(len(SCENARIOS))), default=-1,
+            return_dtype=pl.Int8).alias("_scenario"))
+    df = frame.select(cols).collect()
+    return {c: df[c].to_numpy() for c in df.columns}
+
+
+def reference_rows(cfg: Any) -> list[dict[str, Any]]:
+    """The rows every model is measured against, on ``cfg``'s test split and scored with
+    the models' own metrics (``evaluate_predictions``): on a world the oracle and
+    popularity, everywhere the constant answer. No training; the truth is read here, after
+    every run, and never reaches one."""
+    from snsrec.data.tables import load_tables
+    from snsrec.train.pipeline import run_splits, sample_rows
+    from snsrec.train.trainer import LABEL, evaluate_predictions
+
+    root = resolve_dataset(cfg.data, cfg.cache)
+    splits = run_splits(load_tables(root), cfg)
+    test = split_rows(sample_rows(splits["test"], cfg.max_rows.get("test")))
+    train = split_rows(splits["train"])
+    scores = {}
+    if has_truth(root):
+        scores["oracle"] = impression_truth(load_truth(root), test)["click"]
+        scores["popularity"] = popularity_scores(train["_note_id"], train[LABEL],
+                                                 test["_note_id"])
+    scores["constant"] = constant_scores(train[LABEL], len(test[LABEL]))
+    return [reference_row(name, evaluate_predictions(test, p)) for name, p in scores.items()]
+
+
+def reference_row(name: str, metrics: dict[str, Any]) -> dict[str, Any]:
+    """A reference as a leaderboard row (one value, no spread, no training)."""
+    return {"model": name, "reference": REFERENCES[name], "auc_mean": metrics["auc"],
+            "auc_std": 0.0, "logloss_mean": metrics["logloss"], "logloss_std": 0.0,
+            "gauc_mean": metrics.get("gauc", math.nan), "rows": metrics["n"],
+            "by_scenario": {s: {"auc_mean": m["auc"], "auc_std": 0.0}
+                            for s, m in metrics.get("by_scenario", {}).items()}}
+
+
+def add_shares(rows: list[dict[str, Any]], references: list[dict[str, Any]]) -> None:
+    """Each row's share of the oracle, in place: AUC (and per-scenario AUC) over 0.5,
+    logloss over the constant answer's; nan where the data has no oracle."""
+    ref = {r["model"]: r for r in references}
+    oracle = ref.get("oracle", {})
+    floor = ref["constant"]["logloss_mean"]
+    for r in [*rows, *references]:
+        r["auc_share"] = oracle_share(r["auc_mean"], oracle.get("auc_mean", math.nan), 0.5)
+        r["logloss_share"] = oracle_share(r["logloss_mean"],
+                                          oracle.get("logloss_mean", math.nan), floor)
+        for s, m in r.get("by_scenario", {}).items():
+            best = oracle.get("by_scenario", {}).get(s, {}).get("auc_mean", math.nan)
+            m["auc_share"] = oracle_share(m["auc_mean"], best, 0.5)
 
 
 # -- peers -------------------------------------------------------------------
@@ -478,16 +587,62 @@ def leaderboard_markdown(result: dict[str, Any]) -> str:
              "Train time: mean seconds per run (fit incl. validation).\n"]
     for block in result["data"].values():
         parts.append(f"## {block['spec']}\n")
-        rows = [[r["model"], pm(r["auc_mean"], r["auc_std"], seeds=r["seeds"]),
-                 pm(r["logloss_mean"], r["logloss_std"], seeds=r["seeds"]), r["params"],
-                 f"{r['train_time_s']:.1f}", r["seeds"], f"`{r['config']}`"]
+        refs = block.get("references", [])
+        oracle = any(r["model"] == "oracle" for r in refs)
+        rows = [[r["model"], *cells(r, "auc", oracle), *cells(r, "logloss", oracle),
+                 r["params"], f"{r['train_time_s']:.1f}", r["seeds"], f"`{r['config']}`"]
                 for r in block["leaderboard"]]
-        parts.append(markdown_table(["model", "test AUC", "test logloss", "params",
-                                     "train time (s)", "seeds", "config"], rows))
+        rows += [[f"*{r['model']}*", *cells(r, "auc", oracle), *cells(r, "logloss", oracle),
+                  "", "", "", r["reference"]] for r in refs]
+        shares = ["share of oracle"] if oracle else []
+        parts.append(markdown_table(["model", "test AUC", *shares, "test logloss", *shares,
+                                     "params", "train time (s)", "seeds", "config"], rows))
+        if oracle:
+            parts.append(ORACLE_NOTE)
+            parts.append(scenario_markdown(block))
         parts.append(f"Features: {features_line(block)}. Runs: `{block['runs_dir']}`.\n")
         if "peers" in block:
             parts.append(peer_markdown(block))
     return "\n".join(parts)
+
+
+ORACLE_NOTE = ("*oracle*: the world's own click model scoring each test impression (its "
+               "user, note, scenario, position, time and search query) — the best any model "
+               "can expect on these rows. Share of oracle: AUC (model − 0.5) / (oracle − 0.5); "
+               "logloss (constant − model) / (constant − oracle).\n")
+
+
+def cells(row: dict[str, Any], metric: str, oracle: bool) -> list[str]:
+    """A row's ``metric`` (mean ± std) and, where the data has an oracle, its share of it."""
+    value = pm(row[f"{metric}_mean"], row[f"{metric}_std"], seeds=row.get("seeds", 1))
+    return [value, percent(row[f"{metric}_share"])] if oracle else [value]
+
+
+def percent(share: float) -> str:
+    """A share of the oracle as a percentage (``–`` when undefined)."""
+    return "–" if share is None or math.isnan(share) else f"{100 * share:.1f}%"
+
+
+def scenario_markdown(block: dict[str, Any]) -> str:
+    """Test AUC per scenario with each row's share of the oracle there, and gAUC."""
+    from snsrec.report.markdown import markdown_table
+
+    rows = [*block["leaderboard"], *block.get("references", [])]
+    scens = [s for s in SCENARIOS if any(s in r.get("by_scenario", {}) for r in rows)]
+
+    def cell(r: dict[str, Any], s: str) -> str:
+        m = r.get("by_scenario", {}).get(s)
+        if m is None or math.isnan(m["auc_mean"]):
+            return "–"
+        return f"{m['auc_mean']:.4f} ({percent(m['auc_share'])})"
+
+    body = [[r["model"] if "reference" not in r else f"*{r['model']}*",
+             *[cell(r, s) for s in scens],
+             "–" if math.isnan(r.get("gauc_mean", math.nan)) else f"{r['gauc_mean']:.4f}"]
+            for r in rows]
+    return ("Test AUC by scenario (share of the oracle there; mean over seeds) and gAUC "
+            "(impression-weighted AUC per user):\n\n"
+            + markdown_table(["model", *[f"{s} AUC" for s in scens], "gAUC"], body))
 
 
 def peer_markdown(block: dict[str, Any]) -> str:
@@ -510,13 +665,6 @@ def peer_markdown(block: dict[str, Any]) -> str:
             "with the same embedding size, MLP, batch size, learning rate and seeds, for "
             "snsrec's best epoch count (no early stopping on the peers' side):\n\n"
             + markdown_table(["library", "test AUC", "test logloss", "seeds", "status"], rows))
-
-
-def _jsonable(obj: Any) -> Any:
-    """NaN → None so leaderboard.json stays strict JSON."""
-    from snsrec.train.trainer import jsonable
-
-    return jsonable(obj)
 
 
 # -- the benchmark -----------------------------------------------------------
@@ -544,6 +692,7 @@ def bench_ctr(data: list[str], models: list[str], seeds: int, out: Path, *,
         raise ConfigError("bench ctr: no --data given; e.g. --data world:small")
     _check_models(models)
     check_param_overrides(models, overrides)
+    started = time.time()
     out = Path(out)
     slugs = [data_slug(d) for d in data]
     if len(set(slugs)) != len(slugs):
@@ -571,9 +720,14 @@ def bench_ctr(data: list[str], models: list[str], seeds: int, out: Path, *,
                 runs.append({"data": d, "model": m, "seed": k, **rec, "run_dir": str(run_dir),
                              "config": str(path) if path else "default"})
         board = summarise(runs)
+        # Computed afresh each time (no training): a board rebuilt from reused runs has them.
+        echo(f"bench ctr: the oracle and trivial answers on {d}")
+        refs = reference_rows(plan[(d, models[0], 0)][0])
+        add_shares(board, refs)
         block = {"spec": d, "path": str(roots[d]),
                  "features": str(features[d]) if features[d] else "default",
-                 "runs_dir": str(out / "runs" / slug), "leaderboard": board, "runs": runs,
+                 "runs_dir": str(out / "runs" / slug), "leaderboard": board,
+                 "references": refs, "runs": runs,
                  "configs": {m: str(plan[(d, m, 0)][1] or "default") for m in models},
                  "model_features": {m: shown_path(plan[(d, m, 0)][0].features)
                                     if plan[(d, m, 0)][0].features else "default"
@@ -582,8 +736,8 @@ def bench_ctr(data: list[str], models: list[str], seeds: int, out: Path, *,
             block["peers"] = peer_block(board, runs, {(m, k): plan[(dd, m, k)][0] for (dd, m, k)
                                                       in plan if dd == d})
         result["data"][slug] = block
-    md = leaderboard_markdown(result)
-    write_json(out / "leaderboard.json", _jsonable(result))
-    write_text(out / "leaderboard.md", md)
+    result, md = write_record(out, "leaderboard", result, leaderboard_markdown,
+                              default_command=result["command"], started=started,
+                              seeds=list(range(seeds)))
     return {"markdown": md, "results": result}
 

@@ -90,11 +90,10 @@ def bench_index(out: Path, *, items: int = 1_000_000, dim: int = 64, users: int 
     res = {"benchmark": "index", "items": items, "dim": dim, "users": users,
            "interests": interests, "k": k, "clusters": clusters, "spread": spread,
            "threads": faiss.omp_get_max_threads(), "results": results, "meets_target": verdict}
-    md = _markdown(res)
     command = shlex.join(["snsrec", "bench", "index", "--items", str(items), "--dim", str(dim),
                           "--users", str(users), "--interests", str(interests), "--kinds",
                           ",".join(kinds), "--out", str(out)])
-    res, md = write_record(out, "index", res, md, default_command=command, started=started, seeds=[seed])
+    res, md = write_record(out, "index", res, _markdown, default_command=command, started=started, seeds=[seed])
     return {**res, "markdown": md}
 
 

@@ -140,8 +140,7 @@ def bench_multimodal(data: list[str], variants: list[str], seeds: int, out: Path
                          "auc_new_notes": mean_std([r["auc_new_notes"] for r in mine]),
                          "train_time_s": float(np.mean([r["train_time_s"] for r in mine]))})
         result["data"][data_slug(d)] = {"spec": d, "table": rows, "runs": runs}
-    md = markdown(result)
-    result, md = write_record(out, "multimodal", result, md, default_command=result["command"],
+    result, md = write_record(out, "multimodal", result, markdown, default_command=result["command"],
                  started=started, seeds=list(range(seeds)))
     return {"markdown": md, "results": result}
 

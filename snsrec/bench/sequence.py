@@ -184,8 +184,7 @@ def bench_sequence(data: list[str], models: list[str], lengths: list[int], seeds
         mine = runs.get(data_slug(d), [])
         result["data"][data_slug(d)] = {"spec": d, "table": table(mine), "runs": mine,
                                         "targets": verdicts(table(mine))}
-    md = markdown(result)
-    result, md = write_record(out, "sequence", result, md, default_command=result["command"],
+    result, md = write_record(out, "sequence", result, markdown, default_command=result["command"],
                  started=started, seeds=list(range(seeds)))
     return {"markdown": md, "results": result}
 

@@ -620,14 +620,13 @@ def bench_serve(out: str | Path, *, items: int | None = None, rate: float = 100.
            "load_cpu_s": own, "server_alive": alive, "cores": len(os.sched_getaffinity(0)),
            "endpoints": per, "feed_timeline": timeline(records), "errors": len(errors),
            "error_samples": sorted(set(errors))[:10], "meets_target": verdict}
-    md = _markdown(res)
     command = shlex.join(["snsrec", "bench", "serve", *(["--items", str(items)] if world is None
                                                         else ["--world", str(world)]),
                           "--rate", f"{rate:g}", "--requests", str(requests), "--mix", mix,
                           "--index", index, "--ranker", ranker, "--batch", str(batch),
                           "--seed", str(seed), "--workers", str(workers), "--concurrency",
                           str(concurrency), "--out", str(out)])
-    res, md = write_record(out, "serve", res, md, default_command=command, started=started, seeds=[seed])
+    res, md = write_record(out, "serve", res, _markdown, default_command=command, started=started, seeds=[seed])
     return {**res, "markdown": md}
 
 

@@ -520,11 +520,10 @@ def bench_throughput(out: Path, *, rows: int = 1_000_000, seeds: int = 3,
                         "torch": torch.__version__, "versions": _versions(peers)},
         "data": infos, "roofline": bounds, "results": rows_out, "verdicts": verdicts,
         "runs": runs, "wall_s": time.perf_counter() - t_start}
-    md = _markdown(res)
     command = shlex.join(["snsrec", "bench", "throughput", "--out", str(out), "--rows", str(rows),
                           "--seeds", str(seeds), "--peers", ",".join(peers), "--precisions",
                           ",".join(precisions)])
-    res, md = write_record(out, "throughput", res, md, default_command=command, started=started,
+    res, md = write_record(out, "throughput", res, _markdown, default_command=command, started=started,
                  seeds=list(range(seeds)))
     return {**res, "markdown": md}
 

@@ -91,13 +91,12 @@ def bench_world(presets: list[str], seed: int, out: Path) -> dict:
         for p in presets:
             echo(f"bench world: generating preset {p} ...")
             results.append(run_preset(p, seed, Path(tmp)))
-    md = markdown({"results": results})
     out = Path(out)
     # Each file is written to a temp sibling and renamed; other files in ``out`` are kept.
     command = shlex.join(["snsrec", "bench", "world", *[x for p in presets
                                                         for x in ("--preset", p)],
                           "--seed", str(seed), "--out", str(out)])
-    _, md = write_record(out, "world", {"benchmark": "world", "results": results}, md,
+    _, md = write_record(out, "world", {"benchmark": "world", "results": results}, markdown,
                  default_command=command, started=started, seeds=[seed])
     return {"results": results, "markdown": md}
 

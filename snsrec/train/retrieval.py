@@ -206,21 +206,29 @@ def _split_times(tables: Any) -> tuple[int, int]:
     return sec(split["valid_start"]), sec(split["test_start"])
 
 
+def eval_parts(log: BehaviourLog, corpus: Corpus, start: int, end: int, target: str,
+               config: RetrievalDataConfig, cold_after: int, seed: int = 0
+               ) -> dict[str, dict[str, np.ndarray]]:
+    """The query rows of one target: the first-target rows ("all"), those whose target is a
+    warm note ("warm") and the cold-start rows ("cold": each user's first target on a note
+    created after ``cold_after``)."""
+    rows = eval_samples(log, corpus, start, end, target, config, cold_after, seed)
+    return {"all": rows, "warm": {k: v[~rows["_cold"]] for k, v in rows.items()},
+            "cold": eval_samples(log, corpus, start, end, target, config, cold_after, seed,
+                                 only_cold=True)}
+
+
 def evaluate_targets(model: Any, log: BehaviourLog, corpus: Corpus, start: int, end: int,
                      config: RetrievalDataConfig, cold_after: int, ks: Any,
                      seed: int = 0) -> dict[str, Any]:
-    """Full-corpus metrics per target (feed / search / ads): the first-target rows ("all"),
-    those whose target is a warm note ("warm") and the cold-start rows ("cold": each user's
-    first target on a note created after ``cold_after``)."""
+    """Full-corpus metrics per target (feed / search / ads) and part (``eval_parts``)."""
     from snsrec.eval.protocols import corpus_vectors, full_corpus
 
     items = None if hasattr(model, "score_batch") else corpus_vectors(model, len(corpus))
     out: dict[str, Any] = {}
     for target in TARGETS:
-        rows = eval_samples(log, corpus, start, end, target, config, cold_after, seed)
-        parts = {"all": rows, "warm": {k: v[~rows["_cold"]] for k, v in rows.items()},
-                 "cold": eval_samples(log, corpus, start, end, target, config, cold_after,
-                                      seed, only_cold=True)}
+        parts = eval_parts(log, corpus, start, end, target, config, cold_after, seed)
+        rows = parts["all"]
         out[target] = {name: full_corpus(model, part, ks=ks, created=corpus.created,
                                          items=items)
                        for name, part in parts.items() if len(part["target"])}

@@ -651,10 +651,13 @@ def evaluate_predictions(arrays: dict[str, np.ndarray], p: np.ndarray,
     y = np.asarray(arrays[label])
     users = arrays.get("_user_id")
     out: dict[str, Any] = ctr_metrics(y, p, users=users)
-    if "_scenario" in arrays:
-        scen = np.asarray(arrays["_scenario"])
-        extra = {"users": users} if users is not None else None
-        out["by_scenario"] = per_group(ctr_metrics, y, p, scen, SCENARIOS, extra=extra)
+    scen = np.asarray(arrays.get("_scenario", np.zeros(0)))
+    # -1 is "no scenario" (ML-1M, BARS: the column is null), not SCENARIOS[-1] ("ads").
+    known = scen >= 0
+    if known.any():
+        extra = {"users": np.asarray(users)[known]} if users is not None else None
+        out["by_scenario"] = per_group(ctr_metrics, y[known], np.asarray(p)[known],
+                                       scen[known], SCENARIOS, extra=extra)
     return out
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 from snsrec.bench.retrieval import bench_retrieval
@@ -27,14 +28,58 @@ def test_leaderboards_per_target_and_reuse(tiny_cache, tmp_path):
     saved = json.loads((tmp_path / "b" / "leaderboard.json").read_text())
     board = saved["data"]["world_tiny"]["leaderboard"]
     assert {"feed/all", "search/all"} <= set(board)
-    for rows in board.values():
+    for table in board.values():
+        *rows, oracle = table                   # the oracle's row closes every table
+        assert oracle["variant"] == "oracle" and "reference" in oracle
         assert {r["variant"] for r in rows} <= {"toppop", "itemcf"}
         hr = [r["hr@100"][0] for r in rows]
         assert hr == sorted(hr, reverse=True) and all(0 <= h <= 1 for h in hr)
         assert all(r["seeds"] == 2 for r in rows)
+        for r in table:                         # the same queries; shares model / oracle
+            assert r["queries"] == oracle["queries"]
+            for m in ("hr@10", "hr@100", "ndcg@10", "mrr"):
+                want = r[m][0] / oracle[m][0] if oracle[m][0] else None
+                assert r[f"{m}_share"] == (pytest.approx(want) if want is not None else None)
     # toppop and itemcf are counted, not trained: the seeds agree exactly.
     assert all(r["hr@100"][1] == 0.0 for rows in board.values() for r in rows)
     assert "### feed" in res["markdown"] and again["markdown"] == res["markdown"]
+    assert "| *oracle* |" in again["markdown"]      # rebuilt from reused runs, it is there
+    _check_oracle(saved["data"]["world_tiny"], cache)
+
+
+def _check_oracle(block, cache):
+    """The oracle's all-rows metrics of each target, recomputed by brute force: per query,
+    the truth's probability of every note existing then, the target's pessimistic rank."""
+    from snsrec.bench.retrieval import resolve
+    from snsrec.data.datasets import resolve_dataset
+    from snsrec.data.sequences import BehaviourLog, Corpus
+    from snsrec.data.tables import load_tables
+    from snsrec.data.world.usermodel import UserModel
+    from snsrec.train.retrieval import TARGETS, _split_times, eval_samples
+
+    cfg = resolve("toppop", "world:tiny", 0, ["train.epochs=1"], cache)
+    root = resolve_dataset("world:tiny", cache)
+    tables = load_tables(root)
+    valid_start, test_start = _split_times(tables)
+    log = BehaviourLog.from_tables(tables)
+    corpus = Corpus.from_tables(tables, log, valid_start)
+    um = UserModel.load(root)
+    n = len(corpus.note_ids)
+    for target, (scenario, conversion) in TARGETS.items():
+        rows = eval_samples(log, corpus, test_start, int(log.ts.max()) + 1, target,
+                            cfg.retrieval, valid_start)
+        ranks = []
+        for user, ts, t in zip(rows["_user"], rows["_ts"], rows["target"], strict=True):
+            p = um.probabilities(np.full(n, user), corpus.note_ids, scenario, np.zeros(n),
+                                 np.full(n, ts))
+            s = p["click"] * p["convert"] if conversion else p["click"].copy()
+            s[corpus.created > ts] = -np.inf
+            ranks.append((s > s[t]).sum() + (s == s[t]).sum() - 1)
+        oracle = block["leaderboard"][f"{target}/all"][-1]
+        assert oracle["queries"] == len(ranks) > 0
+        assert oracle["hr@10"][0] == pytest.approx(np.mean(np.array(ranks) < 10))
+        assert oracle["hr@100"][0] == pytest.approx(np.mean(np.array(ranks) < 100))
+        assert oracle["mrr"][0] == pytest.approx(np.mean(1 / (np.array(ranks) + 1)))
 
 
 def test_a_trained_variant_and_bad_variants(tiny_cache, tmp_path):

@@ -97,6 +97,50 @@ def test_leaderboard_json_and_markdown(bench: tuple[dict, Path, Path]) -> None:
     assert block["features"].endswith("features/world.yaml")
 
 
+def test_oracle_and_trivial_rows_beside_the_models(bench: tuple[dict, Path, Path]) -> None:
+    from sklearn.metrics import roc_auc_score
+
+    from snsrec.bench.ctr import split_rows
+    from snsrec.data.tables import load_tables
+    from snsrec.eval.oracle import impression_truth, load_truth
+    from snsrec.train.pipeline import load_run_config, run_splits
+
+    res, root, cache = bench
+    saved = json.loads((root / "a" / "leaderboard.json").read_text())["data"]["world_tiny"]
+    refs = {r["model"]: r for r in saved["references"]}
+    assert list(refs) == ["oracle", "popularity", "constant"]
+    oracle, const = refs["oracle"], refs["constant"]
+    # On the very test rows the runs were scored on.
+    run = json.loads((root / "a" / "runs" / "world_tiny" / "lr" / "seed0" / "metrics.json")
+                     .read_text())
+    assert oracle["rows"] == const["rows"] == run["test"]["n"]
+    # The oracle's AUC is sklearn's AUC of the truth's click probabilities.
+    world = Path(saved["path"])
+    cfg = load_run_config(None, base={"name": "x", "data": str(world), "model": {"name": "lr"}})
+    test = split_rows(run_splits(load_tables(world), cfg)["test"])
+    p = impression_truth(load_truth(world), test)["click"]
+    assert oracle["auc_mean"] == pytest.approx(roc_auc_score(test["click"], p), abs=1e-12)
+    assert const["auc_mean"] == 0.5 and const["logloss_mean"] > oracle["logloss_mean"]
+    assert 0.5 < refs["popularity"]["auc_mean"] < oracle["auc_mean"]
+    for row in saved["leaderboard"]:
+        assert row["auc_mean"] < oracle["auc_mean"]
+        assert row["auc_share"] == pytest.approx((row["auc_mean"] - 0.5)
+                                                 / (oracle["auc_mean"] - 0.5))
+        assert row["logloss_share"] == pytest.approx(
+            (const["logloss_mean"] - row["logloss_mean"])
+            / (const["logloss_mean"] - oracle["logloss_mean"]))
+        assert set(row["by_scenario"]) == set(oracle["by_scenario"]) == {
+            "feed", "search", "discover", "ads"}
+        for s, m in row["by_scenario"].items():
+            best = oracle["by_scenario"][s]["auc_mean"]
+            assert m["auc_share"] == pytest.approx((m["auc_mean"] - 0.5) / (best - 0.5))
+        assert row["gauc_mean"] < oracle["gauc_mean"]
+    assert (oracle["auc_share"], const["auc_share"], const["logloss_share"]) == (1.0, 0.0, 0.0)
+    md = res["markdown"]
+    assert f"| *oracle* | {oracle['auc_mean']:.4f} | 100.0% |" in md
+    assert "| *constant* | 0.5000 | 0.0% |" in md and "| model | feed AUC |" in md
+
+
 def test_same_seed_twice_gives_same_auc(bench: tuple[dict, Path, Path]) -> None:
     res, root, cache = bench
     set_quiet(True)     # the autouse _not_quiet fixture turns it off again
@@ -145,6 +189,9 @@ def test_rerun_into_same_dir_reuses_finished_runs(bench: tuple[dict, Path, Path]
     assert [p.stat().st_mtime_ns for p in stamps] == before        # nothing retrained
     assert again["results"]["data"]["world_tiny"]["leaderboard"] == \
         res["results"]["data"]["world_tiny"]["leaderboard"]
+    # The oracle and trivial rows need no run: a board rebuilt from reused runs has them.
+    assert again["results"]["data"]["world_tiny"]["references"] == \
+        res["results"]["data"]["world_tiny"]["references"]
 
 
 def test_peer_rows_beside_the_best_peer_model(bench: tuple[dict, Path, Path]) -> None:
@@ -198,6 +245,13 @@ def test_bars_folder_uses_every_column_but_label_and_split(tmp_path: Path) -> No
     names = {f["name"] for group in ("categorical", "numeric", "multi") for f in spec[group]}
     assert names == {"user", "color", "score"} and spec["labels"] == ["click"]   # no label leak
     assert block["leaderboard"][0]["auc_mean"] > 0.55
+    # No truth there: the constant answer only, and no share of an oracle.
+    assert [r["model"] for r in block["references"]] == ["constant"]
+    assert block["references"][0]["auc_mean"] == 0.5
+    assert block["leaderboard"][0]["auc_share"] is None          # no oracle: no share
+    assert block["runs"][0]["by_scenario"] == {}      # no scenario column, no "ads" row
+    assert "| *constant* | 0.5000 |" in res["markdown"]
+    assert "oracle" not in res["markdown"]
 
 
 def test_a_run_recorded_before_a_new_default_setting_is_still_reused() -> None:

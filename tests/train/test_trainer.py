@@ -59,6 +59,22 @@ def test_evaluate_reports_gauc_and_scenarios(toy):
     assert sum(v["n"] for v in m["by_scenario"].values()) == 1000
 
 
+def test_rows_without_a_scenario_get_no_scenario_table():
+    """ML-1M and BARS have a null scenario column (-1): no "ads" row of their metrics."""
+    import numpy as np
+
+    from snsrec.train.trainer import evaluate_predictions
+
+    y = np.array([0, 1, 0, 1, 1, 0], np.float32)
+    p = np.array([0.1, 0.9, 0.2, 0.3, 0.8, 0.4])
+    none = evaluate_predictions({"click": y, "_scenario": np.full(6, -1, np.int8)}, p)
+    assert "by_scenario" not in none and none["auc"] == pytest.approx(8 / 9)
+    some = evaluate_predictions({"click": y, "_scenario": np.array([-1, 0, 0, 3, 3, 3])}, p)
+    assert set(some["by_scenario"]) == {"feed", "ads"}
+    assert some["by_scenario"]["ads"]["auc"] == pytest.approx(0.5)     # 0.8 > 0.4 > 0.3
+    assert some["by_scenario"]["feed"]["n"] == 2
+
+
 def test_model_without_parameters_is_refused(toy):
     pop = build_model("popularity", toy.ToyFeatureMap())
     with pytest.raises(ModelError, match="no trainable parameters"):
