@@ -29,6 +29,7 @@ preset, seed and version.
 
 from __future__ import annotations
 
+import shlex
 import shutil
 import tempfile
 import time
@@ -40,14 +41,23 @@ import polars as pl
 import torch
 from pydantic import Field as PField
 
+from snsrec.bench.retrieval import oracle_record
 from snsrec.config import StrictModel, dump_config, load_config
 from snsrec.data.batches import to_tensors
 from snsrec.data.datasets import ensure_world
 from snsrec.data.schema import SCENARIOS
 from snsrec.errors import ConfigError
 from snsrec.eval.metrics import rank_of_targets, retrieval_metrics
+from snsrec.eval.oracle import (
+    constant_scores,
+    has_truth,
+    impression_truth,
+    load_truth,
+    oracle_share,
+)
 from snsrec.io import atomic_dir, write_json, write_text
 from snsrec.progress import Progress
+from snsrec.records import write_record
 from snsrec.train.pipeline import ModelConfig, RunConfig, train_run
 from snsrec.train.retrieval import RetrievalDataConfig
 from snsrec.train.trainer import TrainConfig, Trainer, jsonable, save_run, write_jsonl
@@ -197,13 +207,35 @@ def next_click_eval(models: dict[str, torch.nn.Module], feature_map: Any, tables
 
 # -- report ---------------------------------------------------------------
 
-CTR_COLUMNS = ("auc", "gauc", "logloss", "calibration")
+CTR_COLUMNS = ("auc", "gauc", "logloss", "calibration", "auc_share")
+
+
+def reference_ctr(root: Path, arrays: dict[str, dict[str, np.ndarray]]
+                  ) -> dict[str, dict[str, Any]]:
+    """The test day scored by the world's truth (``oracle``: the click model that drew the
+    labels) and by the constant answer (the training CTR), with the models' own metrics."""
+    from snsrec.train.trainer import LABEL, evaluate_predictions
+
+    test = arrays["test"]
+    out = {}
+    if has_truth(root):
+        out["oracle"] = evaluate_predictions(test, impression_truth(load_truth(root),
+                                                                    test)["click"])
+    out["constant"] = evaluate_predictions(test, constant_scores(arrays["train"][LABEL],
+                                                                 len(test[LABEL])))
+    return out
+
+
+def auc_share(ctr: dict[str, dict[str, Any]], name: str) -> float:
+    """``name``'s share of the oracle's AUC lift over 0.5 (nan without an oracle)."""
+    return oracle_share(ctr[name]["auc"], ctr.get("oracle", {}).get("auc", float("nan")), 0.5)
 
 
 def _ctr_section(ctr: dict[str, dict[str, Any]]) -> str:
     from snsrec.report.markdown import markdown_table, metrics_table
 
-    body = metrics_table(ctr, CTR_COLUMNS, headers={"auc": "AUC", "gauc": "gAUC"})
+    body = metrics_table(ctr, CTR_COLUMNS, headers={"auc": "AUC", "gauc": "gAUC",
+                                                    "auc_share": "share of oracle"})
     rows = []
     for scenario in SCENARIOS:
         per = {m: ctr[m].get("by_scenario", {}).get(scenario) for m in ctr}
@@ -248,7 +280,8 @@ def _retrievers_section(retrievers: dict[str, Any]) -> str:
     cols = RETRIEVER_LABELS
     rows = [[name, *_retriever_cells(r["test"], "hr@100"), *_retriever_cells(r["test"],
                                                                                "ndcg@10"),
-             r["params"], round(r["train_time_s"], 1)] for name, r in retrievers.items()]
+             r["params"], r["train_time_s"] and round(r["train_time_s"], 1)]
+            for name, r in retrievers.items()]
     return ("Each test user's first feed click, search click and ads conversion of the test "
             "day, ranked among all notes from the user's cross-scenario history before the "
             "day (no sampled negatives; notes created later left out); *cold*: each user's "
@@ -262,14 +295,17 @@ def _retrievers_section(retrievers: dict[str, Any]) -> str:
 def _summary_text(out: Path, world: dict, metrics: dict, seconds: float) -> str:
     ks = [k for k in (10, 50) if any(f"hr@{k}" in v for v in metrics["retrieval"].values()
                                      if isinstance(v, dict))]
-    head = f"{'model':<12}{'AUC':>8}{'gAUC':>8}{'logloss':>9}" + "".join(
+    head = f"{'model':<12}{'AUC':>8}{'share':>7}{'gAUC':>8}{'logloss':>9}" + "".join(
         f"{'HR@' + str(k):>8}{'NDCG@' + str(k):>9}" for k in ks)
     title = (f"snsrec demo: {world['preset']} world (seed {world['seed']}), "
              f"{world['events']:,} events, test {world['test_events']:,}")
     lines = [title, head]
     for m in metrics["ctr"]:
         c, r = metrics["ctr"][m], metrics["retrieval"].get(m, {})
-        cells = [f"{m:<12}", f"{c['auc']:>8.4f}", f"{c['gauc']:>8.4f}", f"{c['logloss']:>9.4f}"]
+        share = c.get("auc_share")
+        cells = [f"{m:<12}", f"{c['auc']:>8.4f}",
+                 f"{share:>7.0%}" if share is not None and share == share else f"{'—':>7}",
+                 f"{c['gauc']:>8.4f}", f"{c['logloss']:>9.4f}"]
         cells += [f"{r[f'hr@{k}']:>8.4f}{r[f'ndcg@{k}']:>9.4f}" if f"hr@{k}" in r
                   else f"{'—':>8}{'—':>9}" for k in ks]
         lines.append("".join(cells))
@@ -284,6 +320,24 @@ def _summary_text(out: Path, world: dict, metrics: dict, seconds: float) -> str:
         lines.append(f"serve it: SNSREC_TOKEN=dev snsrec serve {out}   "
                      "(then http://127.0.0.1:8000/v1/feed?user_id=1&k=10)")
     return "\n".join(lines)
+
+
+def markdown(record: dict[str, Any]) -> str:
+    """demo.md: the demo's record as its CTR and retrieval tables (``snsrec report docs``
+    renders the README's from it)."""
+    w = record["world"]
+    last = ("oracle", "constant")         # the references under the models
+
+    def ordered(d: dict[str, Any]) -> dict[str, Any]:
+        return dict(sorted(d.items(), key=lambda kv: (kv[0] in last, last.index(kv[0])
+                                                      if kv[0] in last else 0)))
+    record = {**record, "ctr": ordered(record["ctr"]),
+              "retrievers": ordered(record["retrievers"])}
+    return "\n".join([
+        f"# snsrec demo — {w['preset']} world (seed {w['seed']})\n",
+        f"{w['events']:,} impressions; the test day's {w['test_events']:,} scored.\n",
+        "## Ranking the test day's impressions\n", _ctr_section(record["ctr"]),
+        "## Retrieval\n", _retrievers_section(record["retrievers"])])
 
 
 def position_summary(events: pl.LazyFrame, last: int = 9) -> dict[str, dict[str, float]]:
@@ -358,7 +412,7 @@ def run_demo(out: Path, *, preset: str = "small", seed: int = 7, world_dir: Path
     from snsrec.report.figures import ctr_by_position_plot
     from snsrec.seed import seed_everything
 
-    t_start = time.perf_counter()
+    t_start, started = time.perf_counter(), time.time()
     cfg = load_demo_config(config, overrides)        # bad keys fail before any work
     cfg = cfg.model_copy(update={"train": cfg.train.model_copy(update={"seed": seed})})
     for name in MODELS:
@@ -419,6 +473,13 @@ def run_demo(out: Path, *, preset: str = "small", seed: int = 7, world_dir: Path
             t = lap(f"train {name}", t)
 
         ctr = {name: trainer.evaluate(m, arrays["test"]) for name, m in models.items()}
+        ctr.update(reference_ctr(root, arrays))
+        for name in ctr:
+            ctr[name]["auc_share"] = auc_share(ctr, name)
+        if runs and has_truth(root):
+            first = next(iter(runs.values())).model_copy(update={"data": str(root)})
+            retrievers["oracle"] = {"test": oracle_record(first), "params": None,
+                                    "train_time_s": None}
         test_start = tables.meta["split"]["test_start"]
         retrieval = next_click_eval({m: models[m] for m in MODELS}, fmap, tables,
                                     arrays["test"], test_start, cfg.retrieval, seed)
@@ -444,12 +505,18 @@ def run_demo(out: Path, *, preset: str = "small", seed: int = 7, world_dir: Path
                 save_run(tmp / "models" / name, model, fmap, cfg,
                          {"test": ctr[name], "retrieval": retrieval.get(name, {})},
                          history=fits[name]["history"] if name in fits else None)
-            for name in retrievers:
+            for name in runs:
                 shutil.move(staging / name, tmp / "models" / name)
             timing["report"] = time.perf_counter() - t
             timing["total"] = time.perf_counter() - t_start
             _write_report(tmp, world, fmap.describe(), metrics, cfg)
             write_json(tmp / "metrics.json", jsonable(metrics))
+            # The demo's record (committed as bench/demo/demo.json: `snsrec demo --out
+            # bench/demo`), which the README's table is rendered from.
+            write_record(tmp, "demo", {"benchmark": "demo", **metrics}, markdown,
+                         default_command=shlex.join(["snsrec", "demo", "--preset", preset,
+                                                     "--seed", str(seed), "--out", str(out)]),
+                         started=started, seeds=[seed])
     finally:
         shutil.rmtree(staging, ignore_errors=True)
     return {"text": _summary_text(out, world, metrics, timing["total"]), "metrics": metrics}

@@ -25,6 +25,7 @@ from __future__ import annotations
 import ast
 import functools
 import hashlib
+import json
 import os
 import platform
 import shlex
@@ -135,8 +136,9 @@ def write_record(out: str | Path, stem: str, result: dict[str, Any],
     from snsrec.io import write_json, write_text
     from snsrec.train.trainer import jsonable
 
-    record = jsonable({**result, "provenance": provenance(default_command, started=started,
-                                                          seeds=seeds)})
+    # As the JSON file holds it (keys sorted), which is what the docs render from.
+    record = json.loads(json.dumps(jsonable({**result, "provenance": provenance(
+        default_command, started=started, seeds=seeds)}), sort_keys=True))
     text = render(record).rstrip("\n") + "\n\n" + provenance_line(record) + "\n"
     out = Path(out)
     write_json(out / f"{stem}.json", record)

@@ -33,10 +33,11 @@ def test_demo_end_to_end_on_tiny(tiny_world, tmp_path, capsys):
     metrics = json.loads((out / "metrics.json").read_text())
     assert {"world", "ctr", "retrieval", "retrievers", "train", "position", "timing"} <= set(metrics)
     # RED-Rec and its baselines: retrieval runs per target, their run directories kept.
-    assert set(metrics["retrievers"]) == {"toppop", "itemcf", "category", "redrec"}
+    # ...and the world's truth ranking every note (the oracle row, no run directory).
+    assert set(metrics["retrievers"]) == {"toppop", "itemcf", "category", "redrec", "oracle"}
     for name, r in metrics["retrievers"].items():
         assert 0.0 <= r["test"]["feed"]["all"]["hr@100"] <= 1.0, name
-        assert (out / "models" / name / "metrics.json").is_file()
+        assert (out / "models" / name / "metrics.json").is_file() == (name != "oracle")
     assert (out / "models" / "redrec" / "corpus.parquet").is_file()
     assert "## Cross-scenario retrieval" in report and "| redrec |" in report
     assert "HR@100" in printed and "redrec" in printed
@@ -45,6 +46,17 @@ def test_demo_end_to_end_on_tiny(tiny_world, tmp_path, capsys):
         assert {"auc", "gauc", "logloss", "calibration", "by_scenario"} <= set(metrics["ctr"][model])
         assert {"hr@10", "ndcg@10", "hr@50", "ndcg@50", "mrr"} <= set(metrics["retrieval"][model])
     assert metrics["ctr"]["lr"]["auc"] > 0.5
+    # The truth and the constant answer scored on the same test day, and the shares.
+    assert metrics["ctr"]["constant"]["auc"] == 0.5 and metrics["ctr"]["oracle"]["auc_share"] == 1
+    assert metrics["ctr"]["oracle"]["auc"] > metrics["ctr"]["lr"]["auc"]
+    assert metrics["ctr"]["lr"]["auc_share"] == pytest.approx(
+        (metrics["ctr"]["lr"]["auc"] - 0.5) / (metrics["ctr"]["oracle"]["auc"] - 0.5))
+    # The demo's record: its provenance, and its Markdown is what the docs render from it.
+    from snsrec.demo import markdown as demo_markdown
+
+    record = json.loads((out / "demo.json").read_text())
+    assert record["benchmark"] == "demo" and record["provenance"]["seeds"] == [7]
+    assert (out / "demo.md").read_text().startswith(demo_markdown(record).rstrip())
     # the ranker is trained and scored on CTR like LR; it does not rank all notes
     assert {"auc", "gauc", "logloss"} <= set(metrics["ctr"][ranker])
     assert set(metrics["train"]) == {"lr", ranker} and ranker not in metrics["retrieval"]

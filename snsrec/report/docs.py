@@ -51,6 +51,7 @@ REPORTS = {
     "moderation": "snsrec.llm.moderation:markdown",
     "experiment": "snsrec.llm.experiment:markdown",
     "sim-ab": "snsrec.sim.ab:markdown",
+    "demo": "snsrec.demo:markdown",
 }
 VIEWS: dict[str, Callable[..., str]] = {}
 
