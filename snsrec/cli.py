@@ -488,7 +488,8 @@ def llm_tasks_build(
     seed: int = typer.Option(0, help="Seed of the splits and samples."),
     harmful_share: float | None = typer.Option(
         None, help="Sample Note-Moderation's train split with this share of harmful notes "
-        "(e.g. 0.5 for a moderation model; valid / test keep the world's mix)."),
+        "(e.g. 0.5 for a moderation model; valid / test are sampled half harmful "
+        "whatever it is)."),
 ) -> None:
     """Build the SNS tasks from a world's notes and truth, split by note."""
     from snsrec.llm.tasks import build_tasks

@@ -6,12 +6,16 @@ file with a known prompt (``snsrec.llm.prompts``) is answered by greedy
 decoding in batches (left-padded, the KV cache of ``generate``), at most
 ``--limit`` items a task, and scored with its metric (``snsrec.llm.scoring``;
 a task without one yet is answered and listed unscored). Writes ``eval.json``
-(per task: items, score, every metric, a few outputs) and ``eval.md``; the
-average is over the scored tasks.
+(per task: items, score, every metric, the digest of the items scored, and every
+item's output beside its index in the task file and its gold answer — so a score can
+be recomputed on any subset of the items) and ``eval.md``; the average is over the
+scored tasks.
 """
 
 from __future__ import annotations
 
+import hashlib
+import json
 import time
 from pathlib import Path
 from typing import Any
@@ -33,6 +37,12 @@ def task_files(tasks: Path, split: str) -> list[Path]:
         raise DataError(f"{root}: no task files ({', '.join(sorted(PROMPTS))}.json); build them "
                         "with `snsrec llm tasks build` or point at SNS-Bench's data folder")
     return files
+
+
+def items_digest(items: list[dict[str, Any]]) -> str:
+    """sha256 of task items as JSON: which items an evaluation answered."""
+    return hashlib.sha256(json.dumps(items, ensure_ascii=False, sort_keys=True)
+                          .encode("utf-8")).hexdigest()
 
 
 @torch.no_grad()
@@ -77,7 +87,9 @@ def evaluate_llm(model: str, tasks: str | Path, out: str | Path, *, split: str =
 
     ``eval.json`` is written after every task (``"partial": true`` until the last), and a
     partial one of the same model, tasks, split, limit and ``meta`` is resumed: its tasks
-    are kept, the others answered — an evaluation cut short loses one task at most."""
+    are kept where they answered the same items (their digest; an older eval.json has
+    none, nor per-item outputs), the others answered — an evaluation cut short loses one
+    task at most."""
     from snsrec.llm.prompts import max_new_tokens, render_items
     from snsrec.llm.scoring import SCORERS, score_task
     from snsrec.text.encoders import load_causal_lm
@@ -113,9 +125,9 @@ def evaluate_llm(model: str, tasks: str | Path, out: str | Path, *, split: str =
 
     for path in files:
         task = path.stem
-        if task in results:
-            continue
         items = read_items(path)[:limit]         # SNS-Bench layout, checked
+        if task in results and results[task].get("digest") == items_digest(items):
+            continue
         prompts, fb = render_items(tokenizer, task, items, str(path))
         fallback |= fb
         t0 = time.perf_counter()
@@ -124,9 +136,10 @@ def evaluate_llm(model: str, tasks: str | Path, out: str | Path, *, split: str =
         seconds = time.perf_counter() - t0
         metrics = score_task(task, outputs, items) if task in SCORERS else {}
         results[task] = {"items": len(items), "score": metrics.get("score"),
-                         "metrics": metrics, "seconds": seconds,
-                         "examples": [{"output": o, "answer": it["answer"]}
-                                      for o, it in list(zip(outputs, items, strict=True))[:3]]}
+                         "metrics": metrics, "seconds": seconds, "digest": items_digest(items),
+                         "outputs": [{"index": i, "output": o, "answer": it["answer"]}
+                                     for i, (o, it) in enumerate(zip(outputs, items,
+                                                                     strict=True))]}
         echo(f"llm eval: {task}: " + (f"{metrics['score']:.2f}" if metrics else "unscored") +
              f" ({len(items)} items, {seconds:.0f} s)")
         if any(f.stem not in results for f in files):

@@ -18,7 +18,17 @@ alone (each run's ``metrics.json`` and ``config.yaml``, each ``eval.json``; what
 git keeps under ``bench/``) carry an experiment over to a fresh clone.
 ``experiment.json`` and ``experiment.md`` hold the table, per task and average,
 with the command and the minutes of training and evaluation summed over every
-stage.
+stage. An evaluation is reused only when it answered the suite's current test items
+(each task's digest in ``eval.json``) and kept every item's output: an older
+``eval.json`` is answered again (a run whose config is unchanged is not retrained).
+
+Beside the variants (``snsrec.llm.compare``): two constant-answer rows — the best
+constant answer of each task on its test items, and the training split's majority
+label; a cell where a variant does not beat the best constant answer is marked †
+and left out of that variant's average over informative tasks, shown beside the
+plain one; and for each difference ``COMPARISONS`` names, the paired bootstrap 95%
+interval over items of the difference of the plain averages — a tie where it
+spans zero.
 
 The thread count is how a run is computed, not what it is: a record made with
 another ``threads`` is reused. ``jobs`` > 1 runs the independent chains of
@@ -43,6 +53,12 @@ from snsrec.io import read_json, write_json, write_text
 from snsrec.progress import echo
 
 VARIANTS = ("base", "single-task", "multi-task", "cpt+multi-task", "cpt+multi-task+dpo")
+BASELINES = ("best-constant", "majority-label")
+# (A, B, what A − B measures): every variant against base, then each stage's own effect.
+COMPARISONS = (*((v, "base", "vs base") for v in VARIANTS[1:]),
+               ("multi-task", "single-task", "multi-task training"),
+               ("cpt+multi-task", "multi-task", "CPT"),
+               ("cpt+multi-task+dpo", "cpt+multi-task", "DPO"))
 
 
 class SuiteSettings(StrictModel):
@@ -85,22 +101,33 @@ class Experiment:
         self.suite = self.out / "suite"
         self.runs = self.out / "runs"
         self._specs: dict[str, tuple[str, str | None, dict[str, Any]]] = {}
+        self._digests: dict[str, str] = {}
         cores = len(os.sched_getaffinity(0))
         self.threads = cfg.threads or (max(1, cores // cfg.jobs) if cfg.jobs > 1 else None)
 
     def build_suite(self) -> list[str]:
         from snsrec.llm.scoring import SCORERS
-        from snsrec.llm.tasks import build_tasks
+        from snsrec.llm.tasks import EVAL_HARMFUL_SHARE, build_tasks
 
         s = self.cfg.suite
         manifest = self.suite / "manifest.json"
-        want = {"world": str(self.world), "seed": s.seed, "max_items": s.max_items}
+        want = {"world": str(self.world), "seed": s.seed, "max_items": s.max_items,
+                "eval_harmful_share": EVAL_HARMFUL_SHARE}
         if not manifest.is_file() or any(read_json(manifest).get(k) != v
                                          for k, v in want.items()):
             build_tasks(self.world, self.suite, tasks=s.tasks or None,
                         max_items=s.max_items, seed=s.seed)
         counts = read_json(manifest)["counts"]
         return [t for t in counts if t in SCORERS and counts[t]["train"] and counts[t]["test"]]
+
+    def prepare(self, tasks: list[str]) -> None:
+        """The runs of ``tasks`` (``specs``) and the digests of the test items scored."""
+        from snsrec.llm.corpus import task_items
+        from snsrec.llm.evaluate import items_digest
+
+        self._specs = self.specs(tasks)
+        self._digests = {t: items_digest(items) for t, items in
+                         task_items(self.suite, "test", tasks, self.cfg.eval.limit).items()}
 
     def specs(self, tasks: list[str]) -> dict[str, tuple[str, str | None, dict[str, Any]]]:
         """Every post-training run: name → (stage, the run it starts from or None for the
@@ -154,8 +181,9 @@ class Experiment:
         return read_json(self.runs / name / "metrics.json")
 
     def saved_eval(self, name: str, only: list[str]) -> dict[str, Any] | None:
-        """Run ``name``'s eval.json (``base``: the backbone's) when it scored the same tasks
-        and limit of a run with the same config; None otherwise."""
+        """Run ``name``'s eval.json (``base``: the backbone's) when it scored the same tasks,
+        limit and test items (their digests; an older eval.json has none, nor the per-item
+        outputs) of a run with the same config; None otherwise."""
         saved = self.out / "eval" / name / "eval.json"
         if not saved.is_file():
             return None
@@ -164,6 +192,7 @@ class Experiment:
         done = res.get("trained", False)
         if not res.get("partial") and res.get("limit") == self.cfg.eval.limit and \
                 sorted(res["results"]) == sorted(only) and \
+                all(res["results"][t].get("digest") == self._digests[t] for t in only) and \
                 (_comparable(done) if isinstance(done, dict) else done) == trained and \
                 (trained is not None or res.get("model") == self.cfg.model):
             return res
@@ -219,12 +248,16 @@ class Experiment:
                 raise
 
     def run(self) -> dict[str, Any]:
+        from snsrec.llm.compare import constant_baselines
+
         t0 = time.perf_counter()
         tasks = self.build_suite()
-        self._specs = self.specs(tasks)
+        self.prepare(tasks)
         if self.cfg.jobs > 1:
             self.side_by_side(tasks)
         scores: dict[str, dict[str, float]] = {}
+        outputs: dict[str, dict[str, list[str]]] = {}       # variant → task → item outputs
+        answers: dict[str, list[Any]] = {}                  # task → gold answers
         seconds = 0.0           # training and evaluation, as recorded (across resumptions)
 
         def scored(variant: str, res: dict[str, Any]) -> None:
@@ -232,6 +265,9 @@ class Experiment:
             seconds += sum(r.get("seconds") or 0.0 for r in res["results"].values())
             scores.setdefault(variant, {}).update(
                 {t: r["score"] for t, r in res["results"].items() if r["score"] is not None})
+            for t, r in res["results"].items():
+                outputs.setdefault(variant, {})[t] = [o["output"] for o in r["outputs"]]
+                answers[t] = [o["answer"] for o in r["outputs"]]
 
         scored("base", self.evaluate("base", tasks))
         for task in tasks:
@@ -242,9 +278,11 @@ class Experiment:
         seconds += sum(read_json(self.runs / n / "metrics.json")["train_time_s"]
                        for n in self._specs if self.recorded(n))
         cpt, dpo = self.metrics("cpt"), self.metrics("cpt-sft-multi-dpo")
+        baselines = constant_baselines(self.suite, tasks, self.cfg.eval.limit)
         result = {"name": self.cfg.name, "model": self.cfg.model, "world": str(self.world),
                   "tasks": tasks, "scores": scores,
                   "average": {v: _mean(scores[v].values()) for v in VARIANTS},
+                  **significance(scores, baselines, outputs, answers, self.cfg.suite.seed),
                   "perplexity": {"before": cpt["perplexity_before"],
                                  "after": cpt["perplexity_after"]},
                   "pairs": dpo["pairs"],
@@ -256,11 +294,35 @@ class Experiment:
         return {"markdown": md, "result": result}
 
 
+def significance(scores: dict[str, dict[str, float]],
+                 baselines: dict[str, dict[str, dict[str, Any]]],
+                 outputs: dict[str, dict[str, list[str]]], answers: dict[str, list[Any]],
+                 seed: int) -> dict[str, Any]:
+    """The constant-answer rows, each variant's informative tasks and their average, and
+    the ``COMPARISONS`` with their paired bootstrap intervals (``experiment.json`` keys)."""
+    from snsrec.llm.compare import CONFIDENCE, REPLICATES, informative, paired_difference
+
+    best = baselines["best-constant"]
+    useful = {v: informative(scores[v], best) for v in VARIANTS}
+    return {
+        "baselines": {b: {"answers": {t: x["answer"] for t, x in baselines[b].items()},
+                          "scores": {t: x["score"] for t, x in baselines[b].items()},
+                          "average": _mean(x["score"] for x in baselines[b].values())}
+                      for b in BASELINES},
+        "informative": useful,
+        "informative_average": {v: _mean(scores[v][t] for t in useful[v]) if useful[v]
+                                else None for v in VARIANTS},
+        "differences": [{"a": a, "b": b, "measures": what,
+                         **paired_difference(outputs[a], outputs[b], answers, seed=seed)}
+                        for a, b, what in COMPARISONS],
+        "bootstrap": {"replicates": REPLICATES, "confidence": CONFIDENCE, "seed": seed}}
+
+
 def _run_chain(cfg: dict[str, Any], out: str, command: str, tasks: list[str],
                chain: list[tuple[str, list[str]]]) -> None:
     """One chain of ``Experiment.side_by_side``, in its own process."""
     exp = Experiment(ExperimentConfig.model_validate(cfg), Path(out), command)
-    exp._specs = exp.specs(tasks)
+    exp.prepare(tasks)
     for name, only in chain:
         exp.evaluate(name, only)
 
@@ -291,22 +353,49 @@ def _mean(values: Any) -> float:
     return sum(values) / len(values) if values else float("nan")
 
 
+def _short(answer: str, width: int = 24) -> str:
+    """An answer for a sentence: one line, at most ``width`` characters, in backticks."""
+    one = " ".join(answer.split())
+    return f"`{one if len(one) <= width else one[:width - 1] + '…'}`" if one else "the empty answer"
+
+
 def markdown(r: dict[str, Any]) -> str:
     from snsrec.report.markdown import markdown_table
 
     base = r["average"]["base"]
     rows = []
+    for name in BASELINES:
+        x = r["baselines"][name]
+        rows.append([name, *[f"{x['scores'][t]:.1f}" for t in r["tasks"]],
+                     f"{x['average']:.1f}", "–", f"{x['average'] - base:+.1f}"])
     for v in VARIANTS:
-        s = r["scores"][v]
-        rows.append([v, *[f"{s[t]:.1f}" if t in s else "–" for t in r["tasks"]],
-                     f"**{r['average'][v]:.1f}**", f"{r['average'][v] - base:+.1f}"])
+        s, useful = r["scores"][v], set(r["informative"][v])
+        rows.append([v, *[f"{s[t]:.1f}" + ("" if t in useful else "†") if t in s else "–"
+                          for t in r["tasks"]],
+                     f"**{r['average'][v]:.1f}**", "–" if not useful else
+                     f"{r['informative_average'][v]:.1f} ({len(useful)})",
+                     f"{r['average'][v] - base:+.1f}"])
+    diffs = [[f"{d['a']} − {d['b']}" + ("" if d["measures"] == "vs base"
+                                        else f" ({d['measures']})"),
+              f"{d['difference']:+.1f}", f"[{d['low']:+.1f}, {d['high']:+.1f}]",
+              "tie" if d["tie"] else "better" if d["low"] > 0 else "worse"]
+             for d in r["differences"]]
     short = [t.removeprefix("Note-") for t in r["tasks"]]
+    best = r["baselines"]["best-constant"]["answers"]
+    boot = r["bootstrap"]
     b, a = r["perplexity"]["before"], r["perplexity"]["after"]
     p = r["pairs"]
     return "\n".join([
         f"# RedOne experiment: {r['model']} on {r['world']}\n",
-        markdown_table(["variant", *short, "average", "vs base"], rows), "",
+        markdown_table(["variant", *short, "average", "informative average (tasks)",
+                        "vs base"], rows), "",
         f"Test split, at most {r['config']['eval']['limit']} items a task, greedy decoding. "
+        "best-constant: the one fixed answer that scores highest on a task's test items ("
+        + ", ".join(f"{t.removeprefix('Note-')} {_short(best[t])}" for t in r["tasks"])
+        + "); "
+        "majority-label: the training split's commonest answer, answered to every item. "
+        "† a score not above the best constant answer's, left out of the variant's "
+        "informative average. "
         f"CPT held-out perplexity: general text {b['general']:.2f} → {a['general']:.2f}, "
         f"test notes {b['notes']:.2f} → {a['notes']:.2f}. DPO pairs: {p['from_samples']} from "
         f"samples, {p['from_reference']} with the reference chosen, {p['tied']} tied. "
@@ -314,6 +403,12 @@ def markdown(r: dict[str, Any]) -> str:
         f"({_threads(r['config'])})"
         + (f"; this run took {r['wall_s'] / 60:.0f} minutes from start to table (reused "
            "records cost nothing)" if "wall_s" in r else "") + ".\n",
+        markdown_table(["difference of averages", "points", f"{boot['confidence']:.0%} "
+                        "interval", "verdict"], diffs), "",
+        f"Paired bootstrap over test items: {boot['replicates']:,} resamples of each task's "
+        f"items (seed {boot['seed']}), both variants scored on the same resample, each "
+        "task's metric recomputed on it, averaged over all tasks; percentile interval. A "
+        "tie: the interval spans zero.\n",
         f"Reproduce: `{r['command']}`\n"])
 
 

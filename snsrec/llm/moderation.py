@@ -20,6 +20,11 @@ trained with Adagrad on the training notes (about a minute on one core for the
 world's training notes (split as the task suite), scores the test notes with
 both and reports precision / recall / F1 of "harmful" at p ≥ 0.5, the harm-type
 accuracy on the harmful notes, ROC AUC and notes/s (``moderation.json`` / ``.md``).
+Its notes are split by the suite's note hash, not by the suite's task files: every
+test note is scored, at the world's mix of harm — the precision a moderator has in
+use. The suite's Note-Moderation test file, sampled half harmful so that answering
+``none`` does not pass for a score, is a subset of these test notes, so no note
+the n-gram baseline trains on is in it.
 """
 
 from __future__ import annotations

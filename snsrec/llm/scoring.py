@@ -38,6 +38,11 @@ SNS-Bench files are comparable with published ones:
   jieba words with line breaks and emoji removed; each × the parsed share, the
   score their mean. Where the reference crashes (an empty hypothesis for ROUGE),
   that pair scores 0 here.
+
+Every metric is a function of per-item counts summed over the items (``Metric``:
+hits, true / false positives per label, parsed or not, per-item similarities): micro
+and macro F1 are recomputed from the summed counts of any subset or resample of the
+items, never averaged from per-item scores (``snsrec.llm.compare`` bootstraps them).
 """
 
 from __future__ import annotations
@@ -46,7 +51,9 @@ import ast
 import json
 import re
 from collections.abc import Callable, Sequence
-from typing import Any
+from typing import Any, NamedTuple
+
+import numpy as np
 
 _ANSWER_PREFIX = re.compile(r"答案：|Answer:")
 _CUT_ANSWER = re.compile(r"[\n.,]|<|endofresponse|>")
@@ -95,105 +102,164 @@ def normalise(text: str) -> str:
     return " ".join(text.split())
 
 
-def micro_set_f1(pairs: Sequence[tuple[Sequence[str], Sequence[str]]]) -> dict[str, float]:
-    """Set precision / recall / F1 summed over items (micro), 0–100."""
-    tp = n_pred = n_ref = 0
-    for pred, ref in pairs:
-        p, r = set(pred), set(ref)
-        tp, n_pred, n_ref = tp + len(p & r), n_pred + len(p), n_ref + len(r)
+class Metric(NamedTuple):
+    """A task's metric: ``stats`` gives each item's counts (``[items, k]``), ``total`` the
+    metrics (0–100) of their sums (``[..., k]``, any leading axes) over ``n`` items."""
+    stats: Callable[[Sequence[str], Sequence[dict[str, Any]]], np.ndarray]
+    total: Callable[[np.ndarray, int], dict[str, Any]]
+
+
+def _rows(rows: list[Sequence[float]], k: int) -> np.ndarray:
+    return np.asarray(rows, dtype=np.float64).reshape(len(rows), k)
+
+
+def _div(a: Any, b: Any, empty: float = 0.0) -> np.ndarray:
+    """``a / b`` elementwise, ``empty`` where ``b`` is 0."""
+    a, b = np.asarray(a, np.float64), np.asarray(b, np.float64)
+    return np.where(b != 0, a / np.where(b != 0, b, 1.0), empty)
+
+
+def _share(x: Any, n: int) -> np.ndarray:
+    """100 × ``x`` / ``n`` (nan without items)."""
+    return 100 * np.asarray(x, np.float64) / n if n else np.full(np.shape(x), np.nan)
+
+
+def _set_counts(pred: Sequence[str], ref: Sequence[str]) -> tuple[int, int, int]:
+    """(true positives, predicted, reference) of two answer sets."""
+    p, r = set(pred), set(ref)
+    return len(p & r), len(p), len(r)
+
+
+def _micro(tp: Any, n_pred: Any, n_ref: Any) -> dict[str, Any]:
+    """Set precision / recall / F1 of counts summed over items (the reference's 1e-4)."""
     return {"precision": 100 * tp / (n_pred + 1e-4), "recall": 100 * tp / (n_ref + 1e-4),
             "f1": 100 * 2 * tp / (n_pred + n_ref + 1e-4)}
 
 
-def _parsed_share(unparsed: int, n: int) -> float:
-    """100 × the share of the ``n`` outputs that parsed (the reference's success ratio)."""
-    return 100 * (1 - unparsed / n) if n else float("nan")
+def micro_set_f1(pairs: Sequence[tuple[Sequence[str], Sequence[str]]]) -> dict[str, float]:
+    """Set precision / recall / F1 summed over items (micro), 0–100."""
+    sums = _rows([_set_counts(p, r) for p, r in pairs], 3).sum(axis=0)
+    return {k: float(v) for k, v in _micro(*sums).items()}
 
 
-def _existence(got: Any, ref: Any) -> str:
-    """"tp" / "fp" / "fn" / "tn" of an item by whether the output and the gold answer
+_EXISTENCE = ("tp", "fp", "fn", "tn")
+
+
+def _existence(got: Any, ref: Any) -> list[int]:
+    """One-hot tp / fp / fn / tn of an item by whether the output and the gold answer
     anything (are non-empty)."""
-    return ("t" if bool(got) == bool(ref) else "f") + ("p" if got else "n")
+    kind = ("t" if bool(got) == bool(ref) else "f") + ("p" if got else "n")
+    return [int(kind == k) for k in _EXISTENCE]
 
 
-def _accuracy(cut: Callable[[str], str]) -> Callable[..., dict[str, float]]:
-    def score(preds: Sequence[str], items: Sequence[dict[str, Any]]) -> dict[str, float]:
-        hits = sum(cut(p) == str(it["answer"]) for p, it in zip(preds, items, strict=True))
-        acc = 100 * hits / len(items) if items else float("nan")
+def _accuracy(cut: Callable[[str], str]) -> Metric:
+    def stats(preds: Sequence[str], items: Sequence[dict[str, Any]]) -> np.ndarray:
+        return _rows([[cut(p) == str(it["answer"])]
+                      for p, it in zip(preds, items, strict=True)], 1)
+
+    def total(s: np.ndarray, n: int) -> dict[str, Any]:
+        acc = _share(s[..., 0], n)
         return {"accuracy": acc, "score": acc}
-    return score
+    return Metric(stats, total)
 
 
-def _list_f1(preds: Sequence[str], items: Sequence[dict[str, Any]]) -> dict[str, float]:
-    m = micro_set_f1([(split_list(p), split_list(it["answer"]))
-                      for p, it in zip(preds, items, strict=True)])
+def _list_f1_stats(preds: Sequence[str], items: Sequence[dict[str, Any]]) -> np.ndarray:
+    return _rows([_set_counts(split_list(p), split_list(it["answer"]))
+                  for p, it in zip(preds, items, strict=True)], 3)
+
+
+def _list_f1_total(s: np.ndarray, n: int) -> dict[str, Any]:
+    m = _micro(s[..., 0], s[..., 1], s[..., 2])
     return {**m, "score": m["f1"]}
 
 
-def _chlw(preds: Sequence[str], items: Sequence[dict[str, Any]]) -> dict[str, float]:
-    pairs, unparsed = [], 0
+def _chlw_stats(preds: Sequence[str], items: Sequence[dict[str, Any]]) -> np.ndarray:
+    """Per item: unparsed, then true positives, predicted and gold words.
+
+    SNS-Bench's rule, as its reference evaluator has it (``CHLWEvaluator.score`` in
+    HC-Guo/SNS-Bench, ``code/chlw.py``): an empty list, answered or gold, becomes
+    ``[""]`` — one word, the answer "nothing to highlight" — so a right ``[]`` is one true
+    positive and a ``[]`` against gold words one predicted word that misses; the counts
+    are summed over the items (micro F1), and an output that does not read as a list of
+    strings is left out of them and charged through the success ratio."""
+    rows = []
     for p, it in zip(preds, items, strict=True):
         got, ref = read_list(p), read_list(str(it["answer"]))
-        if got is None or ref is None:
-            unparsed += 1
-            continue
-        # An empty list is the answer "nothing to highlight": one item, so a right [] counts.
-        pairs.append((got or [""], ref or [""]))
-    ratio = _parsed_share(unparsed, len(items))
-    m = micro_set_f1(pairs)
-    return {**m, "success_ratio": ratio, "unparsed": unparsed,
-            "score": ratio * m["f1"] / 100}
+        rows.append((1, 0, 0, 0) if got is None or ref is None else
+                    (0, *_set_counts(got or [""], ref or [""])))
+    return _rows(rows, 4)
 
 
-def _taxonomy_multiple(preds: Sequence[str], items: Sequence[dict[str, Any]]
-                       ) -> dict[str, float]:
-    hits = 0
+def _chlw_total(s: np.ndarray, n: int) -> dict[str, Any]:
+    ratio = _share(n - s[..., 0], n)
+    m = _micro(s[..., 1], s[..., 2], s[..., 3])
+    return {**m, "success_ratio": ratio, "unparsed": s[..., 0], "score": ratio * m["f1"] / 100}
+
+
+def _taxonomy_multiple_stats(preds: Sequence[str], items: Sequence[dict[str, Any]]
+                             ) -> np.ndarray:
+    rows = []
     for p, it in zip(preds, items, strict=True):
         got, ref = normalise(cut_label(p)), str(it["answer"])
-        hits += got in (normalise(ref), ref)
-    em = 100 * hits / len(items) if items else float("nan")
+        rows.append([got in (normalise(ref), ref)])
+    return _rows(rows, 1)
+
+
+def _taxonomy_multiple_total(s: np.ndarray, n: int) -> dict[str, Any]:
+    em = _share(s[..., 0], n)
     return {"exact_match": em, "score": em}
 
 
-def _querycorr_topic(preds: Sequence[str], items: Sequence[dict[str, Any]]
-                     ) -> dict[str, float]:
-    tp = dict.fromkeys(LEVELS, 0)
-    fp, fn = dict(tp), dict(tp)
-    unparsed = 0
+def _querycorr_topic_stats(preds: Sequence[str], items: Sequence[dict[str, Any]]
+                           ) -> np.ndarray:
+    """Per item: unparsed, then one-hot true positive, false positive and false negative
+    per level (LEVELS each)."""
+    k = len(LEVELS)
+    rows = []
     for p, it in zip(preds, items, strict=True):
+        row = [0] * (1 + 3 * k)
         found = _LEVEL.findall(p)
-        if not found:
-            unparsed += 1
-            continue
         ref = str(it["answer"]).strip()
-        if found[0] == ref:
-            tp[ref] += 1
+        if not found:
+            row[0] = 1
+        elif found[0] == ref:
+            row[1 + LEVELS.index(ref)] = 1
         else:
-            fn[ref] = fn.get(ref, 0) + 1
-            fp[found[0]] += 1
-    f1 = []
-    for lv in LEVELS:
-        prec = 100 * tp[lv] / (tp[lv] + fp[lv] + 1e-5)
-        rec = 100 * tp[lv] / (tp[lv] + fn.get(lv, 0) + 1e-5)
-        f1.append(2 * prec * rec / (prec + rec + 1e-5))
-    ratio = _parsed_share(unparsed, len(items))
-    macro = sum(f1) / len(f1)
-    return {"macro_f1": macro, "success_ratio": ratio, "unparsed": unparsed,
+            row[1 + k + LEVELS.index(found[0])] = 1
+            if ref in LEVELS:
+                row[1 + 2 * k + LEVELS.index(ref)] = 1
+        rows.append(row)
+    return _rows(rows, 1 + 3 * k)
+
+
+def _querycorr_topic_total(s: np.ndarray, n: int) -> dict[str, Any]:
+    k = len(LEVELS)
+    tp, fp, fn = s[..., 1:1 + k], s[..., 1 + k:1 + 2 * k], s[..., 1 + 2 * k:]
+    prec = 100 * tp / (tp + fp + 1e-5)
+    rec = 100 * tp / (tp + fn + 1e-5)
+    macro = (2 * prec * rec / (prec + rec + 1e-5)).mean(axis=-1)
+    ratio = _share(n - s[..., 0], n)
+    return {"macro_f1": macro, "success_ratio": ratio, "unparsed": s[..., 0],
             "score": macro * ratio / 100}
 
 
-def _moderation(preds: Sequence[str], items: Sequence[dict[str, Any]]) -> dict[str, float]:
-    """snsrec's Note-Moderation: the harm type (or "none") by accuracy, and harmful vs not
-    by precision / recall / F1 (0–100)."""
-    got = [cut_label(p) for p in preds]
-    ref = [str(it["answer"]) for it in items]
-    acc = 100 * sum(g == r for g, r in zip(got, ref, strict=True)) / len(items) \
-        if items else float("nan")
-    from snsrec.eval.metrics import binary_prf
+def _moderation_stats(preds: Sequence[str], items: Sequence[dict[str, Any]]) -> np.ndarray:
+    """Per item: right harm type, answered harmful, is harmful, both."""
+    rows = []
+    for p, it in zip(preds, items, strict=True):
+        got, ref = cut_label(p), str(it["answer"])
+        said, harmful = got != "none", ref != "none"
+        rows.append((got == ref, said, harmful, said and harmful))
+    return _rows(rows, 4)
 
-    prec, rec, f1 = binary_prf([g != "none" for g in got], [r != "none" for r in ref])
+
+def _moderation_total(s: np.ndarray, n: int) -> dict[str, Any]:
+    """snsrec's Note-Moderation: the harm type (or "none") by accuracy, and harmful vs not
+    by precision / recall / F1 (0–100; 0 where a denominator is empty)."""
+    prec, rec = _div(s[..., 3], s[..., 1]), _div(s[..., 3], s[..., 2])
+    acc = _share(s[..., 0], n)
     return {"accuracy": acc, "harmful_precision": 100 * prec, "harmful_recall": 100 * rec,
-            "harmful_f1": 100 * f1, "score": acc}
+            "harmful_f1": 100 * _div(2 * prec * rec, prec + rec), "score": acc}
 
 
 def levenshtein(a: str, b: str) -> int:
@@ -216,6 +282,7 @@ def anls(pred: str, ref: str) -> float:
 
 
 _ENCODER: list[Any] = []
+_EMBEDDED: dict[str, np.ndarray] = {}
 
 
 def _encoder() -> Any:
@@ -228,18 +295,32 @@ def _encoder() -> Any:
     return _ENCODER[0]
 
 
-def _querygen(preds: Sequence[str], items: Sequence[dict[str, Any]]) -> dict[str, float]:
-    import numpy as np
+def _embed(texts: list[str]) -> np.ndarray:
+    """Unit-norm sentence embeddings of ``texts``, each distinct text encoded once a process:
+    the constant-answer baselines and the bootstrap score the same texts again and again
+    (a best constant answer of QueryGen took 83 s encoding the same 32 references for each
+    of 34 candidates)."""
+    new = [t for t in dict.fromkeys(texts) if t not in _EMBEDDED]
+    if new:
+        vec = _encoder().encode(new, normalize_embeddings=True, show_progress_bar=False)
+        _EMBEDDED.update(zip(new, vec, strict=True))
+    return np.stack([_EMBEDDED[t] for t in texts])
 
+
+def _querygen_stats(preds: Sequence[str], items: Sequence[dict[str, Any]]) -> np.ndarray:
+    """Per item: the cosine similarity (× 100) and the ANLS."""
     if not items:
-        return {"similarity": float("nan"), "anls": float("nan"), "score": float("nan")}
+        return _rows([], 2)
     first = [_CUT_LIST.split(p.strip(), maxsplit=1)[0] for p in preds]
     refs = [str(it["answer"]) for it in items]
-    vec = _encoder().encode(first + refs, normalize_embeddings=True, show_progress_bar=False)
-    sim = 100 * np.sum(vec[:len(first)] * vec[len(first):], axis=1)
-    edit = np.array([anls(p, r) for p, r in zip(preds, refs, strict=True)])
-    return {"similarity": float(sim.mean()), "anls": float(edit.mean()),
-            "score": float(((sim + edit) / 2).mean())}
+    sim = 100 * np.sum(_embed(first) * _embed(refs), axis=1)
+    edit = [anls(p, r) for p, r in zip(preds, refs, strict=True)]
+    return np.stack([sim.astype(np.float64), np.asarray(edit, np.float64)], axis=1)
+
+
+def _querygen_total(s: np.ndarray, n: int) -> dict[str, Any]:
+    sim, edit = _share(s[..., 0], n) / 100, _share(s[..., 1], n) / 100
+    return {"similarity": sim, "anls": edit, "score": (sim + edit) / 2}
 
 
 _RESULT = re.compile(r"(?<=<Result>).+?(?=</Result>)", re.DOTALL)
@@ -300,31 +381,35 @@ def _lcs_f1(pred: str, gold: str) -> float:
     return 2 * prec * rec / (prec + rec)
 
 
-def _mrc_complex(preds: Sequence[str], items: Sequence[dict[str, Any]]) -> dict[str, float]:
-    counts = dict.fromkeys(("tp", "fp", "fn", "tn"), 0)
-    f1s, ems, unparsed = [], [], 0
+def _mrc_complex_stats(preds: Sequence[str], items: Sequence[dict[str, Any]]) -> np.ndarray:
+    """Per item: unparsed, one-hot tp / fp / fn / tn of answering anything, and the option
+    F1 and exact match (0 when unparsed)."""
+    rows = []
     for p, it in zip(preds, items, strict=True):
         got, ref = read_result(p), read_result(str(it["answer"]))
         if got is None or ref is None:
-            unparsed += 1
+            rows.append([1, 0, 0, 0, 0, 0.0, 0.0])
             continue
-        counts[_existence(got, ref)] += 1
         if not got or not ref:          # both empty: right; one empty: wrong
-            f1s.append(float(not got and not ref))
-            ems.append(float(not got and not ref))
+            f1 = em = float(not got and not ref)
         else:       # per predicted option: its best match among the gold ones
             norm = {g.lower().translate(_STRIP) for g in ref}
-            f1s.append(sum(max(_lcs_f1(o, g) for g in ref) for o in got) / len(got))
-            ems.append(sum(o.lower().translate(_STRIP) in norm for o in got) / len(got))
-    tp, fp, fn = counts["tp"], counts["fp"], counts["fn"]
-    prec = tp / (tp + fp) if tp + fp else -1.0
-    rec = tp / (tp + fn) if tp + fn else -1.0
-    total = 2 * prec * rec / (prec + rec) if prec > 0 and rec > 0 else 0.0
-    ratio = _parsed_share(unparsed, len(items))
-    mean = (lambda xs: sum(xs) / len(xs) if xs else 0.0)  # noqa: E731
-    parts = {"success_total_f1": ratio * total, "success_option_f1": ratio * mean(f1s),
-             "success_option_em": ratio * mean(ems)}
-    return {**parts, "success_ratio": ratio, "unparsed": unparsed,
+            f1 = sum(max(_lcs_f1(o, g) for g in ref) for o in got) / len(got)
+            em = sum(o.lower().translate(_STRIP) in norm for o in got) / len(got)
+        rows.append([0, *_existence(got, ref), f1, em])
+    return _rows(rows, 7)
+
+
+def _mrc_complex_total(s: np.ndarray, n: int) -> dict[str, Any]:
+    tp, fp, fn = s[..., 1], s[..., 2], s[..., 3]
+    prec, rec = _div(tp, tp + fp, -1.0), _div(tp, tp + fn, -1.0)
+    total = np.where((prec > 0) & (rec > 0), _div(2 * prec * rec, prec + rec), 0.0)
+    parsed = n - s[..., 0]
+    ratio = _share(parsed, n)
+    parts = {"success_total_f1": ratio * total, "success_option_f1": ratio * _div(s[..., 5],
+                                                                                   parsed),
+             "success_option_em": ratio * _div(s[..., 6], parsed)}
+    return {**parts, "success_ratio": ratio, "unparsed": s[..., 0],
             "score": sum(parts.values()) / 3}
 
 
@@ -357,45 +442,49 @@ def _bleu_rouge(hyp: str, ref: str) -> tuple[float, float, float, float]:
     return bleu, s["rouge-1"]["f"], s["rouge-2"]["f"], s["rouge-l"]["f"]
 
 
-def _mrc_simple(preds: Sequence[str], items: Sequence[dict[str, Any]]) -> dict[str, float]:
-    counts = dict.fromkeys(("tp", "fp", "fn", "tn"), 0)
-    pairs, unparsed = [], 0
+def _mrc_simple_stats(preds: Sequence[str], items: Sequence[dict[str, Any]]) -> np.ndarray:
+    """Per item: unparsed, one-hot tp / fp / fn / tn of answering anything, whether both
+    answer (a pair), and the pair's BLEU and ROUGE-1/2/L."""
+    rows = []
     for p, it in zip(preds, items, strict=True):
         got = read_list(p)
         gold = it["answer"] if isinstance(it["answer"], list) else read_list(str(it["answer"]))
         if got is None or gold is None:
-            unparsed += 1
+            rows.append([1, *[0] * 9])
             continue
         hyp, ref = "\n".join(got).strip(), "".join(gold)
-        counts[_existence(hyp, ref)] += 1
-        if hyp and ref:
-            pairs.append(_bleu_rouge(hyp, ref))
-    tp, fp, fn = counts["tp"], counts["fp"], counts["fn"]
+        pair = _bleu_rouge(hyp, ref) if hyp and ref else (0.0,) * 4
+        rows.append([0, *_existence(hyp, ref), int(bool(hyp and ref)), *pair])
+    return _rows(rows, 10)
+
+
+def _mrc_simple_total(s: np.ndarray, n: int) -> dict[str, Any]:
+    tp, fp, fn = s[..., 1], s[..., 2], s[..., 3]
     prec, rec = tp / (tp + fp + 1e-4), tp / (tp + fn + 1e-4)
     f1 = 2 * prec * rec / (prec + rec + 1e-4)
-    ratio = _parsed_share(unparsed, len(items))
-    means = [sum(x) / len(pairs) for x in zip(*pairs, strict=True)] if pairs else [0.0] * 4
+    ratio = _share(n - s[..., 0], n)
+    means = [_div(s[..., j], s[..., 5]) for j in range(6, 10)]
     parts = {"success_f1": ratio * f1, "success_bleu": ratio * means[0],
              "success_rouge_1": ratio * means[1], "success_rouge_2": ratio * means[2],
              "success_rouge_l": ratio * means[3]}
-    return {**parts, "success_ratio": ratio, "unparsed": unparsed,
+    return {**parts, "success_ratio": ratio, "unparsed": s[..., 0],
             "score": sum(parts.values()) / len(parts)}
 
 
-SCORERS: dict[str, Callable[..., dict[str, float]]] = {
+SCORERS: dict[str, Metric] = {
     "Note-Gender": _accuracy(cut_answer),
     "Note-QueryCorr-explain": _accuracy(cut_answer),
     "Note-Hashtag-single": _accuracy(cut_label),
     "Note-Taxonomy-single": _accuracy(cut_label),
-    "Note-Taxonomy-multiple": _taxonomy_multiple,
-    "Note-Hashtag-multiple": _list_f1,
-    "Note-NER": _list_f1,
-    "Note-CHLW": _chlw,
-    "Note-QueryCorr-topic": _querycorr_topic,
-    "Note-Moderation": _moderation,
-    "Note-QueryGen": _querygen,
-    "Note-MRC-complex": _mrc_complex,
-    "Note-MRC-simple": _mrc_simple,
+    "Note-Taxonomy-multiple": Metric(_taxonomy_multiple_stats, _taxonomy_multiple_total),
+    "Note-Hashtag-multiple": Metric(_list_f1_stats, _list_f1_total),
+    "Note-NER": Metric(_list_f1_stats, _list_f1_total),
+    "Note-CHLW": Metric(_chlw_stats, _chlw_total),
+    "Note-QueryCorr-topic": Metric(_querycorr_topic_stats, _querycorr_topic_total),
+    "Note-Moderation": Metric(_moderation_stats, _moderation_total),
+    "Note-QueryGen": Metric(_querygen_stats, _querygen_total),
+    "Note-MRC-complex": Metric(_mrc_complex_stats, _mrc_complex_total),
+    "Note-MRC-simple": Metric(_mrc_simple_stats, _mrc_simple_total),
 }
 
 
@@ -408,4 +497,6 @@ def score_task(task: str, preds: Sequence[str], items: Sequence[dict[str, Any]]
         raise ConfigError(f"no scorer for task '{task}'; scored tasks: {', '.join(SCORERS)}")
     if len(preds) != len(items):
         raise ConfigError(f"task '{task}': {len(preds)} outputs for {len(items)} items")
-    return SCORERS[task](preds, items)
+    metric = SCORERS[task]
+    sums = metric.stats(preds, items).sum(axis=0)
+    return {k: float(v) for k, v in metric.total(sums, len(items)).items()}

@@ -31,7 +31,10 @@ Built so far, each from what the world knows for certain:
 - ``Note-QueryGen`` — a note and a query it fully satisfies (relevance 3);
 - ``Note-Gender`` — does the note appeal mainly to one gender (|gender appeal|
   ≥ 0.5: Yes);
-- ``Note-Moderation`` — the note's harm type, or ``none``.
+- ``Note-Moderation`` — the note's harm type, or ``none``. Its valid and test
+  splits are sampled half harmful (``EVAL_HARMFUL_SHARE``; the world has ~4%
+  harmful notes, and on the natural mix answering ``none`` scores ~96); its
+  train split keeps the natural mix unless ``harmful_share`` says otherwise.
 
 Single labels never contain "end", "," or "." (SNS-Bench's answer cut would make
 them unmatchable: ``snsrec.llm.scoring``); such tags are left out.
@@ -55,6 +58,7 @@ from snsrec.progress import echo
 
 SPLITS = (("train", 0.8), ("valid", 0.1), ("test", 0.1))
 HARM_NONE = "none"
+EVAL_HARMFUL_SHARE = 0.5        # of Note-Moderation's valid and test samples
 GENDER_THRESHOLD = 0.5
 
 
@@ -475,6 +479,24 @@ def _sample(items: list[dict], max_items: int, rng: np.random.Generator,
     return [items[i] for i in np.sort(keep)]
 
 
+def _stratified(items: list[dict], max_items: int, seed: int, split: str) -> list[dict]:
+    """Note-Moderation's ``split`` (valid or test) sample: ``EVAL_HARMFUL_SHARE`` of it
+    harmful, benign the rest — fewer items where the split's notes have too few harmful
+    ones, so the share holds — drawn from the split's own stream of ``seed``, and ordered
+    so that every prefix keeps the share (``llm eval --limit`` scores the first items)."""
+    rng = np.random.default_rng([seed, zlib.crc32(f"harmful_share:{split}".encode())])
+    harmful = [i for i, it in enumerate(items) if it["answer"] != HARM_NONE]
+    benign = [i for i, it in enumerate(items) if it["answer"] == HARM_NONE]
+    n_h = min(len(harmful), round(EVAL_HARMFUL_SHARE * max_items))
+    n_b = min(len(benign), max_items - n_h,
+              round(n_h * (1 - EVAL_HARMFUL_SHARE) / EVAL_HARMFUL_SHARE))
+    # The i-th of a kind's n items sits at (i + ½) / n: the two kinds evenly interleaved.
+    order = sorted([((k + 0.5) / len(kind), int(i)) for kind in (
+        np.sort(rng.choice(harmful, n_h, replace=False)),
+        np.sort(rng.choice(benign, n_b, replace=False))) for k, i in enumerate(kind)])
+    return [items[i] for _, i in order]
+
+
 def build_tasks(world: str | Path, out: str | Path, *, tasks: list[str] | None = None,
                 max_items: int = 500, seed: int = 0,
                 harmful_share: float | None = None) -> dict[str, Any]:
@@ -483,7 +505,9 @@ def build_tasks(world: str | Path, out: str | Path, *, tasks: list[str] | None =
 
     ``harmful_share`` samples Note-Moderation's train split so that harmful notes are
     that share of it (the world has ~4% harmful notes: a model fine-tuned on the natural
-    mix learns to answer ``none``); its valid and test splits keep the natural mix."""
+    mix learns to answer ``none``); its valid and test splits are ``_stratified``
+    whatever it is. The splits of notes stay the seeded hash's: a stratified test sample
+    holds test notes only."""
     world, out = Path(world), Path(out)
     names = tasks or list(BUILDERS)
     unknown = [t for t in names if t not in BUILDERS]
@@ -502,14 +526,19 @@ def build_tasks(world: str | Path, out: str | Path, *, tasks: list[str] | None =
             by_split[split_of(nid, seed)].append(item)
         counts[name] = {}
         for split, items in by_split.items():
-            balance = name == "Note-Moderation" and split == "train"
-            items = _sample(items, max_items, rng, harmful_share if balance else None, seed)
+            moderation = name == "Note-Moderation"
+            if moderation and split != "train":     # sampled after train: train is as it was
+                items = _stratified(items, max_items, seed, split)
+            else:
+                items = _sample(items, max_items, rng, harmful_share if moderation else None,
+                                seed)
             write_text(out / split / f"{name}.json",
                        json.dumps(items, ensure_ascii=False, indent=4) + "\n")
             counts[name][split] = len(items)
         echo(f"tasks: {name}: " + ", ".join(f"{s} {n:,}" for s, n in counts[name].items()))
     manifest = {"world": str(world), "seed": seed, "max_items": max_items,
                 **({"harmful_share": harmful_share} if harmful_share is not None else {}),
+                "eval_harmful_share": EVAL_HARMFUL_SHARE,
                 "splits": dict(SPLITS), "counts": counts}
     write_json(out / "manifest.json", manifest)
     return manifest

@@ -5,9 +5,11 @@ import json
 
 import pytest
 
+from snsrec.data.sources.snsbench import read_items
 from snsrec.errors import DataError
-from snsrec.llm.evaluate import evaluate_llm
+from snsrec.llm.evaluate import evaluate_llm, items_digest
 from snsrec.llm.prompts import PROMPTS, messages, render
+from snsrec.llm.scoring import score_task
 from snsrec.llm.tasks import build_tasks
 
 
@@ -20,8 +22,14 @@ def test_a_suite_end_to_end_with_a_tiny_model(tiny_world, tmp_path):
     for task in ("Note-Gender", "Note-NER", "Note-MRC-simple"):
         r = res["results"][task]
         assert r["items"] == 3 and 0.0 <= r["score"] <= 100.0
-        assert len(r["examples"]) == 3 and all(isinstance(e["output"], str)
-                                               for e in r["examples"])
+        # Every item's output beside its index and gold answer: the score is recomputed
+        # from the record alone, on all items or any subset.
+        gold = read_items(tmp_path / "suite" / "test" / f"{task}.json")[:3]
+        assert [o["index"] for o in r["outputs"]] == [0, 1, 2]
+        assert [o["answer"] for o in r["outputs"]] == [it["answer"] for it in gold]
+        assert r["digest"] == items_digest(gold)
+        again = score_task(task, [o["output"] for o in r["outputs"]], gold)
+        assert again == r["metrics"]
     saved = json.loads((tmp_path / "out" / "eval.json").read_text())
     assert saved["average"] == pytest.approx(
         sum(r["score"] for r in res["results"].values()) / 3)
@@ -63,6 +71,18 @@ def test_an_evaluation_cut_short_resumes_from_its_partial_eval_json(tiny_world, 
         assert res["results"][task] == r
     assert res["average"] == pytest.approx(
         sum(r["score"] for r in res["results"].values()) / 3)
+    # A task recorded for other items (its digest; an older eval.json has none, nor the
+    # per-item outputs) is answered again, the others kept.
+    stale = json.loads(json.dumps(partial))
+    task = next(iter(stale["results"]))
+    del stale["results"][task]["digest"], stale["results"][task]["outputs"]
+    (out / "eval.json").write_text(json.dumps(stale))
+    calls.clear()
+    res = evaluate_llm("tiny-qwen2", tmp_path / "suite", out, limit=3,
+                       meta={"run": "a"})["results"]
+    assert len(calls) == 2 and res["results"][task] == {**first[task],
+                                                         "seconds": res["results"][task]
+                                                         ["seconds"]}
     # A complete eval.json, or another evaluation's partial one, is not resumed.
     calls.clear()
     evaluate_llm("tiny-qwen2", tmp_path / "suite", out, limit=3, meta={"run": "a"})

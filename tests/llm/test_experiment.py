@@ -9,7 +9,9 @@ import pytest
 from typer.testing import CliRunner
 
 from snsrec.cli import app, main
-from snsrec.llm.experiment import VARIANTS
+from snsrec.llm.corpus import task_items
+from snsrec.llm.experiment import COMPARISONS, VARIANTS
+from snsrec.llm.scoring import score_task
 
 
 def test_quick_experiment_table_and_resume(tiny_world, tmp_path):
@@ -34,6 +36,7 @@ def test_quick_experiment_table_and_resume(tiny_world, tmp_path):
     md = (out / "experiment.md").read_text()
     assert "| cpt+multi-task+dpo |" in md and "Reproduce: `snsrec llm experiment --quick" in md
     assert "minutes from start to table" in md
+    _check_significance(out, r, md)
 
     again = CliRunner().invoke(app, args)
     assert again.exit_code == 0, again.output
@@ -44,9 +47,16 @@ def test_quick_experiment_table_and_resume(tiny_world, tmp_path):
     # nothing is trained again.
     for run in (out / "runs").iterdir():
         shutil.rmtree(run / "model")
+    # An eval.json of before the per-item outputs (no digest, no outputs) is answered again.
+    old = out / "eval" / "base" / "eval.json"
+    saved = json.loads(old.read_text())
+    for res in saved["results"].values():
+        del res["digest"], res["outputs"]
+    old.write_text(json.dumps(saved))
     third = CliRunner().invoke(app, args)
     assert third.exit_code == 0, third.output
     assert not re.findall(r"^llm (cpt|sft|dpo): \S+ \(\d+ steps", third.output, re.M)
+    assert third.output.count("llm experiment: reusing") == 5 and "llm eval:" in third.output
     assert json.loads((out / "experiment.json").read_text())["scores"] == r["scores"]
 
     # A changed DPO setting trains DPO again, and first the runs it starts from, whose
@@ -56,6 +66,42 @@ def test_quick_experiment_table_and_resume(tiny_world, tmp_path):
     assert re.findall(r"^llm (cpt|sft|dpo): \S+ \(\d+ steps", changed.output, re.M) == \
         ["cpt", "sft", "dpo"]
     assert changed.output.count("llm experiment: reusing") == 5
+
+
+def _check_significance(out, r, md):
+    """The constant-answer rows, the informative averages and the bootstrap differences of
+    a finished experiment, checked against the suite and the per-item records."""
+    tasks = r["tasks"]
+    test = task_items(out / "suite", "test", tasks, r["config"]["eval"]["limit"])
+    best, major = r["baselines"]["best-constant"], r["baselines"]["majority-label"]
+    for t in tasks:
+        items = test[t]
+        assert best["scores"][t] == score_task(t, [best["answers"][t]] * len(items),
+                                               items)["score"]
+        for other in {*(str(it["answer"]) for it in items), major["answers"][t], ""}:
+            assert best["scores"][t] >= score_task(t, [other] * len(items), items)["score"]
+        # Every item's output is recorded: the variant's score is recomputed from them.
+        saved = json.loads((out / "eval" / "sft-multi" / "eval.json").read_text())
+        outputs = [o["output"] for o in saved["results"][t]["outputs"]]
+        assert score_task(t, outputs, items)["score"] == r["scores"]["multi-task"][t]
+    for v in VARIANTS:
+        useful = [t for t in tasks if r["scores"][v][t] > best["scores"][t]]
+        assert r["informative"][v] == useful
+        assert r["informative_average"][v] == (
+            pytest.approx(sum(r["scores"][v][t] for t in useful) / len(useful)) if useful
+            else None)
+        # The cells a constant answer matches or beats carry †.
+        row = next(line for line in md.splitlines() if line.startswith(f"| {v} |"))
+        cells = [c.strip() for c in row.strip("|").split("|")][1:1 + len(tasks)]
+        assert [c.endswith("†") for c in cells] == [t not in useful for t in tasks]
+    assert [(d["a"], d["b"]) for d in r["differences"]] == [(a, b) for a, b, _ in COMPARISONS]
+    for d in r["differences"]:
+        assert d["difference"] == pytest.approx(r["average"][d["a"]] - r["average"][d["b"]])
+        assert d["low"] <= d["difference"] <= d["high"]
+        assert d["tie"] == (d["low"] <= 0 <= d["high"])
+    assert r["bootstrap"]["replicates"] >= 1000
+    assert "| best-constant |" in md and "| majority-label |" in md
+    assert "| cpt+multi-task − multi-task (CPT) |" in md and "Paired bootstrap" in md
 
 
 def test_quick_and_a_config_are_exclusive(capsys):

@@ -59,6 +59,24 @@ def test_list_tasks_and_chlw_success_ratio():
     assert got["score"] == pytest.approx(0.75 * f1, rel=1e-4)
 
 
+def test_chlw_scores_an_empty_list_as_one_empty_word_like_the_reference():
+    """SNS-Bench's CHLWEvaluator turns [] (answered or gold) into [""]: a right [] is one true
+    positive, a [] against gold words one predicted word that misses; counts summed."""
+    empty, words = {"answer": "[]"}, {"answer": "['A', 'B']"}
+    right = score_task("Note-CHLW", ["[]"], [empty])
+    # TP 1, predicted 1, reference 1 (the reference's 1e-4 in every denominator)
+    assert right["f1"] == pytest.approx(100 * 2 * 1 / (1 + 1 + 1e-4), rel=1e-12)
+    assert right["score"] == pytest.approx(right["f1"], rel=1e-12)
+    wrong = score_task("Note-CHLW", ["[]"], [words])
+    # TP 0, predicted 1 (""), reference 2
+    assert wrong["f1"] == 0.0 and wrong["precision"] == 0.0 and wrong["success_ratio"] == 100
+    both = score_task("Note-CHLW", ["[]", "[]"], [empty, words])
+    # micro: TP 1, predicted 2, reference 3 — not the mean of the two items' F1
+    assert both["precision"] == pytest.approx(100 * 1 / (2 + 1e-4), rel=1e-12)
+    assert both["recall"] == pytest.approx(100 * 1 / (3 + 1e-4), rel=1e-12)
+    assert both["score"] == pytest.approx(100 * 2 * 1 / (2 + 3 + 1e-4), rel=1e-12)
+
+
 def test_taxonomy_multiple_and_querycorr_topic():
     items = [{"answer": "Fashion | Accessories | Jewelry"}, {"answer": "Food | Recipes | Cakes"}]
     got = score_task("Note-Taxonomy-multiple",

@@ -120,9 +120,36 @@ def test_harmful_share_balances_moderation_training_only(tiny_world, tmp_path):
     train = answers(tmp_path / "b", "train")
     assert len(train) == 20 and sum(a != "none" for a in train) == 10
     assert m["harmful_share"] == 0.5
-    # Valid and test keep the natural sample; the other tasks are untouched.
+    # Valid and test do not depend on it (they are stratified either way).
     plain = build_tasks(tiny_world, tmp_path / "c", tasks=["Note-Moderation"], max_items=20,
                         seed=3)
     for split in ("valid", "test"):
         assert answers(tmp_path / "b", split) == answers(tmp_path / "c", split)
     assert "harmful_share" not in plain
+
+
+def test_moderation_is_scored_on_half_harmful_test_notes(tiny_world, tmp_path):
+    """The world has ~3% harmful notes: on its natural mix answering `none` scores ~97. The
+    valid and test samples are half harmful, in every prefix (eval --limit reads one), and
+    hold the split's notes only — the notes `snsrec bench moderation` tests on."""
+    from snsrec.llm.moderation import read_notes, split_notes
+    from snsrec.llm.tasks import EVAL_HARMFUL_SHARE, _note_content
+
+    m = build_tasks(tiny_world, tmp_path, tasks=["Note-Moderation"], max_items=10, seed=0)
+    assert m["eval_harmful_share"] == EVAL_HARMFUL_SHARE == 0.5
+    notes = split_notes(read_notes(tiny_world / "notes.parquet"), seed=0)
+    for split in ("valid", "test"):
+        items = _load(tmp_path, split, "Note-Moderation")
+        harmful = [it["answer"] != "none" for it in items]
+        assert sum(harmful) >= 2 and sum(harmful) == len(items) / 2, split
+        for n in range(1, len(items) + 1):
+            assert abs(sum(harmful[:n]) - n / 2) <= 1, (split, n)
+        own = {_note_content(r) for r in notes[split].iter_rows(named=True)}
+        assert all(it["content"] in own for it in items)
+    # The test split has 6 harmful notes among 105: 5 of them (half of 10) and 5 benign.
+    assert len(_load(tmp_path, "test", "Note-Moderation")) == 10
+    # With room for more items than there are harmful notes the share still holds: fewer
+    # items, all 6 harmful ones.
+    build_tasks(tiny_world, tmp_path / "big", tasks=["Note-Moderation"], max_items=40, seed=0)
+    test = [it["answer"] != "none" for it in _load(tmp_path / "big", "test", "Note-Moderation")]
+    assert len(test) == 12 and sum(test) == 6
