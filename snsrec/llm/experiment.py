@@ -49,8 +49,9 @@ from typing import Any
 from pydantic import Field as PField
 
 from snsrec.config import StrictModel, deep_merge, load_config, validate_config
-from snsrec.io import read_json, write_json, write_text
+from snsrec.io import read_json
 from snsrec.progress import echo
+from snsrec.records import write_record
 
 VARIANTS = ("base", "single-task", "multi-task", "cpt+multi-task", "cpt+multi-task+dpo")
 BASELINES = ("best-constant", "majority-label")
@@ -250,7 +251,7 @@ class Experiment:
     def run(self) -> dict[str, Any]:
         from snsrec.llm.compare import constant_baselines
 
-        t0 = time.perf_counter()
+        t0, started = time.perf_counter(), time.time()
         tasks = self.build_suite()
         self.prepare(tasks)
         if self.cfg.jobs > 1:
@@ -279,7 +280,8 @@ class Experiment:
                        for n in self._specs if self.recorded(n))
         cpt, dpo = self.metrics("cpt"), self.metrics("cpt-sft-multi-dpo")
         baselines = constant_baselines(self.suite, tasks, self.cfg.eval.limit)
-        result = {"name": self.cfg.name, "model": self.cfg.model, "world": str(self.world),
+        result = {"benchmark": "experiment", "name": self.cfg.name, "model": self.cfg.model,
+                  "world": str(self.world),
                   "tasks": tasks, "scores": scores,
                   "average": {v: _mean(scores[v].values()) for v in VARIANTS},
                   **significance(scores, baselines, outputs, answers, self.cfg.suite.seed),
@@ -288,9 +290,9 @@ class Experiment:
                   "pairs": dpo["pairs"],
                   "config": self.cfg.model_dump(mode="json"), "command": self.command,
                   "seconds": seconds, "wall_s": time.perf_counter() - t0}
-        md = markdown(result)
-        write_json(self.out / "experiment.json", result)
-        write_text(self.out / "experiment.md", md)
+        result, md = write_record(self.out, "experiment", result, markdown,
+                                  default_command=self.command, started=started,
+                                  seeds=[self.cfg.suite.seed])
         return {"markdown": md, "result": result}
 
 

@@ -46,8 +46,9 @@ from torch import nn
 from snsrec import __version__
 from snsrec.data.schema import HARM_TYPES
 from snsrec.errors import ConfigError, DataError, ModelError
-from snsrec.io import atomic_dir, atomic_path, read_json, write_json, write_text
+from snsrec.io import atomic_dir, atomic_path, read_json, write_json
 from snsrec.progress import Progress, echo
+from snsrec.records import write_record
 from snsrec.text.encoders import Ragged
 
 HARM_NONE = "none"
@@ -309,6 +310,7 @@ def metrics(y: np.ndarray, probs: np.ndarray) -> dict[str, float | None]:
 def bench_moderation(world: str | Path, model: str, out: str | Path, *, seed: int = 0,
                      batch_size: int = 16, limit: int | None = None,
                      threads: int | None = None) -> dict[str, Any]:
+    started = time.time()
     world, out = Path(world), Path(out)
     splits = split_notes(read_notes(world / "notes.parquet"), seed)
     train, test = splits["train"], splits["test"]
@@ -351,9 +353,9 @@ def bench_moderation(world: str | Path, model: str, out: str | Path, *, seed: in
                 "ngram-lr": {**metrics(y_test, p_base), "fit_s": fit_s,
                              "notes_per_s": test.height / base_s if base_s else None},
                 f"llm:{model}": {**metrics(y_test, p_llm), "notes_per_s": llm["notes_per_s"]}}}
-        md = markdown(result)
-        write_json(tmp / "moderation.json", result)
-        write_text(tmp / "moderation.md", md)
+        result, md = write_record(tmp, "moderation", result, markdown,
+                                  default_command=result["command"], started=started,
+                                  seeds=[seed])
     shutil.rmtree(work)
     echo(md)
     return {"markdown": md, "results": result}
