@@ -361,16 +361,19 @@ def sim_ab(
                            "and ranker, or url; candidates, moderation, threshold, ..."),
     b: Path = typer.Option(..., help="Arm B YAML (as --a)."),
     days: int = typer.Option(2, help="Days simulated from the world's test start."),
-    out: Path = typer.Option(Path("runs/sim"), help="Directory for ab.json / ab.md and the "
-                             "arms' stores."),
+    out: Path = typer.Option(Path("runs/sim"), help="Directory for ab.json / ab.md, the "
+                             "arms' stores and the moderation baseline."),
+    runs: Path = typer.Option(Path("runs"), help="The arms' paths (run, retriever, ranker, "
+                              "moderation_scores) are relative to this directory."),
     set_: list[str] | None = typer.Option(
         None, "--set", help="users_per_day=300, requests_per_user=4, seed=0."),
 ) -> None:
     """A/B test two serving setups: feed CTR, search click-page rate, ads conversion,
-    harmful exposure and coverage, with bootstrap intervals."""
+    harmful exposure (on notes posted after the start apart) and coverage, with bootstrap
+    intervals; the moderator is fitted on the notes before the start only."""
     from snsrec.sim.ab import markdown, run_ab
 
-    typer.echo(markdown(run_ab(world, a, b, out, overrides=set_, days=days)))
+    typer.echo(markdown(run_ab(world, a, b, out, overrides=set_, days=days, runs=runs)))
 
 
 @report_app.command("docs")

@@ -9,8 +9,9 @@ retrieval run and CTR run of one world. On start:
 - the store (``sqlite:PATH`` by default, ``redis://…``) receives the world's events
   when it holds none yet, so every user starts with their history;
 - moderation scores come from ``--moderation`` (a `snsrec llm moderate` table) or,
-  by default, from the hashed n-gram baseline trained once on the world's training
-  notes and kept as ``RUN_DIR/moderation.parquet``;
+  by default, from the hashed n-gram baseline fitted once on every note of the world
+  (``baseline``; the simulator fits it on the notes before its start instead) and kept
+  as ``RUN_DIR/moderation.parquet``;
 - writes need ``SNSREC_TOKEN`` (a random one is made and printed when it is unset);
 - ``--workers N`` runs N processes on the port over the one store (``serve``).
 """
@@ -49,17 +50,59 @@ def resolve_runs(run_dir: Path, retriever: Path | None, ranker: Path | None
 
 
 BASELINE = "moderation-baseline.safetensors"
-BASELINE_RECIPE = "ngram-lr+short-copies"    # a baseline kept with another one is retrained
+BASELINE_RECIPE = "ngram-lr+short-copies+created-before"   # one kept another way is refitted
 # The baseline's training notes, at most (a seeded sample beyond): a start's cost bound.
 # On a million-note world the fit over all 800k training notes and their short copies
 # took ~55 minutes on a busy core.
 BASELINE_MAX_NOTES = 200_000
 
 
-def baseline(tables: Any, run_dir: Path, seed: int = 0) -> tuple[Path, Any]:
-    """The n-gram moderation baseline, trained once on the training notes and kept in
-    ``run_dir`` (weights as safetensors, every note's score as ``moderation.parquet``):
-    (the scores table, the model — it scores notes posted later)."""
+def baseline_training_rows(notes_path: Path, before: int | None, seed: int = 0
+                           ) -> tuple[np.ndarray, np.ndarray, np.ndarray | None]:
+    """(the rows, in note-id order, of the notes the baseline fits on: those created before
+    ``before`` (epoch seconds; None: every note), a seeded sample of BASELINE_MAX_NOTES
+    beyond; every note id; every note's creation time in seconds, None without a
+    ``created_at`` column)."""
+    import polars as pl
+
+    from snsrec.errors import DataError
+    from snsrec.io import parquet_columns
+
+    has_created = "created_at" in parquet_columns(notes_path)
+    if before is not None and not has_created:
+        raise DataError(f"{notes_path}: no column created_at; the moderation baseline's "
+                        "cut-off needs each note's creation time")
+    t = pl.read_parquet(notes_path, columns=["note_id", *(["created_at"] if has_created
+                                                          else [])]).sort("note_id")
+    created = t["created_at"].dt.epoch("s").to_numpy() if has_created else None
+    rows = np.arange(t.height) if before is None else np.flatnonzero(created < before)
+    if len(rows) == 0:
+        raise DataError(f"{notes_path}: no note created before the moderation cut-off "
+                        f"{_iso(before)}; the baseline has nothing to learn from")
+    if len(rows) > BASELINE_MAX_NOTES:
+        rows = np.sort(np.random.default_rng(seed).choice(rows, BASELINE_MAX_NOTES,
+                                                          replace=False))
+        echo(f"moderation: the baseline fits on {BASELINE_MAX_NOTES:,} of its training notes")
+    return rows, t["note_id"].to_numpy(), created
+
+
+def _iso(ts: int | None) -> str:
+    return "" if ts is None else str(np.datetime64(int(ts), "s"))
+
+
+def baseline(tables: Any, run_dir: Path, seed: int = 0, before: int | None = None
+             ) -> tuple[Path, Any, dict[str, Any]]:
+    """The n-gram moderation baseline fitted on the notes created before ``before`` (epoch
+    seconds), kept in ``run_dir`` (weights as safetensors, every note's score as
+    ``moderation.parquet``): (the scores table, the model — it scores notes posted later,
+    what it was fitted on: ``fitted_before``, ``train_notes``, ``latest_train_note``).
+
+    Serving passes None — every note it has: learning from all it has seen is no leak
+    there. The simulator passes its start, so the notes posted during the simulated days
+    are scored by a moderator that never saw them. A kept baseline is reused only when it
+    was fitted by this recipe on the same notes (their ids' checksum), else refitted."""
+    import zlib
+
     from safetensors import safe_open
     from safetensors.torch import load_file, save_file
 
@@ -71,27 +114,31 @@ def baseline(tables: Any, run_dir: Path, seed: int = 0) -> tuple[Path, Any]:
         note_text,
         read_notes,
         short_copies,
-        split_notes,
     )
 
+    path = tables.root / "notes.parquet"
+    train, ids, created = baseline_training_rows(path, before, seed)
+    fitted = {"fitted_before": _iso(before) or None, "train_notes": len(train),
+              "latest_train_note": _iso(created[train].max()) if created is not None
+              else None}
+    stamp = {"recipe": BASELINE_RECIPE, "seed": str(seed), "before": _iso(before),
+             "train_notes": str(len(train)),
+             "train_ids_crc32": f"{zlib.crc32(ids[train].astype(np.int64).tobytes()):08x}",
+             "latest_train_note": fitted["latest_train_note"] or ""}
     weights, scores = run_dir / BASELINE, run_dir / "moderation.parquet"
     if weights.is_file() and scores.is_file():
         with safe_open(str(weights), "pt") as f:
-            recipe = (f.metadata() or {}).get("recipe")
-        if recipe == BASELINE_RECIPE:
+            kept = f.metadata() or {}
+        if kept == stamp:
             model = NgramModerator()
             model.load_state_dict(load_file(weights))
-            return scores, model
-        echo(f"serve: {weights} was trained another way; training it again")
-    echo("serve: training the n-gram moderation baseline (once)")
-    notes = read_notes(tables.root / "notes.parquet")
+            return scores, model, fitted
+        echo(f"moderation: {weights} was fitted another way or on other notes; fitting it "
+             "again")
+    echo(f"moderation: fitting the n-gram baseline on {len(train):,} notes"
+         + (f" created before {_iso(before)}" if before is not None else "") + " (once)")
+    notes = read_notes(path)
     model = NgramModerator()
-    train = np.flatnonzero(notes["note_id"].is_in(
-        split_notes(notes, seed)["train"]["note_id"].implode()).to_numpy())
-    if len(train) > BASELINE_MAX_NOTES:
-        train = np.sort(np.random.default_rng(seed).choice(train, BASELINE_MAX_NOTES,
-                                                           replace=False))
-        echo(f"serve: the baseline fits on {BASELINE_MAX_NOTES:,} of the training notes")
     # Every note hashed once, the training notes' short copies after them (the training
     # notes' full texts are not built a second time: at a million notes, gigabytes).
     picked = notes[train]
@@ -104,8 +151,8 @@ def baseline(tables: Any, run_dir: Path, seed: int = 0) -> tuple[Path, Any]:
         frame_of(notes["note_id"].to_numpy(), probs).write_parquet(tmp)
     with atomic_path(weights) as tmp:
         save_file({k: v.contiguous() for k, v in model.state_dict().items()}, str(tmp),
-                  metadata={"recipe": BASELINE_RECIPE})
-    return scores, model
+                  metadata=stamp)
+    return scores, model, fitted
 
 
 def harmful_scorer(model: Any) -> Any:
@@ -139,14 +186,16 @@ def _open(run_dir: Path, store: str, retriever: Path | None, ranker: Path | None
 
 def assemble(store: Any, tables: Any, retriever_dir: Path, ranker_dir: Path,
              baseline_dir: Path, *, moderation: Path | None = None, threshold: float = 0.5,
-             index_kind: str = "hnsw", candidates: Any = None, **settings: Any) -> Any:
+             index_kind: str = "hnsw", candidates: Any = None,
+             moderation_before: int | None = None, **settings: Any) -> Any:
     """The ``Platform`` over an open store and a world's tables: the retrieval run's
     index, the ranker, moderation scores (``moderation`` or the n-gram baseline kept in
-    ``baseline_dir``; the baseline scores posted notes). ``candidates`` wraps the
-    retriever (the simulator's popularity arm); ``settings``: Platform's knobs."""
+    ``baseline_dir``, fitted on the notes created before ``moderation_before``; the
+    baseline scores posted notes). ``candidates`` wraps the retriever (the simulator's
+    popularity arm); ``settings``: Platform's knobs."""
     from snsrec.serve.pipeline import Moderation, Platform, Ranker, Retriever
 
-    scores, model = baseline(tables, baseline_dir)
+    scores, model, _ = baseline(tables, baseline_dir, before=moderation_before)
     retriever = Retriever(retriever_dir, index_kind)
     return Platform(store, candidates(retriever) if candidates else retriever,
                     Ranker(ranker_dir, tables),

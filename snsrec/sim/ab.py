@@ -16,40 +16,61 @@ what each arm served. Each in-process arm has its own SQLite store holding the
 world's events before the test start; an arm with ``url`` is a running
 `snsrec serve` reached over HTTP.
 
+Moderation is measured out of sample: the n-gram baseline is fitted on the notes
+created before the start only (``snsrec.serve.service.baseline``, kept in the
+output directory), so a note posted during the simulated days is judged by a
+moderator that never saw it. A precomputed table (``moderation_scores``, e.g. from
+`snsrec llm moderate`) does not record what its model was trained on: the report
+says so.
+
 Reported per arm, with 95% confidence intervals from a bootstrap over users (and
 the B − A difference from the paired bootstrap): feed CTR (clicks / feed
 impressions), search click-page rate (share of searches with a click), ads
 conversion rate (conversions / ads impressions), harmful exposure rate (share of
-all impressions on notes the world made harmful) and catalogue coverage (distinct
-notes shown / notes in the world).
+all impressions on notes the world made harmful), split into the share on notes
+created after the start (never seen by the moderator) and on the older ones (the
+two sum to it), the share of impressions on notes created after the start, and
+catalogue coverage (distinct notes shown / notes in the world). Beside them, each
+arm's moderator's precision and recall of "harmful" at its threshold on the notes
+created in the simulated days, against the world's flags.
+
+Paths in an arm's YAML (``run``, ``retriever``, ``ranker``, ``moderation_scores``)
+are relative to ``runs`` (``--runs``, default ``runs``), so the shipped arms in
+``configs/sim/`` run against any copy of the runs they name; every path is
+checked before the first arm starts.
 """
 
 from __future__ import annotations
 
+import os
 import time
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from snsrec.config import StrictModel
+from snsrec.config import StrictModel, load_config
 from snsrec.data.schema import SCENARIOS
-from snsrec.errors import ConfigError, DataError
+from snsrec.errors import ConfigError, DataError, ModelError
+from snsrec.eval.metrics import binary_prf
 from snsrec.progress import Progress, echo
+from snsrec.serve.service import assemble, baseline, resolve_runs
 
 DAY = 86_400
-METRICS = ("feed_ctr", "search_click_page_rate", "ads_conversion_rate",
-           "harmful_exposure_rate", "coverage")
+PATH_KEYS = ("run", "retriever", "ranker", "moderation_scores")   # relative to --runs
 EVENT_BASE = 10 ** 13          # simulated event ids start here (above any world's)
 
 
 class ArmConfig(StrictModel):
-    """One arm: a demo run (``run``) or ``retriever`` + ``ranker`` runs, or ``url``."""
+    """One arm: a demo run (``run``) or ``retriever`` + ``ranker`` runs, or ``url``. Paths
+    are relative to the runs root (``--runs``)."""
 
     name: str
     run: str | None = None
     retriever: str | None = None
     ranker: str | None = None
+    # A `snsrec llm moderate` table (note_id, p_harmful) instead of the n-gram baseline.
+    moderation_scores: str | None = None
     # platform: the retriever's candidates; popularity: the most clicked notes before the
     # test start (search then ranks by text relevance alone: no personal interests).
     candidates: str = "platform"
@@ -149,29 +170,46 @@ class Popular:
         return out
 
 
-def _arm(cfg: ArmConfig, world: Path, start: int, folder: Path) -> tuple[Any, Any]:
-    """(the arm, its platform or None over HTTP)."""
-    import os
+def resolve_arm(cfg: ArmConfig, source: Path, runs: Path) -> ArmConfig:
+    """``cfg`` with its paths under ``runs`` (absolute ones kept) and, for an in-process arm,
+    ``retriever`` and ``ranker`` resolved from ``run``: checked before any arm runs, so a
+    config naming a missing run fails at once, naming the file and the key."""
+    if cfg.url:
+        return cfg
+    if cfg.run is None and (cfg.retriever is None or cfg.ranker is None):
+        raise ConfigError(f"{source}: give run (a `snsrec demo` directory), or retriever and "
+                          "ranker (run directories), or url")
+    if cfg.candidates not in ("platform", "popularity"):
+        raise ConfigError(f"{source}: candidates {cfg.candidates!r}; use platform or "
+                          "popularity")
+    paths = {k: runs / getattr(cfg, k) for k in PATH_KEYS if getattr(cfg, k) is not None}
+    for key, path in paths.items():
+        if not path.exists():
+            raise ConfigError(f"{source}: {key} {path} does not exist (arm paths are relative "
+                              f"to --runs {runs}); the config's comment names the command "
+                              "that writes it")
+    try:
+        retriever, ranker = resolve_runs(paths["run"], paths.get("retriever"),
+                                         paths.get("ranker")) if "run" in paths else \
+            (paths["retriever"], paths["ranker"])
+    except ModelError as e:
+        raise ConfigError(f"{source}: {e}") from None
+    return cfg.model_copy(update={k: str(v) for k, v in {
+        **paths, "retriever": retriever, "ranker": ranker}.items()})
 
+
+def _arm(cfg: ArmConfig, tables: Any, start: int, folder: Path, baseline_dir: Path
+         ) -> tuple[Any, Any]:
+    """(the arm, its platform or None over HTTP) of a resolved ``cfg``; the n-gram baseline
+    (the moderator unless ``moderation_scores``) fitted before ``start`` in ``baseline_dir``."""
     if cfg.url:
         token = cfg.token or os.environ.get("SNSREC_TOKEN", "")
         if not token:
             raise ConfigError(f"arm {cfg.name}: url needs a write token (token: or "
                               "SNSREC_TOKEN) to send events")
         return Http(cfg.url, token), None
-    from snsrec.data.tables import load_tables
-    from snsrec.serve.service import assemble, resolve_runs
     from snsrec.serve.store import import_events, open_store
 
-    if cfg.run is None and (cfg.retriever is None or cfg.ranker is None):
-        raise ConfigError(f"arm {cfg.name}: give run (a `snsrec demo` directory), or "
-                          "retriever and ranker (run directories), or url")
-    run = Path(cfg.run) if cfg.run else None
-    if run is not None:
-        retriever_dir, ranker_dir = resolve_runs(run, _p(cfg.retriever), _p(cfg.ranker))
-    else:
-        retriever_dir, ranker_dir = Path(cfg.retriever), Path(cfg.ranker)
-    tables = load_tables(world)
     folder.mkdir(parents=True, exist_ok=True)
     store_path = folder / "store.sqlite"
     if store_path.exists():
@@ -180,12 +218,10 @@ def _arm(cfg: ArmConfig, world: Path, start: int, folder: Path) -> tuple[Any, An
             extra.unlink()
     store = open_store(f"sqlite:{store_path}")
     import_events(store, tables.events, until=start)
-    if cfg.candidates not in ("platform", "popularity"):
-        raise ConfigError(f"arm {cfg.name}: candidates {cfg.candidates!r}; use platform or "
-                          "popularity")
     popular = cfg.candidates == "popularity"
     platform = assemble(
-        store, tables, retriever_dir, ranker_dir, run or folder.parent,
+        store, tables, Path(cfg.retriever), Path(cfg.ranker), baseline_dir,
+        moderation=_p(cfg.moderation_scores), moderation_before=start,
         threshold=cfg.threshold, index_kind=cfg.index,
         candidates=(lambda r: Popular(r, _clicks_before(tables, start))) if popular else None,
         retrieve_k=cfg.retrieve_k, per_topic=cfg.per_topic,
@@ -255,8 +291,9 @@ def schedule(world: Path, cfg: SimConfig, start: int, um: Any) -> list[dict[str,
 # -- the run ---------------------------------------------------------------------------------
 
 def simulate(arm: Any, requests: list[dict[str, Any]], um: Any, seed: int, label: str,
-             ) -> dict[str, Any]:
-    """Serve every request through ``arm``; the ground truth clicks. Per-request records."""
+             new_note: np.ndarray) -> dict[str, Any]:
+    """Serve every request through ``arm``; the ground truth clicks. Per-request records
+    (``new_note``: per row of the truth's notes, created after the start)."""
     recs: list[dict[str, Any]] = []
     next_event = EVENT_BASE
     with Progress(f"sim {label}", total=len(requests), unit="req") as bar:
@@ -281,11 +318,12 @@ def simulate(arm: Any, requests: list[dict[str, Any]], um: Any, seed: int, label
                          "convert": int(conv[j])} for j, nid in enumerate(ids)]
                 next_event += n
                 arm.events(rows)
-            harmful = um.truth.harmful[um.note_rows(np.asarray(ids, np.int64))] if n else \
-                np.zeros(0, bool)
+            rows_n = um.note_rows(np.asarray(ids, np.int64)) if n else np.zeros(0, np.int64)
+            harmful, new = um.truth.harmful[rows_n], new_note[rows_n]
             recs.append({"user": req["user"], "scenario": req["scenario"], "shown": n,
                          "clicks": int(clicks.sum()), "conversions": int(conv.sum()),
-                         "harmful": int(harmful.sum()), "notes": ids})
+                         "harmful": int(harmful.sum()), "harmful_new": int((harmful & new).sum()),
+                         "new": int(new.sum()), "notes": ids})
             bar.update()
     return {"records": recs}
 
@@ -294,12 +332,14 @@ def user_totals(recs: list[dict[str, Any]], users: list[int]) -> dict[str, np.nd
     """Per-user numerators and denominators of each metric, users in ``users`` order."""
     at = {u: i for i, u in enumerate(users)}
     keys = ("feed_clicks", "feed_shown", "searches", "search_pages_clicked", "ads_shown",
-            "ads_conversions", "harmful", "shown")
+            "ads_conversions", "harmful", "harmful_new", "new_shown", "shown")
     t = {k: np.zeros(len(users)) for k in keys}
     for r in recs:
         i = at[r["user"]]
         t["shown"][i] += r["shown"]
         t["harmful"][i] += r["harmful"]
+        t["harmful_new"][i] += r["harmful_new"]
+        t["new_shown"][i] += r["new"]
         if r["scenario"] == "feed":
             t["feed_clicks"][i] += r["clicks"]
             t["feed_shown"][i] += r["shown"]
@@ -309,13 +349,19 @@ def user_totals(recs: list[dict[str, Any]], users: list[int]) -> dict[str, np.nd
         elif r["scenario"] == "ads":
             t["ads_shown"][i] += r["shown"]
             t["ads_conversions"][i] += r["conversions"]
+    t["harmful_old"] = t["harmful"] - t["harmful_new"]
     return t
 
 
 RATIOS = {"feed_ctr": ("feed_clicks", "feed_shown"),
           "search_click_page_rate": ("search_pages_clicked", "searches"),
           "ads_conversion_rate": ("ads_conversions", "ads_shown"),
-          "harmful_exposure_rate": ("harmful", "shown")}
+          "harmful_exposure_rate": ("harmful", "shown"),
+          # The two parts of the rate above (over all impressions, so they sum to it): on
+          # notes created after the start — never seen by the moderator — and on the rest.
+          "harmful_exposure_new_notes": ("harmful_new", "shown"),
+          "harmful_exposure_old_notes": ("harmful_old", "shown"),
+          "new_notes_shown": ("new_shown", "shown")}
 
 
 def _ratio(t: dict[str, np.ndarray], metric: str, idx: np.ndarray | slice) -> np.ndarray:
@@ -350,13 +396,51 @@ def compare(a: dict[str, np.ndarray], b: dict[str, np.ndarray], n_notes: int,
     return out
 
 
+def note_created(tables: Any, note_ids: np.ndarray) -> np.ndarray:
+    """Creation time (epoch seconds) of each of ``note_ids`` (every one a world note)."""
+    t = tables.notes.select("note_id", "created_at").collect().sort("note_id")
+    ids, created = t["note_id"].to_numpy(), t["created_at"].dt.epoch("s").to_numpy()
+    at = np.searchsorted(ids, note_ids)
+    return created[np.clip(at, 0, len(ids) - 1)]
+
+
+def moderation_quality(scores: dict[int, float], threshold: float, note_ids: np.ndarray,
+                       harmful: np.ndarray) -> dict[str, Any]:
+    """Precision and recall of "harmful" when a note is blocked at ``p_harmful >=
+    threshold`` (a note without a score passes, as in serving), against the world's flags
+    ``harmful``; None where undefined (nothing blocked / nothing harmful)."""
+    blocked = np.array([scores.get(int(n), 0.0) >= threshold for n in note_ids], bool)
+    harmful = np.asarray(harmful, bool)
+    precision, recall, _ = binary_prf(blocked, harmful)
+    return {"blocked": int(blocked.sum()), "precision": precision if blocked.any() else None,
+            "recall": recall if harmful.any() else None}
+
+
+def _moderator(cfg: ArmConfig, platform: Any, fitted: dict[str, Any], sim_notes: np.ndarray,
+               sim_harmful: np.ndarray) -> dict[str, Any]:
+    """What moderates the arm, what it learnt from, and its quality on the simulated days'
+    notes (unknown for an arm over HTTP)."""
+    out: dict[str, Any] = {"enabled": cfg.moderation, "threshold": cfg.threshold}
+    if platform is None:
+        return {**out, "moderator": f"the service at {cfg.url}"}
+    if cfg.moderation_scores:
+        # Nothing in a scores table says which notes its model was trained on.
+        out.update(moderator=f"scores table {cfg.moderation_scores}", fitted_before=None,
+                   train_notes=None, latest_train_note=None)
+    else:
+        out.update(moderator="n-gram baseline", **fitted)
+    m = platform.moderation
+    return {**out, **moderation_quality(m.scores, m.threshold, sim_notes, sim_harmful)}
+
+
 def run_ab(world: str | Path, a: str | Path, b: str | Path, out: str | Path, *,
-           overrides: list[str] | None = None, days: int | None = None) -> dict[str, Any]:
-    from snsrec.config import load_config
+           overrides: list[str] | None = None, days: int | None = None,
+           runs: str | Path = "runs") -> dict[str, Any]:
+    from snsrec.data.tables import load_tables
     from snsrec.data.world.usermodel import UserModel
     from snsrec.io import read_json, write_json, write_text
 
-    world, out = Path(world), Path(out)
+    world, out, runs = Path(world), Path(out), Path(runs)
     if not (world / "truth" / "params.json").is_file():
         raise DataError(f"{world}: not a world directory with its truth (truth/params.json); "
                         "generate one with `snsrec world generate`")
@@ -365,29 +449,43 @@ def run_ab(world: str | Path, a: str | Path, b: str | Path, out: str | Path, *,
         cfg = cfg.model_copy(update={"days": days})
     if cfg.days < 1 or cfg.users_per_day < 1 or cfg.requests_per_user < 1:
         raise ConfigError("sim: days, users_per_day and requests_per_user must be >= 1")
-    arms = [load_config(ArmConfig, p) for p in (a, b)]
+    arms = [resolve_arm(load_config(ArmConfig, p), Path(p), runs) for p in (a, b)]
     if arms[0].name == arms[1].name:
         raise ConfigError(f"--a and --b are both named {arms[0].name!r}; give the arms "
                           "different names")
     meta = read_json(world / "world.json")
     start = int(np.datetime64(meta["split"]["test_start"], "s").astype(np.int64))
+    end = start + cfg.days * DAY
     um = UserModel.load(world)
+    tables = load_tables(world)
+    created = note_created(tables, um.truth.note_ids)
+    new_note = created >= start
+    in_days = (created >= start) & (created < end)
+    sim_notes, sim_harmful = um.truth.note_ids[in_days], um.truth.harmful[in_days]
+    # One moderator for every in-process arm: fitted on the notes before the start only.
+    fitted = baseline(tables, out, before=start)[2] if any(not x.url for x in arms) else {}
     requests = schedule(world, cfg, start, um)
     t0 = time.perf_counter()
-    results, totals, covered = {}, {}, []
+    results, totals, covered, moderation = {}, {}, [], {}
     users = sorted({r["user"] for r in requests})
     for arm_cfg in arms:
         echo(f"sim: arm {arm_cfg.name}")
-        arm, _ = _arm(arm_cfg, world, start, out / arm_cfg.name)
-        res = simulate(arm, requests, um, cfg.seed, arm_cfg.name)
+        arm, platform = _arm(arm_cfg, tables, start, out / arm_cfg.name, out)
+        moderation[arm_cfg.name] = _moderator(arm_cfg, platform, fitted, sim_notes,
+                                              sim_harmful)
+        res = simulate(arm, requests, um, cfg.seed, arm_cfg.name, new_note)
         totals[arm_cfg.name] = user_totals(res["records"], users)
         covered.append(len({n for r in res["records"] for n in r["notes"]}))
         results[arm_cfg.name] = res
     stats = compare(totals[arms[0].name], totals[arms[1].name], len(um.truth.note_ids),
                     (covered[0], covered[1]), cfg.seed)
-    report = {"world": str(world), "config": cfg.model_dump(), "arms":
+    report = {"world": str(world), "runs": str(runs), "config": cfg.model_dump(), "arms":
               [x.model_dump() for x in arms], "requests": len(requests), "users": len(users),
               "start": meta["split"]["test_start"], "metrics": stats,
+              "moderation": {"notes_from": meta["split"]["test_start"],
+                             "notes_until": str(np.datetime64(end, "s")),
+                             "notes": len(sim_notes), "harmful": int(sim_harmful.sum()),
+                             "arms": moderation},
               "seconds": round(time.perf_counter() - t0, 1)}
     out.mkdir(parents=True, exist_ok=True)
     write_json(out / "ab.json", report)
@@ -413,4 +511,33 @@ def markdown(r: dict[str, Any]) -> str:
                      f"{s['diff']:+.4f} [{s['diff_ci'][0]:+.4f}, {s['diff_ci'][1]:+.4f}] | {rel} |")
     c = r["metrics"]["coverage"]
     lines.append(f"| coverage | {f(c['a'])} | {f(c['b'])} | {c['diff']:+.4f} | |")
-    return "\n".join(lines) + "\n"
+    lines += ["", "harmful_exposure_new_notes + harmful_exposure_old_notes = "
+              "harmful_exposure_rate: the harmful impressions on notes created after the start "
+              "(never seen by the moderator) and before it, over all impressions; "
+              "new_notes_shown: the share of impressions on notes created after the start.",
+              "", moderation_markdown(r["moderation"])]
+    return "\n".join(lines)
+
+
+def moderation_markdown(mod: dict[str, Any]) -> str:
+    """Each arm's moderator, what it learnt from, and its precision / recall on the notes
+    created in the simulated days."""
+    from snsrec.report.markdown import markdown_table
+
+    arms = mod["arms"]
+    head = (f"Moderation on the {mod['notes']:,} notes created from {mod['notes_from']} to "
+            f"{mod['notes_until']} ({mod['harmful']:,} harmful), at each arm's threshold (a "
+            "note is blocked at p_harmful ≥ it):")
+
+    def learnt(m: dict[str, Any]) -> str:
+        if m["moderator"] != "n-gram baseline":
+            return "not recorded: out of sample only if its model never saw these notes" \
+                if m["moderator"].startswith("scores table") else "unknown"
+        return f"{m['train_notes']:,} notes created before {m['fitted_before']}"
+
+    rows = [[name, "on" if m["enabled"] else "off", m["threshold"], m["moderator"],
+             learnt(m), m.get("blocked"), m.get("precision"), m.get("recall")]
+            for name, m in arms.items()]
+    return head + "\n\n" + markdown_table(
+        ["arm", "filter", "threshold", "moderator", "fitted on", "blocked", "precision",
+         "recall"], rows)

@@ -349,12 +349,19 @@ def test_build_platform_from_a_demo_layout(served, redrec_run, tmp_path, monkeyp
     monkeypatch.setattr(service, "BASELINE_MAX_NOTES", 50)
     capsys.readouterr()
     build_platform(demo, store, index_kind="flat")
-    assert "the baseline fits on 50 of the training notes" in capsys.readouterr().err
+    assert "the baseline fits on 50 of its training notes" in capsys.readouterr().err
     assert pl.read_parquet(demo / "moderation.parquet").height == len(served["notes"])
     from safetensors import safe_open
 
+    # Serving learns from every note it has (no cut-off): no leak there.
     with safe_open(str(weights), "pt") as f:
-        assert f.metadata() == {"recipe": "ngram-lr+short-copies"}
+        meta = f.metadata()
+    assert meta["recipe"] == service.BASELINE_RECIPE and meta["before"] == ""
+    assert meta["train_notes"] == "50"
+    monkeypatch.setattr(service, "BASELINE_MAX_NOTES", 10**6)
+    build_platform(demo, store, index_kind="flat")            # other notes: fitted again
+    with safe_open(str(weights), "pt") as f:
+        assert f.metadata()["train_notes"] == str(len(served["notes"]))
     with pytest.raises(ModelError, match="not a retrieval run"):
         build_platform(tmp_path, store)
 
