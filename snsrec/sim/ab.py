@@ -43,6 +43,7 @@ checked before the first arm starts.
 from __future__ import annotations
 
 import os
+import shlex
 import time
 from pathlib import Path
 from typing import Any
@@ -438,8 +439,10 @@ def run_ab(world: str | Path, a: str | Path, b: str | Path, out: str | Path, *,
            runs: str | Path = "runs") -> dict[str, Any]:
     from snsrec.data.tables import load_tables
     from snsrec.data.world.usermodel import UserModel
-    from snsrec.io import read_json, write_json, write_text
+    from snsrec.io import read_json
+    from snsrec.records import write_record
 
+    started = time.time()
     world, out, runs = Path(world), Path(out), Path(runs)
     if not (world / "truth" / "params.json").is_file():
         raise DataError(f"{world}: not a world directory with its truth (truth/params.json); "
@@ -479,7 +482,8 @@ def run_ab(world: str | Path, a: str | Path, b: str | Path, out: str | Path, *,
         results[arm_cfg.name] = res
     stats = compare(totals[arms[0].name], totals[arms[1].name], len(um.truth.note_ids),
                     (covered[0], covered[1]), cfg.seed)
-    report = {"world": str(world), "runs": str(runs), "config": cfg.model_dump(), "arms":
+    report = {"benchmark": "sim-ab", "world": str(world), "runs": str(runs),
+              "config": cfg.model_dump(), "arms":
               [x.model_dump() for x in arms], "requests": len(requests), "users": len(users),
               "start": meta["split"]["test_start"], "metrics": stats,
               "moderation": {"notes_from": meta["split"]["test_start"],
@@ -487,9 +491,11 @@ def run_ab(world: str | Path, a: str | Path, b: str | Path, out: str | Path, *,
                              "notes": len(sim_notes), "harmful": int(sim_harmful.sum()),
                              "arms": moderation},
               "seconds": round(time.perf_counter() - t0, 1)}
-    out.mkdir(parents=True, exist_ok=True)
-    write_json(out / "ab.json", report)
-    write_text(out / "ab.md", markdown(report))
+    command = shlex.join(["snsrec", "sim", "ab", "--world", str(world), "--a", str(a), "--b",
+                          str(b), "--days", str(cfg.days), "--out", str(out), "--runs",
+                          str(runs), *[x for s in overrides or [] for x in ("--set", s)]])
+    report, _ = write_record(out, "ab", report, markdown, default_command=command,
+                             started=started, seeds=[cfg.seed])
     return report
 
 
@@ -501,16 +507,18 @@ def markdown(r: dict[str, Any]) -> str:
              "users (B − A paired).", "",
              f"| metric | {a} | {b} | B − A | relative |", "|---|---|---|---|---|"]
 
-    def f(v: float) -> str:
-        return f"{v:.4f}" if v is not None and np.isfinite(v) else "–"
+    # A missing value (NaN in memory, null in the record's strict JSON) is "–".
+    def f(v: float | None, sign: str = "") -> str:
+        return f"{v:{sign}.4f}" if v is not None and np.isfinite(v) else "–"
     for m in RATIOS:
         s = r["metrics"][m]
         rel = f"{100 * s['relative']:+.1f}%" if s["relative"] is not None else "–"
         lines.append(f"| {m} | {f(s['a'])} [{f(s['a_ci'][0])}, {f(s['a_ci'][1])}] | "
                      f"{f(s['b'])} [{f(s['b_ci'][0])}, {f(s['b_ci'][1])}] | "
-                     f"{s['diff']:+.4f} [{s['diff_ci'][0]:+.4f}, {s['diff_ci'][1]:+.4f}] | {rel} |")
+                     f"{f(s['diff'], '+')} [{f(s['diff_ci'][0], '+')}, "
+                     f"{f(s['diff_ci'][1], '+')}] | {rel} |")
     c = r["metrics"]["coverage"]
-    lines.append(f"| coverage | {f(c['a'])} | {f(c['b'])} | {c['diff']:+.4f} | |")
+    lines.append(f"| coverage | {f(c['a'])} | {f(c['b'])} | {f(c['diff'], '+')} | |")
     lines += ["", "harmful_exposure_new_notes + harmful_exposure_old_notes = "
               "harmful_exposure_rate: the harmful impressions on notes created after the start "
               "(never seen by the moderator) and before it, over all impressions; "
