@@ -16,6 +16,7 @@ only the vectors know anything about them.
 
 from __future__ import annotations
 
+import math
 import shlex
 import time
 from collections.abc import Sequence
@@ -30,12 +31,15 @@ from snsrec.bench.ctr import (
     DEFAULT_CACHE,
     data_slug,
     mean_std,
+    percent,
     pm,
+    reference_rows,
     run_one,
     shipped,
     variant_config,
 )
 from snsrec.errors import ConfigError
+from snsrec.eval.oracle import oracle_share
 from snsrec.io import write_text
 from snsrec.progress import echo
 from snsrec.records import write_record
@@ -139,7 +143,15 @@ def bench_multimodal(data: list[str], variants: list[str], seeds: int, out: Path
                          "auc": mean_std([r["auc"] for r in mine]),
                          "auc_new_notes": mean_std([r["auc_new_notes"] for r in mine]),
                          "train_time_s": float(np.mean([r["train_time_s"] for r in mine]))})
-        result["data"][data_slug(d)] = {"spec": d, "table": rows, "runs": runs}
+        # The world's truth, popularity and the constant answer on the same test rows.
+        refs = reference_rows(plan[0][2])
+        best = next((r["auc_mean"] for r in refs if r["model"] == "oracle"), math.nan)
+        for r in rows:
+            r["auc_share"] = oracle_share(r["auc"][0], best, 0.5)
+        for r in refs:
+            r["auc_share"] = oracle_share(r["auc_mean"], best, 0.5)
+        result["data"][data_slug(d)] = {"spec": d, "table": rows, "references": refs,
+                                        "runs": runs}
     result, md = write_record(out, "multimodal", result, markdown, default_command=result["command"],
                  started=started, seeds=list(range(seeds)))
     return {"markdown": md, "results": result}
@@ -159,8 +171,14 @@ def markdown(result: dict[str, Any]) -> str:
             r = block["runs"][0]
             parts.append(f"{r['rows']:,} test impressions, {r['new_note_rows']:,} of new "
                          "notes.\n")
+        share = "auc_share" in (block["table"] or [{}])[0]
+        rows = [[r["variant"], pm(*r["auc"], seeds=r["seeds"]),
+                 *([percent(r["auc_share"])] if share else []),
+                 pm(*r["auc_new_notes"], seeds=r["seeds"]), f"{r['params']:,}",
+                 f"{r['train_time_s']:.0f}", r["seeds"]] for r in block["table"]]
+        rows += [[r["model"], f"{r['auc_mean']:.4f}", percent(r["auc_share"]), "–", "–", "–",
+                  "–"] for r in block.get("references", [])]
         parts.append(markdown_table(
-            ["variant", "test AUC", "AUC on new notes", "params", "train s", "seeds"],
-            [[r["variant"], pm(*r["auc"]), pm(*r["auc_new_notes"]), f"{r['params']:,}",
-              f"{r['train_time_s']:.0f}", r["seeds"]] for r in block["table"]]))
+            ["variant", "test AUC", *(["share of oracle"] if share else []), "AUC on new notes",
+             "params", "train s", "seeds"], rows))
     return "\n".join(parts) + "\n"

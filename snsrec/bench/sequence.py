@@ -21,6 +21,7 @@ behaviours SDIM is within 0.002 AUC of DIN and ≥ 5× faster per request.
 
 from __future__ import annotations
 
+import math
 import shlex
 import time
 from collections.abc import Sequence
@@ -36,12 +37,16 @@ from snsrec.bench.ctr import (
     DEFAULT_CACHE,
     data_slug,
     mean_std,
+    percent,
     pm,
+    reference_rows,
     run_one,
     shipped,
     variant_config,
 )
 from snsrec.errors import ConfigError
+from snsrec.eval.metrics import paired_difference
+from snsrec.eval.oracle import oracle_share
 from snsrec.io import write_text
 from snsrec.progress import echo
 from snsrec.records import write_record
@@ -182,8 +187,17 @@ def bench_sequence(data: list[str], models: list[str], lengths: list[int], seeds
                                                    **rec})
     for d in data:
         mine = runs.get(data_slug(d), [])
-        result["data"][data_slug(d)] = {"spec": d, "table": table(mine), "runs": mine,
-                                        "targets": verdicts(table(mine))}
+        rows = table(mine)
+        # The world's truth, popularity and the constant answer on the same test rows (no
+        # training; computed afresh, so a table rebuilt from reused runs has them).
+        refs = reference_rows(next(cfg for dd, _, _, _, cfg in plan if dd == d))
+        best = next((r["auc_mean"] for r in refs if r["model"] == "oracle"), math.nan)
+        for r in rows:
+            r["auc_share"] = oracle_share(r["auc"][0], best, 0.5)
+        for r in refs:
+            r["auc_share"] = oracle_share(r["auc_mean"], best, 0.5)
+        result["data"][data_slug(d)] = {"spec": d, "table": rows, "references": refs,
+                                        "runs": mine, "targets": verdicts(mine)}
     result, md = write_record(out, "sequence", result, markdown, default_command=result["command"],
                  started=started, seeds=list(range(seeds)))
     return {"markdown": md, "results": result}
@@ -204,24 +218,43 @@ def table(runs: list[dict[str, Any]]) -> list[dict[str, Any]]:
     return rows
 
 
-def verdicts(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
-    """Per history length: DIN and SDIM against DeepFM; at >= 1,000 SDIM against DIN."""
-    base = next((r for r in rows if r["model"] == "deepfm"), None)
+def verdicts(runs: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Per history length: DIN and SDIM against DeepFM, paired by seed
+    (``paired_difference``: "a" ahead only when its interval excludes 0); at >= 1,000
+    behaviours SDIM's mean AUC gap to DIN and its speed-up."""
+    def by_seed(model: str, length: int | None) -> dict[int, dict[str, Any]]:
+        return {r["seed"]: r for r in runs if (r["model"], r["length"]) == (model, length)}
+
+    base = by_seed("deepfm", None)
     out = []
-    for length in sorted({r["length"] for r in rows if r["length"]}):
-        got = {r["model"]: r for r in rows if r["length"] == length}
+    for length in sorted({r["length"] for r in runs if r["length"]}):
         v: dict[str, Any] = {"length": length}
-        if base:
-            v.update({f"{m}_beats_deepfm": got[m]["auc"][0] > base["auc"][0]
-                      for m in ("din", "sdim") if m in got})
-        if length >= TARGET["long"] and {"din", "sdim"} <= set(got):
-            gap = got["din"]["auc"][0] - got["sdim"]["auc"][0]
-            speed = got["din"]["p50_ms"] / got["sdim"]["p50_ms"]
+        for m in ("din", "sdim"):
+            got = by_seed(m, length)
+            seeds = sorted(set(got) & set(base))
+            if seeds:
+                v[f"{m}_vs_deepfm"] = paired_difference([got[s]["auc"] for s in seeds],
+                                                        [base[s]["auc"] for s in seeds])
+        din, sdim = by_seed("din", length), by_seed("sdim", length)
+        if length >= TARGET["long"] and din and sdim:
+            gap = float(np.mean([r["auc"] for r in din.values()])
+                        - np.mean([r["auc"] for r in sdim.values()]))
+            speed = float(np.mean([r["p50_ms"] for r in din.values()])
+                          / np.mean([r["p50_ms"] for r in sdim.values()]))
             v.update({"sdim_auc_gap": gap, "sdim_speedup": speed,
                       "sdim_close_and_fast": gap <= TARGET["auc_gap"]
                       and speed >= TARGET["speedup"]})
         out.append(v)
     return out
+
+
+def _vs_deepfm(model: str, d: dict[str, Any]) -> str:
+    """One paired comparison as a phrase: the mean difference, its interval, the reading."""
+    if d["reading"] == "one run":
+        return f"{model} − DeepFM {d['mean']:+.4f} (one seed: no claim)"
+    reading = {"a": f"{model} ahead", "b": "DeepFM ahead", "tie": "tie"}[d["reading"]]
+    return (f"{model} − DeepFM {d['mean']:+.4f} [{d['lo']:+.4f}, {d['hi']:+.4f}] over "
+            f"{d['n']} seeds: {reading}")
 
 
 def markdown(result: dict[str, Any]) -> str:
@@ -234,17 +267,23 @@ def markdown(result: dict[str, Any]) -> str:
              "fills the length.\n"]
     for block in result["data"].values():
         parts.append(f"## {block['spec']}\n")
+        share = "auc_share" in (block["table"] or [{}])[0]
+        rows = [[r["model"], r["length"] or "–", pm(*r["auc"], seeds=r["seeds"]),
+                 *([percent(r["auc_share"])] if share else []), f"{r['p50_ms']:.2f}",
+                 f"{r['p99_ms']:.2f}", "–" if r["state_ms"] is None else f"{r['state_ms']:.2f}",
+                 "–" if r["full_history_share"] is None else f"{r['full_history_share']:.2f}",
+                 f"{r['train_time_s']:.0f}", r["seeds"]] for r in block["table"]]
+        rows += [[r["model"], "–", f"{r['auc_mean']:.4f}", percent(r["auc_share"]), "–", "–",
+                  "–", "–", "–", "–"] for r in block.get("references", [])]
         parts.append(markdown_table(
-            ["model", "history", "test AUC", "p50 ms", "p99 ms", "state ms", "full", "train s",
-             "seeds"],
-            [[r["model"], r["length"] or "–", pm(*r["auc"]), f"{r['p50_ms']:.2f}",
-              f"{r['p99_ms']:.2f}", "–" if r["state_ms"] is None else f"{r['state_ms']:.2f}",
-              "–" if r["full_history_share"] is None else f"{r['full_history_share']:.2f}",
-              f"{r['train_time_s']:.0f}", r["seeds"]] for r in block["table"]]))
+            ["model", "history", "test AUC", *(["share of oracle"] if share else []),
+             "p50 ms", "p99 ms", "state ms", "full", "train s", "seeds"], rows))
         for v in block["targets"]:
-            bits = [f"{m} beats DeepFM: {'yes' if ok else 'no'}"
-                    for m, ok in ((m, v.get(f"{m}_beats_deepfm")) for m in ("din", "sdim"))
-                    if ok is not None]
+            bits = [_vs_deepfm(m, v[f"{m}_vs_deepfm"]) for m in ("din", "sdim")
+                    if f"{m}_vs_deepfm" in v]
+            bits += [f"{m} beats DeepFM: {'yes' if v[f'{m}_beats_deepfm'] else 'no'} (by the "
+                     "mean; an earlier record)" for m in ("din", "sdim")
+                     if f"{m}_beats_deepfm" in v]
             if "sdim_auc_gap" in v:
                 bits.append(f"SDIM within {TARGET['auc_gap']} AUC of DIN and ≥ "
                             f"{TARGET['speedup']:.0f}× faster: "

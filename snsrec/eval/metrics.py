@@ -270,3 +270,29 @@ def ctr_metrics(y: np.ndarray, p: np.ndarray, users: np.ndarray | None = None,
     out["n"] = int(y.size)
     out["ctr"] = float(y.mean()) if y.size else float("nan")
     return out
+
+
+def paired_difference(a: Sequence[float], b: Sequence[float], *, higher_is_better: bool = True,
+                      level: float = 0.95) -> dict[str, float | int | str]:
+    """``a − b`` over paired runs (the same seeds): the mean, a ``level`` t interval
+    (``scipy.stats.ttest_rel``) and the reading — "a" or "b" ahead only when the interval
+    excludes 0, "tie" otherwise, and "one run" (no interval, no claim) for fewer than two
+    pairs. The rule every "beats" in the docs rests on."""
+    from scipy import stats
+
+    x, y = np.asarray(a, np.float64), np.asarray(b, np.float64)
+    if x.shape != y.shape:
+        raise ValueError(f"paired_difference: {len(x)} values against {len(y)}")
+    d = x - y
+    mean = float(d.mean()) if d.size else float("nan")
+    if d.size < 2:
+        return {"mean": mean, "lo": float("nan"), "hi": float("nan"), "n": int(d.size),
+                "reading": "one run"}
+    if not d.any():
+        lo = hi = 0.0
+    else:
+        ci = stats.ttest_rel(x, y).confidence_interval(level)
+        lo, hi = float(ci.low), float(ci.high)
+    ahead_a, ahead_b = (lo > 0, hi < 0) if higher_is_better else (hi < 0, lo > 0)
+    reading = "a" if ahead_a else "b" if ahead_b else "tie"
+    return {"mean": mean, "lo": lo, "hi": hi, "n": int(d.size), "reading": reading}

@@ -211,9 +211,10 @@ LOWER_IS_BETTER = ("logloss",)
 def paired_view(records: list[dict[str, Any]], pairs: str, metric: str = "auc",
                 targets: str = "", data: str = "") -> str:
     """A − B over the seeds both ran (paired: the same seed, the same data), with a 95%
-    t interval (``scipy.stats.ttest_rel``): "A ahead" / "B ahead" only when the interval
-    excludes 0, else "tie". ``pairs``: ``a:b,a:c``; ``targets``: retrieval targets."""
-    from scipy import stats
+    t interval (``snsrec.eval.metrics.paired_difference``): "A ahead" / "B ahead" only
+    when the interval excludes 0, else "tie". ``pairs``: ``a:b,a:c``; ``targets``:
+    retrieval targets."""
+    from snsrec.eval.metrics import paired_difference
 
     rows = []
     for pair in pairs.split(","):
@@ -221,19 +222,12 @@ def paired_view(records: list[dict[str, Any]], pairs: str, metric: str = "auc",
         for target in targets.split(",") if targets else [""]:
             xa, xb = (per_seed(records[0], m, metric, target, data) for m in (a, b))
             seeds = sorted(set(xa) & set(xb))
-            diff = [xa[s] - xb[s] for s in seeds]
-            if len(seeds) < 2:
-                lo = hi = float("nan")
-                verdict = "one seed: no claim"
-            else:
-                lo, hi = (stats.ttest_rel([xa[s] for s in seeds], [xb[s] for s in seeds])
-                          .confidence_interval(0.95) if any(diff) else (0.0, 0.0))
-                better = (lo > 0, hi < 0)[::-1] if metric in LOWER_IS_BETTER else (lo > 0,
-                                                                                    hi < 0)
-                verdict = f"{a} ahead" if better[0] else f"{b} ahead" if better[1] else "tie"
-            mean = sum(diff) / len(diff) if diff else float("nan")
-            rows.append([f"{a} − {b}", *([target] if targets else []), f"{mean:+.4f}",
-                         f"[{lo:+.4f}, {hi:+.4f}]", len(seeds), verdict])
+            d = paired_difference([xa[s] for s in seeds], [xb[s] for s in seeds],
+                                  higher_is_better=metric not in LOWER_IS_BETTER)
+            reading = {"a": f"{a} ahead", "b": f"{b} ahead", "tie": "tie",
+                       "one run": "one seed: no claim"}[d["reading"]]
+            rows.append([f"{a} − {b}", *([target] if targets else []), f"{d['mean']:+.4f}",
+                         f"[{d['lo']:+.4f}, {d['hi']:+.4f}]", d["n"], reading])
     header = ["difference", *(["target"] if targets else []), f"mean {metric}",
               "95% interval", "seeds", "reading"]
     return markdown_table(header, rows)

@@ -46,12 +46,18 @@ def test_table_latency_and_reuse(tiny_cache, tmp_path):
 
 
 def test_the_verdicts_and_bad_input(tiny_cache, tmp_path):
-    rows = [{"model": "deepfm", "length": None, "auc": (0.70, 0.0), "p50_ms": 1.0},
-            {"model": "din", "length": 1000, "auc": (0.75, 0.0), "p50_ms": 60.0},
-            {"model": "sdim", "length": 1000, "auc": (0.749, 0.0), "p50_ms": 2.0}]
-    (v,) = verdicts(rows)
-    assert v["din_beats_deepfm"] and v["sdim_beats_deepfm"] and v["sdim_close_and_fast"]
-    assert v["sdim_speedup"] == pytest.approx(30.0)
+    # Three seeds: DIN ahead of DeepFM on every one, SDIM ahead on two and behind on one.
+    auc = {"deepfm": (0.70, 0.71, 0.72), "din": (0.75, 0.752, 0.76), "sdim": (0.70, 0.74, 0.71)}
+    ms = {"deepfm": 1.0, "din": 60.0, "sdim": 2.0}
+    runs = [{"model": m, "length": None if m == "deepfm" else 1000, "seed": k,
+             "auc": auc[m][k], "p50_ms": ms[m]} for m in auc for k in range(3)]
+    (v,) = verdicts(runs)
+    assert v["din_vs_deepfm"]["reading"] == "a" and v["din_vs_deepfm"]["n"] == 3
+    assert v["din_vs_deepfm"]["mean"] == pytest.approx(0.044)
+    assert v["sdim_vs_deepfm"]["reading"] == "tie"        # the seeds disagree: no claim
+    assert v["sdim_speedup"] == pytest.approx(30.0) and not v["sdim_close_and_fast"]
+    (one,) = verdicts([r for r in runs if r["seed"] == 0])
+    assert one["din_vs_deepfm"]["reading"] == "one run"
     with pytest.raises(ConfigError, match="no config .*'dien'"):
         bench_sequence(["world:tiny"], ["dien"], [5], 1, tmp_path / "x",
                        cache=tiny_cache(tmp_path))

@@ -182,3 +182,25 @@ def test_binary_prf_matches_sklearn_and_empty_cases():
                                  f1_score(truth, pred)))
     assert binary_prf([False, False], [True, False]) == (0.0, 0.0, 0.0)
     assert binary_prf([True, False], [True, False]) == (1.0, 1.0, 1.0)
+
+
+def test_paired_difference_reads_ahead_only_when_the_interval_excludes_zero():
+    from scipy import stats
+
+    from snsrec.eval.metrics import paired_difference
+
+    a, b = [0.75, 0.76, 0.74], [0.73, 0.745, 0.72]           # a ahead on every seed
+    d = paired_difference(a, b)
+    t = stats.t.ppf(0.975, 2) * np.std(np.subtract(a, b), ddof=1) / np.sqrt(3)
+    assert d["mean"] == pytest.approx(np.mean(np.subtract(a, b)))
+    assert (d["lo"], d["hi"]) == pytest.approx((d["mean"] - t, d["mean"] + t))
+    assert d["reading"] == "a" and d["n"] == 3
+    assert paired_difference(b, a)["reading"] == "b"
+    assert paired_difference(a, b, higher_is_better=False)["reading"] == "b"   # logloss
+    # Means apart but the seeds disagree: a tie.
+    assert paired_difference([0.75, 0.70, 0.76], [0.72, 0.74, 0.73])["reading"] == "tie"
+    same = paired_difference(a, a)
+    assert (same["lo"], same["hi"], same["reading"]) == (0.0, 0.0, "tie")
+    assert paired_difference([0.8], [0.7])["reading"] == "one run"
+    with pytest.raises(ValueError):
+        paired_difference([0.8, 0.7], [0.7])
