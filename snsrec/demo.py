@@ -40,7 +40,7 @@ import polars as pl
 import torch
 from pydantic import Field as PField
 
-from snsrec.config import StrictModel, dump_config, load_config
+from snsrec.config import PlainName, StrictModel, dump_config, load_config
 from snsrec.data.batches import to_tensors
 from snsrec.data.datasets import ensure_world
 from snsrec.data.schema import SCENARIOS
@@ -98,7 +98,8 @@ class DemoConfig(StrictModel):
     train: TrainConfig = PField(default_factory=lambda: TrainConfig(epochs=4, lr=0.01))
     ranker: RankerConfig = PField(default_factory=RankerConfig)
     retrieval: RetrievalConfig = PField(default_factory=RetrievalConfig)
-    retrievers: dict[str, RetrieverConfig] = PField(default_factory=_default_retrievers)
+    # Each trains into models/<name>/ of the demo's directory.
+    retrievers: dict[PlainName, RetrieverConfig] = PField(default_factory=_default_retrievers)
 
 
 def load_demo_config(path: Path | None = None, overrides: list[str] | None = None) -> DemoConfig:

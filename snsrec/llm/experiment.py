@@ -38,7 +38,7 @@ from typing import Any
 
 from pydantic import Field as PField
 
-from snsrec.config import StrictModel, deep_merge, load_config, validate_config
+from snsrec.config import PlainName, StrictModel, deep_merge, load_config, validate_config
 from snsrec.io import read_json, write_json, write_text
 from snsrec.progress import echo
 
@@ -57,7 +57,7 @@ class EvalSettings(StrictModel):
 
 
 class ExperimentConfig(StrictModel):
-    name: str = "redone"
+    name: PlainName = "redone"       # the default --out is bench/<name>
     model: str = "smollm2-135m"
     world: str = "world:small"
     threads: int | None = PField(None, ge=1)    # each job's; None: all cores, shared out

@@ -39,7 +39,7 @@ import torch
 import yaml
 from pydantic import Field as PField
 
-from snsrec.config import StrictModel, load_config
+from snsrec.config import PlainName, StrictModel, load_config
 from snsrec.errors import ConfigError, DataError
 from snsrec.io import atomic_dir, read_json, write_json, write_text
 from snsrec.llm.corpus import write_jsonl
@@ -94,7 +94,7 @@ class DPOSettings(StrictModel):
 
 
 class PostTrainConfig(StrictModel):
-    name: str
+    name: PlainName                 # the run goes to OUT/<name>
     stage: Literal["cpt", "sft", "dpo"] | None = None
     model: str
     seed: int = 0

@@ -32,7 +32,7 @@ from typing import Any
 
 import numpy as np
 
-from snsrec.config import StrictModel
+from snsrec.config import PlainName, StrictModel
 from snsrec.data.schema import SCENARIOS
 from snsrec.errors import ConfigError, DataError
 from snsrec.progress import Progress, echo
@@ -46,7 +46,7 @@ EVENT_BASE = 10 ** 13          # simulated event ids start here (above any world
 class ArmConfig(StrictModel):
     """One arm: a demo run (``run``) or ``retriever`` + ``ranker`` runs, or ``url``."""
 
-    name: str
+    name: PlainName                 # its store goes to OUT/<name>/
     run: str | None = None
     retriever: str | None = None
     ranker: str | None = None

@@ -34,7 +34,7 @@ import polars as pl
 from pydantic import Field as PField
 from pydantic import field_validator
 
-from snsrec.config import StrictModel, load_config, validate_config
+from snsrec.config import PlainName, StrictModel, load_config, validate_config
 from snsrec.errors import ConfigError, DataError, ModelError
 from snsrec.progress import echo
 from snsrec.train import distributed
@@ -54,7 +54,7 @@ class ModelConfig(StrictModel):
 
 
 class RunConfig(StrictModel):
-    name: str
+    name: PlainName                      # the run goes to OUT/<name>
     data: str = "world:small"            # resolve_dataset spec
     cache: Path = Path("data")           # where named data sets are built
     features: Path | None = None         # feature YAML (FeatureSpec); None = default_spec
@@ -88,13 +88,6 @@ class RunConfig(StrictModel):
         bad = {k: n for k, n in v.items() if n < 1}
         if bad:
             raise ValueError(f"{bad}: give a positive number of rows per split")
-        return v
-
-    @field_validator("name")
-    @classmethod
-    def _plain_name(cls, v: str) -> str:
-        if not v or v in (".", "..") or "/" in v or "\\" in v:
-            raise ValueError("must be a plain directory name (no '/'), e.g. deepfm_small")
         return v
 
 
