@@ -29,7 +29,7 @@ import torch
 from snsrec import __version__
 from snsrec.data.schema import COVER_FIELDS
 from snsrec.errors import ConfigError, ModelError
-from snsrec.io import write_json, write_text
+from snsrec.io import out_dir, write_json, write_text
 from snsrec.progress import echo
 
 CONFIG = Path("configs/train/adsee_world_covers.yaml")
@@ -102,7 +102,7 @@ def suggest_for_note(run_dir: Path, note_id: int, **kw: Any) -> dict[str, Any]:
 
 def bench_adsee(data: str, out: Path, *, backbone: str = "minilm", seed: int = 0,
                 max_change: float = 0.25, overrides: list[str] | None = None,
-                cache: Path | None = None) -> dict[str, Any]:
+                cache: Path | None = None, force: bool = False) -> dict[str, Any]:
     """The whole loop (module doc) into ``out``: adsee.json / adsee.md."""
     from snsrec.bench.ctr import DEFAULT_CACHE, data_slug, run_one, shipped
     from snsrec.bench.multimodal import note_vectors, with_vectors
@@ -114,7 +114,7 @@ def bench_adsee(data: str, out: Path, *, backbone: str = "minilm", seed: int = 0
         raise ConfigError(f"adsee bench: --data {data}: the uplift needs a world's ground truth; "
                           "use world:covers or a generated world's directory")
     cache = Path(cache or DEFAULT_CACHE)
-    out = Path(out)
+    out = out_dir(out, "adsee bench", force=force, legacy=["adsee.json"])
     vectors = note_vectors(data, out, backbone, cache)
     cfg = load_run_config(shipped(CONFIG), [*(overrides or []), f"data={data}",
                                             f"train.seed={seed}", f"cache={cache}"])

@@ -46,7 +46,7 @@ from snsrec.data.datasets import ensure_world
 from snsrec.data.schema import SCENARIOS
 from snsrec.errors import ConfigError
 from snsrec.eval.metrics import rank_of_targets, retrieval_metrics
-from snsrec.io import atomic_dir, write_json, write_text
+from snsrec.io import atomic_dir, check_out, write_json, write_text
 from snsrec.progress import Progress
 from snsrec.train.pipeline import ModelConfig, RunConfig, train_run
 from snsrec.train.retrieval import RetrievalDataConfig
@@ -346,10 +346,12 @@ def _write_report(tmp: Path, world: dict, fmap_text: str, metrics: dict, cfg: De
 # -- the demo -------------------------------------------------------------
 
 def run_demo(out: Path, *, preset: str = "small", seed: int = 7, world_dir: Path | None = None,
-             config: Path | None = None, overrides: list[str] | None = None) -> dict[str, Any]:
+             config: Path | None = None, overrides: list[str] | None = None,
+             force: bool = False) -> dict[str, Any]:
     """Run the whole demo into ``out``; return ``{"text": summary, "metrics": ...}``.
 
-    ``seed`` seeds the world, the trainer and the retrieval sample.
+    ``seed`` seeds the world, the trainer and the retrieval sample. ``out`` is replaced at
+    the end when snsrec wrote it (or with ``force``); otherwise refused before any work.
     """
     from snsrec.data.batches import TensorBatches
     from snsrec.data.features import FeatureMap, FeatureSpec, default_spec
@@ -370,7 +372,8 @@ def run_demo(out: Path, *, preset: str = "small", seed: int = 7, world_dir: Path
                           f"baselines ({', '.join(MODELS)}); pick a feature-interaction "
                           f"model, e.g. optinter")
     runs = {name: _retriever_run(name, spec, seed) for name, spec in cfg.retrievers.items()}
-    out = Path(out)
+    where = {"force": force, "legacy": ["metrics.json"], "inputs": [world_dir] if world_dir else []}
+    out = check_out(out, **where)
     timing: dict[str, float] = {}
 
     def lap(stage: str, t0: float) -> float:
@@ -436,7 +439,7 @@ def run_demo(out: Path, *, preset: str = "small", seed: int = 7, world_dir: Path
         metrics: dict[str, Any] = {"world": world, "ctr": ctr, "retrieval": retrieval,
                                    "retrievers": retrievers, "train": train_info,
                                    "position": position_summary(logged), "timing": timing}
-        with atomic_dir(out) as tmp:
+        with atomic_dir(out, "demo", **where) as tmp:
             write_text(tmp / "config.yaml", dump_config(cfg))
             fmap.save(tmp / "feature_map.json")
             write_jsonl(tmp / "log.jsonl", fits["lr"]["history"])

@@ -40,7 +40,7 @@ import yaml
 from snsrec import __version__
 from snsrec.data.datasets import DEFAULT_CACHE, resolve_dataset
 from snsrec.errors import ConfigError, DataError
-from snsrec.io import read_json, write_json, write_text
+from snsrec.io import check_out, out_dir, read_json, write_json, write_text
 from snsrec.progress import echo
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
@@ -254,7 +254,7 @@ def run_one(cfg: Any, run_dir: Path,
     run passes its own; it resumes only if it leaves a checkpoint in ``run_dir``).
     """
     from snsrec.train.pipeline import train_run
-    from snsrec.train.trainer import checkpoint_dir_of
+    from snsrec.train.trainer import RUN_LEGACY, checkpoint_dir_of
 
     stamp = run_dir / "bench.json"
     resolved = _dump(cfg)
@@ -263,6 +263,8 @@ def run_one(cfg: Any, run_dir: Path,
         if _same_config(cfg, old.get("config"), resolved) and (run_dir / "metrics.json").is_file():
             echo(f"bench: reusing {run_dir}")
             return old["record"]
+    # The run's folder inside the benchmark's: new, marked, or one an earlier snsrec wrote.
+    out_dir(run_dir, "bench (run)", legacy=[*RUN_LEGACY, "bench.json", "bench.pending.json"])
     # A run interrupted earlier (the benchmark killed) resumes from its last checkpoint.
     pending = run_dir / "bench.pending.json"
     resume = pending.is_file() and _same_config(cfg, read_json(pending), resolved) \
@@ -270,7 +272,6 @@ def run_one(cfg: Any, run_dir: Path,
     if resume:
         echo(f"bench: resuming {run_dir} from its checkpoint")
     else:
-        run_dir.mkdir(parents=True, exist_ok=True)
         write_json(pending, resolved)
     metrics = (train or train_run)(cfg, run_dir, resume=resume)   # replaces run_dir
     pending.unlink(missing_ok=True)
@@ -498,7 +499,7 @@ def _check_models(models: Sequence[str]) -> None:
 
 def bench_ctr(data: list[str], models: list[str], seeds: int, out: Path, *,
               overrides: list[str] | None = None, cache: Path = DEFAULT_CACHE,
-              peer_data: Sequence[str] = PEER_DATA) -> dict[str, Any]:
+              peer_data: Sequence[str] = PEER_DATA, force: bool = False) -> dict[str, Any]:
     """Run every data set × model × seed; write ``leaderboard.json`` / ``.md`` into ``out``.
 
     ``peer_data``: slugs of the data sets whose best peer-supported model is also run
@@ -510,11 +511,12 @@ def bench_ctr(data: list[str], models: list[str], seeds: int, out: Path, *,
         raise ConfigError("bench ctr: no --data given; e.g. --data world:small")
     _check_models(models)
     check_param_overrides(models, overrides)
-    out = Path(out)
+    check_out(out, force=force, legacy=["leaderboard.json"])    # refused before the data work
     slugs = [data_slug(d) for d in data]
     if len(set(slugs)) != len(slugs):
         raise ConfigError(f"bench ctr: data sets {data} share a name ({slugs}); give each once")
     roots = {d: resolve_dataset(d, cache) for d in data}   # bad data spec fails before training
+    out = out_dir(out, "bench ctr", force=force, legacy=["leaderboard.json"])
     features = {d: features_for(d, roots[d], out) for d in data}
     # Every config is resolved (and validated) before the first run trains.
     plan = {(d, m, k): resolve_config(d, m, k, features[d], overrides, cache)

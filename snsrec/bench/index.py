@@ -23,7 +23,7 @@ import numpy as np
 from snsrec.bench.peers import peak_rss_gb
 from snsrec.errors import ConfigError
 from snsrec.index.ann import KINDS, AnnIndex
-from snsrec.io import write_json, write_text
+from snsrec.io import out_dir, write_json, write_text
 from snsrec.progress import Progress, echo
 
 TARGET = {"kind": "hnsw", "recall": 0.95, "p99_ms": 5.0}
@@ -40,13 +40,15 @@ def mixture(n: int, dim: int, centres: np.ndarray, spread: float, rng: np.random
 
 def bench_index(out: Path, *, items: int = 1_000_000, dim: int = 64, users: int = 200,
                 interests: int = 3, k: int = 100, clusters: int = 1000, spread: float = 0.08,
-                kinds: Sequence[str] = KINDS, seed: int = 0) -> dict[str, Any]:
+                kinds: Sequence[str] = KINDS, seed: int = 0,
+                force: bool = False) -> dict[str, Any]:
     for kind in kinds:
         if kind not in KINDS:
             raise ConfigError(f"bench index: kind '{kind}'; use {', '.join(KINDS)}")
     if items < max(k, 300) or users < 1 or interests < 1 or dim < 8 or dim % 8:
         raise ConfigError(f"bench index: items ({items}) >= max(k, 300), users and interests "
                           f">= 1, dim ({dim}) a multiple of 8")
+    out = out_dir(out, "bench index", force=force, legacy=["index.json"])
     import faiss
 
     rng = np.random.default_rng(seed)
@@ -89,8 +91,8 @@ def bench_index(out: Path, *, items: int = 1_000_000, dim: int = 64, users: int 
            "interests": interests, "k": k, "clusters": clusters, "spread": spread,
            "threads": faiss.omp_get_max_threads(), "results": results, "meets_target": verdict}
     md = _markdown(res)
-    write_json(Path(out) / "index.json", res)
-    write_text(Path(out) / "index.md", md)
+    write_json(out / "index.json", res)
+    write_text(out / "index.md", md)
     return {**res, "markdown": md}
 
 

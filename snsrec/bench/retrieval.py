@@ -26,7 +26,7 @@ import numpy as np
 from snsrec import __version__
 from snsrec.bench.ctr import DEFAULT_CACHE, data_slug, mean_std, pm, run_one, variant_config
 from snsrec.errors import ConfigError
-from snsrec.io import write_json, write_text
+from snsrec.io import out_dir, write_json, write_text
 from snsrec.progress import echo
 
 CONFIG_DIR = Path("configs/bench/retrieval")
@@ -92,7 +92,7 @@ def leaderboard(runs: list[dict[str, Any]]) -> dict[str, Any]:
 
 def bench_retrieval(data: list[str], variants: list[str], seeds: int, out: Path, *,
                     overrides: list[str] | None = None, peers: Sequence[str] = PEERS,
-                    cache: Path = DEFAULT_CACHE) -> dict[str, Any]:
+                    cache: Path = DEFAULT_CACHE, force: bool = False) -> dict[str, Any]:
     """Every variant × seed on every data set (see the module doc). ``peers``: "recbole"
     also trains RecBole's SASRec with the sasrec variant's config (when sasrec is run)."""
     from snsrec.bench import recbole_sasrec
@@ -109,9 +109,9 @@ def bench_retrieval(data: list[str], variants: list[str], seeds: int, out: Path,
                           f"{recbole_sasrec.INSTALL}, or pass --peers none")
     if peer:
         recbole_sasrec.import_recbole()
-    out = Path(out)
     plan = {(d, v, k): resolve(v, d, k, overrides, cache)
-            for d in data for v in variants for k in range(seeds)}
+            for d in data for v in variants for k in range(seeds)}   # bad variants fail here
+    out = out_dir(out, "bench retrieval", force=force, legacy=["leaderboard.json"])
     result: dict[str, Any] = {"benchmark": "retrieval", "version": __version__,
                               "command": shlex.join(
                                   ["snsrec", "bench", "retrieval",

@@ -42,7 +42,7 @@ from snsrec.bench.ctr import (
     variant_config,
 )
 from snsrec.errors import ConfigError
-from snsrec.io import write_json, write_text
+from snsrec.io import out_dir, write_json, write_text
 from snsrec.progress import echo
 
 CONFIG_DIR = Path("configs/bench/sequence")
@@ -144,14 +144,14 @@ def bench_sequence(data: list[str], models: list[str], lengths: list[int], seeds
                    out: Path, *, rows: int = 400_000, eval_rows: int = 50_000,
                    candidates: int = 500, requests: int = 20,
                    overrides: list[str] | None = None,
-                   cache: Path = DEFAULT_CACHE) -> dict[str, Any]:
+                   cache: Path = DEFAULT_CACHE, force: bool = False) -> dict[str, Any]:
     if seeds < 1 or not data or not models or not lengths or min(lengths) < 1:
         raise ConfigError("bench sequence: give --data, --models, --lengths (>= 1) and "
                           "--seeds >= 1")
     if min(rows, eval_rows, candidates, requests) < 1:
         raise ConfigError("bench sequence: --rows, --eval-rows, --candidates and --requests "
                           "must be >= 1")
-    out = Path(out)
+    out = out_dir(out, "bench sequence", force=force, legacy=["sequence.json"])
     plan = []
     for d in data:
         for m in models:

@@ -69,7 +69,7 @@ from snsrec.bench.peers import (
     run_peer,
 )
 from snsrec.errors import ConfigError, DataError
-from snsrec.io import write_json, write_text
+from snsrec.io import out_dir, write_json, write_text
 from snsrec.progress import Progress, echo
 
 SNSREC = "snsrec"
@@ -455,7 +455,8 @@ def bench_throughput(out: Path, *, rows: int = 1_000_000, seeds: int = 3,
                      peers: list[str] | None = None, models: Sequence[str] = MODELS,
                      world: str = "world:small", movielens: str | None = "recbole:ml-1m",
                      cache: Path = Path("data"),
-                     precisions: Sequence[str] = ("fp32", "bf16")) -> dict[str, Any]:
+                     precisions: Sequence[str] = ("fp32", "bf16"),
+                     force: bool = False) -> dict[str, Any]:
     """Run every library × model × data set × seed; write ``throughput.json`` + ``.md``.
 
     ``precisions``: snsrec's own rows, ``fp32`` (library "snsrec") and / or
@@ -478,6 +479,7 @@ def bench_throughput(out: Path, *, rows: int = 1_000_000, seeds: int = 3,
         raise ConfigError(f"bench throughput: rows ({rows}) must be >= 100 and seeds ({seeds}) "
                           f">= 1")
     libraries = [*ours, *peers]
+    out = out_dir(out, "bench throughput", force=force, legacy=["throughput.json"])
     sources = [("world", world)] + ([("ml-1m", movielens)] if movielens else [])
     t_start = time.perf_counter()
     runs, infos = [], []
@@ -518,7 +520,6 @@ def bench_throughput(out: Path, *, rows: int = 1_000_000, seeds: int = 3,
         "data": infos, "roofline": bounds, "results": rows_out, "verdicts": verdicts,
         "runs": runs, "wall_s": time.perf_counter() - t_start}
     md = _markdown(res)
-    out = Path(out)
     write_json(out / "throughput.json", _jsonable(res))
     write_text(out / "throughput.md", md)
     return {**res, "markdown": md}

@@ -17,7 +17,7 @@ import time
 from pathlib import Path
 
 from snsrec.errors import DataError
-from snsrec.io import write_json, write_text
+from snsrec.io import out_dir, write_json, write_text
 from snsrec.progress import echo
 
 # Targets from the Foundation issue; presets without a target print "-".
@@ -77,19 +77,19 @@ def _markdown(results: list[dict]) -> str:
     return "\n".join(lines) + "\n"
 
 
-def bench_world(presets: list[str], seed: int, out: Path) -> dict:
+def bench_world(presets: list[str], seed: int, out: Path, *, force: bool = False) -> dict:
     """Time each preset in a child process; write ``out/world.json`` and ``out/world.md``."""
     from snsrec.data.world.generate import world_config
 
     for p in presets:
         world_config(p)  # unknown preset → ConfigError before any work
+    out = out_dir(out, "bench world", force=force, legacy=["world.json"])
     results = []
     with tempfile.TemporaryDirectory(prefix="snsrec-bench-world-") as tmp:
         for p in presets:
             echo(f"bench world: generating preset {p} ...")
             results.append(run_preset(p, seed, Path(tmp)))
     md = _markdown(results)
-    out = Path(out)
     # Each file is written to a temp sibling and renamed; other files in ``out`` are kept.
     write_json(out / "world.json", {"benchmark": "world", "results": results})
     write_text(out / "world.md", md)

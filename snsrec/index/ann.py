@@ -230,10 +230,11 @@ class AnnIndex:
         return flat_scores[first].astype(np.float32), flat_ids[first].astype(np.int64)
 
     # -- persistence ------------------------------------------------------------------
-    def save(self, path: str | Path) -> Path:
+    def save(self, path: str | Path, *, force: bool = False) -> Path:
+        """Write the index directory (replaced when snsrec wrote it, or with ``force``)."""
         if self._index is None:
             raise ModelError("index: nothing to save; build it first")
-        with atomic_dir(path) as tmp:
+        with atomic_dir(path, "index build", force=force, legacy=["index.json"]) as tmp:
             _faiss().write_index(self._index, str(tmp / "index.faiss"))
             write_json(tmp / "index.json", {"format": FORMAT, "dim": self.dim,
                                             "kind": self.kind, "params": self.params,

@@ -39,7 +39,7 @@ from typing import Any
 from pydantic import Field as PField
 
 from snsrec.config import PlainName, StrictModel, deep_merge, load_config, validate_config
-from snsrec.io import read_json, write_json, write_text
+from snsrec.io import check_out, out_dir, read_json, write_json, write_text
 from snsrec.progress import echo
 
 VARIANTS = ("base", "single-task", "multi-task", "cpt+multi-task", "cpt+multi-task+dpo")
@@ -317,5 +317,11 @@ def markdown(r: dict[str, Any]) -> str:
         f"Reproduce: `{r['command']}`\n"])
 
 
-def run_experiment(cfg: ExperimentConfig, out: str | Path, command: str) -> dict[str, Any]:
-    return Experiment(cfg, Path(out), command).run()
+def run_experiment(cfg: ExperimentConfig, out: str | Path, command: str, *,
+                   force: bool = False) -> dict[str, Any]:
+    """The experiment in ``out`` (snsrec's or new, or any folder with ``force``), resumed from
+    what it holds."""
+    where = {"force": force, "legacy": ["experiment.json"]}
+    exp = Experiment(cfg, check_out(out, **where), command)     # its world, once checked
+    out_dir(out, "llm experiment", **where)
+    return exp.run()

@@ -351,10 +351,13 @@ def compare(a: dict[str, np.ndarray], b: dict[str, np.ndarray], n_notes: int,
 
 
 def run_ab(world: str | Path, a: str | Path, b: str | Path, out: str | Path, *,
-           overrides: list[str] | None = None, days: int | None = None) -> dict[str, Any]:
+           overrides: list[str] | None = None, days: int | None = None,
+           force: bool = False) -> dict[str, Any]:
+    """Both arms on the same requests into ``out`` (snsrec's or new, or any folder with
+    ``force``: each arm's fresh store replaces the last one in ``out/<arm>/``)."""
     from snsrec.config import load_config
     from snsrec.data.world.usermodel import UserModel
-    from snsrec.io import read_json, write_json, write_text
+    from snsrec.io import out_dir, read_json, write_json, write_text
 
     world, out = Path(world), Path(out)
     if not (world / "truth" / "params.json").is_file():
@@ -369,6 +372,7 @@ def run_ab(world: str | Path, a: str | Path, b: str | Path, out: str | Path, *,
     if arms[0].name == arms[1].name:
         raise ConfigError(f"--a and --b are both named {arms[0].name!r}; give the arms "
                           "different names")
+    out = out_dir(out, "sim ab", force=force, legacy=["ab.json"], inputs=[world])
     meta = read_json(world / "world.json")
     start = int(np.datetime64(meta["split"]["test_start"], "s").astype(np.int64))
     um = UserModel.load(world)
@@ -389,7 +393,6 @@ def run_ab(world: str | Path, a: str | Path, b: str | Path, out: str | Path, *,
               [x.model_dump() for x in arms], "requests": len(requests), "users": len(users),
               "start": meta["split"]["test_start"], "metrics": stats,
               "seconds": round(time.perf_counter() - t0, 1)}
-    out.mkdir(parents=True, exist_ok=True)
     write_json(out / "ab.json", report)
     write_text(out / "ab.md", markdown(report))
     return report

@@ -79,6 +79,9 @@ def monitor_sign(name: str) -> float:
     return MONITOR_SIGN.get(name, 1.0)
 CHECKPOINT_FORMAT = "snsrec.checkpoint"
 CHECKPOINT_VERSION = 1
+# What a run directory written before the .snsrec mark holds (snsrec.io: legacy): the
+# metrics of a finished run, or the checkpoint of one cut short.
+RUN_LEGACY = ("metrics.json", "checkpoint/state.json")
 
 
 class TrainConfig(StrictModel):
@@ -299,7 +302,7 @@ def save_checkpoint(path: Path, model: nn.Module, optimizer: torch.optim.Optimiz
             "batches": batches.state_dict() if hasattr(batches, "state_dict") else None,
             "optimizer": {"param_groups": opt["param_groups"], "state": opt_keys},
             "has_best": best_state is not None, "rng": rng}
-    with atomic_dir(path) as tmp:
+    with atomic_dir(path, "train (checkpoint)", legacy=["state.json"]) as tmp:
         save_file({k: v.detach().cpu().contiguous() for k, v in tensors.items()},
                   str(tmp / "tensors.safetensors"))
         write_json(tmp / "state.json", meta)
@@ -709,8 +712,9 @@ def write_jsonl(path: str | Path, rows: list[dict[str, Any]]) -> None:
 def save_run(run_dir: str | Path, model: nn.Module, feature_map: Any,
              config: BaseModel | dict[str, Any] | None, metrics: dict[str, Any],
              history: list[dict[str, Any]] | None = None,
-             extra: Callable[[Path], None] | None = None) -> Path:
-    """Write a complete run directory atomically (a crash leaves the old one or none).
+             extra: Callable[[Path], None] | None = None, force: bool = False) -> Path:
+    """Write a complete run directory atomically (a crash leaves the old one or none); an
+    existing ``run_dir`` is replaced when it is snsrec's (``RUN_LEGACY``) or with ``force``.
 
     ``model.safetensors`` carries the model's registry name and parameters in
     its metadata, so ``load_run`` needs nothing else to rebuild it. ``extra``
@@ -726,7 +730,7 @@ def save_run(run_dir: str | Path, model: nn.Module, feature_map: Any,
     params = getattr(model, "model_params", {})
     resolved = {"model": {"name": name, "params": params}, **_config_dict(config)}
     run_dir = Path(run_dir)
-    with atomic_dir(run_dir) as tmp:
+    with atomic_dir(run_dir, "train", force=force, legacy=RUN_LEGACY) as tmp:
         write_text(tmp / "config.yaml", yaml.safe_dump(resolved, sort_keys=False,
                                                        allow_unicode=True))
         # The FeatureMap (feature_map.json), or a retrieval Corpus (corpus.parquet).
