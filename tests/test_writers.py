@@ -1,5 +1,5 @@
 """Writers never destroy what they did not write: every command that writes an output, end to
-end through ``snsrec.cli.main``.
+end through ``snsrec.cli.main`` (and a real SIGKILL in the middle of a replace).
 
 Each writing command, pointed at a folder (or file) of the user's own, exits 2 with one line
 naming it and ``--force`` and leaves it as it was; ``--force`` writes over it; a command
@@ -10,7 +10,12 @@ re-run into its own output needs no ``--force``; config names cannot leave ``--o
 from __future__ import annotations
 
 import json
+import os
 import shutil
+import signal
+import subprocess
+import sys
+import time
 from pathlib import Path
 
 import pyarrow.parquet as pq
@@ -119,6 +124,7 @@ DIRS = {
                                      o],
     "llm cpt": lambda i, o: ["llm", "cpt", i["cpt"], "--out", o.parent],
     "llm sft": lambda i, o: ["llm", "sft", i["sft"], "--out", o.parent],
+    "llm dpo": lambda i, o: ["llm", "dpo", i["sft"], "--out", o.parent],
     "llm experiment": lambda i, o: ["llm", "experiment", QUICK, "--set",
                                     f"world={i['world']}", "--out", o],
     "llm eval": lambda i, o: ["llm", "eval", "--model", "tiny-qwen2", "--tasks", i["suite"],
@@ -311,3 +317,42 @@ def test_config_names_cannot_leave_out(command, key, name, inputs, tmp_path, cap
     assert f"key '{key}" in err and "must be a plain folder name" in err, err
     assert [p.name for p in tmp_path.iterdir() if p.name not in ("a.yaml", "demo.yaml")] == \
         ["out"] and not any(out.iterdir())
+
+
+def test_sigkill_between_the_renames_of_a_replace_loses_nothing(tmp_path, capsys):
+    """A replace renames the old directory aside, then the new one in: a SIGKILL between the
+    two leaves only the old copy. The next reader (or writer) puts it back whole."""
+    world = tmp_path / "w"
+    assert cli(["world", "generate", "--preset", "tiny", "--out", world], capsys)[0] == 0
+    files = {str(p.relative_to(world)): p.read_bytes() for p in world.rglob("*") if p.is_file()}
+    flag = tmp_path / "paused"
+    env = {**os.environ, "SNSREC_TEST_SWAP_PAUSE": str(flag), "PYTHONPATH": os.pathsep.join(
+        [str(Path(__file__).resolve().parents[1]), os.environ.get("PYTHONPATH", "")])}
+    child = subprocess.Popen([sys.executable, "-m", "snsrec.cli", "--quiet", "world",
+                              "generate", "--preset", "tiny", "--seed", "8", "--out", world],
+                             env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    try:
+        deadline = time.monotonic() + 300
+        while not flag.exists():
+            assert child.poll() is None, child.stderr.read().decode()
+            assert time.monotonic() < deadline, "the writer never reached the swap"
+            time.sleep(0.05)
+        os.kill(child.pid, signal.SIGKILL)
+        assert child.wait(timeout=60) == -signal.SIGKILL
+    finally:
+        if child.poll() is None:
+            child.kill()
+        child.stderr.close()
+    # The kill landed between the renames: the old world is parked, the new one beside it.
+    assert not world.exists() and (tmp_path / ".w.old").is_dir()
+    assert any(p.name.startswith(".w.") and p.name.endswith(".tmp") for p in tmp_path.iterdir())
+    # A reader finds the old world whole.
+    code, out, _ = cli(["features", "fit", world, "--out", tmp_path / "fm.json"], capsys)
+    assert code == 0, out
+    assert {str(p.relative_to(world)): p.read_bytes() for p in world.rglob("*")
+            if p.is_file()} == files
+    assert not (tmp_path / ".w.old").exists()
+    # And the next writer replaces it as usual.
+    assert cli(["world", "generate", "--preset", "tiny", "--seed", "8", "--out", world],
+               capsys)[0] == 0
+    assert json.loads((world / "world.json").read_text())["seed"] == 8

@@ -29,7 +29,7 @@ from typing import Any
 import numpy as np
 
 from snsrec.errors import ModelError
-from snsrec.io import atomic_dir, read_json, write_json
+from snsrec.io import atomic_dir, read_json, settle, write_json
 
 KINDS = ("flat", "hnsw", "ivfpq")
 FORMAT = "snsrec.ann"
@@ -243,7 +243,7 @@ class AnnIndex:
 
     @classmethod
     def load(cls, path: str | Path) -> AnnIndex:
-        path = Path(path)
+        path = settle(path)         # a replace cut short by a kill: its old copy comes back
         if not (path / "index.json").is_file() or not (path / "index.faiss").is_file():
             raise ModelError(f"{path}: not an index directory (index.json + index.faiss); "
                              "build one with `snsrec index build RUN_DIR`")

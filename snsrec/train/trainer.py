@@ -55,7 +55,7 @@ from snsrec.data.batches import to_tensors
 from snsrec.data.schema import SCENARIOS
 from snsrec.errors import ModelError
 from snsrec.eval.metrics import auc, ctr_metrics, logloss, per_group
-from snsrec.io import atomic_dir, read_json, write_json, write_text
+from snsrec.io import atomic_dir, read_json, settle, write_json, write_text
 from snsrec.progress import Progress, echo
 from snsrec.seed import seed_everything
 from snsrec.train import distributed
@@ -309,10 +309,11 @@ def save_checkpoint(path: Path, model: nn.Module, optimizer: torch.optim.Optimiz
 
 
 def checkpoint_dir_of(path: Path) -> Path | None:
-    """The checkpoint to resume from: ``path``, or the copy a kill mid-swap left behind."""
-    for p in (path, path.with_name(f".{path.name}.old")):
-        if (p / "state.json").is_file() and (p / "tensors.safetensors").is_file():
-            return p
+    """The checkpoint to resume from: ``path`` (the previous one back in place when a kill
+    cut its replacement short), or None."""
+    path = settle(path)
+    if (path / "state.json").is_file() and (path / "tensors.safetensors").is_file():
+        return path
     return None
 
 
@@ -754,7 +755,7 @@ def load_run(run_dir: str | Path) -> Run:
     from snsrec.data.sequences import Corpus
     from snsrec.models.registry import build_model
 
-    run_dir = Path(run_dir)
+    run_dir = settle(run_dir)       # a replace cut short by a kill: its old copy comes back
     weights = run_dir / "model.safetensors"
     if not weights.is_file():
         raise ModelError(f"{weights}: not found; is {run_dir} a run directory (snsrec train)?")
