@@ -30,6 +30,7 @@ import torch
 from snsrec import __version__
 from snsrec.data.schema import COVER_FIELDS
 from snsrec.errors import ConfigError, ModelError
+from snsrec.io import out_dir
 from snsrec.progress import echo
 from snsrec.records import write_record
 
@@ -103,7 +104,8 @@ def suggest_for_note(run_dir: Path, note_id: int, **kw: Any) -> dict[str, Any]:
 
 def bench_adsee(data: str, out: Path, *, backbone: str = "minilm", seed: int = 0,
                 max_change: float = 0.25, overrides: list[str] | None = None,
-                cache: Path | None = None, rerun: bool = False) -> dict[str, Any]:
+                cache: Path | None = None, rerun: bool = False,
+                force: bool = False) -> dict[str, Any]:
     """The whole loop (module doc) into ``out``: adsee.json / adsee.md."""
     from snsrec.bench.ctr import DEFAULT_CACHE, data_slug, run_one, shipped
     from snsrec.bench.multimodal import note_vectors, with_vectors
@@ -116,7 +118,7 @@ def bench_adsee(data: str, out: Path, *, backbone: str = "minilm", seed: int = 0
                           "use world:covers or a generated world's directory")
     started = time.time()
     cache = Path(cache or DEFAULT_CACHE)
-    out = Path(out)
+    out = out_dir(out, "adsee bench", force=force, legacy=["adsee.json"])
     vectors = note_vectors(data, out, backbone, cache)
     cfg = load_run_config(shipped(CONFIG), [*(overrides or []), f"data={data}",
                                             f"train.seed={seed}", f"cache={cache}"])

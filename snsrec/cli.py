@@ -58,6 +58,11 @@ class Preset(str, Enum):
 # Every benchmark that reuses finished runs (same config, same code fingerprint) takes it.
 RERUN = typer.Option(False, "--rerun", help="Train every run again, even one whose config "
                      "and code are unchanged.")
+# Every command that writes an output takes it: the one switch past snsrec.io's refusal to
+# write over what snsrec did not write.
+FORCE = typer.Option(False, "--force", help="Write over an output snsrec did not write (a "
+                     "folder its .snsrec mark does not call snsrec's, or a file of another "
+                     "kind).")
 
 
 def _version(value: bool) -> None:
@@ -79,17 +84,18 @@ def _root(
 def world_generate(
     preset: Preset = typer.Option(Preset.tiny, help="World size: tiny | small | heavy | covers | medium | large."),
     seed: int = typer.Option(7, help="Random seed; same preset + seed gives identical bytes."),
-    out: Path | None = typer.Option(None, help="Output directory, replaced atomically "
-                                               "[default: worlds/PRESET]."),
+    out: Path | None = typer.Option(None, help="Output directory, replaced atomically when "
+                                               "snsrec wrote it [default: worlds/PRESET]."),
     set_: list[str] | None = typer.Option(
         None, "--set", help="Override a world setting, e.g. --set harm_share=0.05 "
                             "(see `snsrec world settings`)."),
+    force: bool = FORCE,
 ) -> None:
     """Generate a deterministic synthetic world: notes, users, events, queries and truth/."""
     from snsrec.data.world.generate import generate_world
 
     out = out if out is not None else Path("worlds") / preset.value
-    info = generate_world(preset.value, seed, out, overrides=set_)
+    info = generate_world(preset.value, seed, out, overrides=set_, force=force)
     rows = ", ".join(f"{k} {v:,}" for k, v in info["rows"].items())
     typer.echo(f"wrote {out}: {rows}")
 
@@ -109,11 +115,12 @@ def data_import(
                                            "| kuairand | tenrec | obd | redmmu | snsbench"),
     path: Path = typer.Argument(..., help="File or directory the user already has."),
     out: Path = typer.Option(..., help="Output directory for the canonical Parquet tables."),
+    force: bool = FORCE,
 ) -> None:
     """Convert an external data set into the canonical tables (extra columns kept)."""
     from snsrec.data.sources import import_source
 
-    info = import_source(source, path, out)
+    info = import_source(source, path, out, force=force)
     rows = ", ".join(f"{k} {v:,}" for k, v in info["rows"].items())
     typer.echo(f"wrote {out}: {rows}")
 
@@ -123,12 +130,12 @@ def features_fit(
     data: Path = typer.Argument(..., help="Directory with canonical tables (a world or import)."),
     out: Path = typer.Option(..., help="Where to write feature_map.json."),
     config: Path | None = typer.Option(None, help="Feature YAML (defaults fit the world)."),
+    force: bool = FORCE,
 ) -> None:
     """Fit a FeatureMap on the training split and save it as JSON."""
     from snsrec.data.features import fit_from_dir
 
-    fmap = fit_from_dir(data, config)
-    fmap.save(out)
+    fmap = fit_from_dir(data, config, out, force=force)
     typer.echo(f"wrote {out}: {fmap.describe()}")
 
 
@@ -142,11 +149,12 @@ def bench_world(
     preset: list[Preset] = typer.Option([Preset.small], help="Preset(s) to time."),
     seed: int = typer.Option(7, help="Random seed."),
     out: Path = typer.Option(Path("bench/world"), help="Directory for world.json / world.md."),
+    force: bool = FORCE,
 ) -> None:
     """Time world generation: events/s and peak RSS per preset."""
     from snsrec.bench.world import bench_world as run
 
-    result = run([p.value for p in preset], seed, out)
+    result = run([p.value for p in preset], seed, out, force=force)
     typer.echo(result["markdown"])
 
 
@@ -163,6 +171,7 @@ def bench_retrieval(
     peers: str = typer.Option("recbole", help="Peer libraries: recbole (RecBole's SASRec "
                               "beside sasrec; the bench extra) or none."),
     rerun: bool = RERUN,
+    force: bool = FORCE,
 ) -> None:
     """Full-corpus retrieval leaderboards per target (feed, search, ads) and cold-start."""
     from snsrec.bench.retrieval import bench_retrieval as run
@@ -170,7 +179,7 @@ def bench_retrieval(
     result = run(data, _names(models), seeds, out,
                  overrides=set_,
                  peers=[p.strip() for p in peers.split(",") if p.strip() not in ("", "none")],
-                 rerun=rerun)
+                 rerun=rerun, force=force)
     typer.echo(result["markdown"])
 
 
@@ -185,11 +194,12 @@ def bench_conversion(
     set_: list[str] | None = typer.Option(None, "--set", help="Override for every run, e.g. "
                                           "--set train.epochs=2."),
     rerun: bool = RERUN,
+    force: bool = FORCE,
 ) -> None:
     """Click → conversion on the ads impressions: ESMM and MMoE, entire-space vs naive CVR."""
     from snsrec.bench.conversion import bench_conversion as run
 
-    result = run(data, _names(models), seeds, out, overrides=set_, rerun=rerun)
+    result = run(data, _names(models), seeds, out, overrides=set_, rerun=rerun, force=force)
     typer.echo(result["markdown"])
 
 
@@ -204,13 +214,14 @@ def bench_moderation(
     limit: int | None = typer.Option(None, help="At most this many test notes."),
     batch_size: int = typer.Option(16, help="Notes per LLM batch."),
     threads: int | None = typer.Option(None, help="Torch threads."),
+    force: bool = FORCE,
 ) -> None:
     """LLM moderation vs a hashed n-gram logistic regression on the world's test notes."""
     from snsrec.data.datasets import resolve_dataset
     from snsrec.llm.moderation import bench_moderation as run
 
     run(resolve_dataset(world), model, out, seed=seed, limit=limit, batch_size=batch_size,
-        threads=threads)
+        threads=threads, force=force)
 
 
 @bench_app.command("sequence")
@@ -226,6 +237,7 @@ def bench_sequence(
     out: Path = typer.Option(Path("bench/sequence"), help="Directory for sequence.json / .md."),
     set_: list[str] | None = typer.Option(None, "--set", help="Override for every run."),
     rerun: bool = RERUN,
+    force: bool = FORCE,
 ) -> None:
     """DeepFM, DIN and SDIM over long click histories: test AUC and per-request latency."""
     from snsrec.bench.sequence import bench_sequence as run
@@ -236,7 +248,7 @@ def bench_sequence(
         raise ConfigError(f"--lengths {lengths!r}: give comma-separated integers") from e
     typer.echo(run(data, _names(models), lens, seeds, out, rows=rows, eval_rows=eval_rows,
                    candidates=candidates, requests=requests, overrides=set_,
-                   rerun=rerun)["markdown"])
+                   rerun=rerun, force=force)["markdown"])
 
 
 @bench_app.command("multimodal")
@@ -251,12 +263,13 @@ def bench_multimodal(
                              ".md and the note vectors."),
     set_: list[str] | None = typer.Option(None, "--set", help="Override for every run."),
     rerun: bool = RERUN,
+    force: bool = FORCE,
 ) -> None:
     """QIN and DIN with and without the notes' text + cover vectors: test AUC, and on new notes."""
     from snsrec.bench.multimodal import bench_multimodal as run
 
     typer.echo(run(data, _names(models), seeds, out, backbone=backbone,
-                   overrides=set_, rerun=rerun)["markdown"])
+                   overrides=set_, rerun=rerun, force=force)["markdown"])
 
 
 @bench_app.command("compress")
@@ -269,12 +282,13 @@ def bench_compress(
                              "and compress.json / compress.md."),
     calibration: int = typer.Option(20_000, help="Training rows that set the factors."),
     threads: int = typer.Option(1, help="Torch threads for the timing."),
+    force: bool = FORCE,
 ) -> None:
     """Compress trained CTR runs: size, inference speed and AUC against the targets."""
     from snsrec.train.compress import bench_compress as run
 
     typer.echo(run(runs, rank, out, embedding_rank=embedding_rank, calibration=calibration,
-                   threads=threads)["markdown"])
+                   threads=threads, force=force)["markdown"])
 
 
 @bench_app.command("index")
@@ -285,12 +299,13 @@ def bench_index(
     interests: int = typer.Option(3, help="Interest vectors per user."),
     kinds: str = typer.Option("flat,hnsw,ivfpq", help="Index kinds (flat is the reference)."),
     out: Path = typer.Option(Path("bench/index"), help="Directory for index.json / index.md."),
+    force: bool = FORCE,
 ) -> None:
     """Build time, size, per-user latency and recall@100 of each FAISS index kind."""
     from snsrec.bench.index import bench_index as run
 
     result = run(out, items=items, dim=dim, users=users, interests=interests,
-                 kinds=[x.strip() for x in kinds.split(",") if x.strip()])
+                 kinds=[x.strip() for x in kinds.split(",") if x.strip()], force=force)
     typer.echo(result["markdown"])
 
 
@@ -313,13 +328,14 @@ def bench_serve(
                                     "(snsrec serve --concurrency)."),
     out: Path = typer.Option(Path("bench/serve"), help="Directory for serve.json / serve.md "
                              "(and the cached runs, the store and the server's log)."),
+    force: bool = FORCE,
 ) -> None:
     """The server on loopback under a bounded open-loop load: p50/p95/p99 per endpoint."""
     from snsrec.bench.serve import bench_serve as run
 
     result = run(out, items=items, rate=rate, requests=requests, mix=mix, index=index,
                  world=world, ranker=ranker, batch=batch, seed=seed, workers=workers,
-                 concurrency=concurrency)
+                 concurrency=concurrency, force=force)
     typer.echo(result["markdown"])
 
 
@@ -367,13 +383,15 @@ def sim_ab(
                               "moderation_scores) are relative to this directory."),
     set_: list[str] | None = typer.Option(
         None, "--set", help="users_per_day=300, requests_per_user=4, seed=0."),
+    force: bool = FORCE,
 ) -> None:
     """A/B test two serving setups: feed CTR, search click-page rate, ads conversion,
     harmful exposure (on notes posted after the start apart) and coverage, with bootstrap
     intervals; the moderator is fitted on the notes before the start only."""
     from snsrec.sim.ab import markdown, run_ab
 
-    typer.echo(markdown(run_ab(world, a, b, out, overrides=set_, days=days, runs=runs)))
+    typer.echo(markdown(run_ab(world, a, b, out, overrides=set_, days=days, runs=runs,
+                                force=force)))
 
 
 @report_app.command("docs")
@@ -401,6 +419,7 @@ def train(
     out: Path = typer.Option(Path("runs"), help="Parent directory; the run goes to OUT/<name>."),
     resume: bool = typer.Option(False, "--resume", help="Continue an interrupted run from its "
                                                         "last checkpoint."),
+    force: bool = FORCE,
 ) -> None:
     """Train a model from a run config; writes runs/<name>/ (weights, metrics, report).
 
@@ -408,7 +427,8 @@ def train(
     """
     from snsrec.train.pipeline import train_from_config
 
-    summary = train_from_config(config, overrides=set_, runs_root=out, resume=resume)
+    summary = train_from_config(config, overrides=set_, runs_root=out, resume=resume,
+                                force=force)
     if summary["text"]:   # empty on the non-zero ranks of a torchrun launch
         typer.echo(summary["text"])
 
@@ -438,11 +458,13 @@ def encode_notes(
     batch_size: int = typer.Option(256, help="Notes per encoder batch."),
     with_cover: bool = typer.Option(False, "--with-cover", help="Append each note's cover-style "
                                     "floats (the multimodal vector of QIN)."),
+    force: bool = FORCE,
 ) -> None:
     """Embed every note of a table, in batches, resumable after an interruption."""
     from snsrec.text.encode import encode_notes as run
 
-    typer.echo(run(source, notes, out, batch_size=batch_size, with_cover=with_cover)["text"])
+    typer.echo(run(source, notes, out, batch_size=batch_size, with_cover=with_cover,
+                   force=force)["text"])
 
 
 @index_app.command("build")
@@ -450,11 +472,12 @@ def index_build(
     run_dir: Path = typer.Argument(..., help="A retrieval run directory (e.g. RED-Rec)."),
     kind: str = typer.Option("hnsw", help="flat (exact) | hnsw | ivfpq"),
     out: Path | None = typer.Option(None, help="Index directory (default RUN_DIR/index-KIND)."),
+    force: bool = FORCE,
 ) -> None:
     """Encode every note of the run's corpus with its item tower and index the vectors."""
     from snsrec.index.build import build_run_index
 
-    typer.echo(build_run_index(run_dir, kind, out)["text"])
+    typer.echo(build_run_index(run_dir, kind, out, force=force)["text"])
 
 
 @app.command("compress")
@@ -467,12 +490,13 @@ def compress(
     calibration: int = typer.Option(20_000, help="Training rows whose activations set the "
                                     "factors."),
     threads: int = typer.Option(1, help="Torch threads for the timing."),
+    force: bool = FORCE,
 ) -> None:
     """Factorise a trained CTR model by its activations; report size, speed and AUC."""
     from snsrec.train.compress import compress_run
 
     compress_run(run_dir, rank, embedding_rank=embedding_rank, out=out,
-                 calibration=calibration, threads=threads)
+                 calibration=calibration, threads=threads, force=force)
 
 
 llm_app = typer.Typer(help="RedOne: the SNS task suite, post-training and evaluation.",
@@ -493,12 +517,13 @@ def llm_tasks_build(
         None, help="Sample Note-Moderation's train split with this share of harmful notes "
         "(e.g. 0.5 for a moderation model; valid / test are sampled half harmful "
         "whatever it is)."),
+    force: bool = FORCE,
 ) -> None:
     """Build the SNS tasks from a world's notes and truth, split by note."""
     from snsrec.llm.tasks import build_tasks
 
     build_tasks(world, out, tasks=_names(tasks) or None, max_items=max_items, seed=seed,
-                harmful_share=harmful_share)
+                harmful_share=harmful_share, force=force)
 
 
 def _post_train_command(stage: str, doc: str) -> None:
@@ -508,11 +533,12 @@ def _post_train_command(stage: str, doc: str) -> None:
             None, "--set", help="Override a key, e.g. --set train.max_steps=20."),
         out: Path = typer.Option(Path("runs"), help="Parent directory; the run goes to "
                                                     "OUT/<name>."),
+        force: bool = FORCE,
     ) -> None:
         from snsrec.llm.post_train import load_post_train_config, post_train, report
 
         cfg = load_post_train_config(stage, config, set_)
-        typer.echo(report(cfg, post_train(stage, cfg, out), out / cfg.name))
+        typer.echo(report(cfg, post_train(stage, cfg, out, force=force), out / cfg.name))
 
     command.__doc__ = doc
     llm_app.command(stage)(command)
@@ -536,6 +562,7 @@ def llm_experiment(
                                           "eval.limit=20."),
     out: Path | None = typer.Option(None, help="Directory (default bench/<name>: git keeps "
                                     "its records, so it resumes from a fresh clone)."),
+    force: bool = FORCE,
 ) -> None:
     """RedOne's comparison: base vs single-task SFT vs multi-task SFT vs CPT + SFT vs + DPO."""
     import shlex
@@ -552,7 +579,7 @@ def llm_experiment(
                           "--quick, not both")
     cfg = load_experiment_config(config, set_)
     typer.echo(run_experiment(cfg, out or Path("bench") / cfg.name,
-                              " ".join(shlex.quote(w) for w in words))["markdown"])
+                              " ".join(shlex.quote(w) for w in words), force=force)["markdown"])
 
 
 @llm_app.command("moderate")
@@ -566,11 +593,13 @@ def llm_moderate(
     batch_size: int = typer.Option(16, help="Notes per batch."),
     limit: int | None = typer.Option(None, help="Only the first N notes (by note_id)."),
     threads: int | None = typer.Option(None, help="Torch threads."),
+    force: bool = FORCE,
 ) -> None:
     """Score every note's harm with an LLM (label-token likelihoods); resumable."""
     from snsrec.llm.moderation import moderate
 
-    moderate(model, notes, out, batch_size=batch_size, limit=limit, threads=threads)
+    moderate(model, notes, out, batch_size=batch_size, limit=limit, threads=threads,
+             force=force)
 
 
 @llm_app.command("eval")
@@ -583,12 +612,13 @@ def llm_eval(
     split: str = typer.Option("test", help="The suite's split to read."),
     limit: int | None = typer.Option(None, help="At most this many items a task."),
     batch_size: int = typer.Option(8, help="Prompts per generation batch."),
+    force: bool = FORCE,
 ) -> None:
     """Answer the SNS tasks with a causal LM (greedy) and score each task."""
     from snsrec.llm.evaluate import evaluate_llm
 
     typer.echo(evaluate_llm(model, tasks, out, split=split, limit=limit,
-                            batch_size=batch_size)["markdown"])
+                            batch_size=batch_size, force=force)["markdown"])
 
 
 adsee_app = typer.Typer(help="AdSEE: cover edits that raise an ad's click rate.",
@@ -616,12 +646,13 @@ def adsee_bench(
     out: Path = typer.Option(Path("bench/adsee"), help="Directory for adsee.json / .md."),
     set_: list[str] | None = typer.Option(None, "--set", help="Override the predictor's run."),
     rerun: bool = RERUN,
+    force: bool = FORCE,
 ) -> None:
     """Train the predictor, edit every test-day ad's cover, score the edits on the truth."""
     from snsrec.adsee import bench_adsee
 
     typer.echo(bench_adsee(data, out, backbone=backbone, max_change=max_change,
-                           overrides=set_, rerun=rerun)["markdown"])
+                           overrides=set_, rerun=rerun, force=force)["markdown"])
 
 
 @app.command("explain")
@@ -644,11 +675,12 @@ def bench_ctr(
     out: Path = typer.Option(Path("bench/ctr"), help="Directory for leaderboard.json / .md."),
     set_: list[str] | None = typer.Option(None, "--set", help="Override every run's config."),
     rerun: bool = RERUN,
+    force: bool = FORCE,
 ) -> None:
     """The open CTR benchmark: mean ± std of test AUC / logloss per model × data set."""
     from snsrec.bench.ctr import bench_ctr as run
 
-    result = run(data, _names(models), seeds, out, overrides=set_, rerun=rerun)
+    result = run(data, _names(models), seeds, out, overrides=set_, rerun=rerun, force=force)
     typer.echo(result["markdown"])
 
 
@@ -661,6 +693,7 @@ def bench_throughput(
     precisions: str = typer.Option(
         "fp32,bf16", help="snsrec's own rows: fp32 ('snsrec') and/or bf16 ('snsrec-bf16', "
         "train.precision=bf16). Peers run in fp32."),
+    force: bool = FORCE,
 ) -> None:
     """Training / inference samples/s, peak RSS and AUC against peer libraries."""
     from snsrec.bench.throughput import bench_throughput as run
@@ -668,7 +701,8 @@ def bench_throughput(
     def names(csv: str) -> list[str]:
         return [p.strip() for p in csv.split(",") if p.strip()]
 
-    result = run(out, rows=rows, seeds=seeds, peers=names(peers), precisions=names(precisions))
+    result = run(out, rows=rows, seeds=seeds, peers=names(peers), precisions=names(precisions),
+                 force=force)
     typer.echo(result["markdown"])
 
 
@@ -683,12 +717,13 @@ def demo(
     config: Path | None = typer.Option(None, help="Demo YAML (default configs/demo.yaml)."),
     set_: list[str] | None = typer.Option(
         None, "--set", help="Override a demo setting, e.g. --set train.lr=0.005."),
+    force: bool = FORCE,
 ) -> None:
     """The main job on the embedded default world (see help=)."""
     from snsrec.demo import run_demo
 
     summary = run_demo(out, preset=preset.value, seed=seed, world_dir=world, config=config,
-                       overrides=set_)
+                       overrides=set_, force=force)
     typer.echo(summary["text"])
 
 

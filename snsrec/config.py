@@ -10,10 +10,10 @@ from __future__ import annotations
 import difflib
 import typing
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Annotated, Any, TypeVar
 
 import yaml
-from pydantic import BaseModel, ConfigDict, ValidationError
+from pydantic import AfterValidator, BaseModel, ConfigDict, ValidationError
 
 from snsrec.errors import ConfigError
 
@@ -22,6 +22,20 @@ T = TypeVar("T", bound=BaseModel)
 
 class StrictModel(BaseModel):
     model_config = ConfigDict(extra="forbid", protected_namespaces=())
+
+
+def plain_name(v: str) -> str:
+    """A config name that becomes one folder under ``--out``: it must stay there (no path
+    separator, no '..') and not take a hidden name (snsrec's temporary and swap folders
+    start with '.')."""
+    if not v or v.startswith(".") or v != v.strip() or any(c in v for c in "/\\\0"):
+        raise ValueError("must be a plain folder name (no '/', '\\', leading '.' or outer "
+                         "spaces), e.g. deepfm_small")
+    return v
+
+
+# The type of every config key whose value names a folder (a run, an experiment, an arm).
+PlainName = Annotated[str, AfterValidator(plain_name)]
 
 
 def _model_in(annotation: Any) -> type[BaseModel] | None:

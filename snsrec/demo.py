@@ -42,7 +42,7 @@ import torch
 from pydantic import Field as PField
 
 from snsrec.bench.retrieval import oracle_record
-from snsrec.config import StrictModel, dump_config, load_config
+from snsrec.config import PlainName, StrictModel, dump_config, load_config
 from snsrec.data.batches import to_tensors
 from snsrec.data.datasets import ensure_world
 from snsrec.data.schema import SCENARIOS
@@ -55,7 +55,7 @@ from snsrec.eval.oracle import (
     load_truth,
     oracle_share,
 )
-from snsrec.io import atomic_dir, write_json, write_text
+from snsrec.io import atomic_dir, check_out, write_json, write_text
 from snsrec.progress import Progress
 from snsrec.records import write_record
 from snsrec.train.pipeline import ModelConfig, RunConfig, train_run
@@ -108,7 +108,8 @@ class DemoConfig(StrictModel):
     train: TrainConfig = PField(default_factory=lambda: TrainConfig(epochs=4, lr=0.01))
     ranker: RankerConfig = PField(default_factory=RankerConfig)
     retrieval: RetrievalConfig = PField(default_factory=RetrievalConfig)
-    retrievers: dict[str, RetrieverConfig] = PField(default_factory=_default_retrievers)
+    # Each trains into models/<name>/ of the demo's directory.
+    retrievers: dict[PlainName, RetrieverConfig] = PField(default_factory=_default_retrievers)
 
 
 def load_demo_config(path: Path | None = None, overrides: list[str] | None = None) -> DemoConfig:
@@ -399,10 +400,12 @@ def _write_report(tmp: Path, world: dict, fmap_text: str, metrics: dict, cfg: De
 # -- the demo -------------------------------------------------------------
 
 def run_demo(out: Path, *, preset: str = "small", seed: int = 7, world_dir: Path | None = None,
-             config: Path | None = None, overrides: list[str] | None = None) -> dict[str, Any]:
+             config: Path | None = None, overrides: list[str] | None = None,
+             force: bool = False) -> dict[str, Any]:
     """Run the whole demo into ``out``; return ``{"text": summary, "metrics": ...}``.
 
-    ``seed`` seeds the world, the trainer and the retrieval sample.
+    ``seed`` seeds the world, the trainer and the retrieval sample. ``out`` is replaced at
+    the end when snsrec wrote it (or with ``force``); otherwise refused before any work.
     """
     from snsrec.data.batches import TensorBatches
     from snsrec.data.features import FeatureMap, FeatureSpec, default_spec
@@ -423,7 +426,8 @@ def run_demo(out: Path, *, preset: str = "small", seed: int = 7, world_dir: Path
                           f"baselines ({', '.join(MODELS)}); pick a feature-interaction "
                           f"model, e.g. optinter")
     runs = {name: _retriever_run(name, spec, seed) for name, spec in cfg.retrievers.items()}
-    out = Path(out)
+    where = {"force": force, "legacy": ["metrics.json"], "inputs": [world_dir] if world_dir else []}
+    out = check_out(out, **where)
     timing: dict[str, float] = {}
 
     def lap(stage: str, t0: float) -> float:
@@ -496,7 +500,7 @@ def run_demo(out: Path, *, preset: str = "small", seed: int = 7, world_dir: Path
         metrics: dict[str, Any] = {"world": world, "ctr": ctr, "retrieval": retrieval,
                                    "retrievers": retrievers, "train": train_info,
                                    "position": position_summary(logged), "timing": timing}
-        with atomic_dir(out) as tmp:
+        with atomic_dir(out, "demo", **where) as tmp:
             write_text(tmp / "config.yaml", dump_config(cfg))
             fmap.save(tmp / "feature_map.json")
             write_jsonl(tmp / "log.jsonl", fits["lr"]["history"])

@@ -1,6 +1,7 @@
 import pytest
+import yaml
 
-from snsrec.config import StrictModel, load_config, parse_overrides
+from snsrec.config import PlainName, StrictModel, load_config, parse_overrides
 from snsrec.errors import ConfigError
 
 
@@ -94,3 +95,24 @@ def test_typos_inside_lists_and_optionals_get_suggestions():
         load_config(WithList, None, base={"items": [{"column": "a", "min_cout": 2}]})
     with pytest.raises(ConfigError, match=r"'maybe.colum'; did you mean 'column'"):
         load_config(WithList, None, ["maybe.colum=x"])
+
+
+class Named(StrictModel):
+    name: PlainName
+    arms: dict[PlainName, int] = {}
+
+
+@pytest.mark.parametrize("bad", ["../x", "a/b", "a\\b", "..", ".", ".hidden", "/abs", "",
+                                 " padded", "nul\0"])
+def test_a_name_that_would_leave_out_names_its_key(bad, tmp_path):
+    p = tmp_path / "c.yaml"
+    p.write_text(yaml.safe_dump({"name": bad}))
+    with pytest.raises(ConfigError) as e:
+        load_config(Named, p)
+    assert str(e.value).startswith(f"{p}: key 'name': Value error, must be a plain folder "
+                                   "name"), str(e.value)
+    p.write_text(yaml.safe_dump({"name": "ok", "arms": {bad: 1}}))
+    with pytest.raises(ConfigError, match=r"key 'arms\..*': Value error, must be a plain"):
+        load_config(Named, p)
+    p.write_text(yaml.safe_dump({"name": "deepfm_small-2.v1", "arms": {"b": 1}}))
+    assert load_config(Named, p).name == "deepfm_small-2.v1"

@@ -46,6 +46,7 @@ from snsrec.bench.ctr import (
 )
 from snsrec.errors import ConfigError
 from snsrec.eval.oracle import constant_scores, impression_truth, load_truth, oracle_share
+from snsrec.io import out_dir
 from snsrec.progress import echo
 from snsrec.records import write_record
 
@@ -139,7 +140,8 @@ def record_of(cfg: Any, run_dir: Path):
 
 def bench_conversion(data: list[str], variants: list[str], seeds: int, out: Path, *,
                      overrides: list[str] | None = None,
-                     cache: Path = DEFAULT_CACHE, rerun: bool = False) -> dict[str, Any]:
+                     cache: Path = DEFAULT_CACHE, rerun: bool = False,
+                force: bool = False) -> dict[str, Any]:
     if seeds < 1 or not data or not variants:
         raise ConfigError("bench conversion: give --data, --models and --seeds >= 1")
     bad = [d for d in data if not d.startswith("world:")]
@@ -147,9 +149,9 @@ def bench_conversion(data: list[str], variants: list[str], seeds: int, out: Path
         raise ConfigError(f"bench conversion: --data {', '.join(bad)}: the entire-space CVR "
                           "needs a world's true conversion probabilities; use world:PRESET")
     started = time.time()
-    out = Path(out)
     plan = {(d, v, k): resolve(v, d, k, overrides, cache)
-            for d in data for v in variants for k in range(seeds)}
+            for d in data for v in variants for k in range(seeds)}   # bad variants fail here
+    out = out_dir(out, "bench conversion", force=force, legacy=["leaderboard.json"])
     result: dict[str, Any] = {
         "benchmark": "conversion", "version": __version__,
         "command": shlex.join(["snsrec", "bench", "conversion",

@@ -62,7 +62,7 @@ from snsrec.eval.oracle import (
     oracle_share,
     popularity_scores,
 )
-from snsrec.io import read_json, write_json, write_text
+from snsrec.io import check_out, out_dir, read_json, write_json, write_text
 from snsrec.progress import echo
 from snsrec.records import write_record
 
@@ -290,7 +290,7 @@ def run_one(cfg: Any, run_dir: Path,
     """
     from snsrec.records import code_fingerprint, provenance
     from snsrec.train.pipeline import train_run
-    from snsrec.train.trainer import checkpoint_dir_of
+    from snsrec.train.trainer import RUN_LEGACY, checkpoint_dir_of
 
     roots = (*TRAIN_CODE, *([train.__module__] if train is not None else []), *code)
     fingerprint = code_fingerprint(tuple(dict.fromkeys(roots)))
@@ -305,6 +305,8 @@ def run_one(cfg: Any, run_dir: Path,
             return old["record"]
         if not same_code:
             echo(f"bench: {run_dir} was made by other code; training it again")
+    # The run's folder inside the benchmark's: new, marked, or one an earlier snsrec wrote.
+    out_dir(run_dir, "bench (run)", legacy=[*RUN_LEGACY, "bench.json", "bench.pending.json"])
     # A run interrupted earlier (the benchmark killed) resumes from its last checkpoint,
     # if the code is the same.
     pending = run_dir / "bench.pending.json"
@@ -315,7 +317,6 @@ def run_one(cfg: Any, run_dir: Path,
     if resume:
         echo(f"bench: resuming {run_dir} from its checkpoint")
     else:
-        run_dir.mkdir(parents=True, exist_ok=True)
         began = {"config": resolved, "code": fingerprint["sha256"], "started": time.time()}
         write_json(pending, began)
     metrics = (train or train_run)(cfg, run_dir, resume=resume)   # replaces run_dir
@@ -680,7 +681,8 @@ def _check_models(models: Sequence[str]) -> None:
 
 def bench_ctr(data: list[str], models: list[str], seeds: int, out: Path, *,
               overrides: list[str] | None = None, cache: Path = DEFAULT_CACHE,
-              peer_data: Sequence[str] = PEER_DATA, rerun: bool = False) -> dict[str, Any]:
+              peer_data: Sequence[str] = PEER_DATA, rerun: bool = False,
+                force: bool = False) -> dict[str, Any]:
     """Run every data set × model × seed; write ``leaderboard.json`` / ``.md`` into ``out``.
 
     ``peer_data``: slugs of the data sets whose best peer-supported model is also run
@@ -693,11 +695,12 @@ def bench_ctr(data: list[str], models: list[str], seeds: int, out: Path, *,
     _check_models(models)
     check_param_overrides(models, overrides)
     started = time.time()
-    out = Path(out)
+    check_out(out, force=force, legacy=["leaderboard.json"])    # refused before the data work
     slugs = [data_slug(d) for d in data]
     if len(set(slugs)) != len(slugs):
         raise ConfigError(f"bench ctr: data sets {data} share a name ({slugs}); give each once")
     roots = {d: resolve_dataset(d, cache) for d in data}   # bad data spec fails before training
+    out = out_dir(out, "bench ctr", force=force, legacy=["leaderboard.json"])
     features = {d: features_for(d, roots[d], out) for d in data}
     # Every config is resolved (and validated) before the first run trains.
     plan = {(d, m, k): resolve_config(d, m, k, features[d], overrides, cache)

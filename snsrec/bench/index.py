@@ -24,6 +24,7 @@ import numpy as np
 from snsrec.bench.peers import peak_rss_gb
 from snsrec.errors import ConfigError
 from snsrec.index.ann import KINDS, AnnIndex
+from snsrec.io import out_dir
 from snsrec.progress import Progress, echo
 from snsrec.records import write_record
 
@@ -41,7 +42,8 @@ def mixture(n: int, dim: int, centres: np.ndarray, spread: float, rng: np.random
 
 def bench_index(out: Path, *, items: int = 1_000_000, dim: int = 64, users: int = 200,
                 interests: int = 3, k: int = 100, clusters: int = 1000, spread: float = 0.08,
-                kinds: Sequence[str] = KINDS, seed: int = 0) -> dict[str, Any]:
+                kinds: Sequence[str] = KINDS, seed: int = 0,
+                force: bool = False) -> dict[str, Any]:
     started = time.time()
     for kind in kinds:
         if kind not in KINDS:
@@ -49,6 +51,7 @@ def bench_index(out: Path, *, items: int = 1_000_000, dim: int = 64, users: int 
     if items < max(k, 300) or users < 1 or interests < 1 or dim < 8 or dim % 8:
         raise ConfigError(f"bench index: items ({items}) >= max(k, 300), users and interests "
                           f">= 1, dim ({dim}) a multiple of 8")
+    out = out_dir(out, "bench index", force=force, legacy=["index.json"])
     import faiss
 
     rng = np.random.default_rng(seed)

@@ -40,7 +40,7 @@ from snsrec.bench.ctr import (
 )
 from snsrec.errors import ConfigError
 from snsrec.eval.oracle import oracle_share
-from snsrec.io import write_text
+from snsrec.io import out_dir, write_text
 from snsrec.progress import echo
 from snsrec.records import write_record
 
@@ -112,11 +112,12 @@ def record_of(cfg: Any, run_dir: Path):
 
 def bench_multimodal(data: list[str], variants: list[str], seeds: int, out: Path, *,
                      backbone: str = "minilm", overrides: list[str] | None = None,
-                     cache: Path = DEFAULT_CACHE, rerun: bool = False) -> dict[str, Any]:
+                     cache: Path = DEFAULT_CACHE, rerun: bool = False,
+                     force: bool = False) -> dict[str, Any]:
     if seeds < 1 or not data or not variants:
         raise ConfigError("bench multimodal: give --data, --models and --seeds >= 1")
     started = time.time()
-    out = Path(out)
+    out = out_dir(out, "bench multimodal", force=force, legacy=["multimodal.json"])
     result: dict[str, Any] = {
         "benchmark": "multimodal", "version": __version__, "backbone": backbone,
         "command": shlex.join(["snsrec", "bench", "multimodal",

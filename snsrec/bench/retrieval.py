@@ -52,6 +52,7 @@ from snsrec.bench.ctr import (
 from snsrec.errors import ConfigError
 from snsrec.eval.metrics import retrieval_metrics
 from snsrec.eval.oracle import has_truth, load_truth, oracle_share, truth_ranks
+from snsrec.io import out_dir
 from snsrec.progress import echo
 from snsrec.records import write_record
 
@@ -171,7 +172,8 @@ def add_oracle(board: dict[str, Any], oracle: dict[str, Any] | None) -> None:
 
 def bench_retrieval(data: list[str], variants: list[str], seeds: int, out: Path, *,
                     overrides: list[str] | None = None, peers: Sequence[str] = PEERS,
-                    cache: Path = DEFAULT_CACHE, rerun: bool = False) -> dict[str, Any]:
+                    cache: Path = DEFAULT_CACHE, rerun: bool = False,
+                force: bool = False) -> dict[str, Any]:
     """Every variant × seed on every data set (see the module doc). ``peers``: "recbole"
     also trains RecBole's SASRec with the sasrec variant's config (when sasrec is run)."""
     from snsrec.bench import recbole_sasrec
@@ -189,9 +191,9 @@ def bench_retrieval(data: list[str], variants: list[str], seeds: int, out: Path,
     if peer:
         recbole_sasrec.import_recbole()
     started = time.time()
-    out = Path(out)
     plan = {(d, v, k): resolve(v, d, k, overrides, cache)
-            for d in data for v in variants for k in range(seeds)}
+            for d in data for v in variants for k in range(seeds)}   # bad variants fail here
+    out = out_dir(out, "bench retrieval", force=force, legacy=["leaderboard.json"])
     result: dict[str, Any] = {"benchmark": "retrieval", "version": __version__,
                               "command": shlex.join(
                                   ["snsrec", "bench", "retrieval",

@@ -47,7 +47,7 @@ from snsrec.bench.ctr import (
 from snsrec.errors import ConfigError
 from snsrec.eval.metrics import paired_difference
 from snsrec.eval.oracle import oracle_share
-from snsrec.io import write_text
+from snsrec.io import out_dir, write_text
 from snsrec.progress import echo
 from snsrec.records import write_record
 
@@ -150,7 +150,8 @@ def bench_sequence(data: list[str], models: list[str], lengths: list[int], seeds
                    out: Path, *, rows: int = 400_000, eval_rows: int = 50_000,
                    candidates: int = 500, requests: int = 20,
                    overrides: list[str] | None = None,
-                   cache: Path = DEFAULT_CACHE, rerun: bool = False) -> dict[str, Any]:
+                   cache: Path = DEFAULT_CACHE, rerun: bool = False,
+                force: bool = False) -> dict[str, Any]:
     if seeds < 1 or not data or not models or not lengths or min(lengths) < 1:
         raise ConfigError("bench sequence: give --data, --models, --lengths (>= 1) and "
                           "--seeds >= 1")
@@ -158,7 +159,7 @@ def bench_sequence(data: list[str], models: list[str], lengths: list[int], seeds
         raise ConfigError("bench sequence: --rows, --eval-rows, --candidates and --requests "
                           "must be >= 1")
     started = time.time()
-    out = Path(out)
+    out = out_dir(out, "bench sequence", force=force, legacy=["sequence.json"])
     plan = []
     for d in data:
         for m in models:

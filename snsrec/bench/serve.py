@@ -38,7 +38,7 @@ from typing import Any
 import numpy as np
 
 from snsrec.errors import ConfigError, DataError
-from snsrec.io import read_json
+from snsrec.io import out_dir, read_json
 from snsrec.progress import echo
 from snsrec.records import write_record
 
@@ -522,7 +522,7 @@ def bench_serve(out: str | Path, *, items: int | None = None, rate: float = 100.
                 world: str | Path | None = None, ranker: str = "lr", seed: int = 7,
                 k: int = 10, batch: int = 20, warmup: int = 20, timeout: float = 10.0,
                 start_timeout: float = 3600.0, cache: Path = Path("data"),
-                workers: int = 1, concurrency: int = 2) -> dict[str, Any]:
+                workers: int = 1, concurrency: int = 2, force: bool = False) -> dict[str, Any]:
     from snsrec.data.tables import load_tables
     from snsrec.index.ann import KINDS
     from snsrec.index.build import saved_run_index
@@ -538,7 +538,8 @@ def bench_serve(out: str | Path, *, items: int | None = None, rate: float = 100.
     shares = parse_mix(mix)
     offsets, kinds = schedule(requests, rate, shares, seed)       # bad numbers fail here
     started = time.time()
-    out = Path(out)
+    # It deletes its store and log in ``out`` before each run: only in a folder of its own.
+    out = out_dir(out, "bench serve", force=force, legacy=["serve.json"])
     if world is None:
         if items is None:
             items = TARGET["items"]

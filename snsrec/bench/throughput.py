@@ -70,7 +70,7 @@ from snsrec.bench.peers import (
     run_peer,
 )
 from snsrec.errors import ConfigError, DataError
-from snsrec.io import write_json
+from snsrec.io import out_dir, write_json
 from snsrec.progress import Progress, echo
 from snsrec.records import write_record
 
@@ -457,7 +457,8 @@ def bench_throughput(out: Path, *, rows: int = 1_000_000, seeds: int = 3,
                      peers: list[str] | None = None, models: Sequence[str] = MODELS,
                      world: str = "world:small", movielens: str | None = "recbole:ml-1m",
                      cache: Path = Path("data"),
-                     precisions: Sequence[str] = ("fp32", "bf16")) -> dict[str, Any]:
+                     precisions: Sequence[str] = ("fp32", "bf16"),
+                     force: bool = False) -> dict[str, Any]:
     """Run every library × model × data set × seed; write ``throughput.json`` + ``.md``.
 
     ``precisions``: snsrec's own rows, ``fp32`` (library "snsrec") and / or
@@ -480,6 +481,7 @@ def bench_throughput(out: Path, *, rows: int = 1_000_000, seeds: int = 3,
         raise ConfigError(f"bench throughput: rows ({rows}) must be >= 100 and seeds ({seeds}) "
                           f">= 1")
     libraries = [*ours, *peers]
+    out = out_dir(out, "bench throughput", force=force, legacy=["throughput.json"])
     sources = [("world", world)] + ([("ml-1m", movielens)] if movielens else [])
     t_start = time.perf_counter()
     started = time.time()

@@ -18,6 +18,7 @@ import time
 from pathlib import Path
 
 from snsrec.errors import DataError
+from snsrec.io import out_dir
 from snsrec.progress import echo
 from snsrec.records import write_record
 
@@ -79,19 +80,19 @@ def markdown(record: dict) -> str:
     return "\n".join(lines) + "\n"
 
 
-def bench_world(presets: list[str], seed: int, out: Path) -> dict:
+def bench_world(presets: list[str], seed: int, out: Path, *, force: bool = False) -> dict:
     """Time each preset in a child process; write ``out/world.json`` and ``out/world.md``."""
     from snsrec.data.world.generate import world_config
 
     started = time.time()
     for p in presets:
         world_config(p)  # unknown preset → ConfigError before any work
+    out = out_dir(out, "bench world", force=force, legacy=["world.json"])
     results = []
     with tempfile.TemporaryDirectory(prefix="snsrec-bench-world-") as tmp:
         for p in presets:
             echo(f"bench world: generating preset {p} ...")
             results.append(run_preset(p, seed, Path(tmp)))
-    out = Path(out)
     # Each file is written to a temp sibling and renamed; other files in ``out`` are kept.
     command = shlex.join(["snsrec", "bench", "world", *[x for p in presets
                                                         for x in ("--preset", p)],

@@ -24,7 +24,7 @@ import polars as pl
 
 from snsrec import __version__
 from snsrec.errors import ConfigError, DataError
-from snsrec.io import atomic_path, read_json, write_json
+from snsrec.io import atomic_path, read_json, settle, write_json
 from snsrec.progress import echo
 
 FORMS = "world:PRESET[:SEED], recbole:ml-1m, recbole:ml-100k, bars:PATH or a data directory"
@@ -50,7 +50,7 @@ def resolve_dataset(spec: str | Path, cache: Path = DEFAULT_CACHE) -> Path:
         src = Path(rest).resolve()
         tag = hashlib.sha256(str(src).encode()).hexdigest()[:10]
         return _imported("bars", src, cache / f"bars-{src.name}-{tag}")
-    path = Path(text)
+    path = settle(text)        # a replace cut short by a kill: its old copy comes back
     if path.is_dir() and ((path / "world.json").is_file() or (path / "dataset.json").is_file()):
         return path
     raise ConfigError(f"data '{text}': not a known data set or a data directory; use {FORMS}")
@@ -61,7 +61,7 @@ def ensure_world(root: Path, preset: str, seed: int) -> Path:
     from snsrec.data.world.generate import generate_world, world_config
 
     want = world_config(preset)   # an unknown preset fails here, before any work
-    meta_path = root / "world.json"
+    meta_path = settle(root) / "world.json"
     if meta_path.is_file():
         meta = read_json(meta_path)
         if (meta.get("preset"), meta.get("seed"), meta.get("snsrec_version")) == \
@@ -99,7 +99,7 @@ def _imported(source: str, path: Path, root: Path) -> Path:
     """Import ``path`` once; reuse ``root`` while its dataset.json names the same source."""
     from snsrec.data.sources import import_source
 
-    meta = root / "dataset.json"
+    meta = settle(root) / "dataset.json"
     if meta.is_file() and read_json(meta).get("path") == str(path):
         return root
     echo(f"importing {source} {path} into {root}")

@@ -69,7 +69,7 @@ from snsrec.data.schema import EVENTS, NOTES, SCENARIOS, USERS
 from snsrec.data.splits import split_events
 from snsrec.data.tables import Tables, load_tables
 from snsrec.errors import DataError, SchemaError
-from snsrec.io import atomic_path, read_json, read_parquet, write_json
+from snsrec.io import atomic_path, check_out_file, read_json, read_parquet, write_json
 from snsrec.progress import Progress, echo
 
 PAD, OOV = 0, 1
@@ -1111,11 +1111,28 @@ def _events_schema() -> pl.Schema:
     return pl.from_arrow(EVENTS.empty_table()).schema
 
 
-def fit_from_dir(root: str | Path, config: str | Path | None = None) -> FeatureMap:
-    """`snsrec features fit`: load the tables, pick the spec, fit on train."""
+def fit_from_dir(root: str | Path, config: str | Path | None = None,
+                 out: str | Path | None = None, force: bool = False) -> FeatureMap:
+    """`snsrec features fit`: load the tables, pick the spec, fit on train; saved to ``out``
+    when given (an existing file there is replaced when it is a feature map, or with
+    ``force``: checked before the fit)."""
+    if out is not None:
+        check_out_file(out, force=force, ours=is_feature_map, kind="a feature map")
     tables = load_tables(root)
     base = default_spec(tables)
     spec = base if config is None else load_config(FeatureSpec, config,
                                                    base=base.model_dump(mode="json"))
-    return FeatureMap.fit(tables, spec)
+    fmap = FeatureMap.fit(tables, spec)
+    if out is not None:
+        fmap.save(out)
+    return fmap
+
+
+def is_feature_map(path: Path) -> bool:
+    """Whether ``path`` is a saved FeatureMap (its JSON names the format)."""
+    try:
+        data = read_json(path)
+    except DataError:
+        return False
+    return isinstance(data, dict) and data.get("format") == FORMAT
 

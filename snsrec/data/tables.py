@@ -15,7 +15,7 @@ import polars as pl
 
 from snsrec.data.schema import validate_file
 from snsrec.errors import DataError
-from snsrec.io import read_json
+from snsrec.io import read_json, settle
 
 META_FILES = ("world.json", "dataset.json")
 OPTIONAL_TABLES = ("notes", "users", "queries")
@@ -52,7 +52,7 @@ def read_meta(root: Path) -> dict:
 
 def load_tables(root: str | Path) -> Tables:
     """Validate every table present under ``root`` and open it lazily."""
-    root = Path(root)
+    root = settle(root)         # a replace cut short by a kill: its old copy comes back
     if not root.is_dir():
         raise DataError(f"{root}: data directory not found; generate a world or import data first")
     meta = read_meta(root)

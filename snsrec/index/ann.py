@@ -29,7 +29,7 @@ from typing import Any
 import numpy as np
 
 from snsrec.errors import ModelError
-from snsrec.io import atomic_dir, read_json, write_json
+from snsrec.io import atomic_dir, read_json, settle, write_json
 
 KINDS = ("flat", "hnsw", "ivfpq")
 FORMAT = "snsrec.ann"
@@ -230,10 +230,11 @@ class AnnIndex:
         return flat_scores[first].astype(np.float32), flat_ids[first].astype(np.int64)
 
     # -- persistence ------------------------------------------------------------------
-    def save(self, path: str | Path) -> Path:
+    def save(self, path: str | Path, *, force: bool = False) -> Path:
+        """Write the index directory (replaced when snsrec wrote it, or with ``force``)."""
         if self._index is None:
             raise ModelError("index: nothing to save; build it first")
-        with atomic_dir(path) as tmp:
+        with atomic_dir(path, "index build", force=force, legacy=["index.json"]) as tmp:
             _faiss().write_index(self._index, str(tmp / "index.faiss"))
             write_json(tmp / "index.json", {"format": FORMAT, "dim": self.dim,
                                             "kind": self.kind, "params": self.params,
@@ -242,7 +243,7 @@ class AnnIndex:
 
     @classmethod
     def load(cls, path: str | Path) -> AnnIndex:
-        path = Path(path)
+        path = settle(path)         # a replace cut short by a kill: its old copy comes back
         if not (path / "index.json").is_file() or not (path / "index.faiss").is_file():
             raise ModelError(f"{path}: not an index directory (index.json + index.faiss); "
                              "build one with `snsrec index build RUN_DIR`")

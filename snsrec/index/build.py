@@ -18,7 +18,7 @@ import numpy as np
 
 from snsrec.errors import ModelError
 from snsrec.index.ann import AnnIndex, blend
-from snsrec.io import atomic_path, read_json, write_json
+from snsrec.io import atomic_path, check_out, read_json, write_json
 
 SERVING = "serving.json"
 VECTORS = "vectors.npy"
@@ -50,10 +50,12 @@ class RunIndex:
         fresh = self.fresh.search_interests(interests, k if short else max(quota, 1), merge)
         return blend(main, fresh, self.fresh_every, k)
 
-    def save(self, path: str | Path, meta: dict[str, Any] | None = None) -> Path:
-        """``meta``: more entries for ``serving.json`` (written last)."""
+    def save(self, path: str | Path, meta: dict[str, Any] | None = None, *,
+             force: bool = False) -> Path:
+        """``meta``: more entries for ``serving.json`` (written last); ``force``: replace a
+        folder snsrec did not write."""
         path = Path(path)
-        self.main.save(path)
+        self.main.save(path, force=force)
         if self.fresh is not None:
             self.fresh.save(path / "fresh")
         write_json(path / SERVING, {**(meta or {}), "fresh_every": self.fresh_every})
@@ -68,13 +70,17 @@ class RunIndex:
         return cls(main, AnnIndex.load(path / "fresh") if every else None, every)
 
 
-def build_run_index(run_dir: str | Path, kind: str = "hnsw",
-                    out: str | Path | None = None) -> dict[str, Any]:
-    """Index every corpus note of ``run_dir`` by note id; returns the index and a summary line."""
+def build_run_index(run_dir: str | Path, kind: str = "hnsw", out: str | Path | None = None,
+                    force: bool = False) -> dict[str, Any]:
+    """Index every corpus note of ``run_dir`` by note id into ``out`` (default
+    ``RUN_DIR/index-KIND``; replaced when snsrec wrote it, or with ``force``, and never the
+    run itself); returns the index and a summary line."""
     from snsrec.eval.protocols import corpus_vectors, fresh_channel
     from snsrec.train.trainer import load_run
 
     run_dir = Path(run_dir)
+    out = check_out(out if out is not None else run_dir / f"index-{kind}", force=force,
+                    legacy=["index.json"], inputs=[run_dir / "model.safetensors"])
     run = load_run(run_dir)
     if not hasattr(run.model, "item_vectors"):
         raise ModelError(f"{run_dir}: model '{run.config.get('model', {}).get('name')}' has no "
@@ -87,8 +93,7 @@ def build_run_index(run_dir: str | Path, kind: str = "hnsw",
     index = RunIndex(AnnIndex(vectors.shape[1], kind).build(ids[~fresh], vectors[~fresh]),
                      AnnIndex(vectors.shape[1], "flat").build(ids[fresh], vectors[fresh])
                      if every else None, every)
-    out = Path(out) if out is not None else run_dir / f"index-{kind}"
-    index.save(out, {"weights": weights_digest(run_dir)})
+    index.save(out, {"weights": weights_digest(run_dir)}, force=force)
     with atomic_path(out / VECTORS) as tmp, tmp.open("wb") as f:
         np.save(f, vectors)
     channel = f"; {int(fresh.sum()):,} newer than the training in a flat fresh-note index, " \

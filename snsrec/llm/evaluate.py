@@ -24,7 +24,7 @@ import torch
 
 from snsrec.data.sources.snsbench import read_items
 from snsrec.errors import ConfigError, DataError
-from snsrec.io import read_json, write_json, write_text
+from snsrec.io import check_out, out_dir, read_json, write_json, write_text
 from snsrec.progress import Progress, echo
 
 
@@ -80,8 +80,8 @@ def generate(model: Any, tokenizer: Any, prompts: list[str], max_new_tokens: int
 
 def evaluate_llm(model: str, tasks: str | Path, out: str | Path, *, split: str = "test",
                  limit: int | None = None, batch_size: int = 8, threads: int | None = None,
-                 only: list[str] | None = None, meta: dict[str, Any] | None = None
-                 ) -> dict[str, Any]:
+                 only: list[str] | None = None, meta: dict[str, Any] | None = None,
+                 force: bool = False) -> dict[str, Any]:
     """Answer and score every task file of ``tasks`` (those named in ``only``, if given);
     ``meta`` is recorded in ``eval.json`` as it is (what a caller needs to reuse it).
 
@@ -101,12 +101,15 @@ def evaluate_llm(model: str, tasks: str | Path, out: str | Path, *, split: str =
     if only is not None and len(files) != len(set(only)):
         raise DataError(f"{tasks}: no {split} file for task(s) "
                         f"{sorted(set(only) - {p.stem for p in files})}")
+    where = {"force": force, "legacy": ["eval.json"], "inputs": [tasks]}
+    check_out(out, **where)                 # refused before the model loads
     if threads:
         torch.set_num_threads(threads)
     from snsrec.llm.post_train import resolve_model
 
     lm, tokenizer = load_causal_lm(resolve_model(model))
     lm.eval()
+    out_dir(out, "llm eval", **where)
     ident = {"model": model, "tasks": str(tasks), "split": split, "limit": limit,
              **(meta or {})}
     results, fallback = _resumed(out / "eval.json", ident)

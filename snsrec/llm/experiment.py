@@ -48,8 +48,8 @@ from typing import Any
 
 from pydantic import Field as PField
 
-from snsrec.config import StrictModel, deep_merge, load_config, validate_config
-from snsrec.io import read_json
+from snsrec.config import PlainName, StrictModel, deep_merge, load_config, validate_config
+from snsrec.io import check_out, out_dir, read_json
 from snsrec.progress import echo
 from snsrec.records import write_record
 
@@ -74,7 +74,7 @@ class EvalSettings(StrictModel):
 
 
 class ExperimentConfig(StrictModel):
-    name: str = "redone"
+    name: PlainName = "redone"       # the default --out is bench/<name>
     model: str = "smollm2-135m"
     world: str = "world:small"
     threads: int | None = PField(None, ge=1)    # each job's; None: all cores, shared out
@@ -414,5 +414,11 @@ def markdown(r: dict[str, Any]) -> str:
         f"Reproduce: `{r['command']}`\n"])
 
 
-def run_experiment(cfg: ExperimentConfig, out: str | Path, command: str) -> dict[str, Any]:
-    return Experiment(cfg, Path(out), command).run()
+def run_experiment(cfg: ExperimentConfig, out: str | Path, command: str, *,
+                   force: bool = False) -> dict[str, Any]:
+    """The experiment in ``out`` (snsrec's or new, or any folder with ``force``), resumed from
+    what it holds."""
+    where = {"force": force, "legacy": ["experiment.json"]}
+    exp = Experiment(cfg, check_out(out, **where), command)     # its world, once checked
+    out_dir(out, "llm experiment", **where)
+    return exp.run()

@@ -46,7 +46,15 @@ from torch import nn
 from snsrec import __version__
 from snsrec.data.schema import HARM_TYPES
 from snsrec.errors import ConfigError, DataError, ModelError
-from snsrec.io import atomic_dir, atomic_path, read_json, write_json
+from snsrec.io import (
+    atomic_dir,
+    atomic_path,
+    check_out,
+    check_out_file,
+    parquet_columns,
+    read_json,
+    write_json,
+)
 from snsrec.progress import Progress, echo
 from snsrec.records import write_record
 from snsrec.text.encoders import Ragged
@@ -61,8 +69,6 @@ def read_notes(path: str | Path) -> pl.DataFrame:
     if not path.is_file():
         raise DataError(f"{path}: no such notes table; give a notes.parquet "
                         "(note_id, title, body)")
-    from snsrec.io import parquet_columns
-
     have = parquet_columns(path)
     missing = [c for c in ("note_id", "title", "body") if c not in have]
     if missing:
@@ -130,15 +136,26 @@ def frame_of(note_ids: np.ndarray, probs: np.ndarray) -> pl.DataFrame:
         schema_overrides={"harm_type": pl.Utf8})
 
 
+def is_scores(path: Path) -> bool:
+    """Whether ``path`` is a Parquet file of moderation scores (``moderate`` wrote it)."""
+    try:
+        return {"note_id", "p_harmful"} <= set(parquet_columns(path))
+    except DataError:
+        return False
+
+
 def moderate(model: str, notes: str | Path, out: str | Path, *, batch_size: int = 16,
-             limit: int | None = None, threads: int | None = None) -> dict[str, Any]:
-    """Score every note of ``notes`` with ``model`` into the Parquet ``out`` (resumable)."""
+             limit: int | None = None, threads: int | None = None,
+             force: bool = False) -> dict[str, Any]:
+    """Score every note of ``notes`` with ``model`` into the Parquet ``out`` (resumable); an
+    existing ``out`` is replaced when it holds moderation scores, or with ``force``."""
     if batch_size < 1 or (limit is not None and limit < 1):
         raise ConfigError("llm moderate: --batch-size and --limit must be >= 1")
+    out = check_out_file(out, force=force, ours=is_scores, kind="moderation scores",
+                         inputs=[notes])
     if threads:
         torch.set_num_threads(threads)
     table = read_notes(notes).head(limit) if limit else read_notes(notes)
-    out = Path(out)
     parts = out.with_name(out.name + ".parts")
     stamp = {"model": model, "notes": str(Path(notes).resolve()), "rows": table.height,
              "chunk": CHUNK, "labels": list(LABELS)}
@@ -309,9 +326,11 @@ def metrics(y: np.ndarray, probs: np.ndarray) -> dict[str, float | None]:
 
 def bench_moderation(world: str | Path, model: str, out: str | Path, *, seed: int = 0,
                      batch_size: int = 16, limit: int | None = None,
-                     threads: int | None = None) -> dict[str, Any]:
+                     threads: int | None = None, force: bool = False) -> dict[str, Any]:
     started = time.time()
-    world, out = Path(world), Path(out)
+    world = Path(world)
+    # ``out`` is replaced at the end (when it is snsrec's, or with ``force``): refused now if not.
+    out = check_out(out, force=force, legacy=["moderation.json"], inputs=[world])
     splits = split_notes(read_notes(world / "notes.parquet"), seed)
     train, test = splits["train"], splits["test"]
     if limit:
@@ -339,7 +358,8 @@ def bench_moderation(world: str | Path, model: str, out: str | Path, *, seed: in
         llm = moderate(model, notes, work / "llm_scores.parquet", batch_size=batch_size,
                        threads=threads)
         write_json(work / "llm.json", llm)
-    with atomic_dir(out) as tmp:
+    with atomic_dir(out, "bench moderation", force=force, legacy=["moderation.json"],
+                    inputs=[world]) as tmp:
         shutil.copyfile(work / "llm_scores.parquet", tmp / "llm_scores.parquet")
         p_llm = pl.read_parquet(tmp / "llm_scores.parquet").select(
             [f"p_{lab}" for lab in LABELS]).to_numpy()

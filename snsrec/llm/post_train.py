@@ -39,13 +39,14 @@ import torch
 import yaml
 from pydantic import Field as PField
 
-from snsrec.config import StrictModel, load_config
+from snsrec.config import PlainName, StrictModel, load_config
 from snsrec.errors import ConfigError, DataError
-from snsrec.io import atomic_dir, read_json, write_json, write_text
+from snsrec.io import atomic_dir, check_out, read_json, write_json, write_text
 from snsrec.llm.corpus import write_jsonl
 from snsrec.progress import Progress, echo
 
 STAGES = ("cpt", "sft", "dpo")
+RUN_LEGACY = ("metrics.json",)     # a run written before the .snsrec mark (snsrec.io)
 
 
 class LoraSettings(StrictModel):
@@ -94,7 +95,7 @@ class DPOSettings(StrictModel):
 
 
 class PostTrainConfig(StrictModel):
-    name: str
+    name: PlainName                 # the run goes to OUT/<name>
     stage: Literal["cpt", "sft", "dpo"] | None = None
     model: str
     seed: int = 0
@@ -381,20 +382,23 @@ def _merged(trainer: Any, run: Path) -> Any:
     return model
 
 
-def post_train(stage: str, cfg: PostTrainConfig, out: str | Path = "runs") -> dict[str, Any]:
-    """Run one stage into ``OUT/<name>/``; return its metrics."""
+def post_train(stage: str, cfg: PostTrainConfig, out: str | Path = "runs", *,
+               force: bool = False) -> dict[str, Any]:
+    """Run one stage into ``OUT/<name>/`` (replaced when it is a run snsrec wrote, or with
+    ``force``); return its metrics."""
     if stage not in STAGES:
         raise ConfigError(f"unknown stage {stage!r}; stages: {', '.join(STAGES)}")
     cfg = cfg.model_copy(update={"stage": stage})
+    run_dir = check_out(Path(out) / cfg.name, force=force, legacy=RUN_LEGACY)   # before work
     device = device_of(cfg.train.device)
     if cfg.train.threads:
         torch.set_num_threads(cfg.train.threads)
     torch.manual_seed(cfg.seed)
     lm, tok = load_backbone(cfg.model, cfg.seed)
     lm.to(device)
-    run_dir = Path(out) / cfg.name
     t0 = time.perf_counter()
-    with atomic_dir(run_dir) as tmp, tempfile.TemporaryDirectory() as scratch:
+    with atomic_dir(run_dir, f"llm {stage}", force=force, legacy=RUN_LEGACY) as tmp, \
+            tempfile.TemporaryDirectory() as scratch:
         trainer, metrics = RUNNERS[stage](cfg, lm, tok, tmp, Path(scratch), device)
         model = _merged(trainer, tmp)
         log = [r for r in trainer.state.log_history if "loss" in r or "train_loss" in r]

@@ -53,7 +53,7 @@ import numpy as np
 import polars as pl
 
 from snsrec.errors import ConfigError, DataError
-from snsrec.io import write_json, write_text
+from snsrec.io import out_dir, write_json, write_text
 from snsrec.progress import echo
 
 SPLITS = (("train", 0.8), ("valid", 0.1), ("test", 0.1))
@@ -499,7 +499,7 @@ def _stratified(items: list[dict], max_items: int, seed: int, split: str) -> lis
 
 def build_tasks(world: str | Path, out: str | Path, *, tasks: list[str] | None = None,
                 max_items: int = 500, seed: int = 0,
-                harmful_share: float | None = None) -> dict[str, Any]:
+                harmful_share: float | None = None, force: bool = False) -> dict[str, Any]:
     """Write every task × split (at most ``max_items`` items each, a seeded sample) and
     ``manifest.json`` (counts, world, seed); return the manifest.
 
@@ -518,6 +518,7 @@ def build_tasks(world: str | Path, out: str | Path, *, tasks: list[str] | None =
     if harmful_share is not None and not 0.0 < harmful_share < 1.0:
         raise ConfigError(f"--harmful-share {harmful_share}: give a share in (0, 1)")
     w = _World(world)
+    out_dir(out, "llm tasks build", force=force, legacy=["manifest.json"], inputs=[world])
     counts: dict[str, dict[str, int]] = {}
     for name in names:
         rng = np.random.default_rng([seed, zlib.crc32(name.encode())])

@@ -50,7 +50,7 @@ from typing import Any
 
 import numpy as np
 
-from snsrec.config import StrictModel, load_config
+from snsrec.config import PlainName, StrictModel, load_config
 from snsrec.data.schema import SCENARIOS
 from snsrec.errors import ConfigError, DataError, ModelError
 from snsrec.eval.metrics import binary_prf
@@ -66,7 +66,7 @@ class ArmConfig(StrictModel):
     """One arm: a demo run (``run``) or ``retriever`` + ``ranker`` runs, or ``url``. Paths
     are relative to the runs root (``--runs``)."""
 
-    name: str
+    name: PlainName                 # its store goes to OUT/<name>/
     run: str | None = None
     retriever: str | None = None
     ranker: str | None = None
@@ -436,10 +436,12 @@ def _moderator(cfg: ArmConfig, platform: Any, fitted: dict[str, Any], sim_notes:
 
 def run_ab(world: str | Path, a: str | Path, b: str | Path, out: str | Path, *,
            overrides: list[str] | None = None, days: int | None = None,
-           runs: str | Path = "runs") -> dict[str, Any]:
+           runs: str | Path = "runs", force: bool = False) -> dict[str, Any]:
+    """Both arms on the same requests into ``out`` (snsrec's or new, or any folder with
+    ``force``: each arm's fresh store replaces the last one in ``out/<arm>/``)."""
     from snsrec.data.tables import load_tables
     from snsrec.data.world.usermodel import UserModel
-    from snsrec.io import read_json
+    from snsrec.io import out_dir, read_json
     from snsrec.records import write_record
 
     started = time.time()
@@ -456,6 +458,7 @@ def run_ab(world: str | Path, a: str | Path, b: str | Path, out: str | Path, *,
     if arms[0].name == arms[1].name:
         raise ConfigError(f"--a and --b are both named {arms[0].name!r}; give the arms "
                           "different names")
+    out = out_dir(out, "sim ab", force=force, legacy=["ab.json"], inputs=[world])
     meta = read_json(world / "world.json")
     start = int(np.datetime64(meta["split"]["test_start"], "s").astype(np.int64))
     end = start + cfg.days * DAY

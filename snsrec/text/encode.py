@@ -27,6 +27,7 @@ from snsrec.data.sequences import note_text
 from snsrec.errors import ConfigError, DataError
 from snsrec.io import (
     atomic_path,
+    check_out_file,
     parquet_columns,
     read_json,
     read_parquet,
@@ -106,19 +107,38 @@ def job_key(source: Path, notes: Path, n: int, chunk: int) -> str:
                           ).hexdigest()
 
 
+def _is_encoded(path: Path) -> bool:
+    """Whether ``path`` is an output of ``encode_notes``: a (note_id, vector) Parquet table,
+    or one of the .npy + .ids.npy pair."""
+    if path.suffix == ".parquet":
+        try:
+            return parquet_columns(path) == ["note_id", "vector"]
+        except DataError:
+            return False
+    stem = path.name.removesuffix(".ids.npy").removesuffix(".npy")
+    return all((path.parent / f"{stem}{end}").is_file() for end in (".npy", ".ids.npy"))
+
+
 def encode_notes(source: str | Path, notes: str | Path, out: str | Path,
                  batch_size: int = 256, chunk: int = 4096,
-                 with_cover: bool = False) -> dict[str, Any]:
+                 with_cover: bool = False, force: bool = False) -> dict[str, Any]:
     """``with_cover``: append each note's cover-style floats to its text vector (the
-    multimodal item vector of QIN)."""
+    multimodal item vector of QIN). An existing ``out`` is replaced when this command wrote
+    it, or with ``force``."""
     source, notes, out = Path(source), Path(notes), Path(out)
     if out.suffix not in (".parquet", ".npy"):
         raise ConfigError(f"--out {out}: end it in .parquet (note_id, vector) or .npy")
+    for path in [out, *([out.with_suffix(".ids.npy")] if out.suffix == ".npy" else [])]:
+        check_out_file(path, force=force, ours=_is_encoded, kind="encoded notes",
+                       inputs=[notes, source])
     ids, texts = read_note_texts(notes)
     covers = read_covers(notes) if with_cover else None
     encode, what = _encoder(source)
     parts = out.with_name(out.name + ".parts")
     key = job_key(source, notes, len(texts), chunk)
+    if parts.exists() and not (parts / "job.json").is_file():
+        raise DataError(f"{parts}: not the parts of an encode job (no job.json), yet where "
+                        "this one keeps them; move it away or choose another --out")
     if (parts / "job.json").is_file() and read_json(parts / "job.json").get("key") != key:
         shutil.rmtree(parts)                  # parts of another job: start over
     parts.mkdir(parents=True, exist_ok=True)

@@ -19,6 +19,7 @@ import numpy as np
 import torch
 
 from snsrec.errors import ConfigError, ModelError
+from snsrec.io import check_out, out_dir
 from snsrec.progress import echo
 
 
@@ -49,13 +50,15 @@ def throughput(models: dict[str, torch.nn.Module], arrays: dict[str, np.ndarray]
 
 def compress_run(run_dir: Path, rank: int, *, embedding_rank: int | None = None,
                  out: Path | None = None, calibration: int = 20_000, batch_size: int = 4096,
-                 threads: int = 1, seed: int = 0) -> dict[str, Any]:
+                 threads: int = 1, seed: int = 0, force: bool = False) -> dict[str, Any]:
+    """Compress ``run_dir`` into ``out`` (a new run; replaced when snsrec wrote it, or with
+    ``force``)."""
     from snsrec.config import validate_config
     from snsrec.data.batches import to_tensors
     from snsrec.models.ranking.lowrank import compress
     from snsrec.train.pipeline import RunConfig, is_complete, model_inputs, prepare_data
     from snsrec.train.retrieval import is_retrieval_model
-    from snsrec.train.trainer import Trainer, load_run, save_run
+    from snsrec.train.trainer import RUN_LEGACY, Trainer, load_run, save_run
 
     run_dir = Path(run_dir)
     if not is_complete(run_dir):
@@ -63,8 +66,7 @@ def compress_run(run_dir: Path, rank: int, *, embedding_rank: int | None = None,
     if calibration < 1 or batch_size < 1 or threads < 1:
         raise ConfigError("compress: --calibration, --batch-size and --threads must be >= 1")
     out = Path(out) if out is not None else run_dir.with_name(f"{run_dir.name}-r{rank}")
-    if out.resolve() == run_dir.resolve():
-        raise ConfigError(f"compress: --out {out} is the run itself; name a new directory")
+    check_out(out, force=force, legacy=RUN_LEGACY, inputs=[run_dir])     # before any work
     run = load_run(run_dir)
     cfg = validate_config(RunConfig, run.config, str(run_dir / "config.yaml"))
     if is_retrieval_model(cfg.model.name):
@@ -100,7 +102,7 @@ def compress_run(run_dir: Path, rank: int, *, embedding_rank: int | None = None,
                "test": after, "compression": report, "compressed_from": str(run_dir)}
     new_cfg = {**run.config, "name": out.name,
                "model": {"name": "lowrank", "params": small.model_params}}
-    save_run(out, small, run.feature_map, new_cfg, metrics)
+    save_run(out, small, run.feature_map, new_cfg, metrics, force=force)
     text = summary(run_dir, out, report)
     echo(text)
     return {"text": text, "run_dir": out, "report": report}
@@ -121,7 +123,8 @@ def summary(run_dir: Path, out: Path, r: dict[str, Any]) -> str:
 
 
 def bench_compress(runs: list[Path], rank: int, out: Path, *, embedding_rank: int | None = None,
-                   calibration: int = 20_000, threads: int = 1) -> dict[str, Any]:
+                   calibration: int = 20_000, threads: int = 1,
+                   force: bool = False) -> dict[str, Any]:
     """`snsrec bench compress RUN...`: compress each run into ``OUT/<run>-r<rank>`` and write
     ``compress.json`` / ``compress.md``: size, inference samples/s and test AUC before and
     after, per run and per model (mean over its runs), against the targets."""
@@ -133,7 +136,7 @@ def bench_compress(runs: list[Path], rank: int, out: Path, *, embedding_rank: in
     if not runs:
         raise ConfigError("bench compress: give one or more run directories")
     started = time.time()
-    out = Path(out)
+    out = out_dir(out, "bench compress", force=force, legacy=["compress.json"], inputs=runs)
     rows = []
     for run_dir in runs:
         run_dir = Path(run_dir)

@@ -34,12 +34,13 @@ import polars as pl
 from pydantic import Field as PField
 from pydantic import field_validator
 
-from snsrec.config import StrictModel, load_config, validate_config
+from snsrec.config import PlainName, StrictModel, load_config, validate_config
 from snsrec.errors import ConfigError, DataError, ModelError
+from snsrec.io import check_out, out_dir
 from snsrec.progress import echo
 from snsrec.train import distributed
 from snsrec.train.retrieval import RetrievalDataConfig, is_retrieval_model
-from snsrec.train.trainer import TrainConfig, Trainer, fit_summary, save_run
+from snsrec.train.trainer import RUN_LEGACY, TrainConfig, Trainer, fit_summary, save_run
 
 SPLITS = ("train", "valid", "test")
 METRIC_COLUMNS = ("auc", "gauc", "logloss", "calibration")
@@ -54,7 +55,7 @@ class ModelConfig(StrictModel):
 
 
 class RunConfig(StrictModel):
-    name: str
+    name: PlainName                      # the run goes to OUT/<name>
     data: str = "world:small"            # resolve_dataset spec
     cache: Path = Path("data")           # where named data sets are built
     features: Path | None = None         # feature YAML (FeatureSpec); None = default_spec
@@ -88,13 +89,6 @@ class RunConfig(StrictModel):
         bad = {k: n for k, n in v.items() if n < 1}
         if bad:
             raise ValueError(f"{bad}: give a positive number of rows per split")
-        return v
-
-    @field_validator("name")
-    @classmethod
-    def _plain_name(cls, v: str) -> str:
-        if not v or v in (".", "..") or "/" in v or "\\" in v:
-            raise ValueError("must be a plain directory name (no '/'), e.g. deepfm_small")
         return v
 
 
@@ -289,25 +283,31 @@ def _check_resume(run_dir: Path) -> None:
                          f"without --resume")
 
 
-def _start_fresh(run_dir: Path) -> None:
-    """A new run over an old directory: it is incomplete from now on, its checkpoint gone."""
+def _start_fresh(run_dir: Path, force: bool = False) -> None:
+    """A new run over an old directory (snsrec's, or any with ``force``): marked as the run's,
+    incomplete from now on, its checkpoint gone."""
+    out_dir(run_dir, "train", force=force, legacy=RUN_LEGACY)
     (run_dir / "metrics.json").unlink(missing_ok=True)
     for p in [*run_dir.glob("checkpoint*"), *run_dir.glob(".checkpoint*.old")]:
         shutil.rmtree(p, ignore_errors=True)
 
 
-def train_run(cfg: RunConfig, run_dir: Path, *, resume: bool = False) -> dict[str, Any]:
-    """Train ``cfg`` into ``run_dir``; return its metrics (``valid``, ``test``, ``params``, ...)."""
+def train_run(cfg: RunConfig, run_dir: Path, *, resume: bool = False,
+              force: bool = False) -> dict[str, Any]:
+    """Train ``cfg`` into ``run_dir``; return its metrics (``valid``, ``test``, ``params``, ...).
+
+    An existing ``run_dir`` that snsrec did not write is refused before any work (on every
+    rank of a distributed launch alike), unless ``force``."""
     from snsrec.data.batches import TensorBatches
     from snsrec.models.registry import build_model
     from snsrec.seed import seed_everything
 
     check_run_config(cfg)
-    run_dir = Path(run_dir)
+    run_dir = check_out(run_dir, force=force, legacy=RUN_LEGACY)
     if is_retrieval_model(cfg.model.name):
         from snsrec.train.retrieval import train_retrieval_run
 
-        return train_retrieval_run(cfg, run_dir, resume=resume)
+        return train_retrieval_run(cfg, run_dir, resume=resume, force=force)
     if resume:
         _check_resume(run_dir)
     created = distributed.setup(cfg.train.device)
@@ -317,7 +317,7 @@ def train_run(cfg: RunConfig, run_dir: Path, *, resume: bool = False) -> dict[st
         seed_everything(tcfg.seed)
         model = build_model(cfg.model.name, data.feature_map, **cfg.model.params)
         if not resume and distributed.is_main():
-            _start_fresh(run_dir)
+            _start_fresh(run_dir, force)
         trainer = Trainer(tcfg)
         model, fit = trainer.fit_phases(
             model, lambda: TensorBatches(model_inputs(data.arrays["train"]), tcfg.batch_size,
@@ -337,7 +337,8 @@ def train_run(cfg: RunConfig, run_dir: Path, *, resume: bool = False) -> dict[st
         }
         if distributed.is_main():
             save_run(run_dir, model, data.feature_map, cfg, metrics, history=history,
-                     extra=lambda tmp: write_run_report(tmp, cfg, data, metrics, history))
+                     extra=lambda tmp: write_run_report(tmp, cfg, data, metrics, history),
+                     force=force)
         distributed.barrier()
         return metrics
     finally:
@@ -346,11 +347,12 @@ def train_run(cfg: RunConfig, run_dir: Path, *, resume: bool = False) -> dict[st
 
 
 def train_from_config(config: Path, *, overrides: list[str] | None = None,
-                      runs_root: Path = Path("runs"), resume: bool = False) -> dict[str, Any]:
+                      runs_root: Path = Path("runs"), resume: bool = False,
+                      force: bool = False) -> dict[str, Any]:
     """`snsrec train CONFIG`: the run goes to ``runs_root/<name>``."""
     cfg = load_run_config(config, overrides)
     run_dir = Path(runs_root) / cfg.name
-    metrics = train_run(cfg, run_dir, resume=resume)
+    metrics = train_run(cfg, run_dir, resume=resume, force=force)
     text = metrics.pop("text", None) or \
         (summary_text(cfg, metrics, run_dir) if distributed.launch_rank() == 0 else "")
     return {"text": text, "run_dir": run_dir, "metrics": metrics}

@@ -239,7 +239,8 @@ def evaluate_targets(model: Any, log: BehaviourLog, corpus: Corpus, start: int, 
     return out
 
 
-def train_retrieval_run(cfg: Any, run_dir: Any, *, resume: bool = False) -> dict[str, Any]:
+def train_retrieval_run(cfg: Any, run_dir: Any, *, resume: bool = False,
+                        force: bool = False) -> dict[str, Any]:
     """``snsrec train`` for a retrieval model: samples, the shared trainer, per-target metrics."""
     from pathlib import Path
 
@@ -278,7 +279,7 @@ def train_retrieval_run(cfg: Any, run_dir: Any, *, resume: bool = False) -> dict
     train = sequence_samples(log, valid_start, rcfg, model.max_len) \
         if loss == "next_item_ce" else training_samples(log, valid_start, rcfg, seed=tcfg.seed)
     if not resume:
-        _start_fresh(run_dir)
+        _start_fresh(run_dir, force)
     trainer = Trainer(tcfg, evaluator=lambda m, a: full_corpus(m, a, created=corpus.created))
     inputs = {k: v for k, v in train.items() if not k.startswith("_")}
     if fitted:
@@ -301,7 +302,7 @@ def train_retrieval_run(cfg: Any, run_dir: Any, *, resume: bool = False) -> dict
     text = summary(cfg, metrics, run_dir)
     save_run(run_dir, model, corpus, cfg, metrics, history=fit["history"],
              extra=lambda tmp: write_text(tmp / "report.md", f"# snsrec run {cfg.name}\n\n```\n"
-                                                              f"{text}\n```\n"))
+                                                              f"{text}\n```\n"), force=force)
     return {**metrics, "text": text}
 
 

@@ -55,7 +55,7 @@ from snsrec.data.batches import to_tensors
 from snsrec.data.schema import SCENARIOS
 from snsrec.errors import ModelError
 from snsrec.eval.metrics import auc, ctr_metrics, logloss, per_group
-from snsrec.io import atomic_dir, read_json, write_json, write_text
+from snsrec.io import atomic_dir, read_json, settle, write_json, write_text
 from snsrec.progress import Progress, echo
 from snsrec.seed import seed_everything
 from snsrec.train import distributed
@@ -79,6 +79,9 @@ def monitor_sign(name: str) -> float:
     return MONITOR_SIGN.get(name, 1.0)
 CHECKPOINT_FORMAT = "snsrec.checkpoint"
 CHECKPOINT_VERSION = 1
+# What a run directory written before the .snsrec mark holds (snsrec.io: legacy): the
+# metrics of a finished run, or the checkpoint of one cut short.
+RUN_LEGACY = ("metrics.json", "checkpoint/state.json")
 
 
 class TrainConfig(StrictModel):
@@ -299,17 +302,18 @@ def save_checkpoint(path: Path, model: nn.Module, optimizer: torch.optim.Optimiz
             "batches": batches.state_dict() if hasattr(batches, "state_dict") else None,
             "optimizer": {"param_groups": opt["param_groups"], "state": opt_keys},
             "has_best": best_state is not None, "rng": rng}
-    with atomic_dir(path) as tmp:
+    with atomic_dir(path, "train (checkpoint)", legacy=["state.json"]) as tmp:
         save_file({k: v.detach().cpu().contiguous() for k, v in tensors.items()},
                   str(tmp / "tensors.safetensors"))
         write_json(tmp / "state.json", meta)
 
 
 def checkpoint_dir_of(path: Path) -> Path | None:
-    """The checkpoint to resume from: ``path``, or the copy a kill mid-swap left behind."""
-    for p in (path, path.with_name(f".{path.name}.old")):
-        if (p / "state.json").is_file() and (p / "tensors.safetensors").is_file():
-            return p
+    """The checkpoint to resume from: ``path`` (the previous one back in place when a kill
+    cut its replacement short), or None."""
+    path = settle(path)
+    if (path / "state.json").is_file() and (path / "tensors.safetensors").is_file():
+        return path
     return None
 
 
@@ -712,8 +716,9 @@ def write_jsonl(path: str | Path, rows: list[dict[str, Any]]) -> None:
 def save_run(run_dir: str | Path, model: nn.Module, feature_map: Any,
              config: BaseModel | dict[str, Any] | None, metrics: dict[str, Any],
              history: list[dict[str, Any]] | None = None,
-             extra: Callable[[Path], None] | None = None) -> Path:
-    """Write a complete run directory atomically (a crash leaves the old one or none).
+             extra: Callable[[Path], None] | None = None, force: bool = False) -> Path:
+    """Write a complete run directory atomically (a crash leaves the old one or none); an
+    existing ``run_dir`` is replaced when it is snsrec's (``RUN_LEGACY``) or with ``force``.
 
     ``model.safetensors`` carries the model's registry name and parameters in
     its metadata, so ``load_run`` needs nothing else to rebuild it. ``extra``
@@ -729,7 +734,7 @@ def save_run(run_dir: str | Path, model: nn.Module, feature_map: Any,
     params = getattr(model, "model_params", {})
     resolved = {"model": {"name": name, "params": params}, **_config_dict(config)}
     run_dir = Path(run_dir)
-    with atomic_dir(run_dir) as tmp:
+    with atomic_dir(run_dir, "train", force=force, legacy=RUN_LEGACY) as tmp:
         write_text(tmp / "config.yaml", yaml.safe_dump(resolved, sort_keys=False,
                                                        allow_unicode=True))
         # The FeatureMap (feature_map.json), or a retrieval Corpus (corpus.parquet).
@@ -753,7 +758,7 @@ def load_run(run_dir: str | Path) -> Run:
     from snsrec.data.sequences import Corpus
     from snsrec.models.registry import build_model
 
-    run_dir = Path(run_dir)
+    run_dir = settle(run_dir)       # a replace cut short by a kill: its old copy comes back
     weights = run_dir / "model.safetensors"
     if not weights.is_file():
         raise ModelError(f"{weights}: not found; is {run_dir} a run directory (snsrec train)?")

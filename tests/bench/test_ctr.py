@@ -300,3 +300,26 @@ def test_an_interrupted_run_resumes_from_its_checkpoint(bench: tuple[dict, Path,
     assert metrics["resumed"] is True and not (run_dir / "bench.pending.json").exists()
     (a,), (b,) = (r["results"]["data"]["world_tiny"]["runs"] for r in (resumed, whole))
     assert a["auc"] == pytest.approx(b["auc"], abs=1e-6) and a["epochs_run"] == 2
+
+
+def test_records_from_before_the_mark_are_the_benchmarks_own(bench: tuple[dict, Path, Path]
+                                                              ) -> None:
+    """bench/<name>/ in git holds records (leaderboard, each run's bench.json, config.yaml,
+    metrics.json) but no .snsrec marks and no weights: a rerun there writes its files and
+    replaces the runs it trains again without --force."""
+    import shutil
+
+    _, root, cache = bench
+    old = root / "committed"
+    shutil.copytree(root / "a", old)
+    for p in [*old.rglob(".snsrec"), *old.rglob("*.safetensors")]:
+        p.unlink()
+    (old / "notes.md").write_text("kept")        # anything else in the folder stays
+    set_quiet(True)     # the autouse _not_quiet fixture turns it off again
+    res = bench_ctr(["world:tiny"], ["lr"], 1, old, overrides=[*FAST[:2], "train.lr=0.02"],
+                    cache=cache, peer_data=())
+    run_dir = old / "runs" / "world_tiny" / "lr" / "seed0"
+    assert json.loads((run_dir / "bench.json").read_text())["config"]["train"]["lr"] == 0.02
+    assert (run_dir / "model.safetensors").is_file() and (run_dir / ".snsrec").is_file()
+    assert (old / "notes.md").read_text() == "kept" and (old / ".snsrec").is_file()
+    assert [r["model"] for r in res["results"]["data"]["world_tiny"]["runs"]] == ["lr"]

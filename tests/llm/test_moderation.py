@@ -127,7 +127,7 @@ def test_bench_moderation_on_the_tiny_world(tiny_world, tmp_path):
     for m in res["systems"].values():
         assert 0.0 <= m["f1"] <= 1.0 and m["notes"] == 12 and m["notes_per_s"] > 0
     assert sorted(p.name for p in (tmp_path / "bench").iterdir()) == [
-        "llm_scores.parquet", "moderation.json", "moderation.md"]
+        ".snsrec", "llm_scores.parquet", "moderation.json", "moderation.md"]
 
 
 def test_an_interrupted_bench_resumes_from_its_parts(tiny_world, tmp_path, monkeypatch):

@@ -115,6 +115,6 @@ def test_snsrec_compress_writes_a_run_with_its_report(tiny_world, tmp_path, caps
     assert "| deepfm | 1 |" in (tmp_path / "bc" / "compress.md").read_text()
     for argv, needle in ((["compress", str(tmp_path / "nope"), "--rank", "8"], "not a complete"),
                          (["compress", str(run), "--rank", "8", "--out", str(run)],
-                          "is the run itself")):
+                          "overlaps the input")):
         code, _, err = cli(argv)
         assert code == 2 and needle in err and err.count("\n") == 1, err

@@ -2,7 +2,8 @@
 
 Each source module has one ``load(path, out) -> dict`` that reads the files the
 user already has (nothing is downloaded), maps them to notes / users / events
-(extra columns kept) and writes them atomically with a ``dataset.json``.
+(extra columns kept) and writes them with a ``dataset.json`` into ``out``: a fresh
+staging directory that ``import_source`` moves into place once it is complete.
 """
 
 from __future__ import annotations
@@ -26,6 +27,7 @@ from snsrec.data.sources import (
     tenrec,
 )
 from snsrec.errors import DataError
+from snsrec.io import atomic_dir
 
 Loader = Callable[[Path, Path], dict[str, Any]]
 
@@ -44,11 +46,15 @@ SOURCES: dict[str, Loader] = {
 }
 
 
-def import_source(source: str, path: Path, out: Path) -> dict[str, Any]:
-    """Import ``path`` as ``source`` into ``out``; return the dataset.json dict."""
+def import_source(source: str, path: Path, out: Path, *, force: bool = False) -> dict[str, Any]:
+    """Import ``path`` as ``source`` into ``out`` (replaced when it is an import snsrec wrote,
+    or with ``force``; never the input or a folder around or inside it); return the
+    dataset.json dict."""
     if source not in SOURCES:
         close = difflib.get_close_matches(source, list(SOURCES), n=1)
         hint = f"did you mean '{close[0]}'? " if close else ""
         raise DataError(f"unknown source '{source}'; {hint}valid sources: {', '.join(SOURCES)}")
     # Each loader checks the path itself, so the error can say which files it expects.
-    return SOURCES[source](Path(path), Path(out))
+    with atomic_dir(out, "data import", force=force, legacy=["dataset.json"],
+                    inputs=[path]) as tmp:
+        return SOURCES[source](Path(path), tmp)

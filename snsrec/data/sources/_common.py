@@ -3,7 +3,8 @@
 Every loader reads with Polars (explicit separators and schemas), turns the
 source into Polars frames named after the canonical tables and hands them to
 ``write_tables``, which conforms them to ``snsrec.data.schema`` and writes them
-atomically with a ``dataset.json`` beside them.
+with a ``dataset.json`` beside them into the staging directory ``import_source``
+moves into place.
 """
 
 from __future__ import annotations
@@ -19,7 +20,7 @@ import pyarrow as pa
 
 from snsrec.data.schema import REQUIRED, SCHEMAS, conform, validate
 from snsrec.errors import DataError, SchemaError
-from snsrec.io import atomic_dir, read_parquet, write_json, write_parquet
+from snsrec.io import read_parquet, write_json, write_parquet
 
 # Age (or an ML-1M age code) → the canonical age bucket: lower edges and labels.
 AGE_CUTS = [18, 25, 35, 45, 50, 56]
@@ -214,7 +215,8 @@ def unix_seconds(expr: pl.Expr, unit: str = "s") -> pl.Expr:
 def write_tables(out: Path, source: str, path: Path, tables: Mapping[str, pl.DataFrame],
                  split: dict[str, Any] | None, fields: dict[str, Any],
                  required: Mapping[str, tuple[str, ...]] | None = None) -> dict[str, Any]:
-    """Conform each canonical table, write it and dataset.json atomically; return the info."""
+    """Conform each canonical table, write it and dataset.json into ``out`` (the staging
+    directory of ``import_source``); return the info."""
     required = required or {}
     arrow: dict[str, pa.Table] = {}
     for kind, df in tables.items():
@@ -230,8 +232,7 @@ def write_tables(out: Path, source: str, path: Path, tables: Mapping[str, pl.Dat
         arrow[kind] = table
     info = {"source": source, "path": str(path), "rows": {k: t.num_rows for k, t in arrow.items()},
             "split": split, "fields": fields}
-    with atomic_dir(out) as tmp:
-        for kind, table in arrow.items():
-            write_parquet(tmp / f"{kind}.parquet", table)
-        write_json(tmp / "dataset.json", info)
+    for kind, table in arrow.items():
+        write_parquet(out / f"{kind}.parquet", table)
+    write_json(out / "dataset.json", info)
     return info

@@ -20,7 +20,7 @@ import pyarrow as pa
 
 from snsrec.data.sources._common import list_files, need_path
 from snsrec.errors import DataError, SchemaError
-from snsrec.io import atomic_dir, write_json, write_parquet
+from snsrec.io import write_json, write_parquet
 
 EXPECTS = "SNS-Bench task JSON files (a JSON list per task, e.g. Note_Taxonomy.json) or a folder"
 REQUIRED = ("answer",)
@@ -75,7 +75,6 @@ def load(path: Path, out: Path) -> dict[str, Any]:
             "fields": {"tasks": {t: sum(r["task"] == t for r in rows) for t in tasks},
                        "columns": list(COLUMNS),
                        "encoding": "non-string values are JSON strings"}}
-    with atomic_dir(out) as tmp:
-        write_parquet(tmp / "tasks.parquet", table)
-        write_json(tmp / "dataset.json", info)
+    write_parquet(out / "tasks.parquet", table)
+    write_json(out / "dataset.json", info)
     return info

@@ -970,8 +970,9 @@ def _empty_intents() -> Intents:
 
 
 def generate_world(preset: str, seed: int, out: str | Path, *,
-                   overrides: list[str] | None = None) -> dict:
-    """Generate the world into ``out`` (replaced atomically); return the world.json dict."""
+                   overrides: list[str] | None = None, force: bool = False) -> dict:
+    """Generate the world into ``out`` (replaced atomically when it is snsrec's, or with
+    ``force``); return the world.json dict."""
     cfg = world_config(preset, overrides)
     out = Path(out)
     tax = _taxonomy()
@@ -979,7 +980,7 @@ def generate_world(preset: str, seed: int, out: str | Path, *,
     end = start + cfg.days * DAY
     echo(f"world {preset} seed {seed}: {cfg.n_users:,} users, {cfg.n_notes:,} notes, "
          f"~{cfg.n_events:,} events over {cfg.days} days")
-    with atomic_dir(out) as tmp:
+    with atomic_dir(out, "world generate", force=force, legacy=["world.json"]) as tmp:
         td = tmp / "truth"
         td.mkdir()
         users_tbl, ut = _make_users(cfg, seed, tax)
