@@ -451,6 +451,19 @@ def reference_rows(cfg: Any) -> list[dict[str, Any]]:
     return [reference_row(name, evaluate_predictions(test, p)) for name, p in scores.items()]
 
 
+def auc_references(cfg: Any, rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """``reference_rows(cfg)``, with every row of a table keeping its AUC as ``(mean, std)``
+    under ``"auc"`` (bench sequence, multimodal) and every reference given its share of the
+    oracle's AUC lift over 0.5 (``auc_share``), in place."""
+    refs = reference_rows(cfg)
+    best = next((r["auc_mean"] for r in refs if r["model"] == "oracle"), math.nan)
+    for r in rows:
+        r["auc_share"] = oracle_share(r["auc"][0], best, 0.5)
+    for r in refs:
+        r["auc_share"] = oracle_share(r["auc_mean"], best, 0.5)
+    return refs
+
+
 def reference_row(name: str, metrics: dict[str, Any]) -> dict[str, Any]:
     """A reference as a leaderboard row (one value, no spread, no training)."""
     return {"model": name, "reference": REFERENCES[name], "auc_mean": metrics["auc"],

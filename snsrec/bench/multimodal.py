@@ -16,7 +16,6 @@ only the vectors know anything about them.
 
 from __future__ import annotations
 
-import math
 import shlex
 import time
 from collections.abc import Sequence
@@ -29,17 +28,16 @@ import yaml
 from snsrec import __version__
 from snsrec.bench.ctr import (
     DEFAULT_CACHE,
+    auc_references,
     data_slug,
     mean_std,
     percent,
     pm,
-    reference_rows,
     run_one,
     shipped,
     variant_config,
 )
 from snsrec.errors import ConfigError
-from snsrec.eval.oracle import oracle_share
 from snsrec.io import out_dir, write_text
 from snsrec.progress import echo
 from snsrec.records import write_record
@@ -145,12 +143,7 @@ def bench_multimodal(data: list[str], variants: list[str], seeds: int, out: Path
                          "auc_new_notes": mean_std([r["auc_new_notes"] for r in mine]),
                          "train_time_s": float(np.mean([r["train_time_s"] for r in mine]))})
         # The world's truth, popularity and the constant answer on the same test rows.
-        refs = reference_rows(plan[0][2])
-        best = next((r["auc_mean"] for r in refs if r["model"] == "oracle"), math.nan)
-        for r in rows:
-            r["auc_share"] = oracle_share(r["auc"][0], best, 0.5)
-        for r in refs:
-            r["auc_share"] = oracle_share(r["auc_mean"], best, 0.5)
+        refs = auc_references(plan[0][2], rows)
         result["data"][data_slug(d)] = {"spec": d, "table": rows, "references": refs,
                                         "runs": runs}
     result, md = write_record(out, "multimodal", result, markdown, default_command=result["command"],

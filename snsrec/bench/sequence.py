@@ -21,7 +21,6 @@ behaviours SDIM is within 0.002 AUC of DIN and ≥ 5× faster per request.
 
 from __future__ import annotations
 
-import math
 import shlex
 import time
 from collections.abc import Sequence
@@ -35,18 +34,17 @@ import yaml
 from snsrec import __version__
 from snsrec.bench.ctr import (
     DEFAULT_CACHE,
+    auc_references,
     data_slug,
     mean_std,
     percent,
     pm,
-    reference_rows,
     run_one,
     shipped,
     variant_config,
 )
 from snsrec.errors import ConfigError
 from snsrec.eval.metrics import paired_difference
-from snsrec.eval.oracle import oracle_share
 from snsrec.io import out_dir, write_text
 from snsrec.progress import echo
 from snsrec.records import write_record
@@ -191,12 +189,7 @@ def bench_sequence(data: list[str], models: list[str], lengths: list[int], seeds
         rows = table(mine)
         # The world's truth, popularity and the constant answer on the same test rows (no
         # training; computed afresh, so a table rebuilt from reused runs has them).
-        refs = reference_rows(next(cfg for dd, _, _, _, cfg in plan if dd == d))
-        best = next((r["auc_mean"] for r in refs if r["model"] == "oracle"), math.nan)
-        for r in rows:
-            r["auc_share"] = oracle_share(r["auc"][0], best, 0.5)
-        for r in refs:
-            r["auc_share"] = oracle_share(r["auc_mean"], best, 0.5)
+        refs = auc_references(next(cfg for dd, _, _, _, cfg in plan if dd == d), rows)
         result["data"][data_slug(d)] = {"spec": d, "table": rows, "references": refs,
                                         "runs": mine, "targets": verdicts(mine)}
     result, md = write_record(out, "sequence", result, markdown, default_command=result["command"],
