@@ -98,6 +98,25 @@ def test_eval_samples_first_target_after_the_start(world):
         eval_samples(log, corpus, test_start, end, "home", CFG)
 
 
+def test_cold_targets_of_a_world_with_more_queries_than_notes(tmp_path):
+    """A query row's item is a query index, not a note row: the cold-start selection must not
+    look one up among the notes (it did, and raised IndexError once the world had more
+    distinct queries than notes — 400 notes, 593 queries here)."""
+    from snsrec.data.tables import load_tables
+    from snsrec.data.world.generate import generate_world
+
+    generate_world("tiny", 7, tmp_path / "w", overrides=["n_notes=400"])
+    tables = load_tables(tmp_path / "w")
+    log = BehaviourLog.from_tables(tables)
+    valid_start = _sec(tables.meta["split"]["valid_start"])
+    test_start = _sec(tables.meta["split"]["test_start"])
+    corpus = Corpus.from_tables(tables, log, valid_start)
+    assert log.item[log.kind != NOTE].max() >= len(corpus.note_ids)
+    cold = eval_samples(log, corpus, test_start, int(log.ts.max()) + 1, "feed", CFG,
+                        cold_after=valid_start, only_cold=True)
+    assert len(cold["target"]) and (corpus.created[cold["target"]] >= valid_start).all()
+
+
 def test_redrec_fits_on_the_tiny_world(world):
     log, corpus, valid_start, test_start = world
     train = training_samples(log, valid_start, CFG, seed=0)
