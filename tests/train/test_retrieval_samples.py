@@ -118,6 +118,13 @@ def test_cold_targets_of_a_world_with_more_queries_than_notes(tmp_path):
 
 
 def test_redrec_fits_on_the_tiny_world(world):
+    """Samples → trainer → full-corpus evaluation on the tiny world: the window-NCE loss falls.
+
+    Measured over tiny worlds 7, 1, 2 × seeds 0-4: the second epoch's mean loss is 0.68-0.82
+    of the first's (0.999 with the optimizer step skipped). Ranking quality is not checked
+    here: after two epochs (6 steps) valid HR@50 is at chance (0.00-0.16 on 31-40 queries,
+    chance 0.05), and the loss falls just as well with the user tower detached; the learned
+    interests are tested on a problem made for it (tests/models/test_redrec.py)."""
     log, corpus, valid_start, test_start = world
     train = training_samples(log, valid_start, CFG, seed=0)
     valid = eval_samples(log, corpus, valid_start, test_start, "feed", CFG)
@@ -130,5 +137,6 @@ def test_redrec_fits_on_the_tiny_world(world):
                       evaluator=lambda m, a: full_corpus(m, a, ks=(10, 50),
                                                          created=corpus.created))
     fit = trainer.fit(model, TensorBatches(inputs, 256, shuffle=True, seed=0), valid)
-    assert np.isfinite(fit["history"][-1]["train_loss"])
-    assert 0.0 <= fit["valid"]["hr@50"] <= 1.0 and fit["valid"]["queries"] == len(valid["target"])
+    first, last = (e["train_loss"] for e in (fit["history"][0], fit["history"][-1]))
+    assert np.isfinite(last) and last <= 0.9 * first, fit["history"]
+    assert fit["valid"]["queries"] == len(valid["target"])
