@@ -45,7 +45,13 @@ def test_demo_end_to_end_on_tiny(tiny_world, tmp_path, capsys):
     for model in ("popularity", "lr"):
         assert {"auc", "gauc", "logloss", "calibration", "by_scenario"} <= set(metrics["ctr"][model])
         assert {"hr@10", "ndcg@10", "hr@50", "ndcg@50", "mrr"} <= set(metrics["retrieval"][model])
-    assert metrics["ctr"]["lr"]["auc"] > 0.5
+    # Test AUC of the tiny demo by seed (7, the test's; 1-5), measured:
+    #   ranker (optinter) 0.734 0.705 0.740 0.710 0.688 0.511
+    #   lr                0.708 0.685 0.678 0.688 0.687 0.540
+    #   popularity        0.541 0.523 0.507 0.517 0.512 0.519
+    # LR beats popularity on every seed (by 0.021 at least); the ranker does not beat LR on
+    # every seed (a tie at 4, below it at 5), so that is not asserted on the tiny world.
+    assert metrics["ctr"]["lr"]["auc"] > metrics["ctr"]["popularity"]["auc"] + 0.01
     # The truth and the constant answer scored on the same test day, and the shares.
     assert metrics["ctr"]["constant"]["auc"] == 0.5 and metrics["ctr"]["oracle"]["auc_share"] == 1
     assert metrics["ctr"]["oracle"]["auc"] > metrics["ctr"]["lr"]["auc"]

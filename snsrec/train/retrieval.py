@@ -150,8 +150,13 @@ def eval_samples(log: BehaviourLog, corpus: Corpus, start: int, end: int, target
         raise DataError("cold-start samples need cold_after (the training cut-off)")
     scen, convert = TARGETS[target]
     users = np.unique(log.user[log.ts < end])
-    targets = log.select((log.kind != NOTE) | (corpus.created[log.item] >= cold_after)) \
-        if only_cold else log
+    targets = log
+    if only_cold:
+        # A query row's item is a query's index, not a note's: only note rows look up a date.
+        note = log.kind == NOTE
+        cold = np.zeros(len(note), bool)
+        cold[note] = corpus.created[log.item[note]] >= cold_after
+        targets = log.select(~note | cold)
     first, times = next_clicks(targets, users, np.full(len(users), start), 1,
                                scenarios=[scen], until=end, convert_only=convert)
     keep = first[:, 0] >= 0

@@ -41,6 +41,37 @@ def test_recall_against_exact_search(kind):
     assert recall(ids, exact(QUERIES, 20)) >= want
 
 
+def clustered(n: int, queries: int, seed: int, d: int = 16, topics: int = 8
+              ) -> tuple[np.ndarray, np.ndarray]:
+    """Items and queries as unit vectors around a few random directions (a corpus of topics),
+    each topic spread over several of an index's cells: a query's neighbours lie in the
+    cells nearest to it, so probing those finds them and probing one cell does not."""
+    rng = np.random.default_rng(seed)
+    centres = rng.normal(size=(topics, d))
+    centres /= np.linalg.norm(centres, axis=1, keepdims=True)
+    x = centres[rng.integers(0, topics, n + queries)] + rng.normal(size=(n + queries, d)) / d ** .5
+    x = (x / np.linalg.norm(x, axis=1, keepdims=True)).astype(np.float32)
+    return x[:n], x[n:]
+
+
+def test_ivfpq_probing_a_few_of_its_lists_finds_most_exact_neighbours():
+    """IVF-PQ at nprobe 8 of nlist 64 against exact search, on clustered vectors. Measured on
+    data seeds 0-4: recall@10 0.842-0.866 at nprobe 8 (0.855-0.875 probing all 64 lists, the
+    product quantiser's loss; 0.375-0.416 at nprobe 1, FAISS's default, so an nprobe not
+    passed on fails) with 12.5-13.4 % of the codes scanned (100 % if every list were)."""
+    import faiss
+
+    items, queries = clustered(4000, 100, seed=0)
+    ids = np.arange(len(items), dtype=np.int64) * 3 + 1
+    want = ids[np.argsort(-(queries @ items.T), axis=1)[:, :10]]
+    index = AnnIndex(16, "ivfpq", pq_m=8, nlist=64, nprobe=8).build(ids, items)
+    faiss.cvar.indexIVF_stats.reset()
+    _, got = index.search(queries, 10)
+    scanned = faiss.cvar.indexIVF_stats.ndis / (len(queries) * len(items))
+    assert scanned <= 0.2, scanned            # about nprobe / nlist of the codes, not all
+    assert recall(got, want) >= 0.8
+
+
 def test_ids_are_the_indexed_ones_without_the_removed():
     index = AnnIndex(32, "hnsw").build(IDS[:50], ITEMS[:50])
     assert sorted(index.ids().tolist()) == sorted(IDS[:50].tolist())

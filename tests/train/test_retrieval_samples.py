@@ -98,7 +98,33 @@ def test_eval_samples_first_target_after_the_start(world):
         eval_samples(log, corpus, test_start, end, "home", CFG)
 
 
+def test_cold_targets_of_a_world_with_more_queries_than_notes(tmp_path):
+    """A query row's item is a query index, not a note row: the cold-start selection must not
+    look one up among the notes (it did, and raised IndexError once the world had more
+    distinct queries than notes — 400 notes, 593 queries here)."""
+    from snsrec.data.tables import load_tables
+    from snsrec.data.world.generate import generate_world
+
+    generate_world("tiny", 7, tmp_path / "w", overrides=["n_notes=400"])
+    tables = load_tables(tmp_path / "w")
+    log = BehaviourLog.from_tables(tables)
+    valid_start = _sec(tables.meta["split"]["valid_start"])
+    test_start = _sec(tables.meta["split"]["test_start"])
+    corpus = Corpus.from_tables(tables, log, valid_start)
+    assert log.item[log.kind != NOTE].max() >= len(corpus.note_ids)
+    cold = eval_samples(log, corpus, test_start, int(log.ts.max()) + 1, "feed", CFG,
+                        cold_after=valid_start, only_cold=True)
+    assert len(cold["target"]) and (corpus.created[cold["target"]] >= valid_start).all()
+
+
 def test_redrec_fits_on_the_tiny_world(world):
+    """Samples → trainer → full-corpus evaluation on the tiny world: the window-NCE loss falls.
+
+    Measured over tiny worlds 7, 1, 2 × seeds 0-4: the second epoch's mean loss is 0.68-0.82
+    of the first's (0.999 with the optimizer step skipped). Ranking quality is not checked
+    here: after two epochs (6 steps) valid HR@50 is at chance (0.00-0.16 on 31-40 queries,
+    chance 0.05), and the loss falls just as well with the user tower detached; the learned
+    interests are tested on a problem made for it (tests/models/test_redrec.py)."""
     log, corpus, valid_start, test_start = world
     train = training_samples(log, valid_start, CFG, seed=0)
     valid = eval_samples(log, corpus, valid_start, test_start, "feed", CFG)
@@ -111,5 +137,6 @@ def test_redrec_fits_on_the_tiny_world(world):
                       evaluator=lambda m, a: full_corpus(m, a, ks=(10, 50),
                                                          created=corpus.created))
     fit = trainer.fit(model, TensorBatches(inputs, 256, shuffle=True, seed=0), valid)
-    assert np.isfinite(fit["history"][-1]["train_loss"])
-    assert 0.0 <= fit["valid"]["hr@50"] <= 1.0 and fit["valid"]["queries"] == len(valid["target"])
+    first, last = (e["train_loss"] for e in (fit["history"][0], fit["history"][-1]))
+    assert np.isfinite(last) and last <= 0.9 * first, fit["history"]
+    assert fit["valid"]["queries"] == len(valid["target"])
