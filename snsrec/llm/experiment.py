@@ -49,9 +49,14 @@ from typing import Any
 from pydantic import Field as PField
 
 from snsrec.config import PlainName, StrictModel, deep_merge, load_config, validate_config
-from snsrec.io import check_out, out_dir, read_json
+from snsrec.io import check_out, out_dir, read_json, write_json
 from snsrec.progress import echo
-from snsrec.records import write_record
+from snsrec.records import code_fingerprint, write_record
+
+# The code a stage's run and an evaluation's scores depend on (snsrec.records): a record
+# made by other code is made again.
+TRAIN_CODE = ("snsrec.llm.post_train",)
+EVAL_CODE = ("snsrec.llm.evaluate",)
 
 VARIANTS = ("base", "single-task", "multi-task", "cpt+multi-task", "cpt+multi-task+dpo")
 BASELINES = ("best-constant", "majority-label")
@@ -155,11 +160,13 @@ class Experiment:
         return cfg.model_copy(update={"stage": stage})
 
     def recorded(self, name: str) -> bool:
-        """Whether run ``name`` finished with its current config (its metrics.json and
-        config.yaml; its weights may be gone — git keeps the records, not the weights)."""
+        """Whether run ``name`` finished with its current config and by the current code
+        (its metrics.json, config.yaml and the code fingerprint in its bench.json; its
+        weights may be gone — git keeps the records, not the weights)."""
         run = self.runs / name
         return (run / "metrics.json").is_file() and (run / "config.yaml").is_file() and \
-            _same_config(run / "config.yaml", self.config(name))
+            _same_config(run / "config.yaml", self.config(name)) and \
+            _stamped_code(run / "bench.json") == code_fingerprint(TRAIN_CODE)["sha256"]
 
     def trained(self, name: str) -> Path:
         """Run ``name``'s directory with its weights: reused, or trained (after the run
@@ -174,6 +181,7 @@ class Experiment:
         if parent is not None:
             self.trained(parent)
         post_train(stage, self.config(name), self.runs)
+        write_json(run / "bench.json", {"code": code_fingerprint(TRAIN_CODE)})
         return run
 
     def metrics(self, name: str) -> dict[str, Any]:
@@ -192,10 +200,13 @@ class Experiment:
         trained = None if name == "base" else _comparable(self.config(name))
         done = res.get("trained", False)
         if not res.get("partial") and res.get("limit") == self.cfg.eval.limit and \
+                (res.get("code") or {}).get("sha256") == code_fingerprint(EVAL_CODE)["sha256"] \
+                and \
                 sorted(res["results"]) == sorted(only) and \
                 all(res["results"][t].get("digest") == self._digests[t] for t in only) and \
                 (_comparable(done) if isinstance(done, dict) else done) == trained and \
-                (trained is not None or res.get("model") == self.cfg.model):
+                (trained is not None or res.get("model") == self.cfg.model) and \
+                (name == "base" or self.recorded(name)):       # its run: this code's too
             return res
         return None
 
@@ -214,7 +225,8 @@ class Experiment:
         model = self.cfg.model if trained is None else str(self.trained(name))
         return evaluate_llm(model, self.suite, self.out / "eval" / name, limit=e.limit,
                             batch_size=e.batch_size, threads=self.threads, only=only,
-                            meta={"trained": trained})["results"]
+                            meta={"trained": trained,
+                                  "code": code_fingerprint(EVAL_CODE)})["results"]
 
     def chains(self, tasks: list[str]) -> list[list[tuple[str, list[str]]]]:
         """The evaluations in chains that share no run, longest first: each chain's
@@ -334,6 +346,11 @@ def _comparable(cfg: Any) -> dict[str, Any]:
     thread count."""
     d = cfg if isinstance(cfg, dict) else cfg.model_dump(mode="json")
     return {**d, "train": {k: v for k, v in (d.get("train") or {}).items() if k != "threads"}}
+
+
+def _stamped_code(path: Path) -> str | None:
+    """The code fingerprint a run's bench.json stamp holds (None: no stamp)."""
+    return (read_json(path).get("code") or {}).get("sha256") if path.is_file() else None
 
 
 def _same_config(path: Path, cfg: Any) -> bool:

@@ -67,6 +67,24 @@ def test_quick_experiment_table_and_resume(tiny_world, tmp_path):
         ["cpt", "sft", "dpo"]
     assert changed.output.count("llm experiment: reusing") == 5
 
+    # A record some other code made (its code fingerprint differs: after a change to the
+    # post-training or the evaluation code) is made again; the rest is reused.
+    stamp = out / "runs" / "sft-Note-Gender" / "bench.json"
+    assert json.loads(stamp.read_text())["code"]["roots"] == ["snsrec.llm.post_train"]
+    stamp.write_text(json.dumps({"code": {"sha256": "0" * 64}}))
+    old = out / "eval" / "sft-multi" / "eval.json"
+    saved = json.loads(old.read_text())
+    saved["code"]["sha256"] = "0" * 64
+    old.write_text(json.dumps(saved))
+    fourth = CliRunner().invoke(app, [*args, "--set", "dpo.dpo.beta=0.2"])
+    assert fourth.exit_code == 0, fourth.output
+    # The run trains again and so does its evaluation; the changed evaluation is made
+    # again, from weights trained again (gone since the fresh-clone step above).
+    assert [name.rpartition("/")[2] for _, name in re.findall(
+        r"^llm (cpt|sft|dpo): (\S+) \(\d+ steps", fourth.output, re.M)] == \
+        ["sft-Note-Gender", "sft-multi"]
+    assert fourth.output.count("llm experiment: reusing") == 4
+
 
 def _check_significance(out, r, md):
     """The constant-answer rows, the informative averages and the bootstrap differences of
