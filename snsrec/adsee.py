@@ -181,8 +181,8 @@ def bench_adsee(data: str, out: Path, *, backbone: str = "minilm", seed: int = 0
               "predicted_uplift_median": float(np.median(
                   [s["predicted_after"] / max(s["predicted_before"], 1e-9) - 1 for s in sugg])),
               "field_edited_share": fields, "max_change": max_change}
-    result, md = write_record(out, "adsee", result, markdown, default_command=result["command"], started=started,
-                 seeds=[seed])
+    result, md = write_record(out, "adsee", result, markdown,
+                              default_command=result["command"], started=started, seeds=[seed])
     return {"markdown": md, "results": result}
 
 

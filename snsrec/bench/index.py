@@ -96,7 +96,8 @@ def bench_index(out: Path, *, items: int = 1_000_000, dim: int = 64, users: int 
     command = shlex.join(["snsrec", "bench", "index", "--items", str(items), "--dim", str(dim),
                           "--users", str(users), "--interests", str(interests), "--kinds",
                           ",".join(kinds), "--out", str(out)])
-    res, md = write_record(out, "index", res, _markdown, default_command=command, started=started, seeds=[seed])
+    res, md = write_record(out, "index", res, _markdown, default_command=command,
+                           started=started, seeds=[seed])
     return {**res, "markdown": md}
 
 

@@ -146,8 +146,9 @@ def bench_multimodal(data: list[str], variants: list[str], seeds: int, out: Path
         refs = auc_references(plan[0][2], rows)
         result["data"][data_slug(d)] = {"spec": d, "table": rows, "references": refs,
                                         "runs": runs}
-    result, md = write_record(out, "multimodal", result, markdown, default_command=result["command"],
-                 started=started, seeds=list(range(seeds)))
+    result, md = write_record(out, "multimodal", result, markdown,
+                              default_command=result["command"], started=started,
+                              seeds=list(range(seeds)))
     return {"markdown": md, "results": result}
 
 

@@ -192,8 +192,9 @@ def bench_sequence(data: list[str], models: list[str], lengths: list[int], seeds
         refs = auc_references(next(cfg for dd, _, _, _, cfg in plan if dd == d), rows)
         result["data"][data_slug(d)] = {"spec": d, "table": rows, "references": refs,
                                         "runs": mine, "targets": verdicts(mine)}
-    result, md = write_record(out, "sequence", result, markdown, default_command=result["command"],
-                 started=started, seeds=list(range(seeds)))
+    result, md = write_record(out, "sequence", result, markdown,
+                              default_command=result["command"], started=started,
+                              seeds=list(range(seeds)))
     return {"markdown": md, "results": result}
 
 

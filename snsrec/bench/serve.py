@@ -627,7 +627,8 @@ def bench_serve(out: str | Path, *, items: int | None = None, rate: float = 100.
                           "--index", index, "--ranker", ranker, "--batch", str(batch),
                           "--seed", str(seed), "--workers", str(workers), "--concurrency",
                           str(concurrency), "--out", str(out)])
-    res, md = write_record(out, "serve", res, _markdown, default_command=command, started=started, seeds=[seed])
+    res, md = write_record(out, "serve", res, _markdown, default_command=command,
+                           started=started, seeds=[seed])
     return {**res, "markdown": md}
 
 

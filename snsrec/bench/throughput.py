@@ -525,8 +525,8 @@ def bench_throughput(out: Path, *, rows: int = 1_000_000, seeds: int = 3,
     command = shlex.join(["snsrec", "bench", "throughput", "--out", str(out), "--rows", str(rows),
                           "--seeds", str(seeds), "--peers", ",".join(peers), "--precisions",
                           ",".join(precisions)])
-    res, md = write_record(out, "throughput", res, _markdown, default_command=command, started=started,
-                 seeds=list(range(seeds)))
+    res, md = write_record(out, "throughput", res, _markdown, default_command=command,
+                           started=started, seeds=list(range(seeds)))
     return {**res, "markdown": md}
 
 

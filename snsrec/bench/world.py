@@ -98,7 +98,7 @@ def bench_world(presets: list[str], seed: int, out: Path, *, force: bool = False
                                                         for x in ("--preset", p)],
                           "--seed", str(seed), "--out", str(out)])
     _, md = write_record(out, "world", {"benchmark": "world", "results": results}, markdown,
-                 default_command=command, started=started, seeds=[seed])
+                         default_command=command, started=started, seeds=[seed])
     return {"results": results, "markdown": md}
 
 

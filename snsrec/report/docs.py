@@ -109,7 +109,9 @@ def render_block(args: str, root: Path = REPO_ROOT) -> str:
             found = [t for t in found if t[0] == params["heading"]]
         n = int(params.get("table", 1))
         if not 1 <= n <= len(found):
-            raise DataError(f"{paths[0]}: no table {n}{' under heading ' + repr(params['heading']) if 'heading' in params else ''} in its report ({len(found)} found)")
+            under = f" under heading {params['heading']!r}" if "heading" in params else ""
+            raise DataError(f"{paths[0]}: no table {n}{under} in its report ({len(found)} "
+                            "found)")
         body = found[n - 1][1]
     elif params.get("view") in VIEWS:
         body = VIEWS[params.pop("view")](records, **params)

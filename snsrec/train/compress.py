@@ -163,7 +163,8 @@ def bench_compress(runs: list[Path], rank: int, out: Path, *, embedding_rank: in
                           "--out", str(out)])
     result = {"benchmark": "compress", "version": __version__, "command": command,
               "target": TARGET, "threads": threads, "runs": rows, "models": summary_rows}
-    result, md = write_record(out, "compress", result, markdown, default_command=command, started=started)
+    result, md = write_record(out, "compress", result, markdown, default_command=command,
+                              started=started)
     return {"markdown": md, "results": result}
 
 
