@@ -12,7 +12,7 @@ the tasks a model answers better than a constant, and paired bootstrap intervals
 - A model's score on a task is *informative* when it beats the best constant answer;
   ``informative`` lists those tasks, and an average over them leaves out the tasks
   where the model's score is a constant answer's (e.g. `[]` to every CHLW item).
-- ``paired_difference``: the difference of two models' average over tasks, with a
+- ``item_bootstrap_difference``: the difference of two models' average over tasks, with a
   paired bootstrap interval over items — each task's items resampled on their own, the
   same resample scoring both models, each task's metric recomputed on it from summed
   per-item counts (micro and macro F1 are not means of per-item scores).
@@ -86,7 +86,7 @@ def informative(scores: dict[str, float], best: dict[str, dict[str, Any]]) -> li
     return [t for t, s in scores.items() if s > best[t]["score"] + _NOISE]
 
 
-def paired_difference(a: dict[str, list[str]], b: dict[str, list[str]],
+def item_bootstrap_difference(a: dict[str, list[str]], b: dict[str, list[str]],
                       answers: dict[str, list[Any]], *, seed: int = 0,
                       replicates: int = REPLICATES) -> dict[str, Any]:
     """A − B in the average score over tasks (``a``, ``b``: each task's outputs, item by
@@ -99,7 +99,7 @@ def paired_difference(a: dict[str, list[str]], b: dict[str, list[str]],
     resamples, a fixed ``seed``. A task of one item is not resampled (scipy needs two;
     its one resample is itself): its difference counts as it is."""
     if not answers:
-        raise DataError("paired_difference: no tasks to compare")
+        raise DataError("item_bootstrap_difference: no tasks to compare")
     parts = []
     for task, gold in answers.items():
         metric, items = SCORERS[task], [{"answer": x} for x in gold]

@@ -314,7 +314,12 @@ def significance(scores: dict[str, dict[str, float]],
                  seed: int) -> dict[str, Any]:
     """The constant-answer rows, each variant's informative tasks and their average, and
     the ``COMPARISONS`` with their paired bootstrap intervals (``experiment.json`` keys)."""
-    from snsrec.llm.compare import CONFIDENCE, REPLICATES, informative, paired_difference
+    from snsrec.llm.compare import (
+        CONFIDENCE,
+        REPLICATES,
+        informative,
+        item_bootstrap_difference,
+    )
 
     best = baselines["best-constant"]
     useful = {v: informative(scores[v], best) for v in VARIANTS}
@@ -327,7 +332,8 @@ def significance(scores: dict[str, dict[str, float]],
         "informative_average": {v: _mean(scores[v][t] for t in useful[v]) if useful[v]
                                 else None for v in VARIANTS},
         "differences": [{"a": a, "b": b, "measures": what,
-                         **paired_difference(outputs[a], outputs[b], answers, seed=seed)}
+                         **item_bootstrap_difference(outputs[a], outputs[b], answers,
+                                                     seed=seed)}
                         for a, b, what in COMPARISONS],
         "bootstrap": {"replicates": REPLICATES, "confidence": CONFIDENCE, "seed": seed}}
 

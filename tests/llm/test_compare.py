@@ -10,8 +10,8 @@ from snsrec.llm.compare import (
     best_constant,
     constant_baselines,
     informative,
+    item_bootstrap_difference,
     majority_label,
-    paired_difference,
 )
 from snsrec.llm.scoring import SCORERS, score_task
 
@@ -91,7 +91,7 @@ def test_an_identical_pair_differs_by_exactly_zero():
     topic = ["3", "0", "2", "3", "-1", "1"]
     answers = {"Note-Gender": gold, "Note-QueryCorr-topic": ["3", "0", "1", "3", "-1", "2"]}
     a = {"Note-Gender": out, "Note-QueryCorr-topic": topic}
-    d = paired_difference(a, dict(a), answers, replicates=2000)
+    d = item_bootstrap_difference(a, dict(a), answers, replicates=2000)
     assert d == {"difference": 0.0, "low": 0.0, "high": 0.0, "tie": True}
 
 
@@ -101,23 +101,23 @@ def test_a_variant_right_where_the_other_is_wrong_is_better_beyond_the_interval(
     answers = {"Note-Gender": gold, "Note-QueryCorr-topic": ["3", "0", "1", "3"]}
     a = {"Note-Gender": right, "Note-QueryCorr-topic": ["3", "0", "1", "3"]}
     b = {"Note-Gender": half, "Note-QueryCorr-topic": ["3", "0", "1", "3"]}
-    d = paired_difference(a, b, answers, replicates=2000, seed=1)
+    d = item_bootstrap_difference(a, b, answers, replicates=2000, seed=1)
     # Gender 100 vs 50, topic equal: the average over the two tasks differs by 25.
     assert d["difference"] == pytest.approx(25.0)
     assert 0 < d["low"] < 25.0 < d["high"] <= 50.0 and not d["tie"]
     # The other way round, the interval is the mirror image (same seed, same resamples).
-    back = paired_difference(b, a, answers, replicates=2000, seed=1)
+    back = item_bootstrap_difference(b, a, answers, replicates=2000, seed=1)
     assert (back["low"], back["high"]) == pytest.approx((-d["high"], -d["low"]))
     # Items where both are right or both wrong in equal measure: a tie.
     c = {"Note-Gender": _gender(10)[0][::-1], "Note-QueryCorr-topic": a["Note-QueryCorr-topic"]}
-    assert paired_difference(c, b, answers, replicates=2000)["tie"]
+    assert item_bootstrap_difference(c, b, answers, replicates=2000)["tie"]
 
 
 def test_a_one_item_task_counts_without_resampling():
     answers = {"Note-Gender": ["Yes"], "Note-QueryCorr-explain": ["Yes", "No", "Yes"]}
     a = {"Note-Gender": ["Yes"], "Note-QueryCorr-explain": ["Yes", "No", "Yes"]}
     b = {"Note-Gender": ["No"], "Note-QueryCorr-explain": ["Yes", "No", "Yes"]}
-    assert paired_difference(a, b, answers, replicates=1000) == \
+    assert item_bootstrap_difference(a, b, answers, replicates=1000) == \
         {"difference": 50.0, "low": 50.0, "high": 50.0, "tie": False}
 
 
