@@ -45,6 +45,7 @@ from snsrec.bench.ctr import (
     variant_config,
 )
 from snsrec.errors import ConfigError
+from snsrec.eval.metrics import paired_difference
 from snsrec.eval.oracle import constant_scores, impression_truth, load_truth, oracle_share
 from snsrec.io import out_dir
 from snsrec.progress import echo
@@ -194,12 +195,18 @@ def leaderboard(runs: list[dict[str, Any]]) -> list[dict[str, Any]]:
 
 
 def verdict(runs: list[dict[str, Any]]) -> dict[str, Any] | None:
+    """The target, paired by seed (``paired_difference``): met only when the model is
+    ahead with an interval that excludes 0 — one seed makes no claim."""
     model, base, metric = TARGET
-    got = {v: mean_std([r[metric] for r in runs if r["variant"] == v]) for v in (model, base)}
-    if any(r is None or r[0] != r[0] for r in got.values()):       # a variant not run
+    got = {v: {r["seed"]: r[metric] for r in runs if r["variant"] == v} for v in (model, base)}
+    seeds = sorted(set(got[model]) & set(got[base]))
+    if not seeds:                                                    # a variant not run
         return None
-    return {"model": model, "baseline": base, "metric": metric, "model_mean": got[model][0],
-            "baseline_mean": got[base][0], "met": got[model][0] > got[base][0]}
+    d = paired_difference([got[model][s] for s in seeds], [got[base][s] for s in seeds])
+    return {"model": model, "baseline": base, "metric": metric,
+            "model_mean": float(np.mean([got[model][s] for s in seeds])),
+            "baseline_mean": float(np.mean([got[base][s] for s in seeds])),
+            "difference": d, "met": d["reading"] == "a"}
 
 
 def markdown(result: dict[str, Any]) -> str:
@@ -232,7 +239,10 @@ def markdown(result: dict[str, Any]) -> str:
                      f"*constant*: {REFERENCES['constant']}.\n")
         t = block["target"]
         if t:
+            d = t.get("difference") or {}
+            paired = (f", paired by seed {d['mean']:+.4f} [{d['lo']:+.4f}, {d['hi']:+.4f}] "
+                      f"over {d['n']} seeds") if d.get("n", 0) > 1 else ""
             parts.append(f"\nTarget — {t['model']} beats {t['baseline']} on {t['metric']}: "
-                         f"{t['model_mean']:.4f} vs {t['baseline_mean']:.4f} — "
+                         f"{t['model_mean']:.4f} vs {t['baseline_mean']:.4f}{paired} — "
                          f"{'met' if t['met'] else 'NOT met'}.\n")
     return "\n".join(parts)
