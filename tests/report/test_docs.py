@@ -41,14 +41,14 @@ def test_render_replaces_stale_numbers_and_check_reports_them(record):
     root, _ = record
     (root / "docs").mkdir(exist_ok=True)
     doc = root / "docs" / "page.md"
-    stale = "# Page\n<!-- record bench/index/index.json table=1 -->\n| a |\n|---|\n| 0.1 |\n" \
+    stale = "# Page\n<!-- record bench/index/index.json table=1 -->\n| a |\n|---|\n| stale 9.999 |\n" \
             "<!-- /record -->\ntext after\n"
     doc.write_text(stale)
     assert render_docs([doc], check=True) == [doc]
     assert doc.read_text() == stale                             # --check changes nothing
     assert render_docs([doc]) == [doc]
     fresh = doc.read_text()
-    assert "| 0.1 |" not in fresh and fresh.endswith("<!-- /record -->\ntext after\n")
+    assert "| stale 9.999 |" not in fresh and fresh.count("| hnsw |") == 1 and fresh.endswith("<!-- /record -->\ntext after\n")
     assert render_docs([doc], check=True) == []     # rendered: nothing differs
     with pytest.raises(SystemExit) as e:
         main(["report", "docs", str(doc), "--check"])
