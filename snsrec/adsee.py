@@ -87,7 +87,7 @@ def note_rows(feature_map: Any, vector: str, note_ids: np.ndarray) -> np.ndarray
 
 def suggest_for_note(run_dir: Path, note_id: int, **kw: Any) -> dict[str, Any]:
     """`snsrec adsee suggest RUN_DIR --note ID`."""
-    from snsrec.train.trainer import load_run
+    from snsrec.runs import load_run
 
     run = load_run(run_dir)
     (row,) = note_rows(run.feature_map, run.model.vector, np.array([note_id]))
@@ -110,8 +110,8 @@ def bench_adsee(data: str, out: Path, *, backbone: str = "minilm", seed: int = 0
     from snsrec.bench.ctr import DEFAULT_CACHE, data_slug, run_one, shipped
     from snsrec.bench.multimodal import note_vectors, with_vectors
     from snsrec.data.world.usermodel import UserModel
+    from snsrec.runs import load_run
     from snsrec.train.pipeline import load_run_config, prepare_data
-    from snsrec.train.trainer import load_run
 
     if not (data.startswith("world:") or (Path(data) / "world.json").is_file()):
         raise ConfigError(f"adsee bench: --data {data}: the uplift needs a world's ground truth; "

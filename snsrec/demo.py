@@ -55,12 +55,13 @@ from snsrec.eval.oracle import (
     load_truth,
     oracle_share,
 )
-from snsrec.io import atomic_dir, check_out, write_json, write_text
+from snsrec.io import atomic_dir, check_out, jsonable, write_json, write_jsonl, write_text
 from snsrec.progress import Progress
 from snsrec.records import write_record
+from snsrec.runs import save_run
 from snsrec.train.pipeline import ModelConfig, RunConfig, train_run
 from snsrec.train.retrieval import RetrievalDataConfig
-from snsrec.train.trainer import TrainConfig, Trainer, jsonable, save_run, write_jsonl
+from snsrec.train.trainer import TrainConfig, Trainer
 
 # The shipped config; absent in a wheel install, where the defaults below apply.
 DEMO_CONFIG = Path(__file__).resolve().parents[1] / "configs" / "demo.yaml"
@@ -215,7 +216,7 @@ def reference_ctr(root: Path, arrays: dict[str, dict[str, np.ndarray]]
                   ) -> dict[str, dict[str, Any]]:
     """The test day scored by the world's truth (``oracle``: the click model that drew the
     labels) and by the constant answer (the training CTR), with the models' own metrics."""
-    from snsrec.train.trainer import LABEL, evaluate_predictions
+    from snsrec.eval.protocols import LABEL, evaluate_predictions
 
     test = arrays["test"]
     out = {}

@@ -133,8 +133,7 @@ def write_record(out: str | Path, stem: str, result: dict[str, Any],
     """Write ``OUT/STEM.json`` (``result`` with its provenance, as strict JSON) and
     ``OUT/STEM.md`` (``render`` of that very record, ending in its provenance line, so
     the Markdown is what ``snsrec report docs`` renders from the JSON); return both."""
-    from snsrec.io import write_json, write_text
-    from snsrec.train.trainer import jsonable
+    from snsrec.io import jsonable, write_json, write_text
 
     # As the JSON file holds it (keys sorted), which is what the docs render from.
     record = json.loads(json.dumps(jsonable({**result, "provenance": provenance(

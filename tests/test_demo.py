@@ -74,7 +74,8 @@ def test_demo_end_to_end_on_tiny(tiny_world, tmp_path, capsys):
     # The saved LR reloads by name and scores like the demo's model.
     from snsrec.data.splits import split_events
     from snsrec.data.tables import load_tables
-    from snsrec.train.trainer import Trainer, load_run
+    from snsrec.runs import load_run
+    from snsrec.train.trainer import Trainer
 
     run = load_run(out / "models" / "lr")
     tables = load_tables(tiny_world)

@@ -89,7 +89,8 @@ def _against(truth: dict[str, np.ndarray], p_click: np.ndarray, p_convert: np.nd
 def truth_metrics(cfg: Any, run_dir: Path) -> dict[str, float]:
     """AUCs of a trained run's test predictions against the world's true probabilities:
     CVR over every impression, CTR and CTCVR likewise."""
-    from snsrec.train.trainer import Trainer, load_run
+    from snsrec.runs import load_run
+    from snsrec.train.trainer import Trainer
 
     test, truth = _truth(cfg)
     heads = Trainer(cfg.train.model_copy(update={"device": "cpu"})).predict_heads(
@@ -101,8 +102,8 @@ def reference_rows(cfg: Any) -> list[dict[str, Any]]:
     """The oracle (the truth's P(click), P(convert | click) as the two heads) and the
     constant answer (the training CTR and CVR), scored on the test rows exactly as a run's
     heads are; no training."""
+    from snsrec.eval.protocols import conversion_metrics, evaluate_predictions
     from snsrec.train.pipeline import prepare_data
-    from snsrec.train.trainer import conversion_metrics, evaluate_predictions
 
     test, truth = _truth(cfg)
     train = prepare_data(cfg).arrays["train"]

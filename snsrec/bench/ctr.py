@@ -289,8 +289,9 @@ def run_one(cfg: Any, run_dir: Path,
     not just reads its metrics); ``rerun`` trains it again regardless.
     """
     from snsrec.records import code_fingerprint, provenance
+    from snsrec.runs import RUN_LEGACY
     from snsrec.train.pipeline import train_run
-    from snsrec.train.trainer import RUN_LEGACY, checkpoint_dir_of
+    from snsrec.train.trainer import checkpoint_dir_of
 
     roots = (*TRAIN_CODE, *([train.__module__] if train is not None else []), *code)
     fingerprint = code_fingerprint(tuple(dict.fromkeys(roots)))
@@ -414,7 +415,7 @@ def split_rows(frame: pl.LazyFrame) -> dict[str, np.ndarray]:
     """The click label and the meta arrays a FeatureMap gives a split (``_user_id``,
     ``_scenario``, ``_ts``, ...), read straight from its events: the references need no
     features. Columns the data lacks are left out."""
-    from snsrec.train.trainer import LABEL
+    from snsrec.eval.protocols import LABEL
 
     names = frame.collect_schema().names()
     cols = [pl.col(LABEL).cast(pl.Float32).fill_null(0)]
@@ -435,8 +436,8 @@ def reference_rows(cfg: Any) -> list[dict[str, Any]]:
     popularity, everywhere the constant answer. No training; the truth is read here, after
     every run, and never reaches one."""
     from snsrec.data.tables import load_tables
+    from snsrec.eval.protocols import LABEL, evaluate_predictions
     from snsrec.train.pipeline import run_splits, sample_rows
-    from snsrec.train.trainer import LABEL, evaluate_predictions
 
     root = resolve_dataset(cfg.data, cfg.cache)
     splits = run_splits(load_tables(root), cfg)

@@ -92,8 +92,9 @@ def resolve(variant: str, data: str, seed: int, features: Path,
 def record_of(cfg: Any, run_dir: Path):
     def record(metrics: dict[str, Any]) -> dict[str, Any]:
         from snsrec.eval.metrics import auc
+        from snsrec.runs import load_run
         from snsrec.train.pipeline import prepare_data
-        from snsrec.train.trainer import Trainer, load_run
+        from snsrec.train.trainer import Trainer
 
         data = prepare_data(cfg)
         test = data.arrays["test"]

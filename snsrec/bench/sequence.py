@@ -126,8 +126,8 @@ def request_latency(model: torch.nn.Module, test: dict[str, np.ndarray], candida
 
 def record_of(cfg: Any, run_dir: Path, candidates: int, requests: int):
     def record(metrics: dict[str, Any]) -> dict[str, Any]:
+        from snsrec.runs import load_run
         from snsrec.train.pipeline import prepare_data
-        from snsrec.train.trainer import load_run
 
         test = prepare_data(cfg).arrays["test"]
         threads = torch.get_num_threads()

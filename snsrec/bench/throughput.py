@@ -228,8 +228,8 @@ def run_snsrec(model: str, data: CtrArrays, *, embedding_dim: int = EMBEDDING_DI
                precision: str = "fp32") -> dict[str, Any]:
     """snsrec's DeepFM / DCNv2 through ``build_model`` + ``Trainer``; the same row as run_peer."""
     from snsrec.data.batches import TensorBatches
+    from snsrec.eval.protocols import LABEL as CLICK
     from snsrec.models.registry import build_model
-    from snsrec.train.trainer import LABEL as CLICK
     from snsrec.train.trainer import TrainConfig, Trainer
 
     def arrays(split: dict[str, np.ndarray], n: int | None = None) -> dict[str, np.ndarray]:

@@ -18,11 +18,13 @@ Conventions (stated, not implied):
   tie-breaking instead.
 
 ``METRICS`` maps metric names to the CTR functions (``fn(y, p)``) so configs and
-reports can name them, RecBole style.
+reports can name them, RecBole style; ``higher_is_better`` knows the direction of
+every metric a config, a benchmark or a report may name (``is_metric``).
 """
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable, Mapping, Sequence
 from typing import Literal
 
@@ -258,6 +260,30 @@ METRICS: dict[str, Callable[[np.ndarray, np.ndarray], float]] = {
     "logloss": logloss,
     "calibration": calibration,
 }
+
+
+# The direction of every named metric: True where higher is better. hr@K, ndcg@K and
+# recall@K (any cut-off K ≥ 1) are higher-is-better too.
+DIRECTION: dict[str, bool] = {
+    "auc": True, "gauc": True, "cvr_auc": True, "ctcvr_auc": True, "mrr": True,
+    # AUCs against the world's true probabilities (snsrec.bench.conversion)
+    "cvr_auc_entire": True, "ctr_auc_truth": True, "ctcvr_auc_truth": True,
+    "logloss": False, "cvr_logloss": False}
+_AT_K = re.compile(r"^(hr|ndcg|recall)@[1-9][0-9]*$")
+METRIC_NAMES = ", ".join([*DIRECTION, "hr@K", "ndcg@K", "recall@K"])
+
+
+def is_metric(name: str) -> bool:
+    return name in DIRECTION or bool(_AT_K.match(name))
+
+
+def higher_is_better(name: str) -> bool:
+    """The direction of metric ``name``; a ValueError naming the known ones otherwise."""
+    if name in DIRECTION:
+        return DIRECTION[name]
+    if _AT_K.match(name):
+        return True
+    raise ValueError(f"'{name}' is not a metric; use {METRIC_NAMES}")
 
 
 def ctr_metrics(y: np.ndarray, p: np.ndarray, users: np.ndarray | None = None,

@@ -1,4 +1,9 @@
-"""Evaluation protocols, stated: how a retriever is scored, not just with what metric.
+"""Evaluation protocols, stated: how a model is scored, not just with what metric.
+
+``evaluate_predictions`` — a ranker's click probabilities against the ``click``
+label of held-out impressions: AUC, logloss, calibration and GAUC (by user),
+overall and per scenario. ``conversion_metrics`` — CVR on the clicked rows,
+CTCVR on every row (ESMM's protocol).
 
 ``full_corpus`` — every query row ranks its target note among **all** notes of
 the corpus (no sampled negatives) by the model's score; a note created after
@@ -20,10 +25,20 @@ import torch
 from torch import nn
 
 from snsrec.data.batches import to_tensors
+from snsrec.data.schema import SCENARIOS
 from snsrec.errors import DataError
-from snsrec.eval.metrics import blended_ranks, rank_of_targets, retrieval_metrics
+from snsrec.eval.metrics import (
+    auc,
+    blended_ranks,
+    ctr_metrics,
+    logloss,
+    per_group,
+    rank_of_targets,
+    retrieval_metrics,
+)
 from snsrec.progress import Progress
 
+LABEL = "click"
 KS = (10, 50, 100, 1000)
 
 
@@ -94,3 +109,31 @@ def full_corpus(model: nn.Module, arrays: dict[str, np.ndarray], *, ks: Sequence
                 blended_ranks(scores, target[rows], fresh, every)
             bar.update(len(scores))
     return {**retrieval_metrics(ranks, ks), "queries": n, "candidates": int(n_items)}
+
+
+def evaluate_predictions(arrays: dict[str, np.ndarray], p: np.ndarray,
+                         label: str = LABEL) -> dict[str, Any]:
+    """CTR metrics for predictions ``p`` against ``arrays[label]``, overall and per scenario."""
+    y = np.asarray(arrays[label])
+    users = arrays.get("_user_id")
+    out: dict[str, Any] = ctr_metrics(y, p, users=users)
+    scen = np.asarray(arrays.get("_scenario", np.zeros(0)))
+    # -1 is "no scenario" (ML-1M, BARS: the column is null), not SCENARIOS[-1] ("ads").
+    known = scen >= 0
+    if known.any():
+        extra = {"users": np.asarray(users)[known]} if users is not None else None
+        out["by_scenario"] = per_group(ctr_metrics, y[known], np.asarray(p)[known],
+                                       scen[known], SCENARIOS, extra=extra)
+    return out
+
+
+def conversion_metrics(arrays: dict[str, np.ndarray], p_ctr: np.ndarray, p_cvr: np.ndarray
+                       ) -> dict[str, Any]:
+    """CVR AUC and logloss on the clicked rows (label ``convert``), CTCVR AUC on every row
+    (label click · convert, score pCTR · pCVR)."""
+    click = np.asarray(arrays[LABEL]) > 0
+    convert = np.asarray(arrays["convert"]) > 0      # a conversion has its click (check_labels)
+    return {"cvr_auc": auc(convert[click], p_cvr[click]),
+            "cvr_logloss": logloss(convert[click], p_cvr[click]),
+            "ctcvr_auc": auc(convert, p_ctr * p_cvr), "clicks": int(click.sum()),
+            "conversions": int(convert.sum())}

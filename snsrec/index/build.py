@@ -76,7 +76,7 @@ def build_run_index(run_dir: str | Path, kind: str = "hnsw", out: str | Path | N
     ``RUN_DIR/index-KIND``; replaced when snsrec wrote it, or with ``force``, and never the
     run itself); returns the index and a summary line."""
     from snsrec.eval.protocols import corpus_vectors, fresh_channel
-    from snsrec.train.trainer import load_run
+    from snsrec.runs import load_run
 
     run_dir = Path(run_dir)
     out = check_out(out if out is not None else run_dir / f"index-{kind}", force=force,

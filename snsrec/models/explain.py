@@ -134,7 +134,7 @@ def markdown(title: str, source: str, crosses: list[dict[str, Any]]) -> str:
 
 def explain_run(run_dir: Path, top: int = 20, rows: int = SAMPLE_ROWS) -> str:
     """Markdown table of the ``top`` field crosses a GDCN run's gated cross layer weighs most."""
-    from snsrec.train.trainer import load_run
+    from snsrec.runs import load_run
 
     if top < 1:
         raise ModelError(f"explain: --top must be >= 1, got {top}")

@@ -95,7 +95,7 @@ def build_model(name: str, feature_map: Any, **params: Any) -> nn.Module:
     """Build the registered model ``name`` over ``feature_map`` with hyper-parameters ``params``.
 
     The built module remembers ``model_name`` and ``model_params`` so a run
-    directory can rebuild it (``snsrec.train.trainer.load_run``).
+    directory can rebuild it (``snsrec.runs.load_run``).
     """
     cls = check_params(name, params)
     model = cls(feature_map, **params)

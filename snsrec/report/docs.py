@@ -206,9 +206,6 @@ def per_seed(record: dict[str, Any], name: str, metric: str, target: str = "",
     return out
 
 
-LOWER_IS_BETTER = ("logloss",)
-
-
 @view("paired")
 def paired_view(records: list[dict[str, Any]], pairs: str, metric: str = "auc",
                 targets: str = "", data: str = "") -> str:
@@ -216,7 +213,7 @@ def paired_view(records: list[dict[str, Any]], pairs: str, metric: str = "auc",
     t interval (``snsrec.eval.metrics.paired_difference``): "A ahead" / "B ahead" only
     when the interval excludes 0, else "tie". ``pairs``: ``a:b,a:c``; ``targets``:
     retrieval targets."""
-    from snsrec.eval.metrics import paired_difference
+    from snsrec.eval.metrics import higher_is_better, paired_difference
 
     rows = []
     for pair in pairs.split(","):
@@ -225,7 +222,7 @@ def paired_view(records: list[dict[str, Any]], pairs: str, metric: str = "auc",
             xa, xb = (per_seed(records[0], m, metric, target, data) for m in (a, b))
             seeds = sorted(set(xa) & set(xb))
             d = paired_difference([xa[s] for s in seeds], [xb[s] for s in seeds],
-                                  higher_is_better=metric not in LOWER_IS_BETTER)
+                                  higher_is_better=higher_is_better(metric))
             reading = {"a": f"{a} ahead", "b": f"{b} ahead", "tie": "tie",
                        "one run": "one seed: no claim"}[d["reading"]]
             rows.append([f"{a} − {b}", *([target] if targets else []), f"{d['mean']:+.4f}",

@@ -93,8 +93,8 @@ class Retriever:
         import torch
 
         from snsrec.index.build import RunIndex, saved_run_index, saved_vectors
+        from snsrec.runs import load_run
         from snsrec.train.pipeline import RunConfig
-        from snsrec.train.trainer import load_run
 
         run_dir = Path(run_dir)
         run = load_run(run_dir)
@@ -213,7 +213,7 @@ class Ranker:
 
     def __init__(self, run_dir: str | Path, tables: Any):
         from snsrec.data.features import FeatureMap
-        from snsrec.train.trainer import load_run
+        from snsrec.runs import load_run
 
         run_dir = Path(run_dir)
         run = load_run(run_dir)

@@ -45,7 +45,7 @@ def _encoder(source: Path) -> tuple[Any, str]:
     from snsrec.text.encoders import TextConfig, build_text_backbone
 
     if source.is_dir():
-        from snsrec.train.trainer import load_run
+        from snsrec.runs import load_run
 
         run = load_run(source)
         tower = getattr(run.model, "text", None)

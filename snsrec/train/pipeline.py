@@ -38,9 +38,10 @@ from snsrec.config import PlainName, StrictModel, load_config, validate_config
 from snsrec.errors import ConfigError, DataError, ModelError
 from snsrec.io import check_out, out_dir
 from snsrec.progress import echo
+from snsrec.runs import RUN_LEGACY, save_run
 from snsrec.train import distributed
 from snsrec.train.retrieval import RetrievalDataConfig, is_retrieval_model
-from snsrec.train.trainer import RUN_LEGACY, TrainConfig, Trainer, fit_summary, save_run
+from snsrec.train.trainer import TrainConfig, Trainer, fit_summary
 
 SPLITS = ("train", "valid", "test")
 METRIC_COLUMNS = ("auc", "gauc", "logloss", "calibration")
@@ -363,7 +364,7 @@ def train_from_config(config: Path, *, overrides: list[str] | None = None,
 def evaluate_run(run_dir: Path, split: str = "test") -> dict[str, Any]:
     """`snsrec evaluate RUN_DIR`: the saved model on a split of the data its config names."""
     from snsrec.data.tables import load_tables
-    from snsrec.train.trainer import load_run
+    from snsrec.runs import load_run
 
     run_dir = Path(run_dir)
     if split not in SPLITS:

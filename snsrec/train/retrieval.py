@@ -255,9 +255,10 @@ def train_retrieval_run(cfg: Any, run_dir: Any, *, resume: bool = False,
     from snsrec.eval.protocols import full_corpus
     from snsrec.io import write_text
     from snsrec.models.registry import build_model
+    from snsrec.runs import save_run
     from snsrec.seed import seed_everything
     from snsrec.train.pipeline import _check_resume, _start_fresh
-    from snsrec.train.trainer import Trainer, fit_summary, save_run
+    from snsrec.train.trainer import Trainer, fit_summary
 
     run_dir = Path(run_dir)
     tcfg, rcfg = cfg.train, cfg.retrieval

@@ -3,8 +3,8 @@
 ``Trainer(TrainConfig).fit(model, train_batches, valid_arrays)`` runs epochs of
 Adam/AdamW on the configured loss, evaluates on the validation arrays after each
 epoch, stops early when the monitored metric has not improved for
-``early_stop_patience`` epochs and restores the best weights. ``save_run`` /
-``load_run`` write and read the run directory of DESIGN.md (safetensors only).
+``early_stop_patience`` epochs and restores the best weights. It only fits: the
+run directory is ``snsrec.runs``, the evaluation protocols ``snsrec.eval.protocols``.
 
 - **Optimizer.** Embedding tables and dense weights are separate groups, each
   with its own learning rate (``embedding_lr``, default ``lr``) and decay
@@ -36,7 +36,6 @@ import json
 import math
 import os
 import random
-import re
 import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
@@ -45,17 +44,16 @@ from typing import Any, Literal
 
 import numpy as np
 import torch
-import yaml
-from pydantic import BaseModel, field_validator
 from pydantic import Field as PField
+from pydantic import field_validator
 from torch import nn
 
 from snsrec.config import StrictModel
 from snsrec.data.batches import to_tensors
-from snsrec.data.schema import SCENARIOS
 from snsrec.errors import ModelError
-from snsrec.eval.metrics import auc, ctr_metrics, logloss, per_group
-from snsrec.io import atomic_dir, read_json, settle, write_json, write_text
+from snsrec.eval.metrics import higher_is_better, is_metric
+from snsrec.eval.protocols import LABEL, conversion_metrics, evaluate_predictions
+from snsrec.io import atomic_dir, jsonable, read_json, settle, write_json
 from snsrec.progress import Progress, echo
 from snsrec.seed import seed_everything
 from snsrec.train import distributed
@@ -67,21 +65,11 @@ from snsrec.train.optim import (
     set_sparse_embeddings,
 )
 
-LABEL = "click"
-# Direction of each metric ``monitor`` may name: +1 higher is better. Retrieval
-# metrics (hr@K, ndcg@K, recall@K, mrr) are higher-is-better too.
-MONITOR_SIGN = {"auc": 1.0, "gauc": 1.0, "logloss": -1.0, "mrr": 1.0, "cvr_auc": 1.0,
-                "ctcvr_auc": 1.0}
-_RANKING_METRIC = re.compile(r"^(hr|ndcg|recall)@[1-9][0-9]*$")
-
-
-def monitor_sign(name: str) -> float:
-    return MONITOR_SIGN.get(name, 1.0)
+# What ``monitor`` may name: the metrics ``Trainer.evaluate`` reports (and hr@K, ndcg@K,
+# recall@K for retrievers); their direction is ``snsrec.eval.metrics.higher_is_better``.
+MONITORS = ("auc", "gauc", "logloss", "cvr_auc", "ctcvr_auc", "mrr")
 CHECKPOINT_FORMAT = "snsrec.checkpoint"
 CHECKPOINT_VERSION = 1
-# What a run directory written before the .snsrec mark holds (snsrec.io: legacy): the
-# metrics of a finished run, or the checkpoint of one cut short.
-RUN_LEGACY = ("metrics.json", "checkpoint/state.json")
 
 
 class TrainConfig(StrictModel):
@@ -122,9 +110,9 @@ class TrainConfig(StrictModel):
     @field_validator("monitor")
     @classmethod
     def _known_metric(cls, v: str) -> str:
-        if v not in MONITOR_SIGN and not _RANKING_METRIC.match(v):
-            raise ValueError(f"'{v}' is not a metric; use auc, gauc, logloss, cvr_auc, "
-                             "ctcvr_auc, hr@K, ndcg@K, recall@K or mrr")
+        if v not in MONITORS and not (is_metric(v) and "@" in v):
+            raise ValueError(f"'{v}' is not a metric; use {', '.join(MONITORS)}, hr@K, "
+                             "ndcg@K or recall@K")
         return v
 
     def autocast(self) -> torch.autocast:
@@ -501,7 +489,7 @@ class Trainer:
                                 best_state, fingerprint)
 
         loss_fn = LOSSES[cfg.loss]
-        sign = monitor_sign(cfg.monitor)
+        sign = 1.0 if higher_is_better(cfg.monitor) else -1.0
         t_fit = time.perf_counter()
         n_train = getattr(train_batches, "n_rows", None)
         stopped = out_of_time = False
@@ -647,144 +635,3 @@ class Trainer:
     def _global(loss_sum: float, samples: int) -> tuple[float, int]:
         total, n = distributed.all_sum([loss_sum, float(samples)])
         return total, int(n)
-
-
-def evaluate_predictions(arrays: dict[str, np.ndarray], p: np.ndarray,
-                         label: str = LABEL) -> dict[str, Any]:
-    """CTR metrics for predictions ``p`` against ``arrays[label]``, overall and per scenario."""
-    y = np.asarray(arrays[label])
-    users = arrays.get("_user_id")
-    out: dict[str, Any] = ctr_metrics(y, p, users=users)
-    scen = np.asarray(arrays.get("_scenario", np.zeros(0)))
-    # -1 is "no scenario" (ML-1M, BARS: the column is null), not SCENARIOS[-1] ("ads").
-    known = scen >= 0
-    if known.any():
-        extra = {"users": np.asarray(users)[known]} if users is not None else None
-        out["by_scenario"] = per_group(ctr_metrics, y[known], np.asarray(p)[known],
-                                       scen[known], SCENARIOS, extra=extra)
-    return out
-
-
-def conversion_metrics(arrays: dict[str, np.ndarray], p_ctr: np.ndarray, p_cvr: np.ndarray
-                       ) -> dict[str, Any]:
-    """CVR AUC and logloss on the clicked rows (label ``convert``), CTCVR AUC on every row
-    (label click · convert, score pCTR · pCVR)."""
-    click = np.asarray(arrays[LABEL]) > 0
-    convert = np.asarray(arrays["convert"]) > 0      # a conversion has its click (check_labels)
-    return {"cvr_auc": auc(convert[click], p_cvr[click]),
-            "cvr_logloss": logloss(convert[click], p_cvr[click]),
-            "ctcvr_auc": auc(convert, p_ctr * p_cvr), "clicks": int(click.sum()),
-            "conversions": int(convert.sum())}
-
-
-# -- run directories ------------------------------------------------------
-
-@dataclass
-class Run:
-    model: nn.Module
-    feature_map: Any
-    config: dict[str, Any]
-    metrics: dict[str, Any] = field(default_factory=dict)
-
-
-def _config_dict(config: BaseModel | dict[str, Any] | None) -> dict[str, Any]:
-    if config is None:
-        return {}
-    if isinstance(config, BaseModel):
-        return config.model_dump(mode="json")
-    return dict(config)
-
-
-def jsonable(obj: Any) -> Any:
-    """NaN → null so metrics.json stays strict JSON."""
-    if isinstance(obj, dict):
-        return {k: jsonable(v) for k, v in obj.items()}
-    if isinstance(obj, (list, tuple)):
-        return [jsonable(v) for v in obj]
-    if isinstance(obj, (float, np.floating)):
-        return float(obj) if math.isfinite(obj) else None
-    if isinstance(obj, np.integer):
-        return int(obj)
-    return obj
-
-
-def write_jsonl(path: str | Path, rows: list[dict[str, Any]]) -> None:
-    """One JSON object per line (the per-epoch training log), atomically."""
-    write_text(path, "".join(json.dumps(jsonable(r), sort_keys=True) + "\n" for r in rows))
-
-
-def save_run(run_dir: str | Path, model: nn.Module, feature_map: Any,
-             config: BaseModel | dict[str, Any] | None, metrics: dict[str, Any],
-             history: list[dict[str, Any]] | None = None,
-             extra: Callable[[Path], None] | None = None, force: bool = False) -> Path:
-    """Write a complete run directory atomically (a crash leaves the old one or none); an
-    existing ``run_dir`` is replaced when it is snsrec's (``RUN_LEGACY``) or with ``force``.
-
-    ``model.safetensors`` carries the model's registry name and parameters in
-    its metadata, so ``load_run`` needs nothing else to rebuild it. ``extra``
-    writes more files (a report) into the directory before it is moved into
-    place; ``metrics.json`` is written last, so its presence marks a complete run.
-    """
-    from safetensors.torch import save_file
-
-    name = getattr(model, "model_name", None)
-    if name is None:
-        raise ModelError(f"{type(model).__name__} is not a registered model; build it with "
-                         "snsrec.models.registry.build_model")
-    params = getattr(model, "model_params", {})
-    resolved = {"model": {"name": name, "params": params}, **_config_dict(config)}
-    run_dir = Path(run_dir)
-    with atomic_dir(run_dir, "train", force=force, legacy=RUN_LEGACY) as tmp:
-        write_text(tmp / "config.yaml", yaml.safe_dump(resolved, sort_keys=False,
-                                                       allow_unicode=True))
-        # The FeatureMap (feature_map.json), or a retrieval Corpus (corpus.parquet).
-        feature_map.save(tmp / getattr(feature_map, "FILE", "feature_map.json"))
-        state = {k: v.detach().cpu().contiguous() for k, v in model.state_dict().items()}
-        save_file(state, str(tmp / "model.safetensors"),
-                  metadata={"model_name": name, "model_params": json.dumps(params)})
-        write_jsonl(tmp / "log.jsonl", history or [])
-        if extra is not None:
-            extra(tmp)
-        write_json(tmp / "metrics.json", jsonable(metrics))
-    return run_dir
-
-
-def load_run(run_dir: str | Path) -> Run:
-    """Rebuild a saved model by its registry name and load its weights (no pickle)."""
-    from safetensors import SafetensorError, safe_open
-    from safetensors.torch import load_file
-
-    from snsrec.data.features import FeatureMap
-    from snsrec.data.sequences import Corpus
-    from snsrec.models.registry import build_model
-
-    run_dir = settle(run_dir)       # a replace cut short by a kill: its old copy comes back
-    weights = run_dir / "model.safetensors"
-    if not weights.is_file():
-        raise ModelError(f"{weights}: not found; is {run_dir} a run directory (snsrec train)?")
-    try:
-        with safe_open(str(weights), framework="pt") as f:
-            meta = f.metadata() or {}
-        state = load_file(str(weights))
-    except (SafetensorError, OSError) as e:
-        raise ModelError(f"{weights}: unreadable safetensors file ({e}); re-run training") from None
-    if "model_name" not in meta:
-        raise ModelError(f"{weights}: no model name in its metadata; save it with save_run")
-    if (run_dir / Corpus.FILE).is_file():                   # a retrieval run
-        feature_map: Any = Corpus.load(run_dir / Corpus.FILE)
-    else:
-        feature_map = FeatureMap.load(run_dir / "feature_map.json")
-    model = build_model(meta["model_name"], feature_map, **json.loads(meta.get("model_params")
-                                                                      or "{}"))
-    try:
-        model.load_state_dict(state)
-    except RuntimeError as e:
-        first = str(e).splitlines()[1].strip() if len(str(e).splitlines()) > 1 else str(e)
-        source = Corpus.FILE if isinstance(feature_map, Corpus) else "feature_map.json"
-        raise ModelError(f"{weights}: weights do not fit model '{meta['model_name']}' on "
-                         f"{run_dir / source} ({first}); was the run dir mixed?") from None
-    model.eval()
-    config = yaml.safe_load((run_dir / "config.yaml").read_text(encoding="utf-8")) \
-        if (run_dir / "config.yaml").is_file() else {}
-    metrics = read_json(run_dir / "metrics.json") if (run_dir / "metrics.json").is_file() else {}
-    return Run(model=model, feature_map=feature_map, config=config or {}, metrics=metrics)

@@ -204,3 +204,14 @@ def test_paired_difference_reads_ahead_only_when_the_interval_excludes_zero():
     assert paired_difference([0.8], [0.7])["reading"] == "one run"
     with pytest.raises(ValueError):
         paired_difference([0.8, 0.7], [0.7])
+
+
+def test_every_named_metric_has_a_direction():
+    from snsrec.eval.metrics import higher_is_better, is_metric
+
+    assert not higher_is_better("logloss") and higher_is_better("auc")
+    assert higher_is_better("hr@100") and higher_is_better("ndcg@10") and is_metric("recall@5")
+    for bad in ("hr@0", "accuracy", "calibration"):     # calibration's best is 1, not an end
+        assert not is_metric(bad)
+        with pytest.raises(ValueError, match="not a metric; use auc"):
+            higher_is_better(bad)

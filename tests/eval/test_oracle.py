@@ -68,8 +68,8 @@ def test_impression_truth_is_the_user_models_probabilities(tiny_world: Path) -> 
 
 def test_the_oracle_beats_a_trained_lr_on_the_same_test_rows(tiny_world: Path,
                                                              tmp_path: Path) -> None:
+    from snsrec.eval.protocols import evaluate_predictions
     from snsrec.train.pipeline import load_run_config, prepare_data, train_run
-    from snsrec.train.trainer import evaluate_predictions
 
     cfg = load_run_config(None, base={
         "name": "lr", "data": str(tiny_world), "cache": str(tmp_path / "cache"),

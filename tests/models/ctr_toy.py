@@ -26,7 +26,8 @@ from snsrec.data.features import (
 )
 from snsrec.eval.metrics import auc
 from snsrec.models.registry import build_model
-from snsrec.train.trainer import TrainConfig, Trainer, load_run, save_run
+from snsrec.runs import load_run, save_run
+from snsrec.train.trainer import TrainConfig, Trainer
 
 VOCAB = {"a": 12, "b": 12, "c": 6, "d": 6, "tags": 10}    # real values per field
 CROSSED = "a|b"

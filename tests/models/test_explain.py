@@ -9,7 +9,8 @@ from snsrec.data.batches import TensorBatches
 from snsrec.errors import ModelError
 from snsrec.models.explain import explain_run
 from snsrec.models.registry import build_model
-from snsrec.train.trainer import TrainConfig, Trainer, save_run
+from snsrec.runs import save_run
+from snsrec.train.trainer import TrainConfig, Trainer
 
 SMALL = {"embedding_dim": 8, "hidden_units": [32], "num_cross_layers": 2}
 

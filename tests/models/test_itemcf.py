@@ -49,7 +49,7 @@ def test_cosine_of_co_clicks_and_history_scores():
 
 
 def test_toppop_and_the_run_round_trip(tmp_path):
-    from snsrec.train.trainer import load_run, save_run
+    from snsrec.runs import load_run, save_run
 
     pop = build_model("toppop", _corpus()).fit_log(LOG, train_end=50)
     assert pop.clicks.tolist() == [3, 2, 2, 0]
@@ -61,7 +61,7 @@ def test_toppop_and_the_run_round_trip(tmp_path):
 
 
 def test_category_popularity_by_hand_and_through_a_run(tmp_path):
-    from snsrec.train.trainer import load_run, save_run
+    from snsrec.runs import load_run, save_run
 
     # notes 0, 1 are food (sub: street, street), 2 travel/city, 3 food/cafe (clicked only later)
     corpus = _corpus(4, ["food", "food", "travel", "food"], ["street", "street", "city", "cafe"])

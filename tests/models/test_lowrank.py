@@ -9,7 +9,7 @@ from snsrec.data.batches import to_tensors
 from snsrec.errors import ModelError
 from snsrec.models.ranking.lowrank import LowRankLinear, LowRankTable, compress
 from snsrec.models.registry import build_model
-from snsrec.train.trainer import load_run, save_run
+from snsrec.runs import load_run, save_run
 
 
 def _batches(toy, n=600, size=200):

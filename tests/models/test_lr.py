@@ -68,7 +68,7 @@ def test_save_load_round_trip_via_safetensors(tiny_world, tmp_path):
     from snsrec.data.features import FeatureMap
     from snsrec.data.splits import split_events
     from snsrec.data.tables import load_tables
-    from snsrec.train.trainer import load_run, save_run
+    from snsrec.runs import load_run, save_run
 
     tables = load_tables(tiny_world)
     splits = split_events(tables)

@@ -55,7 +55,7 @@ def test_multimodal_items_carry_to_items_never_trained(name, multimodal, tmp_pat
     score = auc(unseen["click"], trainer.predict(model, unseen))
     if multimodal:
         assert score > 0.8, (name, score)
-        from snsrec.train.trainer import load_run, save_run
+        from snsrec.runs import load_run, save_run
 
         save_run(tmp_path / "run", model, fmap, {"note": name}, {})
         assert (tmp_path / "run" / "feature_map.vectors.npz").is_file()

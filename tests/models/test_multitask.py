@@ -11,8 +11,9 @@ from snsrec.data.batches import TensorBatches, to_tensors
 from snsrec.errors import ModelError
 from snsrec.eval.metrics import auc
 from snsrec.models.registry import build_model
+from snsrec.runs import load_run, save_run
 from snsrec.train.losses import LOSSES
-from snsrec.train.trainer import TrainConfig, Trainer, load_run, save_run
+from snsrec.train.trainer import TrainConfig, Trainer
 
 MODELS = [("esmm", {"hidden_units": [32]}),
           ("mmoe", {"num_experts": 3, "expert_units": [32], "tower_units": [16]})]

@@ -164,7 +164,7 @@ def test_full_corpus_batches_by_the_score_budget_with_the_same_ranks(monkeypatch
 
 
 def test_save_load_round_trip_rebuilds_the_text_tower_from_the_corpus(tmp_path):
-    from snsrec.train.trainer import load_run, save_run
+    from snsrec.runs import load_run, save_run
 
     torch.manual_seed(0)
     model = small()

@@ -14,7 +14,8 @@ import torch
 from snsrec.data.batches import TensorBatches, to_tensors
 from snsrec.eval.metrics import auc
 from snsrec.models.registry import build_model, get_model_class, list_models
-from snsrec.train.trainer import TrainConfig, Trainer, load_run, save_run
+from snsrec.runs import load_run, save_run
+from snsrec.train.trainer import TrainConfig, Trainer
 
 # Models this file's authors ship; they must stay registered.
 REQUIRED = {"lr", "fm", "deepfm", "dcnv2", "autoint", "autoint_plus", "gdcn"}

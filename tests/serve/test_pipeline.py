@@ -86,7 +86,7 @@ def test_retriever_starts_from_the_saved_vectors_and_rebuilds_for_new_weights(
 
     from snsrec.eval.protocols import corpus_vectors
     from snsrec.index.build import VECTORS
-    from snsrec.train.trainer import load_run
+    from snsrec.runs import load_run
 
     run_dir = tmp_path / "run"
     shutil.copytree(redrec_run, run_dir, ignore=shutil.ignore_patterns("index-*"))
@@ -133,9 +133,10 @@ def test_retriever_refuses_a_ranking_run(tmp_path):
 
 def test_ranker_scores_a_request_as_training_scored_its_rows(tiny_world, tmp_path,
                                                             redrec_run):
+    from snsrec.runs import load_run
     from snsrec.serve.pipeline import Ranker
     from snsrec.train.pipeline import RunConfig, model_inputs, train_run
-    from snsrec.train.trainer import TrainConfig, Trainer, load_run
+    from snsrec.train.trainer import TrainConfig, Trainer
 
     cfg = RunConfig.model_validate({"name": "fm", "data": str(tiny_world),
                                     "model": {"name": "fm", "params": {"embedding_dim": 8}},

@@ -61,8 +61,8 @@ def test_shipped_configs_validate(path):
 def test_optinter_run_searches_then_retrains_the_searched_architecture(tiny_world, tmp_path,
                                                                        runs):
     from snsrec.models.ranking.optinter import CHOICES
+    from snsrec.runs import load_run
     from snsrec.train.pipeline import train_run
-    from snsrec.train.trainer import load_run
 
     params = {"embedding_dim": 4, "hidden_units": [16]}
     cfg = load_run_config(runs.write_config(tmp_path, tiny_world, model="optinter",

@@ -50,7 +50,7 @@ def test_train_then_evaluate_a_redrec_run(tiny_world, tmp_path, capsys, runs):
 
     from snsrec.eval.protocols import corpus_vectors
     from snsrec.index.ann import AnnIndex
-    from snsrec.train.trainer import load_run
+    from snsrec.runs import load_run
 
     index = AnnIndex.load(run_dir / "index-flat")
     run = load_run(run_dir)
@@ -72,7 +72,7 @@ def test_a_fresh_channel_run_serves_its_new_notes_from_a_second_index(tiny_world
 
     from snsrec.eval.metrics import blended_ranks
     from snsrec.index.build import RunIndex
-    from snsrec.train.trainer import load_run
+    from snsrec.runs import load_run
 
     path = _config(runs, tmp_path, tiny_world)
     cfg = yaml.safe_load(path.read_text())

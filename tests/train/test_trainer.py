@@ -63,7 +63,7 @@ def test_rows_without_a_scenario_get_no_scenario_table():
     """ML-1M and BARS have a null scenario column (-1): no "ads" row of their metrics."""
     import numpy as np
 
-    from snsrec.train.trainer import evaluate_predictions
+    from snsrec.eval.protocols import evaluate_predictions
 
     y = np.array([0, 1, 0, 1, 1, 0], np.float32)
     p = np.array([0.1, 0.9, 0.2, 0.3, 0.8, 0.4])

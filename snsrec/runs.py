@@ -1,0 +1,122 @@
+"""The run directory (DESIGN.md): what ``snsrec train`` writes and everything else reads.
+
+``save_run`` writes a complete run atomically: ``config.yaml`` (the resolved
+config with the model's registry name and parameters), the ``FeatureMap``
+(``feature_map.json``) or a retrieval ``Corpus`` (``corpus.parquet``),
+``model.safetensors`` (weights, with the model's name and parameters in its
+metadata — no pickle), ``log.jsonl`` (one line per epoch) and ``metrics.json``
+last, so its presence marks a complete run. ``load_run`` rebuilds the model from
+those files alone.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import yaml
+from pydantic import BaseModel
+from torch import nn
+
+from snsrec.errors import ModelError
+from snsrec.io import atomic_dir, jsonable, read_json, settle, write_json, write_jsonl, write_text
+
+# What a run directory written before the .snsrec mark holds (snsrec.io: legacy): the
+# metrics of a finished run, or the checkpoint of one cut short.
+RUN_LEGACY = ("metrics.json", "checkpoint/state.json")
+
+
+@dataclass
+class Run:
+    model: nn.Module
+    feature_map: Any
+    config: dict[str, Any]
+    metrics: dict[str, Any] = field(default_factory=dict)
+
+
+def _config_dict(config: BaseModel | dict[str, Any] | None) -> dict[str, Any]:
+    if config is None:
+        return {}
+    if isinstance(config, BaseModel):
+        return config.model_dump(mode="json")
+    return dict(config)
+
+
+def save_run(run_dir: str | Path, model: nn.Module, feature_map: Any,
+             config: BaseModel | dict[str, Any] | None, metrics: dict[str, Any],
+             history: list[dict[str, Any]] | None = None,
+             extra: Callable[[Path], None] | None = None, force: bool = False) -> Path:
+    """Write a complete run directory atomically (a crash leaves the old one or none); an
+    existing ``run_dir`` is replaced when it is snsrec's (``RUN_LEGACY``) or with ``force``.
+
+    ``model.safetensors`` carries the model's registry name and parameters in
+    its metadata, so ``load_run`` needs nothing else to rebuild it. ``extra``
+    writes more files (a report) into the directory before it is moved into
+    place; ``metrics.json`` is written last, so its presence marks a complete run.
+    """
+    from safetensors.torch import save_file
+
+    name = getattr(model, "model_name", None)
+    if name is None:
+        raise ModelError(f"{type(model).__name__} is not a registered model; build it with "
+                         "snsrec.models.registry.build_model")
+    params = getattr(model, "model_params", {})
+    resolved = {"model": {"name": name, "params": params}, **_config_dict(config)}
+    run_dir = Path(run_dir)
+    with atomic_dir(run_dir, "train", force=force, legacy=RUN_LEGACY) as tmp:
+        write_text(tmp / "config.yaml", yaml.safe_dump(resolved, sort_keys=False,
+                                                       allow_unicode=True))
+        # The FeatureMap (feature_map.json), or a retrieval Corpus (corpus.parquet).
+        feature_map.save(tmp / getattr(feature_map, "FILE", "feature_map.json"))
+        state = {k: v.detach().cpu().contiguous() for k, v in model.state_dict().items()}
+        save_file(state, str(tmp / "model.safetensors"),
+                  metadata={"model_name": name, "model_params": json.dumps(params)})
+        write_jsonl(tmp / "log.jsonl", history or [])
+        if extra is not None:
+            extra(tmp)
+        write_json(tmp / "metrics.json", jsonable(metrics))
+    return run_dir
+
+
+def load_run(run_dir: str | Path) -> Run:
+    """Rebuild a saved model by its registry name and load its weights (no pickle)."""
+    from safetensors import SafetensorError, safe_open
+    from safetensors.torch import load_file
+
+    from snsrec.data.features import FeatureMap
+    from snsrec.data.sequences import Corpus
+    from snsrec.models.registry import build_model
+
+    run_dir = settle(run_dir)       # a replace cut short by a kill: its old copy comes back
+    weights = run_dir / "model.safetensors"
+    if not weights.is_file():
+        raise ModelError(f"{weights}: not found; is {run_dir} a run directory (snsrec train)?")
+    try:
+        with safe_open(str(weights), framework="pt") as f:
+            meta = f.metadata() or {}
+        state = load_file(str(weights))
+    except (SafetensorError, OSError) as e:
+        raise ModelError(f"{weights}: unreadable safetensors file ({e}); re-run training") from None
+    if "model_name" not in meta:
+        raise ModelError(f"{weights}: no model name in its metadata; save it with save_run")
+    if (run_dir / Corpus.FILE).is_file():                   # a retrieval run
+        feature_map: Any = Corpus.load(run_dir / Corpus.FILE)
+    else:
+        feature_map = FeatureMap.load(run_dir / "feature_map.json")
+    model = build_model(meta["model_name"], feature_map, **json.loads(meta.get("model_params")
+                                                                      or "{}"))
+    try:
+        model.load_state_dict(state)
+    except RuntimeError as e:
+        first = str(e).splitlines()[1].strip() if len(str(e).splitlines()) > 1 else str(e)
+        source = Corpus.FILE if isinstance(feature_map, Corpus) else "feature_map.json"
+        raise ModelError(f"{weights}: weights do not fit model '{meta['model_name']}' on "
+                         f"{run_dir / source} ({first}); was the run dir mixed?") from None
+    model.eval()
+    config = yaml.safe_load((run_dir / "config.yaml").read_text(encoding="utf-8")) \
+        if (run_dir / "config.yaml").is_file() else {}
+    metrics = read_json(run_dir / "metrics.json") if (run_dir / "metrics.json").is_file() else {}
+    return Run(model=model, feature_map=feature_map, config=config or {}, metrics=metrics)
