@@ -229,8 +229,9 @@ def jsonable(obj: Any) -> Any:
 
 
 def write_jsonl(path: str | Path, rows: list[dict[str, Any]]) -> None:
-    """One JSON object per line (the per-epoch training log), atomically."""
-    write_text(path, "".join(json.dumps(jsonable(r), sort_keys=True) + "\n" for r in rows))
+    """One JSON object per line (a training log, an SFT or DPO data set), atomically."""
+    write_text(path, "".join(json.dumps(jsonable(r), sort_keys=True, ensure_ascii=False) + "\n"
+                             for r in rows))
 
 
 def write_json(path: str | Path, obj: Any) -> None:

@@ -12,6 +12,7 @@ those files alone.
 from __future__ import annotations
 
 import json
+import shutil
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -22,7 +23,17 @@ from pydantic import BaseModel
 from torch import nn
 
 from snsrec.errors import ModelError
-from snsrec.io import atomic_dir, jsonable, read_json, settle, write_json, write_jsonl, write_text
+from snsrec.io import (
+    atomic_dir,
+    jsonable,
+    out_dir,
+    read_json,
+    settle,
+    write_json,
+    write_jsonl,
+    write_text,
+)
+from snsrec.train.trainer import checkpoint_dir_of
 
 # What a run directory written before the .snsrec mark holds (snsrec.io: legacy): the
 # metrics of a finished run, or the checkpoint of one cut short.
@@ -120,3 +131,30 @@ def load_run(run_dir: str | Path) -> Run:
         if (run_dir / "config.yaml").is_file() else {}
     metrics = read_json(run_dir / "metrics.json") if (run_dir / "metrics.json").is_file() else {}
     return Run(model=model, feature_map=feature_map, config=config or {}, metrics=metrics)
+
+
+# -- a run's life: resumed, or started afresh over an old directory ------------------
+
+def is_complete(run_dir: Path) -> bool:
+    """A finished run: its ``metrics.json`` is written last."""
+    return (Path(run_dir) / "metrics.json").is_file()
+
+
+def check_resume(run_dir: Path) -> None:
+    """``--resume``: refused (one line) when the run is complete or has no checkpoint."""
+    if is_complete(run_dir):
+        raise ModelError(f"{run_dir}: this run is already complete (metrics.json); nothing to "
+                         f"resume; train without --resume to run it again")
+    phases = [run_dir / "checkpoint", *sorted(run_dir.glob("checkpoint-*"))]   # fit_phases
+    if all(checkpoint_dir_of(p) is None for p in phases):
+        raise ModelError(f"{run_dir / 'checkpoint'}: no checkpoint to resume from; train "
+                         f"without --resume")
+
+
+def start_fresh(run_dir: Path, force: bool = False) -> None:
+    """A new run over an old directory (snsrec's, or any with ``force``): marked as the run's,
+    incomplete from now on, its checkpoint gone."""
+    out_dir(run_dir, "train", force=force, legacy=RUN_LEGACY)
+    (run_dir / "metrics.json").unlink(missing_ok=True)
+    for p in [*run_dir.glob("checkpoint*"), *run_dir.glob(".checkpoint*.old")]:
+        shutil.rmtree(p, ignore_errors=True)

@@ -246,7 +246,7 @@ def _same_config(cfg: Any, old: Any, resolved: dict[str, Any]) -> bool:
     """
     from pydantic import ValidationError
 
-    from snsrec.train.pipeline import RUNTIME_KEYS
+    from snsrec.train.trainer import RUNTIME_KEYS
 
     def what(c: dict[str, Any]) -> dict[str, Any]:
         train = {k: v for k, v in c.get("train", {}).items() if k not in RUNTIME_KEYS}

@@ -18,7 +18,6 @@ unseen text for every stage.
 from __future__ import annotations
 
 import importlib.util
-import json
 from pathlib import Path
 from typing import Any
 
@@ -115,7 +114,7 @@ def task_items(tasks: str | Path, split: str, names: list[str] | None = None,
     """Every task file of a suite's ``split`` (or those in ``names``), at most ``max_items``
     items a task (the first ones)."""
     from snsrec.data.sources.snsbench import read_items
-    from snsrec.llm.evaluate import task_files
+    from snsrec.llm.tasks import task_files
 
     files = task_files(Path(tasks), split)
     have = {p.stem for p in files}
@@ -147,9 +146,3 @@ def sft_examples(tokenizer: Any, items: dict[str, list[dict[str, Any]]],
             general.append({"task": f"general:{q['kind']}", "prompt": text,
                             "completion": q["answer"]})
     return mix(domain, general, general_ratio, seed), fallback
-
-
-def write_jsonl(path: Path, rows: list[dict[str, Any]]) -> None:
-    from snsrec.io import write_text
-
-    write_text(path, "".join(json.dumps(r, ensure_ascii=False) + "\n" for r in rows))

@@ -25,18 +25,8 @@ import torch
 from snsrec.data.sources.snsbench import read_items
 from snsrec.errors import ConfigError, DataError
 from snsrec.io import check_out, out_dir, read_json, write_json, write_text
+from snsrec.llm.tasks import task_files
 from snsrec.progress import Progress, echo
-
-
-def task_files(tasks: Path, split: str) -> list[Path]:
-    root = tasks / split if (tasks / split).is_dir() else tasks
-    from snsrec.llm.prompts import PROMPTS
-
-    files = sorted(p for p in root.glob("*.json") if p.stem in PROMPTS)
-    if not files:
-        raise DataError(f"{root}: no task files ({', '.join(sorted(PROMPTS))}.json); build them "
-                        "with `snsrec llm tasks build` or point at SNS-Bench's data folder")
-    return files
 
 
 def items_digest(items: list[dict[str, Any]]) -> str:
@@ -105,9 +95,7 @@ def evaluate_llm(model: str, tasks: str | Path, out: str | Path, *, split: str =
     check_out(out, **where)                 # refused before the model loads
     if threads:
         torch.set_num_threads(threads)
-    from snsrec.llm.post_train import resolve_model
-
-    lm, tokenizer = load_causal_lm(resolve_model(model))
+    lm, tokenizer = load_causal_lm(model)
     lm.eval()
     out_dir(out, "llm eval", **where)
     ident = {"model": model, "tasks": str(tasks), "split": split, "limit": limit,

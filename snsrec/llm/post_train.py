@@ -41,8 +41,7 @@ from pydantic import Field as PField
 
 from snsrec.config import PlainName, StrictModel, load_config
 from snsrec.errors import ConfigError, DataError
-from snsrec.io import atomic_dir, check_out, read_json, write_json, write_text
-from snsrec.llm.corpus import write_jsonl
+from snsrec.io import atomic_dir, check_out, read_json, write_json, write_jsonl, write_text
 from snsrec.progress import Progress, echo
 
 STAGES = ("cpt", "sft", "dpo")
@@ -122,14 +121,6 @@ def load_post_train_config(stage: str, path: Path | None, overrides: list[str] |
 
 # -- models -------------------------------------------------------------------------
 
-def resolve_model(model: str) -> str:
-    """An earlier run's directory stands for its ``model/``."""
-    p = Path(model)
-    if (p / "model" / "config.json").is_file() and (p / "metrics.json").is_file():
-        return str(p / "model")
-    return model
-
-
 def device_of(setting: str) -> str:
     if setting == "cuda" and not torch.cuda.is_available():
         raise ConfigError("train.device: cuda, but this machine has no GPU; use cpu or auto")
@@ -140,7 +131,7 @@ def device_of(setting: str) -> str:
 def load_backbone(model: str, seed: int = 0) -> tuple[Any, Any]:
     from snsrec.text.encoders import load_causal_lm
 
-    lm, tok = load_causal_lm(resolve_model(model), seed)
+    lm, tok = load_causal_lm(model, seed)
     if tok.pad_token_id is None:
         tok.pad_token = tok.eos_token
     return lm, tok

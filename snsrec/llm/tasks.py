@@ -54,6 +54,7 @@ import polars as pl
 
 from snsrec.errors import ConfigError, DataError
 from snsrec.io import out_dir, write_json, write_text
+from snsrec.llm.prompts import PROMPTS
 from snsrec.progress import echo
 
 SPLITS = (("train", 0.8), ("valid", 0.1), ("test", 0.1))
@@ -543,3 +544,14 @@ def build_tasks(world: str | Path, out: str | Path, *, tasks: list[str] | None =
                 "splits": dict(SPLITS), "counts": counts}
     write_json(out / "manifest.json", manifest)
     return manifest
+
+
+def task_files(tasks: Path, split: str) -> list[Path]:
+    """The task files of a suite's ``split`` (``tasks/split/*.json``, or ``tasks/*.json``
+    when there is no split folder): one per task a prompt is known for."""
+    root = tasks / split if (tasks / split).is_dir() else tasks
+    files = sorted(p for p in root.glob("*.json") if p.stem in PROMPTS)
+    if not files:
+        raise DataError(f"{root}: no task files ({', '.join(sorted(PROMPTS))}.json); build them "
+                        "with `snsrec llm tasks build` or point at SNS-Bench's data folder")
+    return files

@@ -5,8 +5,8 @@ platform call (``CALLS``); two backends answer it:
 
 - ``Local(platform)``: the platform in this process, each call on a thread of the
   server's pool (the event loop keeps answering meanwhile);
-- ``WorkerPool(settings, n)`` (``snsrec serve --workers N``): N processes, each with
-  the whole platform, behind one line. A call goes to the worker that has been free
+- ``WorkerPool(build, settings, n)`` (``snsrec serve --workers N``): N processes, each
+  with the whole platform (``build(settings)``), behind one line. A call goes to the worker that has been free
   longest, or waits for the next one to finish. One line for all workers is what
   keeps the tail short: with a line per worker (each server process accepting its
   own connections) a request waits behind a busy core while the other is idle. At
@@ -31,6 +31,7 @@ import os
 import signal
 import sys
 import time
+from collections.abc import Callable
 from typing import Any
 
 from snsrec.errors import SnsrecError
@@ -68,18 +69,19 @@ def _die_with_parent() -> None:
             ctypes.CDLL("libc.so.6", use_errno=True).prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG
 
 
-def worker_main(conn: Any, settings: dict[str, Any], threads: int) -> None:
-    """A worker process: build the platform, say it is ready, answer calls until the pipe
-    closes."""
+Build = Callable[[dict[str, Any]], tuple[Any, list[int]]]
+
+
+def worker_main(conn: Any, build: Build, settings: dict[str, Any], threads: int) -> None:
+    """A worker process: build the platform (``build(settings)``: the platform and the
+    users the page suggests), say it is ready, answer calls until the pipe closes."""
     _die_with_parent()
     signal.signal(signal.SIGINT, signal.SIG_IGN)        # Ctrl-C stops the server, which stops us
     import torch
 
-    from snsrec.serve.service import platform_of
-
     torch.set_num_threads(threads)
     try:
-        platform, users = platform_of(settings)
+        platform, users = build(settings)
     except BaseException as e:                           # noqa: BLE001 - reported to the server
         conn.send(("failed", f"{type(e).__name__}: {e}"))
         raise
@@ -116,9 +118,9 @@ async def _readable(conn: Any) -> None:
 
 
 class _Worker:
-    def __init__(self, ctx: Any, settings: dict[str, Any], threads: int):
+    def __init__(self, ctx: Any, build: Build, settings: dict[str, Any], threads: int):
         self.conn, child = ctx.Pipe()
-        self.proc = ctx.Process(target=worker_main, args=(child, settings, threads),
+        self.proc = ctx.Process(target=worker_main, args=(child, build, settings, threads),
                                 daemon=True, name="snsrec-serve-worker")
         self.proc.start()
         child.close()
@@ -133,17 +135,19 @@ class _Worker:
 
 
 class WorkerPool:
-    """``workers`` processes, each building the platform from ``settings``
-    (``snsrec.serve.service.platform_of``), behind one line (module doc). The
+    """``workers`` processes, each building the platform with ``build(settings)`` (a
+    module-level function, so a spawned process can import it:
+    ``snsrec.serve.service.platform_of``), behind one line (module doc). The
     constructor returns once every worker is ready (or raises with the reason)."""
 
-    def __init__(self, settings: dict[str, Any], workers: int, start_timeout: float = 3600.0):
+    def __init__(self, build: Build, settings: dict[str, Any], workers: int,
+                 start_timeout: float = 3600.0):
         if workers < 1:
             raise ValueError(f"workers ({workers}) >= 1")
-        self.settings = settings
+        self.build, self.settings = build, settings
         self.threads = max(1, (os.cpu_count() or 1) // workers)
         self.ctx = multiprocessing.get_context("spawn")
-        self.workers = [_Worker(self.ctx, settings, self.threads) for _ in range(workers)]
+        self.workers = [_Worker(self.ctx, build, settings, self.threads) for _ in range(workers)]
         self.users: list[int] = []
         deadline = time.monotonic() + start_timeout
         try:
@@ -233,7 +237,7 @@ class WorkerPool:
     def _replace(self, dead: _Worker) -> None:
         """Start a worker in place of ``dead``; it joins the line once ready."""
         dead.stop()
-        w = _Worker(self.ctx, self.settings, self.threads)
+        w = _Worker(self.ctx, self.build, self.settings, self.threads)
         self.workers[self.workers.index(dead)] = w
         loop = asyncio.get_running_loop()
 

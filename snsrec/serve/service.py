@@ -271,7 +271,7 @@ def serve(run_dir: str | Path, store: str, host: str, port: int, *, concurrency:
     else:
         prepare_shared(Path(run_dir), store, **kw)
         echo(f"serve: starting {workers} worker processes (each loads the platform)")
-        backend = WorkerPool(settings, workers)
+        backend = WorkerPool(platform_of, settings, workers)
         users = backend.users
         where = f" with {workers} worker processes"
         # Every request passes through this process too: its modules (torch, FAISS, polars:

@@ -364,7 +364,11 @@ def qwen_tokenizer() -> Any:
 
 
 def load_causal_lm(model: str, seed: int = 0) -> tuple[Any, Any]:
-    """(model, tokenizer) for ``model``: ``smollm2-135m``, ``tiny-qwen2`` or a local HF directory."""
+    """(model, tokenizer) for ``model``: ``smollm2-135m``, ``tiny-qwen2``, a local HF
+    directory, or an earlier ``snsrec llm`` post-training run (it stands for its ``model/``)."""
+    run = Path(model)
+    if (run / "model" / "config.json").is_file() and (run / "metrics.json").is_file():
+        model = str(run / "model")
     from transformers import AutoModelForCausalLM, AutoTokenizer, Qwen2Config
 
     if model == "tiny-qwen2":

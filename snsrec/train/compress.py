@@ -56,8 +56,8 @@ def compress_run(run_dir: Path, rank: int, *, embedding_rank: int | None = None,
     from snsrec.config import validate_config
     from snsrec.data.batches import to_tensors
     from snsrec.models.ranking.lowrank import compress
-    from snsrec.runs import RUN_LEGACY, load_run, save_run
-    from snsrec.train.pipeline import RunConfig, is_complete, model_inputs, prepare_data
+    from snsrec.runs import RUN_LEGACY, is_complete, load_run, save_run
+    from snsrec.train.pipeline import RunConfig, model_inputs, prepare_data
     from snsrec.train.retrieval import is_retrieval_model
     from snsrec.train.trainer import Trainer
 

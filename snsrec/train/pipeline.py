@@ -23,7 +23,6 @@ from __future__ import annotations
 
 import hashlib
 import math
-import shutil
 import tempfile
 from dataclasses import dataclass
 from pathlib import Path
@@ -36,18 +35,16 @@ from pydantic import field_validator
 
 from snsrec.config import PlainName, StrictModel, load_config, validate_config
 from snsrec.errors import ConfigError, DataError, ModelError
-from snsrec.io import check_out, out_dir
+from snsrec.io import check_out
 from snsrec.progress import echo
-from snsrec.runs import RUN_LEGACY, save_run
+from snsrec.runs import RUN_LEGACY, check_resume, is_complete, save_run, start_fresh
 from snsrec.train import distributed
 from snsrec.train.retrieval import RetrievalDataConfig, is_retrieval_model
-from snsrec.train.trainer import TrainConfig, Trainer, fit_summary
+from snsrec.train.trainer import RUNTIME_KEYS, TrainConfig, Trainer, fit_summary
 
 SPLITS = ("train", "valid", "test")
 METRIC_COLUMNS = ("auc", "gauc", "logloss", "calibration")
 CONVERSION_COLUMNS = ("cvr_auc", "cvr_logloss", "ctcvr_auc")   # a click → conversion model's
-# Settings that change how fast a run goes, not what it computes: a resumed run may differ here.
-RUNTIME_KEYS = ("device", "threads", "eval_batch_size", "checkpoint_every")
 
 
 class ModelConfig(StrictModel):
@@ -268,31 +265,6 @@ def model_inputs(arrays: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
 
 # -- training -------------------------------------------------------------
 
-def is_complete(run_dir: Path) -> bool:
-    return (Path(run_dir) / "metrics.json").is_file()
-
-
-def _check_resume(run_dir: Path) -> None:
-    from snsrec.train.trainer import checkpoint_dir_of
-
-    if is_complete(run_dir):
-        raise ModelError(f"{run_dir}: this run is already complete (metrics.json); nothing to "
-                         f"resume; train without --resume to run it again")
-    phases = [run_dir / "checkpoint", *sorted(run_dir.glob("checkpoint-*"))]   # fit_phases
-    if all(checkpoint_dir_of(p) is None for p in phases):
-        raise ModelError(f"{run_dir / 'checkpoint'}: no checkpoint to resume from; train "
-                         f"without --resume")
-
-
-def _start_fresh(run_dir: Path, force: bool = False) -> None:
-    """A new run over an old directory (snsrec's, or any with ``force``): marked as the run's,
-    incomplete from now on, its checkpoint gone."""
-    out_dir(run_dir, "train", force=force, legacy=RUN_LEGACY)
-    (run_dir / "metrics.json").unlink(missing_ok=True)
-    for p in [*run_dir.glob("checkpoint*"), *run_dir.glob(".checkpoint*.old")]:
-        shutil.rmtree(p, ignore_errors=True)
-
-
 def train_run(cfg: RunConfig, run_dir: Path, *, resume: bool = False,
               force: bool = False) -> dict[str, Any]:
     """Train ``cfg`` into ``run_dir``; return its metrics (``valid``, ``test``, ``params``, ...).
@@ -310,7 +282,7 @@ def train_run(cfg: RunConfig, run_dir: Path, *, resume: bool = False,
 
         return train_retrieval_run(cfg, run_dir, resume=resume, force=force)
     if resume:
-        _check_resume(run_dir)
+        check_resume(run_dir)
     created = distributed.setup(cfg.train.device)
     try:
         tcfg = cfg.train.model_copy(update={"device": distributed.local_device(cfg.train.device)})
@@ -318,7 +290,7 @@ def train_run(cfg: RunConfig, run_dir: Path, *, resume: bool = False,
         seed_everything(tcfg.seed)
         model = build_model(cfg.model.name, data.feature_map, **cfg.model.params)
         if not resume and distributed.is_main():
-            _start_fresh(run_dir, force)
+            start_fresh(run_dir, force)
         trainer = Trainer(tcfg)
         model, fit = trainer.fit_phases(
             model, lambda: TensorBatches(model_inputs(data.arrays["train"]), tcfg.batch_size,

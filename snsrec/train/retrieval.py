@@ -255,9 +255,8 @@ def train_retrieval_run(cfg: Any, run_dir: Any, *, resume: bool = False,
     from snsrec.eval.protocols import full_corpus
     from snsrec.io import write_text
     from snsrec.models.registry import build_model
-    from snsrec.runs import save_run
+    from snsrec.runs import check_resume, save_run, start_fresh
     from snsrec.seed import seed_everything
-    from snsrec.train.pipeline import _check_resume, _start_fresh
     from snsrec.train.trainer import Trainer, fit_summary
 
     run_dir = Path(run_dir)
@@ -271,7 +270,7 @@ def train_retrieval_run(cfg: Any, run_dir: Any, *, resume: bool = False,
         raise ConfigError(f"train.loss '{tcfg.loss}': retrieval model '{cfg.model.name}' trains "
                           f"with loss {loss} (train.loss={loss})")
     if resume:
-        _check_resume(run_dir)
+        check_resume(run_dir)
     tables = load_tables(resolve_dataset(cfg.data, cfg.cache))
     valid_start, test_start = _split_times(tables)
     log = BehaviourLog.from_tables(tables)
@@ -285,7 +284,7 @@ def train_retrieval_run(cfg: Any, run_dir: Any, *, resume: bool = False,
     train = sequence_samples(log, valid_start, rcfg, model.max_len) \
         if loss == "next_item_ce" else training_samples(log, valid_start, rcfg, seed=tcfg.seed)
     if not resume:
-        _start_fresh(run_dir, force)
+        start_fresh(run_dir, force)
     trainer = Trainer(tcfg, evaluator=lambda m, a: full_corpus(m, a, created=corpus.created))
     inputs = {k: v for k, v in train.items() if not k.startswith("_")}
     if fitted:
@@ -329,7 +328,7 @@ def is_fitted_model(name: str) -> bool:
 def _fit(trainer: Any, model: Any, inputs: dict[str, np.ndarray], valid: dict[str, np.ndarray],
          run_dir: Any, resume: bool, cfg: Any) -> tuple[Any, dict[str, Any]]:
     from snsrec.data.batches import TensorBatches
-    from snsrec.train.pipeline import RUNTIME_KEYS
+    from snsrec.train.trainer import RUNTIME_KEYS
 
     tcfg, bucket = cfg.train, cfg.retrieval.bucket
     lengths = None

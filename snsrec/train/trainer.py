@@ -65,6 +65,8 @@ from snsrec.train.optim import (
     set_sparse_embeddings,
 )
 
+# Settings that change how fast a run goes, not what it computes: a resumed run may differ here.
+RUNTIME_KEYS = ("device", "threads", "eval_batch_size", "checkpoint_every")
 # What ``monitor`` may name: the metrics ``Trainer.evaluate`` reports (and hr@K, ndcg@K,
 # recall@K for retrievers); their direction is ``snsrec.eval.metrics.higher_is_better``.
 MONITORS = ("auc", "gauc", "logloss", "cvr_auc", "ctcvr_auc", "mrr")

@@ -10,6 +10,7 @@ import time
 import pytest
 
 from snsrec.serve.pool import CALLS, Local, WorkerDied, WorkerPool
+from snsrec.serve.service import platform_of
 
 from .conftest import fresh_platform
 
@@ -27,7 +28,7 @@ def _settings(served, redrec_run, tmp_path):
 
 def test_worker_pool_one_line_and_a_dead_worker_is_replaced(served, redrec_run, tmp_path):
     user, now = served["user"], served["now"]
-    pool = WorkerPool(_settings(served, redrec_run, tmp_path), 2, start_timeout=600)
+    pool = WorkerPool(platform_of, _settings(served, redrec_run, tmp_path), 2, start_timeout=600)
     try:
         assert len(set(pool.pids)) == 2 and pool.users
 
