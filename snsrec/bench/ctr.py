@@ -7,14 +7,14 @@ summarised as mean ± sample standard deviation (ddof = 1; 0 for one seed) in
 ``OUT/leaderboard.json`` and ``OUT/leaderboard.md``, one table per data set
 sorted by mean AUC.
 
-Configs (every hyper-parameter recorded):
-
-- ``configs/bench/ctr/<model>-<data>.yaml`` when it exists, where ``<data>`` is
-  the data set's slug (``world:small`` → ``world_small``, ``recbole:ml-1m`` →
-  ``ml-1m``, ``bars:/x/Frappe_x1`` → ``frappe_x1``);
-- otherwise the documented default ``DEFAULT_TRAIN`` with the model's own
-  default parameters and the data set's feature YAML (``FEATURES``; for a BARS
-  folder every column but the label and the split).
+Configs (every hyper-parameter recorded), in layers under ``configs/bench/ctr/``:
+``base.yaml`` (the training settings every model shares), ``models/<model>.yaml``
+(the model's parameters; a model without one runs with its own defaults), then the
+model's entry in ``data/<data>.yaml`` where the data set has one (what differs
+there: sequence features, a setting chosen on that data's validation split), over
+the data set's feature YAML (``FEATURES``; for a BARS folder every column but the
+label and the split). ``<data>`` is the data set's slug (``world:small`` →
+``world_small``, ``recbole:ml-1m`` → ``ml-1m``, ``bars:/x/Frappe_x1`` → ``frappe_x1``).
 
 ``--set`` overrides apply to every run; ``train.seed`` is then set to the seed.
 A finished run whose resolved config is unchanged is reused (``bench.json`` in
@@ -51,6 +51,7 @@ import polars as pl
 import yaml
 
 from snsrec import __version__
+from snsrec.config import deep_merge
 from snsrec.data.datasets import DEFAULT_CACHE, resolve_dataset
 from snsrec.data.schema import SCENARIOS
 from snsrec.errors import ConfigError, DataError
@@ -69,14 +70,6 @@ from snsrec.records import write_record
 REPO_ROOT = Path(__file__).resolve().parents[2]
 CONFIG_DIR = Path("configs/bench/ctr")
 PEER_DATA = ("ml-1m",)         # data sets whose best model is also run through the peers
-# The default run config of a model without its own YAML: the model's own default
-# parameters and the same training settings as the shipped YAMLs (BARS-style: Adam,
-# batch 4096, lr x0.1 on a validation plateau, early stop after 2 epochs without gain).
-DEFAULT_TRAIN: dict[str, Any] = {
-    "epochs": 10, "batch_size": 4096, "lr": 1e-3, "optimizer": "adam", "weight_decay": 0.0,
-    "embedding_l2": 0.0, "grad_clip": None, "schedule": "plateau", "lr_gamma": 0.1,
-    "plateau_patience": 1, "early_stop_patience": 2, "monitor": "auc",
-}
 # Feature YAML per data-set family (files under CONFIG_DIR/features/).
 FEATURES = {"world": "world.yaml", "ml-1m": "movielens.yaml"}
 
@@ -171,15 +164,28 @@ def write_bars_features(root: Path, path: Path) -> Path:
     return path
 
 
-def default_config(data: str, model: str, features: Path | None, cache: Path) -> dict[str, Any]:
-    return {"data": data, "cache": str(cache),
-            "features": None if features is None else str(features),
-            "model": {"name": model, "params": {}}, "train": dict(DEFAULT_TRAIN)}
+def config_layers(data: str, model: str) -> tuple[dict[str, Any], str]:
+    """The shipped layers of ``model``'s config on ``data`` merged (base, model, the data
+    set's entry for the model) and the files they came from, as the leaderboard names them."""
+    folder = config_dir()
+    merged = _yaml(folder / "base.yaml")
+    used = ["base.yaml"]
+    if (folder / "models" / f"{model}.yaml").is_file():
+        merged = deep_merge(merged, _yaml(folder / "models" / f"{model}.yaml"))
+        used.append(f"models/{model}.yaml")
+    overlay = folder / "data" / f"{data_slug(data)}.yaml"
+    entry = (_yaml(overlay).get(model) if overlay.is_file() else None) or {}
+    if entry:
+        merged = deep_merge(merged, entry)
+        used.append(f"data/{overlay.name}[{model}]")
+    return merged, " + ".join(used)
 
 
-def config_path(data: str, model: str) -> Path | None:
-    path = config_dir() / f"{model}-{data_slug(data)}.yaml"
-    return path if path.is_file() else None
+def _yaml(path: Path) -> dict[str, Any]:
+    data = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+    if not isinstance(data, dict):
+        raise ConfigError(f"{path}: not a mapping; a bench config is YAML keys and values")
+    return data
 
 
 PARAM_PREFIX = "model.params."
@@ -209,25 +215,27 @@ def check_param_overrides(models: Sequence[str], overrides: Sequence[str] | None
 
 def resolve_config(data: str, model: str, seed: int, features: Path | None,
                    overrides: Sequence[str] | None = None,
-                   cache: Path = DEFAULT_CACHE) -> tuple[Any, Path | None]:
-    """The RunConfig of one benchmark run and the YAML it came from (None: the default)."""
+                   cache: Path = DEFAULT_CACHE) -> tuple[Any, str]:
+    """The RunConfig of one benchmark run and the config files it came from
+    (``config_layers``)."""
     from snsrec.train.pipeline import check_run_config, load_run_config
 
-    path = config_path(data, model)
-    base = default_config(data, model, features, cache)
-    base["name"] = f"{model}-{data_slug(data)}"
+    layers, used = config_layers(data, model)
+    base = deep_merge({"name": f"{model}-{data_slug(data)}", "data": data, "cache": str(cache),
+                       "features": None if features is None else str(features),
+                       "model": {"name": model, "params": {}}}, layers)
     sets = [*overrides_for(model, overrides), f"train.seed={seed}"]
-    cfg = load_run_config(path, sets, base)
-    where = path or "the default config"
+    cfg = load_run_config(None, sets, base)
     if cfg.model.name != model or cfg.data != data:
-        raise ConfigError(f"{where}: runs model '{cfg.model.name}' on '{cfg.data}' but the bench "
-                          f"asked for '{model}' on '{data}'; fix its model.name / data")
+        raise ConfigError(f"{config_dir()}/{used}: runs model '{cfg.model.name}' on "
+                          f"'{cfg.data}' but the bench asked for '{model}' on '{data}'; fix "
+                          "its model.name / data")
     check_run_config(cfg)   # unknown model parameters fail before any training
     update: dict[str, Any] = {"name": f"{model}-{data_slug(data)}-seed{seed}"}
     if cfg.features is not None and shipped(cfg.features).is_file():
         # The shipped YAMLs name features relative to the checkout; run from anywhere.
         update["features"] = shipped(cfg.features)
-    return cfg.model_copy(update=update), path
+    return cfg.model_copy(update=update), used
 
 
 # -- one run -----------------------------------------------------------------
@@ -729,13 +737,13 @@ def bench_ctr(data: list[str], models: list[str], seeds: int, out: Path, *,
         # re-run into the same directory reuses them (run_one).
         for k in range(seeds):
             for m in models:
-                cfg, path = plan[(d, m, k)]
+                cfg, used = plan[(d, m, k)]
                 run_dir = out / "runs" / slug / m / f"seed{k}"
                 done += 1
                 echo(f"bench ctr [{done}/{total}]: {m} on {d}, seed {k}")
                 rec = run_one(cfg, run_dir, rerun=rerun)
                 runs.append({"data": d, "model": m, "seed": k, **rec, "run_dir": str(run_dir),
-                             "config": str(path) if path else "default"})
+                             "config": used})
         board = summarise(runs)
         # Computed afresh each time (no training): a board rebuilt from reused runs has them.
         echo(f"bench ctr: the oracle and trivial answers on {d}")
