@@ -107,8 +107,9 @@ def bench_adsee(data: str, out: Path, *, backbone: str = "minilm", seed: int = 0
                 cache: Path | None = None, rerun: bool = False,
                 force: bool = False) -> dict[str, Any]:
     """The whole loop (module doc) into ``out``: adsee.json / adsee.md."""
-    from snsrec.bench.ctr import DEFAULT_CACHE, data_slug, run_one, shipped
     from snsrec.bench.multimodal import note_vectors, with_vectors
+    from snsrec.bench.runner import data_slug, run_one, shipped
+    from snsrec.data.datasets import DEFAULT_CACHE
     from snsrec.data.world.usermodel import UserModel
     from snsrec.runs import load_run
     from snsrec.train.pipeline import load_run_config, prepare_data

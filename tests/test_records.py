@@ -8,7 +8,8 @@ import sys
 import time
 
 from snsrec import records
-from snsrec.bench.ctr import TRAIN_CODE, resolve_config, run_one
+from snsrec.bench.ctr import resolve_config
+from snsrec.bench.runner import TRAIN_CODE, run_one
 
 
 def test_the_training_fingerprint_covers_models_and_trainer_not_serving():

@@ -5,7 +5,7 @@ Each variant is a run config under ``configs/bench/conversion/<variant>.yaml``
 the entire-space loss (``esmm``) and the same networks with their CVR head
 fit to clicked impressions only (``click_cvr``, the "naive" CVR model). Runs
 go through ``snsrec train`` into ``OUT/runs/<data>/<variant>/seed<k>/`` and
-are reused when unchanged (``snsrec.bench.ctr.run_one``).
+are reused when unchanged (``snsrec.bench.runner.run_one``).
 
 Every test impression is scored, clicked or not. Beside the logged labels
 (CTR AUC, CVR AUC on clicked impressions, CTCVR AUC) a synthetic world knows
@@ -34,16 +34,8 @@ from typing import Any
 import numpy as np
 
 from snsrec import __version__
-from snsrec.bench.ctr import (
-    DEFAULT_CACHE,
-    data_slug,
-    mean_std,
-    percent,
-    pm,
-    run_one,
-    shipped,
-    variant_config,
-)
+from snsrec.bench.runner import data_slug, mean_std, percent, pm, run_one, shipped, variant_config
+from snsrec.data.datasets import DEFAULT_CACHE
 from snsrec.errors import ConfigError
 from snsrec.eval.metrics import paired_difference
 from snsrec.eval.oracle import constant_scores, impression_truth, load_truth, oracle_share

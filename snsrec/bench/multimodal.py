@@ -26,17 +26,9 @@ import numpy as np
 import yaml
 
 from snsrec import __version__
-from snsrec.bench.ctr import (
-    DEFAULT_CACHE,
-    auc_references,
-    data_slug,
-    mean_std,
-    percent,
-    pm,
-    run_one,
-    shipped,
-    variant_config,
-)
+from snsrec.bench.references import auc_references
+from snsrec.bench.runner import data_slug, mean_std, percent, pm, run_one, shipped, variant_config
+from snsrec.data.datasets import DEFAULT_CACHE
 from snsrec.errors import ConfigError
 from snsrec.io import out_dir, write_text
 from snsrec.progress import echo

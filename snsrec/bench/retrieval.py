@@ -7,7 +7,7 @@ mean-pool two-tower, ItemCF, category popularity and most-popular. Every run goe
 ``snsrec train`` (the retrieval run: samples, the shared trainer, the
 full-corpus protocol of ``snsrec.eval.protocols``) into
 ``OUT/runs/<data>/<variant>/seed<k>/``; finished runs are reused and an
-interrupted one resumes (``snsrec.bench.ctr.run_one``). The leaderboard gives,
+interrupted one resumes (``snsrec.bench.runner.run_one``). The leaderboard gives,
 per target (feed next click, search click, ads conversion) and per note set
 (all, cold: created after the training cut-off), the mean ± sample std over
 seeds of HR@10, HR@100, NDCG@10 and MRR.
@@ -40,15 +40,8 @@ from typing import Any
 import numpy as np
 
 from snsrec import __version__
-from snsrec.bench.ctr import (
-    DEFAULT_CACHE,
-    data_slug,
-    mean_std,
-    percent,
-    pm,
-    run_one,
-    variant_config,
-)
+from snsrec.bench.runner import data_slug, mean_std, percent, pm, run_one, variant_config
+from snsrec.data.datasets import DEFAULT_CACHE
 from snsrec.errors import ConfigError
 from snsrec.eval.metrics import retrieval_metrics
 from snsrec.eval.oracle import has_truth, load_truth, oracle_share, truth_ranks

@@ -10,7 +10,8 @@ import numpy as np
 import pytest
 import yaml
 
-from snsrec.bench.ctr import bench_ctr, data_slug, features_line, mean_std, pm, summarise
+from snsrec.bench.ctr import bench_ctr, features_line, summarise
+from snsrec.bench.runner import data_slug, mean_std, pm
 from snsrec.cli import main
 from snsrec.progress import set_quiet
 
@@ -100,7 +101,7 @@ def test_leaderboard_json_and_markdown(bench: tuple[dict, Path, Path]) -> None:
 def test_oracle_and_trivial_rows_beside_the_models(bench: tuple[dict, Path, Path]) -> None:
     from sklearn.metrics import roc_auc_score
 
-    from snsrec.bench.ctr import split_rows
+    from snsrec.bench.references import split_rows
     from snsrec.data.tables import load_tables
     from snsrec.eval.oracle import impression_truth, load_truth
     from snsrec.train.pipeline import load_run_config, run_splits
@@ -255,7 +256,7 @@ def test_bars_folder_uses_every_column_but_label_and_split(tmp_path: Path) -> No
 
 
 def test_a_run_recorded_before_a_new_default_setting_is_still_reused() -> None:
-    from snsrec.bench.ctr import _same_config
+    from snsrec.bench.runner import _same_config
     from snsrec.train.pipeline import RunConfig
 
     cfg = RunConfig.model_validate({"name": "r", "data": "world:tiny",

@@ -117,7 +117,7 @@ def test_checkpoint_of_another_model_or_feature_map(tiny_world, tmp_path, capsys
 def _conversion_config(runs, tmp_path, world, **top):
     import yaml
 
-    from snsrec.bench.ctr import REPO_ROOT
+    from snsrec.bench.runner import REPO_ROOT
 
     path = runs.write_config(tmp_path, world, name="esmm", model="esmm",
                              params={"embedding_dim": 4, "hidden_units": [8]}, loss="esmm")
