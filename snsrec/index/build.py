@@ -82,7 +82,7 @@ def build_run_index(run_dir: str | Path, kind: str = "hnsw", out: str | Path | N
     out = check_out(out if out is not None else run_dir / f"index-{kind}", force=force,
                     legacy=["index.json"], inputs=[run_dir / "model.safetensors"])
     run = load_run(run_dir)
-    if not hasattr(run.model, "item_vectors"):
+    if run.model.family != "retriever":
         raise ModelError(f"{run_dir}: model '{run.config.get('model', {}).get('name')}' has no "
                          "item tower; index a retrieval run (e.g. redrec)")
     t0 = time.perf_counter()

@@ -7,7 +7,6 @@ float32 ``[B]`` (numeric) or int32 ``[B, L]`` (multi-valued / sequence, 0 = pad)
 
 from __future__ import annotations
 
-import math
 from collections.abc import Sequence
 from typing import Any
 
@@ -577,21 +576,6 @@ class MLP(nn.Module):
 
 
 # -- pieces of the feature-interaction models ------------------------------------------
-
-class RankingModel(nn.Module):
-    """Base of the CTR models with one global logit bias ``self.bias`` (a ``[1]`` parameter).
-
-    The trainer calls ``init_output_bias`` with the training CTR so the bias
-    starts at its log-odds (see ``snsrec.train.trainer.init_output_bias``).
-    """
-
-    bias: nn.Parameter
-
-    @torch.no_grad()
-    def init_output_bias(self, ctr: float) -> None:
-        ctr = min(max(ctr, 1e-6), 1 - 1e-6)
-        self.bias.fill_(math.log(ctr / (1 - ctr)))
-
 
 class FieldLinear(nn.Module):
     """First-order term ``[B]``: one learned scalar per feature value, summed over fields."""

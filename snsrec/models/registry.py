@@ -1,11 +1,14 @@
 """Models by name: ``@register("lr")`` on the class, ``build_model("lr", feature_map)``.
 
-Every model is an ``nn.Module`` whose constructor is ``Model(feature_map,
-**params)`` and whose ``forward(batch)`` takes a dict of tensors and returns a
-dict (``"logit"`` for ranking; ``"user_emb"`` / ``"item_emb"`` for retrieval).
-Model files under ``snsrec/models/{ranking,retrieval,multitask}/`` register
-themselves when imported; ``build_model`` imports them all on first use, so a
-new model file needs no edit here.
+Every model derives from one family class of ``snsrec.models.base``, which
+states its contract: ``ranking`` and ``multitask`` models are built as
+``Model(feature_map, **params)`` over a FeatureMap, ``retriever`` and
+``counting`` models as ``Model(corpus, **params)`` over a Corpus
+(``build_model`` passes either as its second argument). ``model_family(name)``
+and ``list_models(family)`` answer what a model is. Model files under
+``snsrec/models/{ranking,retrieval,multitask}/`` register themselves when
+imported; the registry imports them all on first use, so a new model file
+needs no edit here.
 """
 
 from __future__ import annotations
@@ -20,6 +23,7 @@ from typing import Any, TypeVar
 from torch import nn
 
 from snsrec.errors import ModelError
+from snsrec.models.base import FAMILIES
 
 M = TypeVar("M", bound=type[nn.Module])
 
@@ -29,12 +33,18 @@ _discovered = False
 
 
 def register(name: str) -> Callable[[M], M]:
-    """Class decorator: make the model buildable as ``build_model(name, ...)``."""
+    """Class decorator: make the model buildable as ``build_model(name, ...)``; the class
+    derives from a family class of ``snsrec.models.base``."""
 
     def wrap(cls: M) -> M:
         other = _REGISTRY.get(name)
         if other is not None and other.__qualname__ != cls.__qualname__:
             raise ValueError(f"model name '{name}' is already registered by {other.__module__}")
+        base = FAMILIES.get(getattr(cls, "family", ""))
+        if base is None or not issubclass(cls, base):
+            raise ValueError(f"model '{name}': {cls.__qualname__} has no model family; derive "
+                             "it from one of snsrec.models.base's "
+                             f"{', '.join(b.__name__ for b in FAMILIES.values())}")
         cls.model_name = name  # type: ignore[attr-defined]
         _REGISTRY[name] = cls
         return cls
@@ -57,9 +67,12 @@ def _discover() -> None:
     _discovered = True
 
 
-def list_models() -> list[str]:
+def list_models(family: str | None = None) -> list[str]:
+    """The registered names, all or those of one ``family`` (ranking, multitask, ...)."""
     _discover()
-    return sorted(_REGISTRY)
+    if family is not None and family not in FAMILIES:
+        raise ModelError(f"unknown model family '{family}'; families: {', '.join(FAMILIES)}")
+    return sorted(n for n, cls in _REGISTRY.items() if family in (None, cls.family))
 
 
 def get_model_class(name: str) -> type[nn.Module]:
@@ -72,8 +85,14 @@ def get_model_class(name: str) -> type[nn.Module]:
     return cls
 
 
+def model_family(name: str) -> str:
+    """The family of model ``name``: ranking, multitask, retriever or counting."""
+    return get_model_class(name).family
+
+
 def model_params(cls: type[nn.Module]) -> list[str]:
-    """Keyword hyper-parameters the model's constructor accepts (after ``feature_map``)."""
+    """Keyword hyper-parameters the model's constructor accepts (after its feature map or
+    corpus)."""
     sig = inspect.signature(cls.__init__)
     return [p.name for p in list(sig.parameters.values())[2:]
             if p.kind in (p.POSITIONAL_OR_KEYWORD, p.KEYWORD_ONLY)]
@@ -92,7 +111,8 @@ def check_params(name: str, params: dict[str, Any]) -> type[nn.Module]:
 
 
 def build_model(name: str, feature_map: Any, **params: Any) -> nn.Module:
-    """Build the registered model ``name`` over ``feature_map`` with hyper-parameters ``params``.
+    """Build the registered model ``name`` over ``feature_map`` (a Corpus for a retriever)
+    with hyper-parameters ``params``.
 
     The built module remembers ``model_name`` and ``model_params`` so a run
     directory can rebuild it (``snsrec.runs.load_run``).

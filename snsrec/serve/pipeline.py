@@ -98,7 +98,7 @@ class Retriever:
 
         run_dir = Path(run_dir)
         run = load_run(run_dir)
-        if not isinstance(run.feature_map, Corpus) or not hasattr(run.model, "user_vectors"):
+        if run.model.family != "retriever":
             raise ModelError(f"{run_dir}: not a retrieval run with a user tower (e.g. redrec); "
                              "serve a `snsrec train` run of model.name: redrec")
         self.run_dir, self.model, self.corpus = run_dir, run.model.eval(), run.feature_map

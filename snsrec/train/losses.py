@@ -1,7 +1,8 @@
 """Training losses by name: ``LOSSES[config.loss](output, batch) -> scalar``.
 
 A loss reads what it needs from the model output and the batch, so multi-task
-losses (several heads, several labels) fit the same call.
+losses (several heads, several labels) fit the same call. ``@register_loss(name)``
+on a loss function adds it to ``LOSSES``, which is also what ``train.loss`` accepts.
 """
 
 from __future__ import annotations
@@ -15,7 +16,23 @@ from snsrec.errors import ModelError
 
 LossFn = Callable[[dict[str, torch.Tensor], dict[str, torch.Tensor]], torch.Tensor]
 
+LOSSES: dict[str, LossFn] = {}
 
+
+def register_loss(name: str) -> Callable[[LossFn], LossFn]:
+    """Function decorator: make the loss ``train.loss: name``."""
+
+    def wrap(fn: LossFn) -> LossFn:
+        other = LOSSES.get(name)
+        if other is not None and other.__qualname__ != fn.__qualname__:
+            raise ValueError(f"loss name '{name}' is already registered by {other.__module__}")
+        LOSSES[name] = fn
+        return fn
+
+    return wrap
+
+
+@register_loss("bce")
 def bce(output: dict[str, torch.Tensor], batch: dict[str, torch.Tensor],
         label: str = "click") -> torch.Tensor:
     """Binary cross-entropy on ``output["logit"]`` against ``batch[label]`` (0/1)."""
@@ -27,6 +44,7 @@ def bce(output: dict[str, torch.Tensor], batch: dict[str, torch.Tensor],
     return F.binary_cross_entropy_with_logits(logit, batch[label].reshape(-1).to(logit.dtype))
 
 
+@register_loss("window_nce")
 def _window_nce(output: dict[str, torch.Tensor], batch: dict[str, torch.Tensor]) -> torch.Tensor:
     from snsrec.train.window_nce import window_nce
 
@@ -37,6 +55,7 @@ def _window_nce(output: dict[str, torch.Tensor], batch: dict[str, torch.Tensor])
     return window_nce(output, batch)
 
 
+@register_loss("next_item_ce")
 def next_item_ce(output: dict[str, torch.Tensor], batch: dict[str, torch.Tensor]) -> torch.Tensor:
     """Softmax cross-entropy of ``output["logits"]`` ([M, N]: every real position of every
     sequence against the whole corpus) with the next items ``output["labels"]`` ([M])."""
@@ -63,6 +82,7 @@ def _two_heads(output: dict[str, torch.Tensor], batch: dict[str, torch.Tensor], 
             batch["convert"].reshape(-1).to(ctr.dtype))
 
 
+@register_loss("esmm")
 def esmm(output: dict[str, torch.Tensor], batch: dict[str, torch.Tensor]) -> torch.Tensor:
     """ESMM's entire-space loss: BCE(click, pCTR) + BCE(click · convert, pCTR · pCVR) over
     every impression, so the CVR head is never trained on clicked rows alone."""
@@ -74,6 +94,7 @@ def esmm(output: dict[str, torch.Tensor], batch: dict[str, torch.Tensor]) -> tor
     return F.binary_cross_entropy_with_logits(ctr, click) + ctcvr
 
 
+@register_loss("click_cvr")
 def click_cvr(output: dict[str, torch.Tensor], batch: dict[str, torch.Tensor]) -> torch.Tensor:
     """The usual two-task loss: BCE(click, pCTR) over every impression plus BCE(convert,
     pCVR) over the clicked ones only (the sample-selection-biased CVR ESMM corrects)."""
@@ -83,7 +104,3 @@ def click_cvr(output: dict[str, torch.Tensor], batch: dict[str, torch.Tensor]) -
     if bool(clicked.any()):
         loss = loss + F.binary_cross_entropy_with_logits(cvr[clicked], convert[clicked])
     return loss
-
-
-LOSSES: dict[str, LossFn] = {"bce": bce, "window_nce": _window_nce, "next_item_ce": next_item_ce,
-                             "esmm": esmm, "click_cvr": click_cvr}

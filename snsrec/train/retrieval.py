@@ -40,6 +40,7 @@ from snsrec.data.sequences import (
 )
 from snsrec.errors import DataError
 from snsrec.eval.protocols import KS
+from snsrec.models.registry import get_model_class, model_family
 
 # Each evaluation target: the scenario of the behaviour and whether it must be a conversion.
 TARGETS = {"feed": ("feed", False), "search": ("search", False), "ads": ("ads", True)}
@@ -190,10 +191,8 @@ def describe(samples: dict[str, np.ndarray]) -> dict[str, Any]:
 # -- the run ---------------------------------------------------------------------------
 
 def is_retrieval_model(name: str) -> bool:
-    from snsrec.models.registry import get_model_class
-
-    cls = get_model_class(name)
-    return hasattr(cls, "user_vectors") or hasattr(cls, "score_batch")
+    """A model over a Corpus (trained or counted) that ``train_retrieval_run`` runs."""
+    return model_family(name) in ("retriever", "counting")
 
 
 def _split_times(tables: Any) -> tuple[int, int]:
@@ -261,11 +260,12 @@ def train_retrieval_run(cfg: Any, run_dir: Any, *, resume: bool = False,
 
     run_dir = Path(run_dir)
     tcfg, rcfg = cfg.train, cfg.retrieval
-    fitted = is_fitted_model(cfg.model.name)    # itemcf / toppop: counted, not trained
+    cls = get_model_class(cfg.model.name)
+    fitted = cls.family == "counting"           # itemcf / toppop: counted, not trained
     if not fitted and tcfg.monitor in ("auc", "gauc", "logloss"):
         raise ConfigError(f"train.monitor '{tcfg.monitor}' is a CTR metric; a retrieval run "
                           "monitors hr@K, ndcg@K or mrr (e.g. train.monitor=hr@100)")
-    loss = model_loss(cfg.model.name)
+    loss = None if fitted else cls.loss
     if not fitted and tcfg.loss != loss:
         raise ConfigError(f"train.loss '{tcfg.loss}': retrieval model '{cfg.model.name}' trains "
                           f"with loss {loss} (train.loss={loss})")
@@ -309,20 +309,6 @@ def train_retrieval_run(cfg: Any, run_dir: Any, *, resume: bool = False,
              extra=lambda tmp: write_text(tmp / "report.md", f"# snsrec run {cfg.name}\n\n```\n"
                                                               f"{text}\n```\n"), force=force)
     return {**metrics, "text": text}
-
-
-def model_loss(name: str) -> str:
-    """The loss a retrieval model trains with (its class's ``loss``; window NCE by default)."""
-    from snsrec.models.registry import get_model_class
-
-    return getattr(get_model_class(name), "loss", "window_nce")
-
-
-def is_fitted_model(name: str) -> bool:
-    """A retrieval model counted from the log (``fit_log``) rather than trained."""
-    from snsrec.models.registry import get_model_class
-
-    return hasattr(get_model_class(name), "fit_log")
 
 
 def _fit(trainer: Any, model: Any, inputs: dict[str, np.ndarray], valid: dict[str, np.ndarray],

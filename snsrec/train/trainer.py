@@ -96,8 +96,9 @@ class TrainConfig(StrictModel):
     max_train_s: float | None = PField(None, gt=0)
     # auc | gauc | logloss; multi-task: cvr_auc | ctcvr_auc; retrieval: hr@K | ndcg@K | mrr ...
     monitor: str = "auc"
-    # bce (CTR); esmm | click_cvr (click → conversion models); window_nce | next_item_ce
-    loss: Literal["bce", "esmm", "click_cvr", "window_nce", "next_item_ce"] = "bce"
+    # a name in snsrec.train.losses.LOSSES: bce (CTR); esmm | click_cvr (click → conversion
+    # models); window_nce | next_item_ce (retrievers: their class's ``loss``)
+    loss: str = "bce"
     seed: int = 0
     device: str = "cpu"
     threads: int | None = PField(None, ge=1)  # torch threads; None: default_threads()
@@ -115,6 +116,13 @@ class TrainConfig(StrictModel):
         if v not in MONITORS and not (is_metric(v) and "@" in v):
             raise ValueError(f"'{v}' is not a metric; use {', '.join(MONITORS)}, hr@K, "
                              "ndcg@K or recall@K")
+        return v
+
+    @field_validator("loss")
+    @classmethod
+    def _known_loss(cls, v: str) -> str:
+        if v not in LOSSES:
+            raise ValueError(f"'{v}' is not a loss; use {', '.join(LOSSES)}")
         return v
 
     def autocast(self) -> torch.autocast:

@@ -4,11 +4,16 @@ import pytest
 import torch
 
 from snsrec.errors import ModelError
-from snsrec.models.registry import build_model, list_models, register
+from snsrec.models.base import RankingModel
+from snsrec.models.registry import build_model, list_models, model_family, register
 
 
 def test_lists_the_foundation_models():
     assert {"lr", "popularity"} <= set(list_models())
+    assert "lr" in list_models(family="ranking") and "lr" not in list_models(family="counting")
+    assert model_family("itemcf") == "counting" and model_family("esmm") == "multitask"
+    with pytest.raises(ModelError, match="unknown model family 'ctr'; families: ranking, "):
+        list_models(family="ctr")
 
 
 def test_unknown_name_suggests_closest(toy):
@@ -32,5 +37,14 @@ def test_build_remembers_name_and_params(toy):
 def test_duplicate_registration_is_refused():
     with pytest.raises(ValueError, match="already registered"):
         @register("lr")
-        class Other(torch.nn.Module):
+        class Other(RankingModel):
             pass
+
+
+def test_a_model_without_a_family_is_refused():
+    with pytest.raises(ValueError, match=r"Plain has no model family; derive it from one of "
+                                         r"snsrec.models.base's RankingModel, MultiTaskModel"):
+        @register("plain")
+        class Plain(torch.nn.Module):
+            pass
+    assert "plain" not in list_models()

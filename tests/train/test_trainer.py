@@ -5,10 +5,12 @@ import math
 
 import pytest
 import torch
+from pydantic import ValidationError
 
 from snsrec.data.batches import TensorBatches
 from snsrec.errors import ModelError
 from snsrec.models.registry import build_model
+from snsrec.train.losses import LOSSES
 from snsrec.train.trainer import TrainConfig, Trainer
 
 
@@ -80,6 +82,13 @@ def test_model_without_parameters_is_refused(toy):
     with pytest.raises(ModelError, match="no trainable parameters"):
         Trainer(TrainConfig(epochs=1)).fit(pop, TensorBatches(_inputs(toy.toy_arrays(10, 0)), 4),
                                            toy.toy_arrays(10, 1))
+
+
+def test_the_loss_is_a_registered_one():
+    assert {"bce", "esmm", "click_cvr", "window_nce", "next_item_ce"} <= set(LOSSES)
+    assert TrainConfig().loss == "bce" and TrainConfig(loss="esmm").loss == "esmm"
+    with pytest.raises(ValidationError, match=f"'bcee' is not a loss; use {', '.join(LOSSES)}"):
+        TrainConfig(loss="bcee")
 
 
 def test_embedding_l2_is_the_embedding_groups_decay(toy):

@@ -23,14 +23,15 @@ from typing import Any
 import torch
 from torch import nn
 
-from snsrec.models.layers import MLP, FeatureEmbedding, RankingModel
+from snsrec.models.base import MultiTaskModel
+from snsrec.models.layers import MLP, FeatureEmbedding
 from snsrec.models.registry import register
 
 TASKS = ("logit", "cvr_logit")
 
 
 @register("esmm")
-class ESMM(RankingModel):
+class ESMM(MultiTaskModel):
     """Shared embeddings; a CTR and a CVR tower (MLPs) over them.
 
     embedding_dim 16; hidden_units [256, 128] of each tower; dropout 0.0,

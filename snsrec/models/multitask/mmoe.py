@@ -15,13 +15,14 @@ import torch
 from torch import nn
 
 from snsrec.errors import ModelError
-from snsrec.models.layers import MLP, FeatureEmbedding, RankingModel
+from snsrec.models.base import MultiTaskModel
+from snsrec.models.layers import MLP, FeatureEmbedding
 from snsrec.models.multitask.esmm import TASKS
 from snsrec.models.registry import register
 
 
 @register("mmoe")
-class MMoE(RankingModel):
+class MMoE(MultiTaskModel):
     """Shared experts, a softmax gate and a tower per task (CTR, CVR).
 
     embedding_dim 16; num_experts 4 with expert_units [256, 128]; tower_units

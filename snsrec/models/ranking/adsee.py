@@ -20,7 +20,8 @@ import torch
 from torch import nn
 
 from snsrec.errors import ModelError
-from snsrec.models.layers import MLP, RankingModel
+from snsrec.models.base import RankingModel
+from snsrec.models.layers import MLP
 from snsrec.models.registry import register
 
 

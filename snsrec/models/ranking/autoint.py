@@ -11,13 +11,13 @@ from typing import Any
 import torch
 from torch import nn
 
+from snsrec.models.base import RankingModel
 from snsrec.models.layers import (
     MLP,
     FeatureEmbedding,
     FieldLinear,
     LogitLinear,
     MultiHeadSelfAttention,
-    RankingModel,
 )
 from snsrec.models.registry import register
 

@@ -8,7 +8,8 @@ from typing import Any
 import torch
 from torch import nn
 
-from snsrec.models.layers import CrossAndDeep, CrossNetV2, FeatureEmbedding, RankingModel
+from snsrec.models.base import RankingModel
+from snsrec.models.layers import CrossAndDeep, CrossNetV2, FeatureEmbedding
 from snsrec.models.registry import register
 
 

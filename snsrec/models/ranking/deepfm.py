@@ -8,7 +8,8 @@ from typing import Any
 import torch
 from torch import nn
 
-from snsrec.models.layers import MLP, FeatureEmbedding, FieldLinear, FMInteraction, RankingModel
+from snsrec.models.base import RankingModel
+from snsrec.models.layers import MLP, FeatureEmbedding, FieldLinear, FMInteraction
 from snsrec.models.registry import register
 
 

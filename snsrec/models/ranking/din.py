@@ -22,7 +22,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from snsrec.models.layers import MLP, RankingModel, TargetAttentionModel
+from snsrec.models.base import RankingModel
+from snsrec.models.layers import MLP, TargetAttentionModel
 from snsrec.models.registry import register
 
 

@@ -19,7 +19,8 @@ import torch
 from torch import nn
 
 from snsrec.errors import ModelError
-from snsrec.models.layers import MLP, FeatureEmbedding, LogitLinear, RankingModel
+from snsrec.models.base import RankingModel
+from snsrec.models.layers import MLP, FeatureEmbedding, LogitLinear
 from snsrec.models.registry import register
 
 

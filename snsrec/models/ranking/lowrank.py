@@ -26,6 +26,7 @@ import torch
 from torch import nn
 
 from snsrec.errors import ModelError
+from snsrec.models.base import RankingModel
 from snsrec.models.layers import MLP, FeatureEmbedding
 from snsrec.models.registry import build_model, register
 
@@ -89,7 +90,7 @@ def _parent(root: nn.Module, path: str) -> tuple[nn.Module, str]:
 
 
 @register("lowrank")
-class LowRank(nn.Module):
+class LowRank(RankingModel):
     """A ranking model with some modules factorised.
 
     model / params: the base model's registry name and parameters; linear_ranks:
@@ -127,6 +128,9 @@ class LowRank(nn.Module):
             parent[int(leaf)] = new
         else:
             setattr(parent, leaf, new)
+
+    def init_output_bias(self, ctr: float) -> None:
+        """Nothing to start: a compressed model keeps its base model's trained bias."""
 
     def forward(self, batch: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
         return self.base(batch)

@@ -7,29 +7,23 @@ mean of their ids' weights, numeric fields a weight times the value.
 
 from __future__ import annotations
 
-import math
 from collections.abc import Sequence
 from typing import Any
 
 import torch
 from torch import nn
 
+from snsrec.models.base import RankingModel
 from snsrec.models.layers import FeatureEmbedding
 from snsrec.models.registry import register
 
 
 @register("lr")
-class LR(nn.Module):
+class LR(RankingModel):
     def __init__(self, feature_map: Any, fields: Sequence[str] | None = None):
         super().__init__()
         self.embedding = FeatureEmbedding(feature_map, dim=1, fields=fields)
         self.bias = nn.Parameter(torch.zeros(1))
-
-    @torch.no_grad()
-    def init_output_bias(self, ctr: float) -> None:
-        """Called by the trainer with the training CTR: the bias starts at its log-odds."""
-        ctr = min(max(ctr, 1e-6), 1 - 1e-6)
-        self.bias.fill_(math.log(ctr / (1 - ctr)))
 
     def forward(self, batch: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
         weights = self.embedding(batch)                      # [B, F, 1]

@@ -34,7 +34,8 @@ import torch.nn.functional as F
 from torch import nn
 
 from snsrec.errors import ModelError
-from snsrec.models.layers import CATEGORICAL, MLP, FeatureEmbedding, RankingModel
+from snsrec.models.base import RankingModel
+from snsrec.models.layers import CATEGORICAL, MLP, FeatureEmbedding
 from snsrec.models.registry import build_model, register
 from snsrec.train.trainer import TrainConfig, Trainer
 

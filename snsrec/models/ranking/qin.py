@@ -32,7 +32,8 @@ import torch
 from torch import nn
 
 from snsrec.errors import ModelError
-from snsrec.models.layers import LogitLinear, RankingModel, TargetAttentionModel
+from snsrec.models.base import RankingModel
+from snsrec.models.layers import LogitLinear, TargetAttentionModel
 from snsrec.models.registry import register
 
 

@@ -25,7 +25,8 @@ import torch
 from torch import nn
 
 from snsrec.errors import ModelError
-from snsrec.models.layers import MLP, FeatureEmbedding, RankingModel, attended_sequences
+from snsrec.models.base import RankingModel
+from snsrec.models.layers import MLP, FeatureEmbedding, attended_sequences
 from snsrec.models.registry import register
 
 

@@ -25,15 +25,15 @@ from typing import Any
 
 import numpy as np
 import torch
-from torch import nn
 
 from snsrec.data.sequences import NOTE, BehaviourLog
 from snsrec.errors import ModelError
+from snsrec.models.base import CountingRetriever
 from snsrec.models.registry import register
 
 
 @register("category")
-class CategoryPopularity(nn.Module):
+class CategoryPopularity(CountingRetriever):
     def __init__(self, corpus: Any, level: str = "subcategory", prior_strength: float = 1.0,
                  smoothing: float = 1.0, fresh_every: int = 0):
         super().__init__()

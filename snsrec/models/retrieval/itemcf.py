@@ -18,15 +18,15 @@ from typing import Any
 
 import numpy as np
 import torch
-from torch import nn
 
 from snsrec.data.sequences import NOTE, BehaviourLog
 from snsrec.errors import ModelError
+from snsrec.models.base import CountingRetriever
 from snsrec.models.registry import register
 
 
 @register("itemcf")
-class ItemCF(nn.Module):
+class ItemCF(CountingRetriever):
     def __init__(self, corpus: Any, neighbours: int = 200):
         super().__init__()
         if neighbours < 1:
@@ -98,7 +98,7 @@ class ItemCF(nn.Module):
 
 
 @register("toppop")
-class TopPopular(nn.Module):
+class TopPopular(CountingRetriever):
     def __init__(self, corpus: Any):
         super().__init__()
         self.n_items = len(corpus)

@@ -9,6 +9,9 @@ Two uses, one fitted state:
 
 It is fitted from arrays (``fit``), not by gradient descent; its counts are
 buffers, so a run directory stores and reloads them like any model's weights.
+It is a ranking model (``snsrec.models.base``): built over a FeatureMap, its
+``forward`` is a CTR logit; not a ``counting`` retriever, which is built over a
+Corpus and fitted from the behaviour log.
 """
 
 from __future__ import annotations
@@ -17,9 +20,9 @@ from typing import Any
 
 import numpy as np
 import torch
-from torch import nn
 
 from snsrec.errors import ModelError
+from snsrec.models.base import RankingModel
 from snsrec.models.registry import register
 
 PAD, OOV = 0, 1
@@ -35,7 +38,7 @@ def _seconds(ts: np.ndarray) -> np.ndarray:
 
 
 @register("popularity")
-class Popularity(nn.Module):
+class Popularity(RankingModel):
     def __init__(self, feature_map: Any, item_field: str = "note_id",
                  half_life_days: float | None = None, prior_strength: float = 20.0):
         super().__init__()
@@ -75,6 +78,10 @@ class Popularity(nn.Module):
         self.impressions.copy_(torch.from_numpy(np.bincount(idx, weights=w, minlength=vocab)))
         self.prior.fill_(float((y * w).sum() / w.sum()) if w.sum() > 0 else 0.0)
         return self
+
+    def init_output_bias(self, ctr: float) -> None:
+        """Nothing to start: the prior CTR is counted by ``fit`` (the trainer refuses a
+        model without parameters)."""
 
     def ctr(self, idx: torch.Tensor) -> torch.Tensor:
         k = self.prior_strength

@@ -55,6 +55,7 @@ from torch import nn
 from snsrec.data.schema import SCENARIOS
 from snsrec.data.sequences import NOTE, QUERY
 from snsrec.errors import ModelError
+from snsrec.models.base import TwoTowerRetriever
 from snsrec.models.layers import LogitLinear, ProjectionHead
 from snsrec.models.registry import register
 from snsrec.text.encoders import TextConfig, build_text_backbone
@@ -75,7 +76,7 @@ class TextTower(nn.Module):
 
 
 @register("redrec")
-class RedRec(nn.Module):
+class RedRec(TwoTowerRetriever):
     """RED-Rec over a ``snsrec.data.sequences.Corpus`` (the retrieval "feature map").
 
     dim 64; item_encoder "text" | "id"; text: a ``TextConfig`` dict (backbone

@@ -31,11 +31,12 @@ from torch import nn
 
 from snsrec.data.sequences import NOTE
 from snsrec.errors import ModelError
+from snsrec.models.base import TwoTowerRetriever
 from snsrec.models.registry import register
 
 
 @register("sasrec")
-class SASRec(nn.Module):
+class SASRec(TwoTowerRetriever):
     """dim 64, max_len 50, layers 2, heads 2, inner 256 (feed-forward width), dropout 0.5
     (hidden and attention) — RecBole's SASRec defaults."""
 
