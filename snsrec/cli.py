@@ -444,6 +444,30 @@ def evaluate(
     typer.echo(evaluate_run(run_dir, split)["text"])
 
 
+@app.command("recommend")
+def recommend(
+    run_dir: Path = typer.Argument(..., help="A retrieval run directory (`snsrec train`)."),
+    users: str = typer.Option(..., help="Comma-separated user ids, e.g. --users 3,17,42."),
+    k: int = typer.Option(10, help="Notes per user."),
+    scenario: str = typer.Option("feed", help="feed | search | discover | ads"),
+    at: int | None = typer.Option(None, help="Epoch seconds: history before it, notes that "
+                                             "exist by then (default: after the last event)."),
+) -> None:
+    """Top-k notes for each user from a retrieval run: one JSON line per user
+    (``Run.recommend``, docs/api.md)."""
+    import json
+
+    from snsrec.runs import load_run
+
+    try:
+        ids = [int(u) for u in _names(users)]
+    except ValueError:
+        raise ConfigError(f"--users {users!r}: give integer user ids, e.g. --users 3,17,42") \
+            from None
+    for user, notes in load_run(run_dir).recommend(ids, k, scenario=scenario, at=at).items():
+        typer.echo(json.dumps({"user_id": user, "note_ids": notes}))
+
+
 encode_app = typer.Typer(help="Embed texts with a text backbone or a run's item tower.",
                          no_args_is_help=True)
 app.add_typer(encode_app, name="encode")

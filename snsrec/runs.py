@@ -6,7 +6,9 @@ config with the model's registry name and parameters), the ``FeatureMap``
 ``model.safetensors`` (weights, with the model's name and parameters in its
 metadata — no pickle), ``log.jsonl`` (one line per epoch) and ``metrics.json``
 last, so its presence marks a complete run. ``load_run`` rebuilds the model from
-those files alone.
+those files alone, as a ``Run`` a notebook can use directly: ``run.predict(events)``
+(rankers), ``run.recommend(user_ids, k, scenario=)`` and ``run.encode_items()``
+(retrievers) — see docs/api.md.
 """
 
 from __future__ import annotations
@@ -18,11 +20,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import yaml
 from pydantic import BaseModel
 from torch import nn
 
-from snsrec.errors import ModelError
+from snsrec.errors import ConfigError, DataError, ModelError
 from snsrec.io import (
     atomic_dir,
     jsonable,
@@ -42,10 +45,124 @@ RUN_LEGACY = ("metrics.json", "checkpoint/state.json")
 
 @dataclass
 class Run:
+    """A trained model with what it was built over (a ``FeatureMap`` for rankers, a
+    ``Corpus`` for retrievers), its resolved config and its metrics."""
+
     model: nn.Module
     feature_map: Any
     config: dict[str, Any]
     metrics: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def family(self) -> str:
+        """``ranking``, ``multitask``, ``retriever`` or ``counting`` (snsrec.models.base)."""
+        return self.model.family
+
+    def _need(self, families: tuple[str, ...], call: str) -> None:
+        if self.family not in families:
+            name = self.config.get("model", {}).get("name", "?")
+            raise ModelError(f"run.{call}: a {self.family} model ({name}) has no {call}; it is "
+                             f"for {' / '.join(families)} runs")
+
+    def tables(self) -> Any:
+        """The data set the run was trained on (its config's ``data`` and ``cache``)."""
+        from snsrec.data.datasets import DEFAULT_CACHE, resolve_dataset
+        from snsrec.data.tables import load_tables
+
+        data = self.config.get("data")
+        if not data:
+            raise ConfigError("this run's config.yaml names no data; pass tables= (e.g. "
+                              "snsrec.data.tables.load_tables(PATH))")
+        return load_tables(resolve_dataset(data, Path(self.config.get("cache") or
+                                                      DEFAULT_CACHE)))
+
+    def predict(self, events: Any, tables: Any = None) -> np.ndarray:
+        """P(click) of each row of ``events`` (a Polars frame shaped like the data's
+        events: ``user_id``, ``note_id``, ``scenario``, ``ts``, ... — labels not needed),
+        its features looked up in ``tables`` (the run's own data by default). A ranking
+        or multi-task run."""
+        import polars as pl
+
+        from snsrec.train.trainer import TrainConfig, Trainer
+
+        self._need(("ranking", "multitask"), "predict")
+        frame = events if isinstance(events, (pl.DataFrame, pl.LazyFrame)) else \
+            pl.DataFrame(events)
+        arrays = self.feature_map.transform(self.tables() if tables is None else tables,
+                                            frame)
+        inputs = {k: v for k, v in arrays.items() if not k.startswith("_")}
+        return Trainer(TrainConfig()).predict(self.model, inputs)
+
+    def encode_items(self, note_ids: Any = None) -> np.ndarray:
+        """``[n, dim]`` item-tower vectors of ``note_ids`` (every corpus note, in the
+        corpus's sorted order, by default). A two-tower retrieval run."""
+        import torch
+
+        from snsrec.data.sequences import rows_in
+        from snsrec.eval.protocols import corpus_vectors
+
+        self._need(("retriever",), "encode_items")
+        corpus = self.feature_map
+        with torch.no_grad():
+            if note_ids is None:
+                return corpus_vectors(self.model, len(corpus)).numpy()
+            rows, known = rows_in(corpus.note_ids, note_ids)
+            if not known.all():
+                raise DataError(f"run.encode_items: note ids not in the run's corpus: "
+                                f"{np.asarray(note_ids)[~known][:5].tolist()}")
+            return self.model.item_vectors(torch.from_numpy(rows)).numpy()
+
+    def recommend(self, user_ids: Any, k: int = 10, *, scenario: str = "feed",
+                  at: int | None = None, tables: Any = None, exclude_seen: bool = True
+                  ) -> dict[int, list[int]]:
+        """The top ``k`` note ids for each user in ``scenario``, best first, from the
+        user's clicks and searches in ``tables`` (the run's own data by default) before
+        ``at`` (epoch seconds; after the last event by default). Notes created after
+        ``at`` are not candidates; with ``exclude_seen`` neither are notes the user
+        clicked. Every note of the corpus is scored (no index): the full-corpus
+        protocol's ranking (``snsrec.eval.protocols``); serving's fresh-note channel
+        is not blended in. A retrieval run (trained or counted)."""
+        import torch
+
+        from snsrec.data.batches import to_tensors
+        from snsrec.data.schema import SCENARIOS
+        from snsrec.data.sequences import NOTE, BehaviourLog, SequenceConfig, history_arrays
+        from snsrec.eval.protocols import corpus_vectors
+
+        self._need(("retriever", "counting"), "recommend")
+        if scenario not in SCENARIOS:
+            raise ConfigError(f"run.recommend: scenario {scenario!r}; use one of "
+                              f"{', '.join(SCENARIOS)}")
+        if k < 1:
+            raise ConfigError(f"run.recommend: k={k}; ask for at least 1 note")
+        corpus = self.feature_map
+        log = BehaviourLog.from_tables(self.tables() if tables is None else tables,
+                                       corpus.note_ids)
+        users = np.asarray(user_ids, np.int64).reshape(-1)
+        t = int(at) if at is not None else (int(log.ts.max()) + 1 if len(log) else 0)
+        times = np.full(len(users), t, np.int64)
+        seq = SequenceConfig.model_validate(self.config.get("retrieval", {}).get("sequence", {}))
+        rows = history_arrays(log, users, times, seq)
+        rows.update(target_scenario=np.full(len(users), SCENARIOS.index(scenario), np.int8),
+                    query_ts=times)
+        model = self.model.eval()
+        with torch.no_grad():
+            batch = to_tensors(rows, "cpu")
+            if self.family == "counting":
+                scores = model.score_batch(batch)
+            else:
+                scores = model.score(model.user_vectors(batch),
+                                     corpus_vectors(model, len(corpus)), batch)
+        scores = scores.double().numpy()
+        scores[:, corpus.created > t] = -np.inf
+        if exclude_seen:
+            clicked = (log.kind == NOTE) & (log.ts < t)
+            for i, u in enumerate(users.tolist()):
+                scores[i, log.item[clicked & (log.user == u)]] = -np.inf
+        k = min(k, scores.shape[1])
+        top = np.argsort(-scores, axis=1, kind="stable")[:, :k]
+        return {int(u): [int(corpus.note_ids[j]) for j in top[i] if np.isfinite(scores[i, j])]
+                for i, u in enumerate(users.tolist())}
 
 
 def _config_dict(config: BaseModel | dict[str, Any] | None) -> dict[str, Any]:

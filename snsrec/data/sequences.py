@@ -176,6 +176,15 @@ def histories(log: BehaviourLog, users: np.ndarray, times: np.ndarray,
     return out
 
 
+def history_arrays(log: BehaviourLog, users: np.ndarray, times: np.ndarray,
+                    seq: SequenceConfig) -> dict[str, np.ndarray]:
+    """The user tower's history inputs of each (user, time); serving builds the same
+    (``snsrec.serve.pipeline.user_rows``)."""
+    h = histories(log, users, times, seq)
+    return {"hist_item": h["hist_item"].astype(np.int64), "hist_kind": h["hist_kind"],
+            "hist_scenario": h["hist_scenario"], "hist_recency": h["hist_recency"]}
+
+
 def next_items(log: BehaviourLog, users: np.ndarray, times: np.ndarray, window: int,
                scenarios: Sequence[str] | None = None, until: np.ndarray | int | None = None,
                convert_only: bool = False) -> np.ndarray:

@@ -2,7 +2,7 @@
 
 Built up in slices. ``user_rows`` turns what the store keeps for one user
 (``Store.behaviours``) into the user tower's inputs exactly as training built
-them (``snsrec.train.retrieval.history_arrays`` over a one-user
+them (``snsrec.data.sequences.history_arrays`` over a one-user
 ``BehaviourLog``), so a served user looks to the model as a training sample did.
 Clicks on notes outside the run's corpus (posted after its training) and
 searches for queries outside its query vocabulary are not tokens the run can
@@ -43,7 +43,7 @@ def user_rows(behaviours: dict[str, list], corpus: Corpus, user_id: int, now: in
     """``([1, L]`` history arrays + ``target_scenario`` + ``query_ts``, behaviours left out).
 
     ``queries_index`` (``query_rows(corpus)``) is built once by a server, not per request."""
-    from snsrec.train.retrieval import history_arrays
+    from snsrec.data.sequences import history_arrays
 
     if target not in SCENARIOS:
         raise DataError(f"scenario {target!r}: use one of {', '.join(SCENARIOS)}")

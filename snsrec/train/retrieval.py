@@ -35,7 +35,7 @@ from snsrec.data.sequences import (
     BehaviourLog,
     Corpus,
     SequenceConfig,
-    histories,
+    history_arrays,
     next_clicks,
 )
 from snsrec.errors import DataError
@@ -55,15 +55,6 @@ class RetrievalDataConfig(StrictModel):
     # Training batches of similar history length, from runs of `bucket` batches (0: plain
     # shuffle); the user tower trims the padding its batch's rows share.
     bucket: int = PField(50, ge=0)
-
-
-def history_arrays(log: BehaviourLog, users: np.ndarray, times: np.ndarray,
-                    seq: SequenceConfig) -> dict[str, np.ndarray]:
-    """The user tower's history inputs of each (user, time); serving builds the same
-    (``snsrec.serve.pipeline.user_rows``)."""
-    h = histories(log, users, times, seq)
-    return {"hist_item": h["hist_item"].astype(np.int64), "hist_kind": h["hist_kind"],
-            "hist_scenario": h["hist_scenario"], "hist_recency": h["hist_recency"]}
 
 
 def training_clicks(log: BehaviourLog, train_end: int, config: RetrievalDataConfig

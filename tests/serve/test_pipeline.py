@@ -5,13 +5,12 @@ import polars as pl
 import pytest
 
 from snsrec.data.schema import SCENARIOS
-from snsrec.data.sequences import BehaviourLog, Corpus, SequenceConfig
+from snsrec.data.sequences import BehaviourLog, Corpus, SequenceConfig, history_arrays
 from snsrec.data.tables import load_tables
 from snsrec.errors import DataError, ModelError
 from snsrec.index.ann import merge_interests
 from snsrec.serve.pipeline import Retriever, user_rows
 from snsrec.serve.store import import_events, open_store
-from snsrec.train.retrieval import history_arrays
 
 from .conftest import demo_layout, fresh_platform, live, stored
 
