@@ -9,7 +9,7 @@ import time
 
 import pytest
 
-from snsrec.bench.serve import free_port
+from snsrec.bench.load import free_port
 from snsrec.data.tables import load_tables
 from snsrec.serve.pipeline import Retriever
 from snsrec.serve.store import import_events, open_store

@@ -11,7 +11,7 @@ import time
 import numpy as np
 import pytest
 
-from snsrec.bench.serve import (
+from snsrec.bench.load import (
     drive,
     parse_mix,
     percentile,
@@ -184,7 +184,7 @@ def _two_workers_share_the_store(runs, tmp_path):
     import httpx
     import psutil
 
-    from snsrec.bench.serve import ServerProcess
+    from snsrec.bench.load import ServerProcess
 
     args = [runs, "--retriever", runs / "redrec", "--ranker", runs / "lr", "--index", "flat",
             "--store", f"sqlite:{tmp_path / 'workers.sqlite'}", "--workers", "2"]
@@ -230,7 +230,7 @@ def test_load_client_resends_on_a_stale_keep_alive_connection():
     """A server that answers once per connection and then hangs up (as a keep-alive timeout
     does): the next request on that connection is sent again on a new one, not an error. A
     server that hangs up without answering a new connection is an error."""
-    from snsrec.bench.serve import LoadClient
+    from snsrec.bench.load import LoadClient
 
     async def main():
         seen = []

@@ -9,7 +9,7 @@ import time
 import httpx
 import pytest
 
-from snsrec.bench.serve import ServerProcess
+from snsrec.bench.load import ServerProcess
 from snsrec.serve.store import open_store
 
 from .conftest import demo_layout
