@@ -739,15 +739,20 @@ def demo(
     seed: int = typer.Option(7, help="Random seed."),
     world: Path | None = typer.Option(None, help="Reuse an existing world directory."),
     config: Path | None = typer.Option(None, help="Demo YAML (default configs/demo.yaml)."),
+    full: bool = typer.Option(False, "--full", help="The long recipe (configs/demo_full.yaml: "
+                                                    "OptInter, RED-Rec at full size)."),
     set_: list[str] | None = typer.Option(
         None, "--set", help="Override a demo setting, e.g. --set train.lr=0.005."),
     force: bool = FORCE,
 ) -> None:
     """The main job on the embedded default world (see help=)."""
-    from snsrec.demo import run_demo
+    from snsrec.demo import DEMO_FULL_CONFIG, run_demo
 
-    summary = run_demo(out, preset=preset.value, seed=seed, world_dir=world, config=config,
-                       overrides=set_, force=force)
+    if full and config is not None:
+        raise ConfigError("demo: --full is a config (configs/demo_full.yaml); give --full or "
+                          "--config, not both")
+    summary = run_demo(out, preset=preset.value, seed=seed, world_dir=world,
+                       config=DEMO_FULL_CONFIG if full else config, overrides=set_, force=force)
     typer.echo(summary["text"])
 
 

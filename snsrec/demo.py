@@ -64,7 +64,9 @@ from snsrec.train.retrieval import RetrievalDataConfig
 from snsrec.train.trainer import TrainConfig, Trainer
 
 # The shipped config; absent in a wheel install, where the defaults below apply.
+# The demo in minutes, and the long recipe (``snsrec demo --full``).
 DEMO_CONFIG = Path(__file__).resolve().parents[1] / "configs" / "demo.yaml"
+DEMO_FULL_CONFIG = DEMO_CONFIG.with_name("demo_full.yaml")
 MODELS = ("popularity", "lr")       # the models ranked against all notes (retrieval)
 
 

@@ -45,7 +45,8 @@ def test_demo_end_to_end_on_tiny(tiny_world, tmp_path, capsys):
     for model in ("popularity", "lr"):
         assert {"auc", "gauc", "logloss", "calibration", "by_scenario"} <= set(metrics["ctr"][model])
         assert {"hr@10", "ndcg@10", "hr@50", "ndcg@50", "mrr"} <= set(metrics["retrieval"][model])
-    # Test AUC of the tiny demo by seed (7, the test's; 1-5), measured:
+    # Test AUC of the tiny demo by seed (7, the test's; 1-5), measured with the full
+    # recipe's ranker:
     #   ranker (optinter) 0.734 0.705 0.740 0.710 0.688 0.511
     #   lr                0.708 0.685 0.678 0.688 0.687 0.540
     #   popularity        0.541 0.523 0.507 0.517 0.512 0.519

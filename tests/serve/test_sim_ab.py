@@ -186,7 +186,7 @@ def _cli(argv, capsys):
 
 
 def test_every_shipped_arm_runs_on_the_runs_its_comment_names(tmp_path, capsys, monkeypatch):
-    """`make demo` and `snsrec train configs/train/redrec_feed_world_small.yaml`, as the
+    """`snsrec demo --full` and `snsrec train configs/train/redrec_feed_world_small.yaml`, as the
     arms' comments say, into a runs folder of the tiny world; every config in configs/sim/
     runs against it through `--runs`."""
     from snsrec.serve import service
@@ -197,7 +197,7 @@ def test_every_shipped_arm_runs_on_the_runs_its_comment_names(tmp_path, capsys, 
     shipped = {p.stem: p for p in (ROOT / "configs" / "sim").glob("*.yaml")}
     assert set(shipped) == {a for pair in TABLES.values() for a in pair}
     runs = tmp_path / "runs"
-    code, _ = _cli(["demo", "--preset", "tiny", "--out", str(runs / "demo"),
+    code, _ = _cli(["demo", "--full", "--preset", "tiny", "--out", str(runs / "demo"),
                     *_sets(SMALL_DEMO)], capsys)
     assert code == 0
     world = runs / "worlds" / "tiny-seed7"                 # where the demo puts its world
@@ -227,11 +227,12 @@ def test_every_shipped_arm_runs_on_the_runs_its_comment_names(tmp_path, capsys, 
 
 
 def test_the_feed_only_redrec_is_the_demos_recipe_on_the_feed():
-    """Only what the redrec-feed arm varies differs from the demo's RED-Rec: the scenarios."""
+    """Only what the redrec-feed arm varies differs from the full demo's RED-Rec: the
+    scenarios."""
     from snsrec.demo import load_demo_config
     from snsrec.train.pipeline import load_run_config
 
-    demo = load_demo_config(ROOT / "configs" / "demo.yaml").retrievers["redrec"]
+    demo = load_demo_config(ROOT / "configs" / "demo_full.yaml").retrievers["redrec"]
     feed = load_run_config(ROOT / "configs" / "train" / "redrec_feed_world_small.yaml")
     assert feed.model == demo.model
     assert feed.train == demo.train.model_copy(update={"seed": 7})   # the demo's --seed
