@@ -127,7 +127,7 @@ class Run:
         from snsrec.data.batches import to_tensors
         from snsrec.data.schema import SCENARIOS
         from snsrec.data.sequences import NOTE, BehaviourLog, SequenceConfig, history_arrays
-        from snsrec.eval.protocols import corpus_vectors
+        from snsrec.eval.protocols import SCORE_BUDGET, corpus_scores, corpus_vectors
 
         self._need(("retriever", "counting"), "recommend")
         if scenario not in SCENARIOS:
@@ -146,22 +146,23 @@ class Run:
         rows.update(target_scenario=np.full(len(users), SCENARIOS.index(scenario), np.int8),
                     query_ts=times)
         model = self.model.eval()
+        clicked = (log.kind == NOTE) & (log.ts < t)
+        top = np.empty((len(users), min(k, len(corpus))), np.int64)
+        finite = np.zeros(top.shape, bool)
+        # [users × corpus] scores a chunk at a time, as the evaluation protocol bounds them.
+        step = max(1, SCORE_BUDGET // max(len(corpus), 1))
         with torch.no_grad():
-            batch = to_tensors(rows, "cpu")
-            if self.family == "counting":
-                scores = model.score_batch(batch)
-            else:
-                scores = model.score(model.user_vectors(batch),
-                                     corpus_vectors(model, len(corpus)), batch)
-        scores = scores.double().numpy()
-        scores[:, corpus.created > t] = -np.inf
-        if exclude_seen:
-            clicked = (log.kind == NOTE) & (log.ts < t)
-            for i, u in enumerate(users.tolist()):
-                scores[i, log.item[clicked & (log.user == u)]] = -np.inf
-        k = min(k, scores.shape[1])
-        top = np.argsort(-scores, axis=1, kind="stable")[:, :k]
-        return {int(u): [int(corpus.note_ids[j]) for j in top[i] if np.isfinite(scores[i, j])]
+            items = None if self.family == "counting" else corpus_vectors(model, len(corpus))
+            for s in range(0, len(users), step):
+                chunk = {key: v[s:s + step] for key, v in rows.items()}
+                scores = corpus_scores(model, to_tensors(chunk, "cpu"), items).double().numpy()
+                scores[:, corpus.created > t] = -np.inf
+                for i, u in enumerate(users[s:s + step].tolist() if exclude_seen else []):
+                    scores[i, log.item[clicked & (log.user == u)]] = -np.inf
+                order = np.argsort(-scores, axis=1, kind="stable")[:, :top.shape[1]]
+                top[s:s + step] = order
+                finite[s:s + step] = np.isfinite(np.take_along_axis(scores, order, 1))
+        return {int(u): corpus.note_ids[top[i][finite[i]]].astype(int).tolist()
                 for i, u in enumerate(users.tolist())}
 
 

@@ -114,3 +114,15 @@ def test_the_cli_is_the_same_call(runs, capsys):
     with pytest.raises(SystemExit) as e:
         main(["recommend", str(runs["toppop"]), "--users", "x"])
     assert e.value.code == 2
+
+
+def test_recommend_in_chunks_is_the_same(runs, tiny_world, monkeypatch):
+    """A user list larger than one [users × corpus] chunk is scored a chunk at a time."""
+    import snsrec.eval.protocols as protocols
+
+    run = load_run(runs["redrec"])
+    users = load_tables(tiny_world).events.select("user_id").unique().sort("user_id") \
+        .head(7).collect()["user_id"].to_list()
+    whole = run.recommend(users, k=4)
+    monkeypatch.setattr(protocols, "SCORE_BUDGET", 2 * len(run.feature_map))   # 2 users a chunk
+    assert run.recommend(users, k=4) == whole

@@ -51,6 +51,16 @@ def corpus_vectors(model: nn.Module, n_items: int, batch_size: int = 4096) -> to
     return torch.cat(parts) if parts else torch.zeros(0, getattr(model, "dim", 0))
 
 
+def corpus_scores(model: nn.Module, batch: dict[str, torch.Tensor],
+                  items: torch.Tensor | None) -> torch.Tensor:
+    """``[B, n_items]`` scores of every corpus note for a batch of user-tower inputs: a
+    model that counts (itemcf, toppop) scores the corpus directly (``score_batch``), a
+    two-tower one scores its user vectors against ``items`` (``corpus_vectors``)."""
+    if hasattr(model, "score_batch"):
+        return model.score_batch(batch)
+    return model.score(model.user_vectors(batch), items, batch)
+
+
 def fresh_channel(model: nn.Module) -> tuple[int, np.ndarray | None]:
     """``(fresh_every, fresh)`` of a model that serves a fresh-note channel (``fresh``: a
     ``[n_items]`` bool mask), ``(0, None)`` for one that does not."""
@@ -101,8 +111,7 @@ def full_corpus(model: nn.Module, arrays: dict[str, np.ndarray], *, ks: Sequence
         for s in range(0, n, batch_size):
             rows = order[s:s + batch_size]
             batch = {k: v[s:s + batch_size] for k, v in inputs.items()}
-            scores = (model.score_batch(batch) if direct else
-                      model.score(model.user_vectors(batch), items, batch)).double().numpy()
+            scores = corpus_scores(model, batch, items).double().numpy()
             if created is not None:
                 scores[created[None, :] > ts[s:s + batch_size, None]] = -np.inf
             ranks[rows] = rank_of_targets(scores, target[rows]) if not every else \
