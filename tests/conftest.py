@@ -1,8 +1,11 @@
-"""Shared fixtures: the tiny synthetic world, generated once per test process."""
+"""Shared fixtures: the tiny synthetic world, generated once per test process, and the toy
+feature maps of tests/models/toy.py."""
 
 from __future__ import annotations
 
+import importlib.util
 import os
+import sys
 from pathlib import Path
 
 import pytest
@@ -42,3 +45,22 @@ def _not_quiet():
     set_quiet(False)
     yield
     set_quiet(False)
+
+
+# The ``toy`` fixture: tests/models/toy.py (a hand-made feature map and click arrays).
+# Tests run with ``--import-mode=importlib``, so sibling modules are not importable by
+# name; the helper is loaded once by path and shared through this fixture.
+def _load_toy():
+    name = "snsrec_tests_toy"
+    if name not in sys.modules:
+        spec = importlib.util.spec_from_file_location(
+            name, Path(__file__).resolve().parent / "models" / "toy.py")
+        module = importlib.util.module_from_spec(spec)
+        sys.modules[name] = module
+        spec.loader.exec_module(module)
+    return sys.modules[name]
+
+
+@pytest.fixture(scope="session")
+def toy():
+    return _load_toy()

@@ -8,45 +8,29 @@ import numpy as np
 import pytest
 import torch
 
-from snsrec.data.features import FeatureMap, FeatureSpec, VectorSpec, Vocab
 from snsrec.errors import ModelError
 from snsrec.models.registry import build_model
 
 
-def _fmap(n=30, text=5, cover=8, seed=0):
-    from snsrec.data.features import CategoricalSpec
-
-    rng = np.random.default_rng(seed)
-    vectors = np.zeros((n + 2, text + cover), np.float32)
-    vectors[2:, :text] = rng.normal(size=(n, text))
-    vectors[2:, text:] = rng.random((n, cover))
-    spec = FeatureSpec(categorical=[CategoricalSpec(name="position", column="events.position")],
-                       numeric=[], multi=[], sequences=[], text=[], labels=["click"],
-                       vectors=[VectorSpec(name="note_vec", path="unused.parquet")])
-    return FeatureMap(spec, {"note_vec": Vocab("int", list(range(n))),
-                             "position": Vocab("int", list(range(3)))}, {},
-                      {"note_vec": vectors})
-
-
-def test_the_predictor_its_position_tower_and_bad_settings():
+def test_the_predictor_its_position_tower_and_bad_settings(toy):
     torch.manual_seed(0)
-    model = build_model("adsee", _fmap()).eval()
+    model = build_model("adsee", toy.vector_feature_map()).eval()
     batch = {"note_vec": torch.tensor([2, 3, 3]), "position": torch.tensor([2, 2, 4])}
     with torch.no_grad():
         model.position_bias.weight[4] = 1.0
         out = model(batch)["logit"]
     assert out.shape == (3,) and out[2] - out[1] == pytest.approx(1.0)  # only the slot differs
     with pytest.raises(ModelError, match="no vector field"):
-        build_model("adsee", _fmap(), vector="nope")
+        build_model("adsee", toy.vector_feature_map(), vector="nope")
     with pytest.raises(ModelError, match="cover_dims 20"):
-        build_model("adsee", _fmap(), cover_dims=20)
+        build_model("adsee", toy.vector_feature_map(), cover_dims=20)
 
 
-def test_suggested_edits_stay_in_bounds_and_raise_the_prediction():
+def test_suggested_edits_stay_in_bounds_and_raise_the_prediction(toy):
     from snsrec.adsee import suggest
 
     torch.manual_seed(0)
-    model = build_model("adsee", _fmap())
+    model = build_model("adsee", toy.vector_feature_map())
     model.model_name = "adsee"
     rows = np.arange(2, 12)
     out = suggest(model, rows, max_change=0.2, steps=30, lr=0.05)

@@ -27,15 +27,12 @@ PARAMS = {"popularity": {"item_field": "a"},             # the cross toy has no 
 ROWS = 6
 
 
-def _cases(family):
-    """The family's models; those that ``require`` more than the toy feature map (AdSEE's
-    vector field) are skipped here and tested in their own files."""
-    out = []
-    for name in list_models(family=family):
-        needs = getattr(get_model_class(name), "requires", None)
-        out.append(pytest.param(name, marks=pytest.mark.skip(reason=f"needs {needs}"))
-                   if needs else name)
-    return out
+def _ranking_input(toy, name, n):
+    """The toy feature map and ``n`` rows a ranking model runs on: the cross toy, or the
+    vector toy for a model that ``requires`` a vector field (AdSEE)."""
+    if getattr(get_model_class(name), "requires", None):
+        return toy.vector_feature_map(), toy.vector_arrays(n, 0)
+    return toy.cross_feature_map(), toy.cross_arrays(n, 0)
 
 
 def _finite_rows(t, *shape):
@@ -57,11 +54,12 @@ def test_every_model_has_exactly_one_family():
             assert not others, (name, others)
 
 
-@pytest.mark.parametrize("name", _cases("ranking"))
+@pytest.mark.parametrize("name", list_models(family="ranking"))
 def test_ranking_models_give_a_finite_logit_per_row(toy, name):
     torch.manual_seed(0)
-    model = build_model(name, toy.cross_feature_map(), **PARAMS.get(name, {}))
-    out = model(to_tensors(toy.cross_arrays(7, 0)))
+    fmap, arrays = _ranking_input(toy, name, 7)
+    model = build_model(name, fmap, **PARAMS.get(name, {}))
+    out = model(to_tensors(arrays))
     _finite_rows(out["logit"], 7)
     trained = [p for p in model.parameters() if p.requires_grad]
     if trained:                             # popularity is counted (``fit``), not trained
@@ -69,7 +67,7 @@ def test_ranking_models_give_a_finite_logit_per_row(toy, name):
         assert any(p.grad is not None and p.grad.abs().sum() > 0 for p in trained)
 
 
-@pytest.mark.parametrize("name", _cases("multitask"))
+@pytest.mark.parametrize("name", list_models(family="multitask"))
 def test_multitask_models_give_a_click_and_a_conversion_logit(toy, name):
     torch.manual_seed(0)
     model = build_model(name, toy.cross_feature_map(), **PARAMS.get(name, {}))
@@ -97,7 +95,7 @@ def world(tiny_world):
     return log, corpus, valid_start, batch
 
 
-@pytest.mark.parametrize("name", _cases("retriever"))
+@pytest.mark.parametrize("name", list_models(family="retriever"))
 def test_retrievers_give_user_and_item_vectors(world, name):
     _, corpus, _, batch = world
     torch.manual_seed(0)
@@ -112,7 +110,7 @@ def test_retrievers_give_user_and_item_vectors(world, name):
         _finite_rows(model.score(users, items, batch), ROWS, n)
 
 
-@pytest.mark.parametrize("name", _cases("counting"))
+@pytest.mark.parametrize("name", list_models(family="counting"))
 def test_counting_retrievers_score_every_note_once_fitted(world, name):
     log, corpus, valid_start, batch = world
     model = build_model(name, corpus, **PARAMS.get(name, {}))

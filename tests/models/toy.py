@@ -137,3 +137,28 @@ def conversion_arrays(n: int, seed: int) -> dict[str, np.ndarray]:
     arrays["convert"] = (click & (rng.random(n) < p_cvr)).astype(np.float32)
     arrays["_p_cvr"] = p_cvr
     return arrays
+
+
+def vector_feature_map(n: int = 30, text: int = 5, cover: int = 8, seed: int = 0):
+    """A real FeatureMap with one vector field, ``note_vec`` (``n`` notes: ``text`` normal
+    dims then ``cover`` dims in [0, 1]; rows 0 and 1 zero), and ``position``: what AdSEE
+    needs."""
+    from snsrec.data.features import CategoricalSpec, FeatureMap, FeatureSpec, VectorSpec, Vocab
+
+    rng = np.random.default_rng(seed)
+    vectors = np.zeros((n + 2, text + cover), np.float32)
+    vectors[2:, :text] = rng.normal(size=(n, text))
+    vectors[2:, text:] = rng.random((n, cover))
+    spec = FeatureSpec(categorical=[CategoricalSpec(name="position", column="events.position")],
+                       numeric=[], multi=[], sequences=[], text=[], labels=["click"],
+                       vectors=[VectorSpec(name="note_vec", path="unused.parquet")])
+    return FeatureMap(spec, {"note_vec": Vocab("int", list(range(n))),
+                             "position": Vocab("int", list(range(3)))}, {},
+                      {"note_vec": vectors})
+
+
+def vector_arrays(n: int, seed: int, notes: int = 30) -> dict[str, np.ndarray]:
+    """Rows over ``vector_feature_map(notes)``: note ids, positions and clicks."""
+    rng = np.random.default_rng(seed)
+    return {"note_vec": rng.integers(2, notes + 2, n), "position": rng.integers(2, 5, n),
+            "click": rng.integers(0, 2, n).astype(np.float32)}

@@ -1,5 +1,5 @@
-"""Fixtures by path (importlib mode: sibling modules are not importable by name):
-``toy`` from tests/models/conftest.py and ``runs`` (tests/train/runs.py)."""
+"""The ``runs`` fixture, loaded by path (importlib mode: sibling modules are not importable
+by name): tests/train/runs.py. ``toy`` comes from tests/conftest.py."""
 
 import importlib.util
 from pathlib import Path
@@ -14,9 +14,6 @@ def _load(name: str, path: Path):
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
     return module
-
-
-toy = _load("snsrec_tests_models_conftest", HERE.parent / "models" / "conftest.py").toy
 
 
 @pytest.fixture(scope="session")
