@@ -116,23 +116,29 @@ def validate_config(model: type[T], data: dict, source: str) -> T:
         raise ConfigError(format_validation_error(e, model, source)) from None
 
 
+def read_mapping(path: str | Path) -> dict:
+    """A YAML file's top-level mapping; a one-line ConfigError for a missing file, invalid
+    YAML or anything but a mapping."""
+    path = Path(path)
+    if not path.is_file():
+        raise ConfigError(f"{path}: config file not found; check the path")
+    try:
+        loaded = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+    except yaml.YAMLError as e:
+        raise ConfigError(f"{path}: not valid YAML ({str(e).splitlines()[0]})") from None
+    if not isinstance(loaded, dict):
+        raise ConfigError(f"{path}: expected a mapping of keys at the top level")
+    return loaded
+
+
 def load_config(model: type[T], path: str | Path | None = None,
                 overrides: list[str] | None = None, base: dict | None = None) -> T:
     """Load ``path`` (YAML) over ``base``, apply ``--set`` overrides, validate into ``model``."""
     data: dict = dict(base or {})
     source = "--set"
     if path is not None:
-        path = Path(path)
         source = str(path)
-        if not path.is_file():
-            raise ConfigError(f"{path}: config file not found; check the path")
-        try:
-            loaded = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
-        except yaml.YAMLError as e:
-            raise ConfigError(f"{path}: not valid YAML ({str(e).splitlines()[0]})") from None
-        if not isinstance(loaded, dict):
-            raise ConfigError(f"{path}: expected a mapping of keys at the top level")
-        data = deep_merge(data, loaded)
+        data = deep_merge(data, read_mapping(path))
     extra = parse_overrides(overrides)
     merged = deep_merge(data, extra)
     try:

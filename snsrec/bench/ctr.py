@@ -50,7 +50,7 @@ import yaml
 from snsrec import __version__
 from snsrec.bench.references import add_shares, reference_rows
 from snsrec.bench.runner import data_slug, mean_std, percent, pm, run_one, shipped, shown_path
-from snsrec.config import deep_merge
+from snsrec.config import deep_merge, read_mapping
 from snsrec.data.datasets import DEFAULT_CACHE, resolve_dataset
 from snsrec.data.schema import SCENARIOS
 from snsrec.errors import ConfigError, DataError
@@ -114,24 +114,17 @@ def config_layers(data: str, model: str) -> tuple[dict[str, Any], str]:
     """The shipped layers of ``model``'s config on ``data`` merged (base, model, the data
     set's entry for the model) and the files they came from, as the leaderboard names them."""
     folder = config_dir()
-    merged = _yaml(folder / "base.yaml")
+    merged = read_mapping(folder / "base.yaml")
     used = ["base.yaml"]
     if (folder / "models" / f"{model}.yaml").is_file():
-        merged = deep_merge(merged, _yaml(folder / "models" / f"{model}.yaml"))
+        merged = deep_merge(merged, read_mapping(folder / "models" / f"{model}.yaml"))
         used.append(f"models/{model}.yaml")
     overlay = folder / "data" / f"{data_slug(data)}.yaml"
-    entry = (_yaml(overlay).get(model) if overlay.is_file() else None) or {}
+    entry = (read_mapping(overlay).get(model) if overlay.is_file() else None) or {}
     if entry:
         merged = deep_merge(merged, entry)
         used.append(f"data/{overlay.name}[{model}]")
     return merged, " + ".join(used)
-
-
-def _yaml(path: Path) -> dict[str, Any]:
-    data = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
-    if not isinstance(data, dict):
-        raise ConfigError(f"{path}: not a mapping; a bench config is YAML keys and values")
-    return data
 
 
 PARAM_PREFIX = "model.params."
